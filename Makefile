@@ -1,0 +1,55 @@
+# retrain: model-retraining runbooks inside PostgreSQL (PGXS build)
+#
+#   make demo      set up everything, start a throwaway PostgreSQL, run the demo
+#   make test      set up everything, run every test suite
+#   make bench     set up everything, run the benchmarks
+#
+# The usual PGXS targets (all, install, installcheck, clean) work as for any
+# extension once PostgreSQL 15's server headers are installed.
+
+EXTENSION = retrain
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = retrain
+OBJS = \
+	src/retrain.o
+
+DATA = $(wildcard sql/retrain--*.sql)
+
+# pg_regress inputs sit in sql/ beside the install script; outputs in expected/.
+REGRESS = \
+	extension \
+	version
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+
+PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'
+# -Wextra's unused-parameter check fires inside PostgreSQL's own headers
+# (inline functions and PG_FUNCTION_ARGS), so it alone is switched off.
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Werror
+
+# Prefer PostgreSQL 15's own pg_config: /usr/bin/pg_config on Debian answers for
+# the newest server installed, which need not be 15.
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS := $(wildcard $(shell $(PG_CONFIG) --pgxs 2>/dev/null))
+
+ifneq ($(PGXS),)
+include $(PGXS)
+else
+# Without the server headers only the set-up targets below can run; they
+# install the headers first.
+all install installcheck:
+	@echo "retrain: PostgreSQL 15's server headers are missing (pg_config --pgxs found nothing)." >&2
+	@echo "retrain: install postgresql-server-dev-15, or run 'make test', which sets everything up." >&2
+	@exit 1
+endif
+
+.PHONY: demo test bench
+
+demo:
+	@KEEP='$(KEEP)' bash test/cluster.sh demo
+
+test:
+	@bash test/cluster.sh test
+
+bench:
+	@bash test/cluster.sh bench

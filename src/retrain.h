@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ *
+ * retrain.h
+ *	  Declarations shared by the retrain extension's C files.
+ *
+ * Copyright (c) 2026, The retrain developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETRAIN_H
+#define RETRAIN_H
+
+#ifndef RETRAIN_VERSION
+#error "RETRAIN_VERSION must be defined by the build (see Makefile)"
+#endif
+
+#endif							/* RETRAIN_H */

@@ -1,0 +1,104 @@
+"""make bench: how fast retrain's functions are, as ratios to a baseline of the same run.
+
+Each test/bench_*.py module defines cases(conn) returning a list of Case.
+A case times its candidate and its baseline alternately, RETRAIN_BENCH_RUNS
+times each (default 5) after one warm-up of each, and prints both medians and
+their ratio.  Timing both in the same run, on the same data, makes the ratio
+meaningful on any machine; absolute times are printed for information only.
+
+A case may state a target (the ratio must stay at or below it) or a floor
+(the ratio must be at least it, for "ours is N times faster" claims, where the
+candidate is the slow way).  A missed target or floor is printed and makes the
+run exit non-zero.  Cases with neither are reported for reference.
+"""
+
+import glob
+import importlib.util
+import os
+import statistics
+import sys
+import time
+
+import psycopg
+
+RUNS = int(os.environ.get("RETRAIN_BENCH_RUNS", "5"))
+
+
+class Case:
+    """One comparison.  candidate and baseline are SQL text or Python callables."""
+
+    def __init__(self, name, candidate, baseline, baseline_name, target=None, floor=None,
+                 settings=None):
+        self.name = name
+        self.candidate = candidate
+        self.baseline = baseline
+        self.baseline_name = baseline_name
+        self.target = target
+        self.floor = floor
+        self.settings = settings or {}
+
+
+def timed(conn, work):
+    started = time.perf_counter()
+    if callable(work):
+        work()
+    else:
+        conn.execute(work).fetchall()
+    return time.perf_counter() - started
+
+
+def run_case(conn, case):
+    for key, value in case.settings.items():
+        conn.execute(f"SET {key} = {value}")
+    try:
+        timed(conn, case.baseline)
+        timed(conn, case.candidate)
+        base, cand = [], []
+        for _ in range(RUNS):
+            base.append(timed(conn, case.baseline))
+            cand.append(timed(conn, case.candidate))
+    finally:
+        for key in case.settings:
+            conn.execute(f"RESET {key}")
+    b, c = statistics.median(base), statistics.median(cand)
+    return c, b, c / b
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    modules = sorted(glob.glob(os.path.join(here, "bench_*.py")))
+    sys.path.insert(0, here)
+    missed = 0
+    ran = 0
+    print(f"median of {RUNS} runs each; ratio = candidate / baseline, same run, same data")
+    with psycopg.connect(dbname=os.environ["PGDATABASE"], autocommit=True) as conn:
+        for path in modules:
+            name = os.path.splitext(os.path.basename(path))[0]
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            print(f"\n== {name}")
+            print(f"{'case':44} {'median':>10} {'baseline':>10} {'ratio':>8}  verdict")
+            for case in module.cases(conn):
+                cand, base, ratio = run_case(conn, case)
+                ran += 1
+                verdict = "reference"
+                if case.target is not None:
+                    ok = ratio <= case.target
+                    verdict = f"{'ok' if ok else 'MISSED'} (target <= {case.target}x)"
+                    missed += not ok
+                elif case.floor is not None:
+                    ok = ratio >= case.floor
+                    verdict = f"{'ok' if ok else 'MISSED'} (floor >= {case.floor}x)"
+                    missed += not ok
+                print(f"{case.name:44} {cand * 1000:8.1f}ms {base * 1000:8.1f}ms {ratio:7.2f}x  "
+                      f"{verdict}   [baseline: {case.baseline_name}]")
+                sys.stdout.flush()
+    if not ran:
+        print("no benchmark cases")
+    print(f"\n{ran} cases, {missed} missed their target")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Helpers shared by the Python suites in test/.
+
+Each suite is a plain script: it defines test_* functions and ends with
+run_suite(globals()).  The runner prints one line per test and, last, the
+"N passed, N failed" line that test/run_tests.sh adds up.  Connections go to
+the throwaway cluster through the libpq variables that test/cluster.sh sets.
+"""
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+import psycopg
+
+
+def connect(dbname=None, **kwargs):
+    """A connection to the test cluster, autocommit unless told otherwise."""
+    kwargs.setdefault("autocommit", True)
+    return psycopg.connect(dbname=dbname or os.environ["PGDATABASE"], **kwargs)
+
+
+def scalar(conn, sql, params=None):
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def expect_error(conn, sql, sqlstate, params=None, match=None):
+    """Run sql and insist that it fails with sqlstate (and message containing match)."""
+    try:
+        conn.execute(sql, params)
+    except psycopg.Error as e:
+        assert e.sqlstate == sqlstate, f"expected SQLSTATE {sqlstate}, got {e.sqlstate}: {e}"
+        if match is not None:
+            assert match in str(e), f"expected {match!r} in the error, got: {e}"
+        return e
+    raise AssertionError(f"expected SQLSTATE {sqlstate} from: {sql}")
+
+
+def run_as_owner(*argv, **kwargs):
+    """Run a program as the OS user that owns the cluster (postgres when we are root)."""
+    prefix = shlex.split(os.environ.get("RETRAIN_RUNAS", ""))
+    kwargs.setdefault("check", True)
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    return subprocess.run(prefix + list(argv), **kwargs)
+
+
+class ScratchCluster:
+    """A second throwaway cluster with settings of a test's choosing.
+
+    It listens on a Unix socket in its own directory only, so its port can
+    never clash with anything.  Use it as a context manager: it is stopped
+    and removed on the way out.
+    """
+
+    def __init__(self, **settings):
+        self.settings = settings
+        self.dir = tempfile.mktemp(prefix="scratch.", dir=os.environ["RETRAIN_TMP"])
+        self.data = os.path.join(self.dir, "data")
+        self.port = 5432
+        self.bin = os.environ["RETRAIN_PGBIN"]
+
+    def __enter__(self):
+        run_as_owner("mkdir", "-m", "700", self.dir)
+        run_as_owner(f"{self.bin}/initdb", "-D", self.data, "-U", "postgres", "-A", "trust",
+                     "-E", "UTF8", "--locale=C", "-N")
+        conf = {"listen_addresses": "''", "unix_socket_directories": f"'{self.dir}'",
+                "port": str(self.port), "fsync": "off", "lc_messages": "'C'"}
+        conf.update(self.settings)
+        text = "".join(f"{k} = {v}\n" for k, v in conf.items())
+        run_as_owner("tee", "-a", os.path.join(self.data, "postgresql.conf"), input=text)
+        run_as_owner(f"{self.bin}/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"),
+                     "-w", "-t", "60", "start")
+        return self
+
+    def connect(self, dbname="postgres", **kwargs):
+        kwargs.setdefault("autocommit", True)
+        return psycopg.connect(host=self.dir, port=self.port, user="postgres",
+                               dbname=dbname, **kwargs)
+
+    def __exit__(self, *exc):
+        run_as_owner(f"{self.bin}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop", check=False)
+        run_as_owner("rm", "-rf", self.dir, check=False)
+        return False
+
+
+def run_suite(namespace):
+    """Run every test_* function of a suite in definition order and exit."""
+    tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
+    passed = failed = 0
+    for name, fn in tests:
+        started = time.monotonic()
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - every failure is reported the same way
+            failed += 1
+            print(f"FAILED  {name}")
+            traceback.print_exc(file=sys.stdout)
+        else:
+            passed += 1
+            print(f"ok      {name} ({time.monotonic() - started:.1f} s)")
+        sys.stdout.flush()
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
