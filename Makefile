@@ -12,7 +12,11 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).
 
 MODULE_big = retrain
 OBJS = \
-	src/retrain.o
+	src/retrain.o \
+	src/util.o \
+	src/metrics_rank.o \
+	src/metrics_confusion.o \
+	src/metrics_error.o
 
 DATA = $(wildcard sql/retrain--*.sql)
 
@@ -42,6 +46,10 @@ all install installcheck:
 	@echo "retrain: install postgresql-server-dev-15, or run 'make test', which sets everything up." >&2
 	@exit 1
 endif
+
+# PGXS does not track header dependencies unless the server was configured
+# with --enable-depend; every object depends on our few headers.
+$(OBJS): $(wildcard src/*.h)
 
 .PHONY: demo test bench
 

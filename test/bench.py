@@ -2,8 +2,8 @@
 
 Each test/bench_*.py module defines cases(conn) returning a list of Case.
 A case times its candidate and its baseline alternately, RETRAIN_BENCH_RUNS
-times each (default 5) after one warm-up of each, and prints both medians and
-their ratio.  Timing both in the same run, on the same data, makes the ratio
+times each (default 5; a slow reference point may ask for fewer) after one
+warm-up of each, and prints both medians and their ratio.  Timing both in the same run, on the same data, makes the ratio
 meaningful on any machine; absolute times are printed for information only.
 
 A case may state a target (the ratio must stay at or below it) or a floor
@@ -28,7 +28,7 @@ class Case:
     """One comparison.  candidate and baseline are SQL text or Python callables."""
 
     def __init__(self, name, candidate, baseline, baseline_name, target=None, floor=None,
-                 settings=None):
+                 settings=None, runs=None):
         self.name = name
         self.candidate = candidate
         self.baseline = baseline
@@ -36,6 +36,7 @@ class Case:
         self.target = target
         self.floor = floor
         self.settings = settings or {}
+        self.runs = runs or RUNS  # fewer for slow reference points
 
 
 def timed(conn, work):
@@ -52,9 +53,10 @@ def run_case(conn, case):
         conn.execute(f"SET {key} = {value}")
     try:
         timed(conn, case.baseline)
-        timed(conn, case.candidate)
+        if case.runs > 1:
+            timed(conn, case.candidate)
         base, cand = [], []
-        for _ in range(RUNS):
+        for _ in range(case.runs):
             base.append(timed(conn, case.baseline))
             cand.append(timed(conn, case.candidate))
     finally:

@@ -1,0 +1,433 @@
+/*-------------------------------------------------------------------------
+ *
+ * metrics_confusion.c
+ *	  The confusion-matrix family: retrain.confusion and the precision,
+ *	  recall, f1 and accuracy aggregates, over (predicted, actual) booleans
+ *	  or over (score, label, threshold); the same metrics (and fbeta) over a
+ *	  retrain.confusion value, and the + operator that adds two matrices.
+ *
+ * Every aggregate of the family shares one state, four counters, so one
+ * query asking for several of them scans and counts once.
+ *
+ * Copyright (c) 2026, The retrain developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "common/int.h"
+#include "funcapi.h"
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+
+#include "util.h"
+
+typedef struct Confusion
+{
+	int64		tp;
+	int64		fp;
+	int64		fn;
+	int64		tn;
+} Confusion;
+
+#define CONFUSION_FIELDS 4
+
+/*
+ * The aggregate state: the same four counts, indexed by
+ * 2 * predicted + actual.  Labels and predictions are coin flips to the
+ * branch predictor, so counting through an index instead of an if-else
+ * ladder saves a misprediction on most rows.
+ */
+#define CELL_TN 0
+#define CELL_FN 1
+#define CELL_FP 2
+#define CELL_TP 3
+
+typedef struct ConfusionState
+{
+	int64		cell[CONFUSION_FIELDS];
+} ConfusionState;
+
+static inline ConfusionState *
+confusion_state(FunctionCallInfo fcinfo)
+{
+	if (!PG_ARGISNULL(0))
+		return (ConfusionState *) PG_GETARG_POINTER(0);
+	return MemoryContextAllocZero(retrain_agg_context(fcinfo), sizeof(ConfusionState));
+}
+
+static inline void
+confusion_count(ConfusionState *state, bool predicted, bool actual)
+{
+	state->cell[((int) predicted << 1) | (int) actual]++;
+}
+
+static inline Confusion
+confusion_of_state(const ConfusionState *state)
+{
+	Confusion	c;
+
+	c.tp = state->cell[CELL_TP];
+	c.fp = state->cell[CELL_FP];
+	c.fn = state->cell[CELL_FN];
+	c.tn = state->cell[CELL_TN];
+	return c;
+}
+
+/* _confusion_accum(state, predicted boolean, actual boolean) */
+PG_FUNCTION_INFO_V1(retrain_confusion_accum);
+Datum
+retrain_confusion_accum(PG_FUNCTION_ARGS)
+{
+	ConfusionState *c;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	c = confusion_state(fcinfo);
+	confusion_count(c, PG_GETARG_BOOL(1), PG_GETARG_BOOL(2));
+	PG_RETURN_POINTER(c);
+}
+
+/*
+ * _confusion_score_accum(state, score float8, label boolean, threshold
+ * float8): a score counts as a positive prediction when score >= threshold.
+ * Infinite scores and thresholds are ordered like any other; NaN is not.
+ */
+PG_FUNCTION_INFO_V1(retrain_confusion_score_accum);
+Datum
+retrain_confusion_score_accum(PG_FUNCTION_ARGS)
+{
+	ConfusionState *c;
+	double		score;
+	double		threshold;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	score = PG_GETARG_FLOAT8(1);
+	threshold = PG_GETARG_FLOAT8(3);
+	retrain_reject_nan(fcinfo, score, "score");
+	retrain_reject_nan(fcinfo, threshold, "threshold");
+
+	c = confusion_state(fcinfo);
+	confusion_count(c, score >= threshold, PG_GETARG_BOOL(2));
+	PG_RETURN_POINTER(c);
+}
+
+PG_FUNCTION_INFO_V1(retrain_confusion_combine);
+Datum
+retrain_confusion_combine(PG_FUNCTION_ARGS)
+{
+	ConfusionState *a;
+	ConfusionState *b;
+	int			i;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	a = confusion_state(fcinfo);
+	b = (ConfusionState *) PG_GETARG_POINTER(1);
+	for (i = 0; i < CONFUSION_FIELDS; i++)
+		a->cell[i] += b->cell[i];
+	PG_RETURN_POINTER(a);
+}
+
+PG_FUNCTION_INFO_V1(retrain_confusion_serial);
+Datum
+retrain_confusion_serial(PG_FUNCTION_ARGS)
+{
+	ConfusionState *c = (ConfusionState *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+	int			i;
+
+	pq_begintypsend(&buf);
+	for (i = 0; i < CONFUSION_FIELDS; i++)
+		pq_sendint64(&buf, c->cell[i]);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(retrain_confusion_deserial);
+Datum
+retrain_confusion_deserial(PG_FUNCTION_ARGS)
+{
+	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
+	ConfusionState *c = MemoryContextAllocZero(retrain_agg_context(fcinfo),
+											   sizeof(ConfusionState));
+	StringInfoData buf;
+	int			i;
+
+	retrain_bytea_reader(&buf, bytes);
+	for (i = 0; i < CONFUSION_FIELDS; i++)
+		c->cell[i] = pq_getmsgint64(&buf);
+	pq_getmsgend(&buf);
+	PG_RETURN_POINTER(c);
+}
+
+/*
+ * The metrics.  Each returns false where it is undefined, which SQL sees as
+ * NULL: precision with no positive prediction, recall with no actual
+ * positive, F-beta when tp, fp and fn are all zero, accuracy with no rows.
+ */
+static bool
+metric_precision(const Confusion *c, double *result)
+{
+	if (c->tp == 0 && c->fp == 0)
+		return false;
+	*result = (double) c->tp / ((double) c->tp + (double) c->fp);
+	return true;
+}
+
+static bool
+metric_recall(const Confusion *c, double *result)
+{
+	if (c->tp == 0 && c->fn == 0)
+		return false;
+	*result = (double) c->tp / ((double) c->tp + (double) c->fn);
+	return true;
+}
+
+/*
+ * Sums of counts are formed in double: exact below 2^53 rows, and never an
+ * overflow for counts a user typed into a retrain.confusion value.
+ */
+static bool
+metric_fbeta(const Confusion *c, double beta, double *result)
+{
+	double		b2 = beta * beta;
+
+	if (c->tp == 0 && c->fp == 0 && c->fn == 0)
+		return false;
+	*result = (1.0 + b2) * (double) c->tp /
+		((1.0 + b2) * (double) c->tp + b2 * (double) c->fn + (double) c->fp);
+	return true;
+}
+
+static bool
+metric_f1(const Confusion *c, double *result)
+{
+	double		tp2 = 2.0 * (double) c->tp;
+
+	if (c->tp == 0 && c->fp == 0 && c->fn == 0)
+		return false;
+	*result = tp2 / (tp2 + (double) c->fp + (double) c->fn);
+	return true;
+}
+
+static bool
+metric_accuracy(const Confusion *c, double *result)
+{
+	double		n = (double) c->tp + (double) c->fp + (double) c->fn + (double) c->tn;
+
+	if (n == 0)
+		return false;
+	*result = ((double) c->tp + (double) c->tn) / n;
+	return true;
+}
+
+#define RETURN_METRIC(defined, value) \
+	do { \
+		if (!(defined)) \
+			PG_RETURN_NULL(); \
+		PG_RETURN_FLOAT8(value); \
+	} while (0)
+
+static Datum
+confusion_datum(FunctionCallInfo fcinfo, const Confusion *c)
+{
+	TupleDesc	tupdesc;
+	Datum		values[CONFUSION_FIELDS];
+	bool		nulls[CONFUSION_FIELDS] = {false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int64GetDatum(c->tp);
+	values[1] = Int64GetDatum(c->fp);
+	values[2] = Int64GetDatum(c->fn);
+	values[3] = Int64GetDatum(c->tn);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/* Final functions: strict, so a group without rows gives NULL. */
+PG_FUNCTION_INFO_V1(retrain_confusion_final);
+Datum
+retrain_confusion_final(PG_FUNCTION_ARGS)
+{
+	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
+
+	PG_RETURN_DATUM(confusion_datum(fcinfo, &c));
+}
+
+PG_FUNCTION_INFO_V1(retrain_precision_final);
+Datum
+retrain_precision_final(PG_FUNCTION_ARGS)
+{
+	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
+	double		r = 0;
+
+	RETURN_METRIC(metric_precision(&c, &r), r);
+}
+
+PG_FUNCTION_INFO_V1(retrain_recall_final);
+Datum
+retrain_recall_final(PG_FUNCTION_ARGS)
+{
+	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
+	double		r = 0;
+
+	RETURN_METRIC(metric_recall(&c, &r), r);
+}
+
+PG_FUNCTION_INFO_V1(retrain_f1_final);
+Datum
+retrain_f1_final(PG_FUNCTION_ARGS)
+{
+	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
+	double		r = 0;
+
+	RETURN_METRIC(metric_f1(&c, &r), r);
+}
+
+PG_FUNCTION_INFO_V1(retrain_accuracy_final);
+Datum
+retrain_accuracy_final(PG_FUNCTION_ARGS)
+{
+	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
+	double		r = 0;
+
+	RETURN_METRIC(metric_accuracy(&c, &r), r);
+}
+
+/*
+ * Read a retrain.confusion argument.  A NULL field makes the metric NULL
+ * (returns false), as NULL does in SQL arithmetic; a negative count is no
+ * confusion matrix at all.
+ */
+static bool
+confusion_from_arg(FunctionCallInfo fcinfo, int argno, Confusion *c)
+{
+	static const char *const names[CONFUSION_FIELDS] = {"tp", "fp", "fn", "tn"};
+	HeapTupleHeader row = PG_GETARG_HEAPTUPLEHEADER(argno);
+	int64		counts[CONFUSION_FIELDS];
+	int			i;
+
+	for (i = 0; i < CONFUSION_FIELDS; i++)
+	{
+		bool		isnull;
+		Datum		d = GetAttributeByNum(row, i + 1, &isnull);
+
+		if (isnull)
+			return false;
+		counts[i] = DatumGetInt64(d);
+		if (counts[i] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: confusion count %s is negative (" INT64_FORMAT ")",
+							retrain_func_name(fcinfo), names[i], counts[i])));
+	}
+	c->tp = counts[0];
+	c->fp = counts[1];
+	c->fn = counts[2];
+	c->tn = counts[3];
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(retrain_confusion_precision);
+Datum
+retrain_confusion_precision(PG_FUNCTION_ARGS)
+{
+	Confusion	c;
+	double		r = 0;
+
+	if (!confusion_from_arg(fcinfo, 0, &c))
+		PG_RETURN_NULL();
+	RETURN_METRIC(metric_precision(&c, &r), r);
+}
+
+PG_FUNCTION_INFO_V1(retrain_confusion_recall);
+Datum
+retrain_confusion_recall(PG_FUNCTION_ARGS)
+{
+	Confusion	c;
+	double		r = 0;
+
+	if (!confusion_from_arg(fcinfo, 0, &c))
+		PG_RETURN_NULL();
+	RETURN_METRIC(metric_recall(&c, &r), r);
+}
+
+PG_FUNCTION_INFO_V1(retrain_confusion_f1);
+Datum
+retrain_confusion_f1(PG_FUNCTION_ARGS)
+{
+	Confusion	c;
+	double		r = 0;
+
+	if (!confusion_from_arg(fcinfo, 0, &c))
+		PG_RETURN_NULL();
+	RETURN_METRIC(metric_f1(&c, &r), r);
+}
+
+PG_FUNCTION_INFO_V1(retrain_confusion_accuracy);
+Datum
+retrain_confusion_accuracy(PG_FUNCTION_ARGS)
+{
+	Confusion	c;
+	double		r = 0;
+
+	if (!confusion_from_arg(fcinfo, 0, &c))
+		PG_RETURN_NULL();
+	RETURN_METRIC(metric_accuracy(&c, &r), r);
+}
+
+/* fbeta(c, beta): beta weighs recall beta times as much as precision. */
+PG_FUNCTION_INFO_V1(retrain_confusion_fbeta);
+Datum
+retrain_confusion_fbeta(PG_FUNCTION_ARGS)
+{
+	Confusion	c;
+	double		beta = PG_GETARG_FLOAT8(1);
+	double		r = 0;
+
+	if (isnan(beta) || isinf(beta) || beta < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: beta must be a finite number >= 0, not %s",
+						retrain_func_name(fcinfo), float8out_internal(beta))));
+	if (!confusion_from_arg(fcinfo, 0, &c))
+		PG_RETURN_NULL();
+	RETURN_METRIC(metric_fbeta(&c, beta, &r), r);
+}
+
+/* c1 + c2: the matrix of the union of two disjoint sets of rows. */
+PG_FUNCTION_INFO_V1(retrain_confusion_add);
+Datum
+retrain_confusion_add(PG_FUNCTION_ARGS)
+{
+	Confusion	a;
+	Confusion	b;
+	Confusion	sum;
+
+	if (!confusion_from_arg(fcinfo, 0, &a) || !confusion_from_arg(fcinfo, 1, &b))
+		PG_RETURN_NULL();
+	if (pg_add_s64_overflow(a.tp, b.tp, &sum.tp) ||
+		pg_add_s64_overflow(a.fp, b.fp, &sum.fp) ||
+		pg_add_s64_overflow(a.fn, b.fn, &sum.fn) ||
+		pg_add_s64_overflow(a.tn, b.tn, &sum.tn))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s: confusion counts out of range", retrain_func_name(fcinfo))));
+	PG_RETURN_DATUM(confusion_datum(fcinfo, &sum));
+}

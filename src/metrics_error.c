@@ -1,0 +1,385 @@
+/*-------------------------------------------------------------------------
+ *
+ * metrics_error.c
+ *	  Mean-loss metrics: retrain.brier and retrain.log_loss over
+ *	  (score, label), retrain.mae, retrain.rmse and retrain.r2 over
+ *	  (predicted, actual).
+ *
+ * One state serves them all: a row count and a compensated sum of the
+ * per-row loss.  log_loss also keeps a product of pending likelihoods (see
+ * retrain_log_loss_accum); r2 keeps compensated sums of the actual values'
+ * deviations from a shift (the group's first actual value) and their range,
+ * which tells a constant column exactly.
+ *
+ * Copyright (c) 2026, The retrain developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+
+#include "util.h"
+
+typedef struct ErrorState
+{
+	int64		n;
+	CompensatedSum loss;		/* sum of the per-row loss */
+	double		prod;			/* log_loss: product of pending likelihoods */
+	int64		pending;		/* log_loss: how many are in prod */
+	double		shift;			/* r2: the first actual value */
+	CompensatedSum dev;			/* r2: sum of (actual - shift) */
+	CompensatedSum dev2;		/* r2: sum of (actual - shift)^2 */
+	double		amin;			/* r2: smallest actual value */
+	double		amax;			/* r2: largest actual value */
+} ErrorState;
+
+#define ERROR_STATE_FLOAT8S 10
+
+/* The state of this call, created on the first row of the group. */
+static inline ErrorState *
+error_state(FunctionCallInfo fcinfo)
+{
+	ErrorState *state;
+
+	if (!PG_ARGISNULL(0))
+		return (ErrorState *) PG_GETARG_POINTER(0);
+	state = MemoryContextAllocZero(retrain_agg_context(fcinfo), sizeof(ErrorState));
+	state->prod = 1.0;
+	state->amin = get_float8_infinity();
+	state->amax = -get_float8_infinity();
+	return state;
+}
+
+/* The loss sum with log_loss's pending product folded in; leaves s as is. */
+static double
+error_state_loss(const ErrorState *s)
+{
+	CompensatedSum loss = s->loss;
+
+	if (s->pending > 0)
+		csum_add(&loss, -log(s->prod));
+	return csum_value(&loss);
+}
+
+#define RETURN_STATE_IF_ANY_NULL(nargs) \
+	do { \
+		int		_i; \
+		for (_i = 1; _i <= (nargs); _i++) \
+			if (PG_ARGISNULL(_i)) \
+			{ \
+				if (PG_ARGISNULL(0)) \
+					PG_RETURN_NULL(); \
+				PG_RETURN_DATUM(PG_GETARG_DATUM(0)); \
+			} \
+	} while (0)
+
+/* A probability score: NaN, infinities and anything outside [0, 1] fail. */
+static inline double
+probability_arg(FunctionCallInfo fcinfo, int argno)
+{
+	double		p = PG_GETARG_FLOAT8(argno);
+
+	retrain_reject_nan(fcinfo, p, "score");
+	if (unlikely(p < 0.0 || p > 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: score %s is outside [0, 1]",
+						retrain_func_name(fcinfo), float8out_internal(p)),
+				 errdetail("This metric scores predicted probabilities of the positive class.")));
+	return p;
+}
+
+/* _brier_accum(state, score, label): (score - label)^2 */
+PG_FUNCTION_INFO_V1(retrain_brier_accum);
+Datum
+retrain_brier_accum(PG_FUNCTION_ARGS)
+{
+	ErrorState *state;
+	double		p;
+	double		d;
+
+	RETURN_STATE_IF_ANY_NULL(2);
+	p = probability_arg(fcinfo, 1);
+	d = PG_GETARG_BOOL(2) ? 1.0 - p : p;
+
+	state = error_state(fcinfo);
+	state->n++;
+	csum_add(&state->loss, d * d);
+	PG_RETURN_POINTER(state);
+}
+
+/*
+ * _log_loss_accum(state, score, label): -ln(p) for a positive, -ln(1 - p)
+ * for a negative, with p clipped to [1e-15, 1 - 1e-15] as scikit-learn
+ * does, so that a confident mistake costs about 34.5 rather than infinity.
+ *
+ * A logarithm per row would cost more than the rest of the scan's extra
+ * work together.  So likelihoods of at most 15/16 are multiplied together
+ * and one logarithm is taken per LOG_LOSS_BATCH of them: each product
+ * rounds by at most 2^-53 relative, i.e. 1.1e-16 in log space, against a
+ * loss of at least 0.0645 a row, which keeps the sum as exact as summing
+ * the logarithms one by one; and 16 factors of at least 1e-15 cannot
+ * underflow.  Likelihoods near 1 carry losses too small for that error, so
+ * they take their own logarithm: log1p for a negative's -ln(1 - p), where
+ * 1 - p would round away the digits that matter.
+ */
+#define LOG_LOSS_EPS 1e-15
+#define LOG_LOSS_BATCH 16
+#define LOG_LOSS_BATCHABLE (15.0 / 16.0)
+
+PG_FUNCTION_INFO_V1(retrain_log_loss_accum);
+Datum
+retrain_log_loss_accum(PG_FUNCTION_ARGS)
+{
+	ErrorState *state;
+	double		p;
+	double		likelihood;
+	bool		label;
+
+	RETURN_STATE_IF_ANY_NULL(2);
+	p = probability_arg(fcinfo, 1);
+	p = Min(Max(p, LOG_LOSS_EPS), 1.0 - LOG_LOSS_EPS);
+	label = PG_GETARG_BOOL(2);
+	/* a select, not a branch: labels are unpredictable */
+	likelihood = label ? p : 1.0 - p;
+
+	state = error_state(fcinfo);
+	state->n++;
+	if (likelihood <= LOG_LOSS_BATCHABLE)
+	{
+		state->prod *= likelihood;
+		if (++state->pending == LOG_LOSS_BATCH)
+		{
+			csum_add(&state->loss, -log(state->prod));
+			state->prod = 1.0;
+			state->pending = 0;
+		}
+	}
+	else if (label)
+		csum_add(&state->loss, -log(p));
+	else
+		csum_add(&state->loss, -log1p(-p));
+	PG_RETURN_POINTER(state);
+}
+
+/* The residual of a (predicted, actual) row; both must be finite. */
+static inline double
+residual_args(FunctionCallInfo fcinfo, double *actual)
+{
+	double		predicted = PG_GETARG_FLOAT8(1);
+
+	*actual = PG_GETARG_FLOAT8(2);
+	retrain_reject_nonfinite(fcinfo, predicted, "predicted");
+	retrain_reject_nonfinite(fcinfo, *actual, "actual");
+	return *actual - predicted;
+}
+
+PG_FUNCTION_INFO_V1(retrain_mae_accum);
+Datum
+retrain_mae_accum(PG_FUNCTION_ARGS)
+{
+	ErrorState *state;
+	double		actual;
+	double		e;
+
+	RETURN_STATE_IF_ANY_NULL(2);
+	e = residual_args(fcinfo, &actual);
+
+	state = error_state(fcinfo);
+	state->n++;
+	csum_add(&state->loss, fabs(e));
+	PG_RETURN_POINTER(state);
+}
+
+PG_FUNCTION_INFO_V1(retrain_rmse_accum);
+Datum
+retrain_rmse_accum(PG_FUNCTION_ARGS)
+{
+	ErrorState *state;
+	double		actual;
+	double		e;
+
+	RETURN_STATE_IF_ANY_NULL(2);
+	e = residual_args(fcinfo, &actual);
+
+	state = error_state(fcinfo);
+	state->n++;
+	csum_add(&state->loss, e * e);
+	PG_RETURN_POINTER(state);
+}
+
+PG_FUNCTION_INFO_V1(retrain_r2_accum);
+Datum
+retrain_r2_accum(PG_FUNCTION_ARGS)
+{
+	ErrorState *state;
+	double		actual;
+	double		e;
+	double		d;
+
+	RETURN_STATE_IF_ANY_NULL(2);
+	e = residual_args(fcinfo, &actual);
+
+	state = error_state(fcinfo);
+	if (state->n == 0)
+		state->shift = actual;
+	state->n++;
+	csum_add(&state->loss, e * e);
+
+	/*
+	 * Sums of deviations from a value of the data itself cancel little when
+	 * the variance is taken from them, and cost no division a row.
+	 */
+	d = actual - state->shift;
+	csum_add(&state->dev, d);
+	csum_add(&state->dev2, d * d);
+	if (actual < state->amin)
+		state->amin = actual;
+	if (actual > state->amax)
+		state->amax = actual;
+	PG_RETURN_POINTER(state);
+}
+
+PG_FUNCTION_INFO_V1(retrain_error_combine);
+Datum
+retrain_error_combine(PG_FUNCTION_ARGS)
+{
+	ErrorState *a;
+	ErrorState *b;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	a = error_state(fcinfo);
+	b = (ErrorState *) PG_GETARG_POINTER(1);
+	if (b->n == 0)
+		PG_RETURN_POINTER(a);
+
+	if (a->n == 0)
+	{
+		a->shift = b->shift;
+		a->dev = b->dev;
+		a->dev2 = b->dev2;
+	}
+	else
+	{
+		/*
+		 * Re-express b's deviations from a's shift: with t = b.shift -
+		 * a.shift, sum(x - a.shift) = sum(x - b.shift) + n t and
+		 * sum((x - a.shift)^2) = sum((x - b.shift)^2) + 2 t sum(x -
+		 * b.shift) + n t^2.
+		 */
+		double		t = b->shift - a->shift;
+		double		bn = (double) b->n;
+		double		bdev = csum_value(&b->dev);
+
+		csum_merge(&a->dev, &b->dev);
+		csum_add(&a->dev, bn * t);
+		csum_merge(&a->dev2, &b->dev2);
+		csum_add(&a->dev2, 2.0 * t * bdev);
+		csum_add(&a->dev2, bn * t * t);
+	}
+	a->n += b->n;
+	csum_merge(&a->loss, &b->loss);
+	if (b->pending > 0)
+		csum_add(&a->loss, -log(b->prod));
+	a->amin = Min(a->amin, b->amin);
+	a->amax = Max(a->amax, b->amax);
+	PG_RETURN_POINTER(a);
+}
+
+PG_FUNCTION_INFO_V1(retrain_error_serial);
+Datum
+retrain_error_serial(PG_FUNCTION_ARGS)
+{
+	ErrorState *s = (ErrorState *) PG_GETARG_POINTER(0);
+	double		values[ERROR_STATE_FLOAT8S] = {
+		s->loss.sum, s->loss.comp, s->prod, s->shift, s->dev.sum, s->dev.comp,
+		s->dev2.sum, s->dev2.comp, s->amin, s->amax
+	};
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint64(&buf, s->n);
+	pq_sendint64(&buf, s->pending);
+	retrain_send_float8s(&buf, values, ERROR_STATE_FLOAT8S);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(retrain_error_deserial);
+Datum
+retrain_error_deserial(PG_FUNCTION_ARGS)
+{
+	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
+	ErrorState *s = MemoryContextAllocZero(retrain_agg_context(fcinfo), sizeof(ErrorState));
+	double		values[ERROR_STATE_FLOAT8S];
+	StringInfoData buf;
+
+	retrain_bytea_reader(&buf, bytes);
+	s->n = pq_getmsgint64(&buf);
+	s->pending = pq_getmsgint64(&buf);
+	retrain_recv_float8s(&buf, values, ERROR_STATE_FLOAT8S);
+	pq_getmsgend(&buf);
+	s->loss.sum = values[0];
+	s->loss.comp = values[1];
+	s->prod = values[2];
+	s->shift = values[3];
+	s->dev.sum = values[4];
+	s->dev.comp = values[5];
+	s->dev2.sum = values[6];
+	s->dev2.comp = values[7];
+	s->amin = values[8];
+	s->amax = values[9];
+	PG_RETURN_POINTER(s);
+}
+
+/* Final functions are strict: a group without rows gives NULL. */
+PG_FUNCTION_INFO_V1(retrain_mean_loss_final);
+Datum
+retrain_mean_loss_final(PG_FUNCTION_ARGS)
+{
+	ErrorState *s = (ErrorState *) PG_GETARG_POINTER(0);
+
+	if (s->n == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(error_state_loss(s) / (double) s->n);
+}
+
+PG_FUNCTION_INFO_V1(retrain_rmse_final);
+Datum
+retrain_rmse_final(PG_FUNCTION_ARGS)
+{
+	ErrorState *s = (ErrorState *) PG_GETARG_POINTER(0);
+
+	if (s->n == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(sqrt(csum_value(&s->loss) / (double) s->n));
+}
+
+/*
+ * R^2 = 1 - SS_res / SS_tot.  Undefined (NULL) when the actual values are
+ * constant, which the range tells exactly; the sum of squares could be a
+ * rounding residue instead of zero.
+ */
+PG_FUNCTION_INFO_V1(retrain_r2_final);
+Datum
+retrain_r2_final(PG_FUNCTION_ARGS)
+{
+	ErrorState *s = (ErrorState *) PG_GETARG_POINTER(0);
+	double		dev;
+	double		ss_tot;
+
+	if (s->n == 0 || s->amin == s->amax)
+		PG_RETURN_NULL();
+	dev = csum_value(&s->dev);
+	ss_tot = csum_value(&s->dev2) - dev * (dev / (double) s->n);
+	if (ss_tot <= 0.0)
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(1.0 - csum_value(&s->loss) / ss_tot);
+}

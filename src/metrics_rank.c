@@ -1,0 +1,371 @@
+/*-------------------------------------------------------------------------
+ *
+ * metrics_rank.c
+ *	  Exact ranking metrics: retrain.auc and retrain.average_precision.
+ *
+ * Both need the order of every score, so the state keeps every (score,
+ * label) pair until the final function: the sortable key of each score
+ * (see float8_sort_key) in one array for positives and one for negatives,
+ * 8 bytes a row.  The arrays are huge allocations, so one group may hold far
+ * more than 1 GB of them.  The final function radix-sorts both arrays in
+ * place and walks them once.
+ *
+ * Sorting in place leaves the multiset of keys unchanged, so the state stays
+ * valid for more transitions (window aggregates) and for the other final
+ * function when auc() and average_precision() over the same arguments share
+ * one state; the final functions are therefore declared READ_ONLY.
+ *
+ * Copyright (c) 2026, The retrain developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "util.h"
+
+#ifndef HAVE_INT128
+#error "retrain needs a 128-bit integer type for exact AUC rank sums"
+#endif
+
+typedef struct KeyArray
+{
+	uint64	   *keys;
+	Size		n;
+	Size		cap;
+} KeyArray;
+
+typedef struct RankState
+{
+	MemoryContext ctx;			/* where the arrays live and grow */
+	KeyArray	pos;			/* keys of the scores of label = true */
+	KeyArray	neg;			/* keys of the scores of label = false */
+	bool		sorted;			/* both arrays ascending */
+} RankState;
+
+/* First allocation: small, so that many small groups stay cheap. */
+#define RANK_INITIAL_CAP	64
+
+static RankState *
+rank_state_new(MemoryContext ctx)
+{
+	RankState  *state = MemoryContextAllocZero(ctx, sizeof(RankState));
+
+	state->ctx = ctx;
+	state->sorted = true;
+	return state;
+}
+
+static void
+key_array_reserve(MemoryContext ctx, KeyArray *a, Size more)
+{
+	Size		need = a->n + more;
+	Size		cap;
+
+	if (need <= a->cap)
+		return;
+	cap = Max(a->cap, RANK_INITIAL_CAP);
+	while (cap < need)
+		cap *= 2;
+	/* huge: a group may hold hundreds of millions of scores */
+	if (a->keys == NULL)
+		a->keys = MemoryContextAllocExtended(ctx, cap * sizeof(uint64), MCXT_ALLOC_HUGE);
+	else
+		a->keys = repalloc_huge(a->keys, cap * sizeof(uint64));
+	a->cap = cap;
+}
+
+static inline void
+key_array_push(MemoryContext ctx, KeyArray *a, uint64 key)
+{
+	if (unlikely(a->n == a->cap))
+		key_array_reserve(ctx, a, 1);
+	a->keys[a->n++] = key;
+}
+
+static void
+key_array_append(MemoryContext ctx, KeyArray *into, const KeyArray *from)
+{
+	if (from->n == 0)
+		return;
+	key_array_reserve(ctx, into, from->n);
+	memcpy(into->keys + into->n, from->keys, from->n * sizeof(uint64));
+	into->n += from->n;
+}
+
+/*
+ * _rank_accum(state, score float8, label boolean): shared by auc and
+ * average_precision.  Rows with a NULL argument are skipped.
+ */
+PG_FUNCTION_INFO_V1(retrain_rank_accum);
+Datum
+retrain_rank_accum(PG_FUNCTION_ARGS)
+{
+	RankState  *state = PG_ARGISNULL(0) ? NULL : (RankState *) PG_GETARG_POINTER(0);
+	double		score;
+	uint64		key;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	{
+		if (state == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(state);
+	}
+
+	score = PG_GETARG_FLOAT8(1);
+	retrain_reject_nan(fcinfo, score, "score");
+	key = float8_sort_key(score);
+
+	if (state == NULL)
+		state = rank_state_new(retrain_agg_context(fcinfo));
+	key_array_push(state->ctx, PG_GETARG_BOOL(2) ? &state->pos : &state->neg, key);
+	state->sorted = false;
+
+	PG_RETURN_POINTER(state);
+}
+
+PG_FUNCTION_INFO_V1(retrain_rank_combine);
+Datum
+retrain_rank_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext ctx = retrain_agg_context(fcinfo);
+	RankState  *a = PG_ARGISNULL(0) ? NULL : (RankState *) PG_GETARG_POINTER(0);
+	RankState  *b = PG_ARGISNULL(1) ? NULL : (RankState *) PG_GETARG_POINTER(1);
+
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	/* b may live in a short-lived context: a new state copies it */
+	if (a == NULL)
+		a = rank_state_new(ctx);
+	key_array_append(a->ctx, &a->pos, &b->pos);
+	key_array_append(a->ctx, &a->neg, &b->neg);
+	a->sorted = false;
+
+	PG_RETURN_POINTER(a);
+}
+
+/*
+ * A partial state crosses process boundaries as one bytea, which cannot
+ * exceed 1 GB: about 134 million rows per parallel process.  Say so plainly
+ * rather than fail inside the allocator.
+ */
+#define RANK_SERIAL_HEADER	(2 * sizeof(int64))
+
+static void
+send_keys(StringInfo buf, const KeyArray *a)
+{
+	char	   *out = buf->data + buf->len;
+	Size		i;
+
+	/* the buffer offers no alignment for uint64: copy bytewise */
+	for (i = 0; i < a->n; i++)
+	{
+		uint64		k = pg_hton64(a->keys[i]);
+
+		memcpy(out + i * sizeof(uint64), &k, sizeof(k));
+	}
+	buf->len += a->n * sizeof(uint64);
+}
+
+PG_FUNCTION_INFO_V1(retrain_rank_serial);
+Datum
+retrain_rank_serial(PG_FUNCTION_ARGS)
+{
+	RankState  *state = (RankState *) PG_GETARG_POINTER(0);
+	Size		rows = state->pos.n + state->neg.n;
+	Size		size = RANK_SERIAL_HEADER + rows * sizeof(uint64);
+	StringInfoData buf;
+
+	if (!AllocSizeIsValid(size + VARHDRSZ))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: a partial aggregate of %zu rows is too large to pass between parallel processes",
+						retrain_func_name(fcinfo), rows),
+				 errdetail("A partial state is limited to 1 GB, about 134 million rows per process."),
+				 errhint("Allow more parallel workers, or run the query with max_parallel_workers_per_gather = 0.")));
+
+	pq_begintypsend(&buf);
+	enlargeStringInfo(&buf, size);
+	pq_sendint64(&buf, (int64) state->pos.n);
+	pq_sendint64(&buf, (int64) state->neg.n);
+	send_keys(&buf, &state->pos);
+	send_keys(&buf, &state->neg);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+static void
+recv_keys(MemoryContext ctx, StringInfo buf, KeyArray *a, Size n)
+{
+	const char *in;
+	Size		i;
+
+	if (n > (Size) (buf->len - buf->cursor) / sizeof(uint64))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized ranking state")));
+	key_array_reserve(ctx, a, n);
+	in = buf->data + buf->cursor;
+	for (i = 0; i < n; i++)
+	{
+		uint64		k;
+
+		memcpy(&k, in + i * sizeof(uint64), sizeof(k));
+		a->keys[i] = pg_ntoh64(k);
+	}
+	a->n = n;
+	buf->cursor += n * sizeof(uint64);
+}
+
+PG_FUNCTION_INFO_V1(retrain_rank_deserial);
+Datum
+retrain_rank_deserial(PG_FUNCTION_ARGS)
+{
+	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
+	MemoryContext ctx = retrain_agg_context(fcinfo);
+	RankState  *state = rank_state_new(ctx);
+	StringInfoData buf;
+	int64		npos;
+	int64		nneg;
+
+	retrain_bytea_reader(&buf, bytes);
+
+	npos = pq_getmsgint64(&buf);
+	nneg = pq_getmsgint64(&buf);
+	if (npos < 0 || nneg < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized ranking state")));
+	recv_keys(ctx, &buf, &state->pos, (Size) npos);
+	recv_keys(ctx, &buf, &state->neg, (Size) nneg);
+	pq_getmsgend(&buf);
+	state->sorted = false;
+
+	PG_RETURN_POINTER(state);
+}
+
+static void
+rank_state_sort(RankState *state)
+{
+	if (state->sorted)
+		return;
+	radix_sort_uint64(state->pos.keys, state->pos.n);
+	radix_sort_uint64(state->neg.keys, state->neg.n);
+	state->sorted = true;
+}
+
+/*
+ * ROC AUC as the Mann-Whitney U statistic with midranks: the share of
+ * (positive, negative) pairs in which the positive scores higher, a tie
+ * counting one half.  Twice U is an integer, summed exactly in 128 bits
+ * (it can pass 2^64 for a billion rows), so the only rounding is the final
+ * division.
+ */
+PG_FUNCTION_INFO_V1(retrain_auc_final);
+Datum
+retrain_auc_final(PG_FUNCTION_ARGS)
+{
+	RankState  *state = PG_ARGISNULL(0) ? NULL : (RankState *) PG_GETARG_POINTER(0);
+	const uint64 *pos;
+	const uint64 *neg;
+	Size		npos;
+	Size		nneg;
+	Size		i = 0;
+	Size		j = 0;
+	uint128		twice_u = 0;
+
+	/* undefined with one class only */
+	if (state == NULL || state->pos.n == 0 || state->neg.n == 0)
+		PG_RETURN_NULL();
+
+	rank_state_sort(state);
+	pos = state->pos.keys;
+	neg = state->neg.keys;
+	npos = state->pos.n;
+	nneg = state->neg.n;
+
+	while (i < npos)
+	{
+		uint64		v = pos[i];
+		Size		pos_eq = 0;
+		Size		neg_eq = 0;
+
+		while (i < npos && pos[i] == v)
+		{
+			i++;
+			pos_eq++;
+		}
+		while (j < nneg && neg[j] < v)
+			j++;
+		while (j + neg_eq < nneg && neg[j + neg_eq] == v)
+			neg_eq++;
+		/* each such positive beats j negatives and ties neg_eq */
+		twice_u += (uint128) pos_eq * (2 * (uint128) j + neg_eq);
+		j += neg_eq;
+	}
+
+	PG_RETURN_FLOAT8((double) twice_u / (2.0 * (double) npos * (double) nneg));
+}
+
+/*
+ * Average precision as scikit-learn defines it: the sum over thresholds,
+ * from the highest score down, of the precision at that threshold times the
+ * recall it adds; tied scores form one threshold, and there is no
+ * interpolation.
+ */
+PG_FUNCTION_INFO_V1(retrain_average_precision_final);
+Datum
+retrain_average_precision_final(PG_FUNCTION_ARGS)
+{
+	RankState  *state = PG_ARGISNULL(0) ? NULL : (RankState *) PG_GETARG_POINTER(0);
+	const uint64 *pos;
+	const uint64 *neg;
+	Size		i;
+	Size		j;
+	int64		tp = 0;
+	int64		fp = 0;
+	CompensatedSum sum = {0, 0};
+
+	if (state == NULL || state->pos.n == 0 || state->neg.n == 0)
+		PG_RETURN_NULL();
+
+	rank_state_sort(state);
+	pos = state->pos.keys;
+	neg = state->neg.keys;
+	i = state->pos.n;
+	j = state->neg.n;
+
+	/* walk down from the highest score; i and j count what is left */
+	while (i > 0)
+	{
+		uint64		v = pos[i - 1];
+		int64		pos_eq = 0;
+
+		/* negatives above every remaining positive: false positives only */
+		while (j > 0 && neg[j - 1] > v)
+		{
+			j--;
+			fp++;
+		}
+		while (i > 0 && pos[i - 1] == v)
+		{
+			i--;
+			pos_eq++;
+		}
+		while (j > 0 && neg[j - 1] == v)
+		{
+			j--;
+			fp++;
+		}
+		tp += pos_eq;
+		csum_add(&sum, (double) pos_eq * ((double) tp / (double) (tp + fp)));
+	}
+
+	PG_RETURN_FLOAT8(csum_value(&sum) / (double) state->pos.n);
+}

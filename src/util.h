@@ -1,0 +1,130 @@
+/*-------------------------------------------------------------------------
+ *
+ * util.h
+ *	  Helpers shared by retrain's aggregates: naming the SQL function in
+ *	  errors, the aggregate memory context, compensated sums, sortable keys
+ *	  for float8 values and a radix sort over them.
+ *
+ * Copyright (c) 2026, The retrain developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETRAIN_UTIL_H
+#define RETRAIN_UTIL_H
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+
+/*
+ * The qualified name of the SQL function being run ("retrain.auc"), for
+ * error messages.  Inside an aggregate's support function this is the
+ * aggregate, not the support function.  Costs catalog lookups: call it only
+ * on the way to an error.
+ */
+extern char *retrain_func_name(FunctionCallInfo fcinfo);
+
+/* The aggregate's long-lived memory context; an error outside aggregates. */
+extern MemoryContext retrain_agg_context(FunctionCallInfo fcinfo);
+
+/* Raise 22023 for a NaN or a non-finite argument, naming it and the function. */
+extern void retrain_report_nan(FunctionCallInfo fcinfo, const char *argname) pg_attribute_noreturn();
+extern void retrain_report_nonfinite(FunctionCallInfo fcinfo, double value,
+									 const char *argname) pg_attribute_noreturn();
+
+/*
+ * The checks run on every row of a scan, so they are inline and the
+ * reporting is out of line.
+ */
+static inline void
+retrain_reject_nan(FunctionCallInfo fcinfo, double value, const char *argname)
+{
+	if (unlikely(isnan(value)))
+		retrain_report_nan(fcinfo, argname);
+}
+
+static inline void
+retrain_reject_nonfinite(FunctionCallInfo fcinfo, double value, const char *argname)
+{
+	if (unlikely(!isfinite(value)))
+		retrain_report_nonfinite(fcinfo, value, argname);
+}
+
+/*
+ * Neumaier's compensated sum.  Metrics are means over millions of rows; a
+ * plain running sum loses about log10(n) digits, which would break the
+ * promise that results agree with scikit-learn to 1e-12.  The compensation
+ * also makes the result independent, to the last bits, of how a parallel
+ * plan split the rows.
+ */
+typedef struct CompensatedSum
+{
+	double		sum;
+	double		comp;
+} CompensatedSum;
+
+static inline void
+csum_add(CompensatedSum *s, double x)
+{
+	double		t = s->sum + x;
+
+	if (fabs(s->sum) >= fabs(x))
+		s->comp += (s->sum - t) + x;
+	else
+		s->comp += (x - t) + s->sum;
+	s->sum = t;
+}
+
+static inline void
+csum_merge(CompensatedSum *into, const CompensatedSum *from)
+{
+	csum_add(into, from->sum);
+	csum_add(into, from->comp);
+}
+
+static inline double
+csum_value(const CompensatedSum *s)
+{
+	return s->sum + s->comp;
+}
+
+/*
+ * A 64-bit key whose unsigned order is the numeric order of a non-NaN
+ * float8, with -0 and +0 equal: flip every bit of negatives, only the sign
+ * bit of the rest.  Sorting keys instead of doubles lets a radix sort do the
+ * work and makes ties exact integer comparisons.
+ */
+static inline uint64
+float8_sort_key(double value)
+{
+	uint64		bits;
+
+	if (value == 0.0)
+		value = 0.0;			/* fold -0 into +0 */
+	memcpy(&bits, &value, sizeof(bits));
+	return (bits & UINT64CONST(0x8000000000000000)) ? ~bits
+		: bits | UINT64CONST(0x8000000000000000);
+}
+
+/* Sort n keys ascending.  Uses a scratch array of n keys, freed on return. */
+extern void radix_sort_uint64(uint64 *keys, Size n);
+
+/*
+ * Point a StringInfo at a bytea's contents to read them with pq_getmsg*(),
+ * without copying: a serialized state may be hundreds of megabytes.
+ */
+static inline void
+retrain_bytea_reader(StringInfo buf, bytea *bytes)
+{
+	buf->data = VARDATA_ANY(bytes);
+	buf->len = VARSIZE_ANY_EXHDR(bytes);
+	buf->maxlen = buf->len;
+	buf->cursor = 0;
+}
+
+/* Serialization of fixed-size states, in network byte order. */
+extern void retrain_send_float8s(StringInfo buf, const double *values, int n);
+extern void retrain_recv_float8s(StringInfo buf, double *values, int n);
+
+#endif							/* RETRAIN_UTIL_H */
