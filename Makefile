@@ -23,7 +23,11 @@ DATA = $(wildcard sql/retrain--*.sql)
 # pg_regress inputs sit in sql/ beside the install script; outputs in expected/.
 REGRESS = \
 	extension \
-	version
+	version \
+	metrics_rank \
+	metrics_confusion \
+	metrics_loss \
+	metrics_parallel
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'
