@@ -236,12 +236,17 @@ metric_accuracy(const Confusion *c, double *result)
 	return true;
 }
 
-#define RETURN_METRIC(defined, value) \
-	do { \
-		if (!(defined)) \
-			PG_RETURN_NULL(); \
-		PG_RETURN_FLOAT8(value); \
-	} while (0)
+typedef bool (*ConfusionMetric) (const Confusion *c, double *result);
+
+static Datum
+metric_datum(FunctionCallInfo fcinfo, ConfusionMetric metric, const Confusion *c)
+{
+	double		r = 0;
+
+	if (!metric(c, &r))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(r);
+}
 
 static Datum
 confusion_datum(FunctionCallInfo fcinfo, const Confusion *c)
@@ -270,44 +275,41 @@ retrain_confusion_final(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(confusion_datum(fcinfo, &c));
 }
 
+/* A metric of the aggregate's counts: the final functions. */
+static Datum
+final_metric(FunctionCallInfo fcinfo, ConfusionMetric metric)
+{
+	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
+
+	return metric_datum(fcinfo, metric, &c);
+}
+
 PG_FUNCTION_INFO_V1(retrain_precision_final);
 Datum
 retrain_precision_final(PG_FUNCTION_ARGS)
 {
-	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
-	double		r = 0;
-
-	RETURN_METRIC(metric_precision(&c, &r), r);
+	return final_metric(fcinfo, metric_precision);
 }
 
 PG_FUNCTION_INFO_V1(retrain_recall_final);
 Datum
 retrain_recall_final(PG_FUNCTION_ARGS)
 {
-	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
-	double		r = 0;
-
-	RETURN_METRIC(metric_recall(&c, &r), r);
+	return final_metric(fcinfo, metric_recall);
 }
 
 PG_FUNCTION_INFO_V1(retrain_f1_final);
 Datum
 retrain_f1_final(PG_FUNCTION_ARGS)
 {
-	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
-	double		r = 0;
-
-	RETURN_METRIC(metric_f1(&c, &r), r);
+	return final_metric(fcinfo, metric_f1);
 }
 
 PG_FUNCTION_INFO_V1(retrain_accuracy_final);
 Datum
 retrain_accuracy_final(PG_FUNCTION_ARGS)
 {
-	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
-	double		r = 0;
-
-	RETURN_METRIC(metric_accuracy(&c, &r), r);
+	return final_metric(fcinfo, metric_accuracy);
 }
 
 /*
@@ -344,52 +346,43 @@ confusion_from_arg(FunctionCallInfo fcinfo, int argno, Confusion *c)
 	return true;
 }
 
+/* A metric of a retrain.confusion value. */
+static Datum
+composite_metric(FunctionCallInfo fcinfo, ConfusionMetric metric)
+{
+	Confusion	c;
+
+	if (!confusion_from_arg(fcinfo, 0, &c))
+		PG_RETURN_NULL();
+	return metric_datum(fcinfo, metric, &c);
+}
+
 PG_FUNCTION_INFO_V1(retrain_confusion_precision);
 Datum
 retrain_confusion_precision(PG_FUNCTION_ARGS)
 {
-	Confusion	c;
-	double		r = 0;
-
-	if (!confusion_from_arg(fcinfo, 0, &c))
-		PG_RETURN_NULL();
-	RETURN_METRIC(metric_precision(&c, &r), r);
+	return composite_metric(fcinfo, metric_precision);
 }
 
 PG_FUNCTION_INFO_V1(retrain_confusion_recall);
 Datum
 retrain_confusion_recall(PG_FUNCTION_ARGS)
 {
-	Confusion	c;
-	double		r = 0;
-
-	if (!confusion_from_arg(fcinfo, 0, &c))
-		PG_RETURN_NULL();
-	RETURN_METRIC(metric_recall(&c, &r), r);
+	return composite_metric(fcinfo, metric_recall);
 }
 
 PG_FUNCTION_INFO_V1(retrain_confusion_f1);
 Datum
 retrain_confusion_f1(PG_FUNCTION_ARGS)
 {
-	Confusion	c;
-	double		r = 0;
-
-	if (!confusion_from_arg(fcinfo, 0, &c))
-		PG_RETURN_NULL();
-	RETURN_METRIC(metric_f1(&c, &r), r);
+	return composite_metric(fcinfo, metric_f1);
 }
 
 PG_FUNCTION_INFO_V1(retrain_confusion_accuracy);
 Datum
 retrain_confusion_accuracy(PG_FUNCTION_ARGS)
 {
-	Confusion	c;
-	double		r = 0;
-
-	if (!confusion_from_arg(fcinfo, 0, &c))
-		PG_RETURN_NULL();
-	RETURN_METRIC(metric_accuracy(&c, &r), r);
+	return composite_metric(fcinfo, metric_accuracy);
 }
 
 /* fbeta(c, beta): beta weighs recall beta times as much as precision. */
@@ -406,9 +399,9 @@ retrain_confusion_fbeta(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: beta must be a finite number >= 0, not %s",
 						retrain_func_name(fcinfo), float8out_internal(beta))));
-	if (!confusion_from_arg(fcinfo, 0, &c))
+	if (!confusion_from_arg(fcinfo, 0, &c) || !metric_fbeta(&c, beta, &r))
 		PG_RETURN_NULL();
-	RETURN_METRIC(metric_fbeta(&c, beta, &r), r);
+	PG_RETURN_FLOAT8(r);
 }
 
 /* c1 + c2: the matrix of the union of two disjoint sets of rows. */

@@ -250,14 +250,24 @@ retrain_rank_deserial(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-static void
-rank_state_sort(RankState *state)
+/*
+ * The state of a final function, sorted; NULL where the metrics are
+ * undefined: no rows, or one class only.
+ */
+static RankState *
+sorted_state(FunctionCallInfo fcinfo)
 {
-	if (state->sorted)
-		return;
-	radix_sort_uint64(state->pos.keys, state->pos.n);
-	radix_sort_uint64(state->neg.keys, state->neg.n);
-	state->sorted = true;
+	RankState  *state = PG_ARGISNULL(0) ? NULL : (RankState *) PG_GETARG_POINTER(0);
+
+	if (state == NULL || state->pos.n == 0 || state->neg.n == 0)
+		return NULL;
+	if (!state->sorted)
+	{
+		radix_sort_uint64(state->pos.keys, state->pos.n);
+		radix_sort_uint64(state->neg.keys, state->neg.n);
+		state->sorted = true;
+	}
+	return state;
 }
 
 /*
@@ -271,7 +281,7 @@ PG_FUNCTION_INFO_V1(retrain_auc_final);
 Datum
 retrain_auc_final(PG_FUNCTION_ARGS)
 {
-	RankState  *state = PG_ARGISNULL(0) ? NULL : (RankState *) PG_GETARG_POINTER(0);
+	RankState  *state = sorted_state(fcinfo);
 	const uint64 *pos;
 	const uint64 *neg;
 	Size		npos;
@@ -280,11 +290,8 @@ retrain_auc_final(PG_FUNCTION_ARGS)
 	Size		j = 0;
 	uint128		twice_u = 0;
 
-	/* undefined with one class only */
-	if (state == NULL || state->pos.n == 0 || state->neg.n == 0)
+	if (state == NULL)
 		PG_RETURN_NULL();
-
-	rank_state_sort(state);
 	pos = state->pos.keys;
 	neg = state->neg.keys;
 	npos = state->pos.n;
@@ -323,7 +330,7 @@ PG_FUNCTION_INFO_V1(retrain_average_precision_final);
 Datum
 retrain_average_precision_final(PG_FUNCTION_ARGS)
 {
-	RankState  *state = PG_ARGISNULL(0) ? NULL : (RankState *) PG_GETARG_POINTER(0);
+	RankState  *state = sorted_state(fcinfo);
 	const uint64 *pos;
 	const uint64 *neg;
 	Size		i;
@@ -332,10 +339,8 @@ retrain_average_precision_final(PG_FUNCTION_ARGS)
 	int64		fp = 0;
 	CompensatedSum sum = {0, 0};
 
-	if (state == NULL || state->pos.n == 0 || state->neg.n == 0)
+	if (state == NULL)
 		PG_RETURN_NULL();
-
-	rank_state_sort(state);
 	pos = state->pos.keys;
 	neg = state->neg.keys;
 	i = state->pos.n;
