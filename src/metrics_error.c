@@ -82,14 +82,16 @@ probability_arg(FunctionCallInfo fcinfo, int argno)
 {
 	double		p = PG_GETARG_FLOAT8(argno);
 
+	/* one test on the per-row path: NaN fails it too */
+	if (likely(p >= 0.0 && p <= 1.0))
+		return p;
 	retrain_reject_nan(fcinfo, p, "score");
-	if (unlikely(p < 0.0 || p > 1.0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: score %s is outside [0, 1]",
-						retrain_func_name(fcinfo), float8out_internal(p)),
-				 errdetail("This metric scores predicted probabilities of the positive class.")));
-	return p;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s: score %s is outside [0, 1]",
+					retrain_func_name(fcinfo), float8out_internal(p)),
+			 errdetail("This metric scores predicted probabilities of the positive class.")));
+	pg_unreachable();
 }
 
 /* _brier_accum(state, score, label): (score - label)^2 */

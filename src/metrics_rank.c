@@ -263,8 +263,13 @@ sorted_state(FunctionCallInfo fcinfo)
 		return NULL;
 	if (!state->sorted)
 	{
-		radix_sort_uint64(state->pos.keys, state->pos.n);
-		radix_sort_uint64(state->neg.keys, state->neg.n);
+		/* one scratch array for both sorts: fewer fresh pages to fault in */
+		uint64	   *scratch = palloc_extended(Max(state->pos.n, state->neg.n) * sizeof(uint64),
+											  MCXT_ALLOC_HUGE);
+
+		radix_sort_uint64(state->pos.keys, scratch, state->pos.n);
+		radix_sort_uint64(state->neg.keys, scratch, state->neg.n);
+		pfree(scratch);
 		state->sorted = true;
 	}
 	return state;

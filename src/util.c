@@ -87,10 +87,9 @@ retrain_report_nonfinite(FunctionCallInfo fcinfo, double value, const char *argn
 #define RADIX_PASSES	((64 + RADIX_BITS - 1) / RADIX_BITS)
 
 void
-radix_sort_uint64(uint64 *keys, Size n)
+radix_sort_uint64(uint64 *keys, uint64 *scratch, Size n)
 {
 	Size	   *counts;
-	uint64	   *scratch;
 	uint64	   *src;
 	uint64	   *dst;
 	Size		i;
@@ -123,7 +122,6 @@ radix_sort_uint64(uint64 *keys, Size n)
 			counts[pass * RADIX_BUCKETS + ((key >> (pass * RADIX_BITS)) & RADIX_MASK)]++;
 	}
 
-	scratch = palloc_extended(n * sizeof(uint64), MCXT_ALLOC_HUGE);
 	src = keys;
 	dst = scratch;
 	for (pass = 0; pass < RADIX_PASSES; pass++)
@@ -161,7 +159,6 @@ radix_sort_uint64(uint64 *keys, Size n)
 	if (src != keys)
 		memcpy(keys, src, n * sizeof(uint64));
 
-	pfree(scratch);
 	pfree(counts);
 }
 

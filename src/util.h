@@ -107,8 +107,11 @@ float8_sort_key(double value)
 		: bits | UINT64CONST(0x8000000000000000);
 }
 
-/* Sort n keys ascending.  Uses a scratch array of n keys, freed on return. */
-extern void radix_sort_uint64(uint64 *keys, Size n);
+/*
+ * Sort n keys ascending.  scratch must hold n keys; the caller allocates it
+ * so that several sorts can share one.
+ */
+extern void radix_sort_uint64(uint64 *keys, uint64 *scratch, Size n);
 
 /*
  * Point a StringInfo at a bytea's contents to read them with pq_getmsg*(),
