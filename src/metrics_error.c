@@ -6,7 +6,7 @@
  *	  (predicted, actual).
  *
  * One state serves them all: a row count and a compensated sum of the
- * per-row loss.  log_loss also keeps a product of pending likelihoods (see
+ * per-row loss.  log_loss also keeps products of pending likelihoods (see
  * retrain_log_loss_accum); r2 keeps compensated sums of the actual values'
  * deviations from a shift (the group's first actual value) and their range,
  * which tells a constant column exactly.
@@ -28,7 +28,8 @@ typedef struct ErrorState
 	int64		n;
 	CompensatedSum loss;		/* sum of the per-row loss */
 	double		prod;			/* log_loss: product of pending likelihoods */
-	int64		pending;		/* log_loss: how many are in prod */
+	double		shortfall;		/* log_loss: 1 - product of pending near-1 ones */
+	int64		near_pending;	/* log_loss: how many are in shortfall */
 	double		shift;			/* r2: the first actual value */
 	CompensatedSum dev;			/* r2: sum of (actual - shift) */
 	CompensatedSum dev2;		/* r2: sum of (actual - shift)^2 */
@@ -36,7 +37,7 @@ typedef struct ErrorState
 	double		amax;			/* r2: largest actual value */
 } ErrorState;
 
-#define ERROR_STATE_FLOAT8S 10
+#define ERROR_STATE_FLOAT8S 11
 
 /* The state of this call, created on the first row of the group. */
 static inline ErrorState *
@@ -53,14 +54,23 @@ error_state(FunctionCallInfo fcinfo)
 	return state;
 }
 
-/* The loss sum with log_loss's pending product folded in; leaves s as is. */
+/* Fold log_loss's pending products of likelihoods into a loss sum. */
+static void
+add_pending_log_loss(CompensatedSum *loss, const ErrorState *s)
+{
+	if (s->prod != 1.0)			/* each factor is < 1 */
+		csum_add(loss, -log(s->prod));
+	if (s->near_pending > 0)
+		csum_add(loss, -log1p(-s->shortfall));
+}
+
+/* The loss sum with log_loss's pending products folded in; leaves s as is. */
 static double
 error_state_loss(const ErrorState *s)
 {
 	CompensatedSum loss = s->loss;
 
-	if (s->pending > 0)
-		csum_add(&loss, -log(s->prod));
+	add_pending_log_loss(&loss, s);
 	return csum_value(&loss);
 }
 
@@ -119,18 +129,50 @@ retrain_brier_accum(PG_FUNCTION_ARGS)
  * does, so that a confident mistake costs about 34.5 rather than infinity.
  *
  * A logarithm per row would cost more than the rest of the scan's extra
- * work together.  So likelihoods of at most 15/16 are multiplied together
- * and one logarithm is taken per LOG_LOSS_BATCH of them: each product
- * rounds by at most 2^-53 relative, i.e. 1.1e-16 in log space, against a
- * loss of at least 0.0645 a row, which keeps the sum as exact as summing
- * the logarithms one by one; and 16 factors of at least 1e-15 cannot
- * underflow.  Likelihoods near 1 carry losses too small for that error, so
- * they take their own logarithm: log1p for a negative's -ln(1 - p), where
- * 1 - p would round away the digits that matter.
+ * work together, so likelihoods are multiplied together and one logarithm
+ * is taken per batch, in two kinds:
+ *
+ * - a likelihood f <= 15/16 joins a plain product.  Each product rounds by
+ *   at most 2^-53 relative, i.e. 1.1e-16 in log space, against a loss of at
+ *   least 0.0645 for the row it adds, so the sum stays as exact as a sum of
+ *   per-row logarithms however long the batch.  The batch ends only before
+ *   the product could underflow: below 1e-290, a factor of at least 1e-15
+ *   still leaves a normal number.
+ * - a likelihood near 1 carries a loss too small for that error, so these
+ *   are kept as their shortfall g = 1 - f, which is exact here (g = p for a
+ *   negative; 1 - p is exact for a positive with p > 1/2), and combined as
+ *   1 - (1 - a)(1 - b) = a + g(1 - a), which never cancels; each step may
+ *   round by a unit in the last place, so these batches end after
+ *   LOG_LOSS_NEAR_BATCH rows, and their loss is -log1p(-shortfall), which
+ *   keeps every digit of a tiny loss.
+ *
+ * The common case, a plain factor, stays in the transition function;
+ * everything else is in log_loss_slow, so that the per-row path is short.
  */
 #define LOG_LOSS_EPS 1e-15
-#define LOG_LOSS_BATCH 16
-#define LOG_LOSS_BATCHABLE (15.0 / 16.0)
+#define LOG_LOSS_TINY 1e-290
+#define LOG_LOSS_NEAR_BATCH 16
+#define LOG_LOSS_NEAR_ONE (15.0 / 16.0)
+
+static pg_noinline void
+log_loss_slow(ErrorState *state, double p, bool label, double f)
+{
+	if (f <= LOG_LOSS_NEAR_ONE)
+	{
+		/* the product is about to underflow: close the batch */
+		csum_add(&state->loss, -log(state->prod));
+		state->prod = f;
+		return;
+	}
+
+	state->shortfall += (label ? 1.0 - p : p) * (1.0 - state->shortfall);
+	if (++state->near_pending == LOG_LOSS_NEAR_BATCH)
+	{
+		csum_add(&state->loss, -log1p(-state->shortfall));
+		state->shortfall = 0.0;
+		state->near_pending = 0;
+	}
+}
 
 PG_FUNCTION_INFO_V1(retrain_log_loss_accum);
 Datum
@@ -138,7 +180,7 @@ retrain_log_loss_accum(PG_FUNCTION_ARGS)
 {
 	ErrorState *state;
 	double		p;
-	double		likelihood;
+	double		f;
 	bool		label;
 
 	RETURN_STATE_IF_ANY_NULL(2);
@@ -146,24 +188,14 @@ retrain_log_loss_accum(PG_FUNCTION_ARGS)
 	p = Min(Max(p, LOG_LOSS_EPS), 1.0 - LOG_LOSS_EPS);
 	label = PG_GETARG_BOOL(2);
 	/* a select, not a branch: labels are unpredictable */
-	likelihood = label ? p : 1.0 - p;
+	f = label ? p : 1.0 - p;
 
 	state = error_state(fcinfo);
 	state->n++;
-	if (likelihood <= LOG_LOSS_BATCHABLE)
-	{
-		state->prod *= likelihood;
-		if (++state->pending == LOG_LOSS_BATCH)
-		{
-			csum_add(&state->loss, -log(state->prod));
-			state->prod = 1.0;
-			state->pending = 0;
-		}
-	}
-	else if (label)
-		csum_add(&state->loss, -log(p));
+	if (likely(f <= LOG_LOSS_NEAR_ONE && state->prod >= LOG_LOSS_TINY))
+		state->prod *= f;
 	else
-		csum_add(&state->loss, -log1p(-p));
+		log_loss_slow(state, p, label, f);
 	PG_RETURN_POINTER(state);
 }
 
@@ -289,8 +321,7 @@ retrain_error_combine(PG_FUNCTION_ARGS)
 	}
 	a->n += b->n;
 	csum_merge(&a->loss, &b->loss);
-	if (b->pending > 0)
-		csum_add(&a->loss, -log(b->prod));
+	add_pending_log_loss(&a->loss, b);
 	a->amin = Min(a->amin, b->amin);
 	a->amax = Max(a->amax, b->amax);
 	PG_RETURN_POINTER(a);
@@ -302,14 +333,14 @@ retrain_error_serial(PG_FUNCTION_ARGS)
 {
 	ErrorState *s = (ErrorState *) PG_GETARG_POINTER(0);
 	double		values[ERROR_STATE_FLOAT8S] = {
-		s->loss.sum, s->loss.comp, s->prod, s->shift, s->dev.sum, s->dev.comp,
-		s->dev2.sum, s->dev2.comp, s->amin, s->amax
+		s->loss.sum, s->loss.comp, s->prod, s->shortfall, s->shift, s->dev.sum,
+		s->dev.comp, s->dev2.sum, s->dev2.comp, s->amin, s->amax
 	};
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);
 	pq_sendint64(&buf, s->n);
-	pq_sendint64(&buf, s->pending);
+	pq_sendint64(&buf, s->near_pending);
 	retrain_send_float8s(&buf, values, ERROR_STATE_FLOAT8S);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
@@ -325,19 +356,20 @@ retrain_error_deserial(PG_FUNCTION_ARGS)
 
 	retrain_bytea_reader(&buf, bytes);
 	s->n = pq_getmsgint64(&buf);
-	s->pending = pq_getmsgint64(&buf);
+	s->near_pending = pq_getmsgint64(&buf);
 	retrain_recv_float8s(&buf, values, ERROR_STATE_FLOAT8S);
 	pq_getmsgend(&buf);
 	s->loss.sum = values[0];
 	s->loss.comp = values[1];
 	s->prod = values[2];
-	s->shift = values[3];
-	s->dev.sum = values[4];
-	s->dev.comp = values[5];
-	s->dev2.sum = values[6];
-	s->dev2.comp = values[7];
-	s->amin = values[8];
-	s->amax = values[9];
+	s->shortfall = values[3];
+	s->shift = values[4];
+	s->dev.sum = values[5];
+	s->dev.comp = values[6];
+	s->dev2.sum = values[7];
+	s->dev2.comp = values[8];
+	s->amin = values[9];
+	s->amax = values[10];
 	PG_RETURN_POINTER(s);
 }
 
