@@ -20,8 +20,15 @@ SELECT retrain.brier(score, label) AS brier_wrong, retrain.log_loss(score, label
 -- at p = 0.999 (true): mean = (600 ln 4 - 400 ln 0.999) / 1000.
 SELECT abs(retrain.log_loss(score, true) - (600 * ln(4) - 400 * ln(0.999)) / 1000) < 1e-15 AS batched_ok
   FROM (SELECT CASE WHEN i <= 600 THEN 0.25 ELSE 0.999 END AS score FROM generate_series(1, 1000) i) s;
--- Small p for negatives keeps its digits: -ln(1 - 1e-12) = 1.0000000000005e-12.
+-- Small p for negatives keeps its digits: -ln(1 - 1e-12) = 1.0000000000005e-12,
+-- also in batches of near-certain rows.
 SELECT retrain.log_loss(1e-12, false) AS tiny_loss;
+SELECT retrain.log_loss(1e-12, false) AS tiny_loss_1000_rows FROM generate_series(1, 1000);
+-- A long run of confident mistakes: the product of likelihoods would
+-- underflow after 20 rows, so batches close early; each row costs
+-- -ln(1e-15) = 34.538776394910684.
+SELECT abs(retrain.log_loss(1e-15, true) - 34.538776394910684) < 1e-13 AS no_underflow
+  FROM generate_series(1, 1000);
 
 -- Probabilities only: outside [0, 1], infinite or NaN scores are errors.
 SELECT retrain.brier(score, label) FROM (VALUES (1.5, true)) v(score, label);
