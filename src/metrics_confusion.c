@@ -163,8 +163,8 @@ Datum
 retrain_confusion_deserial(PG_FUNCTION_ARGS)
 {
 	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
-	ConfusionState *c = MemoryContextAllocZero(retrain_agg_context(fcinfo),
-											   sizeof(ConfusionState));
+	/* a short-lived copy: the combine function adds it into its own state */
+	ConfusionState *c = palloc0(sizeof(ConfusionState));
 	StringInfoData buf;
 	int			i;
 

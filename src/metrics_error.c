@@ -350,7 +350,8 @@ Datum
 retrain_error_deserial(PG_FUNCTION_ARGS)
 {
 	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
-	ErrorState *s = MemoryContextAllocZero(retrain_agg_context(fcinfo), sizeof(ErrorState));
+	/* a short-lived copy: the combine function adds it into its own state */
+	ErrorState *s = palloc0(sizeof(ErrorState));
 	double		values[ERROR_STATE_FLOAT8S];
 	StringInfoData buf;
 

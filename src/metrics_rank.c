@@ -228,7 +228,13 @@ Datum
 retrain_rank_deserial(PG_FUNCTION_ARGS)
 {
 	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
-	MemoryContext ctx = retrain_agg_context(fcinfo);
+
+	/*
+	 * Deserialize into the current, short-lived context: the combine
+	 * function copies the keys into its own state, and this copy, often
+	 * hundreds of megabytes, is freed right after.
+	 */
+	MemoryContext ctx = CurrentMemoryContext;
 	RankState  *state = rank_state_new(ctx);
 	StringInfoData buf;
 	int64		npos;
