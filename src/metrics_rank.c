@@ -25,29 +25,12 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "rank.h"
 #include "util.h"
 
 #ifndef HAVE_INT128
 #error "retrain needs a 128-bit integer type for exact AUC rank sums"
 #endif
-
-typedef struct KeyArray
-{
-	uint64	   *keys;
-	Size		n;
-	Size		cap;
-} KeyArray;
-
-typedef struct RankState
-{
-	MemoryContext ctx;			/* where the arrays live and grow */
-	KeyArray	pos;			/* keys of the scores of label = true */
-	KeyArray	neg;			/* keys of the scores of label = false */
-	bool		sorted;			/* both arrays ascending */
-} RankState;
-
-/* First allocation: small, so that many small groups stay cheap. */
-#define RANK_INITIAL_CAP	64
 
 static RankState *
 rank_state_new(MemoryContext ctx)
@@ -57,43 +40,6 @@ rank_state_new(MemoryContext ctx)
 	state->ctx = ctx;
 	state->sorted = true;
 	return state;
-}
-
-static void
-key_array_reserve(MemoryContext ctx, KeyArray *a, Size more)
-{
-	Size		need = a->n + more;
-	Size		cap;
-
-	if (need <= a->cap)
-		return;
-	cap = Max(a->cap, RANK_INITIAL_CAP);
-	while (cap < need)
-		cap *= 2;
-	/* huge: a group may hold hundreds of millions of scores */
-	if (a->keys == NULL)
-		a->keys = MemoryContextAllocExtended(ctx, cap * sizeof(uint64), MCXT_ALLOC_HUGE);
-	else
-		a->keys = repalloc_huge(a->keys, cap * sizeof(uint64));
-	a->cap = cap;
-}
-
-static inline void
-key_array_push(MemoryContext ctx, KeyArray *a, uint64 key)
-{
-	if (unlikely(a->n == a->cap))
-		key_array_reserve(ctx, a, 1);
-	a->keys[a->n++] = key;
-}
-
-static void
-key_array_append(MemoryContext ctx, KeyArray *into, const KeyArray *from)
-{
-	if (from->n == 0)
-		return;
-	key_array_reserve(ctx, into, from->n);
-	memcpy(into->keys + into->n, from->keys, from->n * sizeof(uint64));
-	into->n += from->n;
 }
 
 /*
@@ -106,7 +52,6 @@ retrain_rank_accum(PG_FUNCTION_ARGS)
 {
 	RankState  *state = PG_ARGISNULL(0) ? NULL : (RankState *) PG_GETARG_POINTER(0);
 	double		score;
-	uint64		key;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
@@ -117,14 +62,17 @@ retrain_rank_accum(PG_FUNCTION_ARGS)
 
 	score = PG_GETARG_FLOAT8(1);
 	retrain_reject_nan(fcinfo, score, "score");
-	key = float8_sort_key(score);
+	PG_RETURN_POINTER(rank_state_add(fcinfo, state, score, PG_GETARG_BOOL(2)));
+}
 
+RankState *
+rank_state_add(FunctionCallInfo fcinfo, RankState *state, double value, bool first)
+{
 	if (state == NULL)
 		state = rank_state_new(retrain_agg_context(fcinfo));
-	key_array_push(state->ctx, PG_GETARG_BOOL(2) ? &state->pos : &state->neg, key);
+	key_array_push(state->ctx, first ? &state->pos : &state->neg, float8_sort_key(value));
 	state->sorted = false;
-
-	PG_RETURN_POINTER(state);
+	return state;
 }
 
 PG_FUNCTION_INFO_V1(retrain_rank_combine);
@@ -158,22 +106,6 @@ retrain_rank_combine(PG_FUNCTION_ARGS)
  */
 #define RANK_SERIAL_HEADER	(2 * sizeof(int64))
 
-static void
-send_keys(StringInfo buf, const KeyArray *a)
-{
-	char	   *out = buf->data + buf->len;
-	Size		i;
-
-	/* the buffer offers no alignment for uint64: copy bytewise */
-	for (i = 0; i < a->n; i++)
-	{
-		uint64		k = pg_hton64(a->keys[i]);
-
-		memcpy(out + i * sizeof(uint64), &k, sizeof(k));
-	}
-	buf->len += a->n * sizeof(uint64);
-}
-
 PG_FUNCTION_INFO_V1(retrain_rank_serial);
 Datum
 retrain_rank_serial(PG_FUNCTION_ARGS)
@@ -195,32 +127,9 @@ retrain_rank_serial(PG_FUNCTION_ARGS)
 	enlargeStringInfo(&buf, size);
 	pq_sendint64(&buf, (int64) state->pos.n);
 	pq_sendint64(&buf, (int64) state->neg.n);
-	send_keys(&buf, &state->pos);
-	send_keys(&buf, &state->neg);
+	key_array_send(&buf, &state->pos);
+	key_array_send(&buf, &state->neg);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
-}
-
-static void
-recv_keys(MemoryContext ctx, StringInfo buf, KeyArray *a, Size n)
-{
-	const char *in;
-	Size		i;
-
-	if (n > (Size) (buf->len - buf->cursor) / sizeof(uint64))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized ranking state")));
-	key_array_reserve(ctx, a, n);
-	in = buf->data + buf->cursor;
-	for (i = 0; i < n; i++)
-	{
-		uint64		k;
-
-		memcpy(&k, in + i * sizeof(uint64), sizeof(k));
-		a->keys[i] = pg_ntoh64(k);
-	}
-	a->n = n;
-	buf->cursor += n * sizeof(uint64);
 }
 
 PG_FUNCTION_INFO_V1(retrain_rank_deserial);
@@ -248,8 +157,8 @@ retrain_rank_deserial(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid serialized ranking state")));
-	recv_keys(ctx, &buf, &state->pos, (Size) npos);
-	recv_keys(ctx, &buf, &state->neg, (Size) nneg);
+	key_array_recv(ctx, &buf, &state->pos, (Size) npos);
+	key_array_recv(ctx, &buf, &state->neg, (Size) nneg);
 	pq_getmsgend(&buf);
 	state->sorted = false;
 
@@ -257,11 +166,11 @@ retrain_rank_deserial(PG_FUNCTION_ARGS)
 }
 
 /*
- * The state of a final function, sorted; NULL where the metrics are
- * undefined: no rows, or one class only.
+ * The state of a final function, sorted; NULL where the statistics are
+ * undefined: no rows, or one of the two samples empty.
  */
-static RankState *
-sorted_state(FunctionCallInfo fcinfo)
+RankState *
+rank_state_sorted(FunctionCallInfo fcinfo)
 {
 	RankState  *state = PG_ARGISNULL(0) ? NULL : (RankState *) PG_GETARG_POINTER(0);
 
@@ -292,7 +201,7 @@ PG_FUNCTION_INFO_V1(retrain_auc_final);
 Datum
 retrain_auc_final(PG_FUNCTION_ARGS)
 {
-	RankState  *state = sorted_state(fcinfo);
+	RankState  *state = rank_state_sorted(fcinfo);
 	const uint64 *pos;
 	const uint64 *neg;
 	Size		npos;
@@ -341,7 +250,7 @@ PG_FUNCTION_INFO_V1(retrain_average_precision_final);
 Datum
 retrain_average_precision_final(PG_FUNCTION_ARGS)
 {
-	RankState  *state = sorted_state(fcinfo);
+	RankState  *state = rank_state_sorted(fcinfo);
 	const uint64 *pos;
 	const uint64 *neg;
 	Size		i;

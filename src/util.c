@@ -15,6 +15,7 @@
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "util.h"
 
@@ -160,6 +161,76 @@ radix_sort_uint64(uint64 *keys, uint64 *scratch, Size n)
 		memcpy(keys, src, n * sizeof(uint64));
 
 	pfree(counts);
+}
+
+#define KEY_ARRAY_INITIAL_CAP 64
+
+void
+key_array_reserve(MemoryContext ctx, KeyArray *a, Size more)
+{
+	Size		need = a->n + more;
+	Size		cap;
+
+	if (need <= a->cap)
+		return;
+	cap = Max(a->cap, KEY_ARRAY_INITIAL_CAP);
+	while (cap < need)
+		cap *= 2;
+	if (a->keys == NULL)
+		a->keys = MemoryContextAllocExtended(ctx, cap * sizeof(uint64), MCXT_ALLOC_HUGE);
+	else
+		a->keys = repalloc_huge(a->keys, cap * sizeof(uint64));
+	a->cap = cap;
+}
+
+void
+key_array_append(MemoryContext ctx, KeyArray *into, const KeyArray *from)
+{
+	if (from->n == 0)
+		return;
+	key_array_reserve(ctx, into, from->n);
+	memcpy(into->keys + into->n, from->keys, from->n * sizeof(uint64));
+	into->n += from->n;
+}
+
+void
+key_array_send(StringInfo buf, const KeyArray *a)
+{
+	char	   *out = buf->data + buf->len;
+	Size		i;
+
+	Assert((Size) (buf->maxlen - buf->len) > a->n * sizeof(uint64));
+	/* the buffer offers no alignment for uint64: copy bytewise */
+	for (i = 0; i < a->n; i++)
+	{
+		uint64		k = pg_hton64(a->keys[i]);
+
+		memcpy(out + i * sizeof(uint64), &k, sizeof(k));
+	}
+	buf->len += a->n * sizeof(uint64);
+}
+
+void
+key_array_recv(MemoryContext ctx, StringInfo buf, KeyArray *a, Size n)
+{
+	const char *in;
+	Size		i;
+
+	if (n > (Size) (buf->len - buf->cursor) / sizeof(uint64))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized aggregate state")));
+	key_array_reserve(ctx, a, n);
+	in = buf->data + buf->cursor;
+	for (i = 0; i < n; i++)
+	{
+		uint64		k;
+
+		memcpy(&k, in + i * sizeof(uint64), sizeof(k));
+		a->keys[i] = pg_ntoh64(k);
+	}
+	a->n = n;
+	buf->cursor += n * sizeof(uint64);
 }
 
 void

@@ -108,6 +108,50 @@ float8_sort_key(double value)
 }
 
 /*
+ * The inverse of float8_sort_key (giving +0 for either zero).
+ */
+static inline double
+float8_from_sort_key(uint64 key)
+{
+	uint64		bits = (key & UINT64CONST(0x8000000000000000)) ?
+		key & ~UINT64CONST(0x8000000000000000) : ~key;
+	double		value;
+
+	memcpy(&value, &bits, sizeof(value));
+	return value;
+}
+
+/*
+ * A growable array of sort keys: the state of the aggregates that keep every
+ * value.  A huge allocation, so one group may hold far more than 1 GB; it
+ * starts small, so many small groups stay cheap, and doubles.
+ */
+typedef struct KeyArray
+{
+	uint64	   *keys;
+	Size		n;
+	Size		cap;
+} KeyArray;
+
+extern void key_array_reserve(MemoryContext ctx, KeyArray *a, Size more);
+extern void key_array_append(MemoryContext ctx, KeyArray *into, const KeyArray *from);
+
+static inline void
+key_array_push(MemoryContext ctx, KeyArray *a, uint64 key)
+{
+	if (unlikely(a->n == a->cap))
+		key_array_reserve(ctx, a, 1);
+	a->keys[a->n++] = key;
+}
+
+/*
+ * Write the keys in network byte order (the caller has made room), and read
+ * n of them back into an empty array.
+ */
+extern void key_array_send(StringInfo buf, const KeyArray *a);
+extern void key_array_recv(MemoryContext ctx, StringInfo buf, KeyArray *a, Size n);
+
+/*
  * Sort n keys ascending.  scratch must hold n keys; the caller allocates it
  * so that several sorts can share one.
  */
