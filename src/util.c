@@ -12,6 +12,8 @@
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "nodes/primnodes.h"
+#include "catalog/pg_type_d.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/lsyscache.h"
@@ -249,4 +251,111 @@ retrain_recv_float8s(StringInfo buf, double *values, int n)
 
 	for (i = 0; i < n; i++)
 		values[i] = pq_getmsgfloat8(buf);
+}
+
+/*
+ * ARR_DATA_PTR mixes signed and unsigned operands, which -Wextra reports
+ * inside PostgreSQL's header; keep the exception to this one use.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
+static inline const double *
+array_data_float8(ArrayType *array)
+{
+	return (const double *) ARR_DATA_PTR(array);
+}
+#pragma GCC diagnostic pop
+
+const double *
+retrain_float8_array_arg(FunctionCallInfo fcinfo, int argno, const char *argname, int *n)
+{
+	ArrayType  *array = PG_GETARG_ARRAYTYPE_P(argno);
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s: %s must be a one-dimensional array",
+						retrain_func_name(fcinfo), argname)));
+	if (array_contains_nulls(array))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s: %s must not contain NULL elements",
+						retrain_func_name(fcinfo), argname)));
+	Assert(ARR_ELEMTYPE(array) == FLOAT8OID);
+	*n = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+	return array_data_float8(array);
+}
+
+double
+retrain_check_distribution(FunctionCallInfo fcinfo, const double *v, int n, const char *argname)
+{
+	double		sum = 0;
+	int			i;
+
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: %s is empty", retrain_func_name(fcinfo), argname)));
+	for (i = 0; i < n; i++)
+	{
+		if (isnan(v[i]) || isinf(v[i]) || v[i] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: %s[%d] is %s; counts and proportions must be finite and >= 0",
+							retrain_func_name(fcinfo), argname, i + 1,
+							float8out_internal(v[i]))));
+		sum += v[i];
+	}
+	if (sum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: %s is all zeros", retrain_func_name(fcinfo), argname),
+				 errdetail("A distribution needs at least one positive count or proportion.")));
+	return sum;
+}
+
+void
+retrain_check_edges(FunctionCallInfo fcinfo, const double *edges, int n, const char *argname)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (isnan(edges[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: %s[%d] is NaN", retrain_func_name(fcinfo), argname, i + 1)));
+		if (i > 0 && edges[i] <= edges[i - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: %s must be strictly ascending, but %s[%d] = %s %s %s[%d] = %s",
+							retrain_func_name(fcinfo), argname,
+							argname, i, float8out_internal(edges[i - 1]),
+							edges[i] == edges[i - 1] ? "repeats" : "comes after",
+							argname, i + 1, float8out_internal(edges[i]))));
+	}
+}
+
+Datum
+retrain_float8_array_datum(const double *v, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = Float8GetDatum(v[i]);
+	return PointerGetDatum(construct_array(elems, n, FLOAT8OID, sizeof(float8),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+Datum
+retrain_int8_array_datum(const int64 *v, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(v[i]);
+	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

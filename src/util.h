@@ -170,6 +170,29 @@ retrain_bytea_reader(StringInfo buf, bytea *bytes)
 	buf->cursor = 0;
 }
 
+/*
+ * A float8[] argument as a C array: one dimension (or empty), no NULL
+ * element (22004 otherwise, naming the function and argument).  Points into
+ * the detoasted array; *n gets the length.
+ */
+extern const double *retrain_float8_array_arg(FunctionCallInfo fcinfo, int argno,
+											  const char *argname, int *n);
+
+/*
+ * Check a distribution given as counts or proportions: every element finite
+ * and >= 0, not all zero.  Returns the sum.
+ */
+extern double retrain_check_distribution(FunctionCallInfo fcinfo, const double *v, int n,
+										 const char *argname);
+
+/* Check bin edges: no NaN, strictly ascending. */
+extern void retrain_check_edges(FunctionCallInfo fcinfo, const double *edges, int n,
+								const char *argname);
+
+/* A float8[] or int8[] result. */
+extern Datum retrain_float8_array_datum(const double *v, int n);
+extern Datum retrain_int8_array_datum(const int64 *v, int n);
+
 /* Serialization of fixed-size states, in network byte order. */
 extern void retrain_send_float8s(StringInfo buf, const double *values, int n);
 extern void retrain_recv_float8s(StringInfo buf, double *values, int n);

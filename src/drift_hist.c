@@ -1,0 +1,602 @@
+/*-------------------------------------------------------------------------
+ *
+ * drift_hist.c
+ *	  Binned drift statistics: retrain.quantile_edges, retrain.histogram,
+ *	  the population stability index (retrain.psi, as a function of two
+ *	  distributions and as an aggregate over current values against a
+ *	  stored baseline) and retrain.js_distance.
+ *
+ * Binning follows width_bucket(value, edges): a value falls in bucket i
+ * (0-based) when exactly i edges are <= it, so there are one more buckets
+ * than edges and infinite values land in the outer buckets.  NULL and NaN
+ * values are skipped: drift reports count them as missing separately.
+ *
+ * Copyright (c) 2026, The retrain developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+
+#include "drift.h"
+#include "util.h"
+
+#define MAX_BINS 1000000
+
+/*
+ * PSI = sum over buckets of (a - e) ln(a / e), a and e the actual and
+ * expected proportions, each count divided by its own total; a proportion
+ * of 0 becomes epsilon (no renormalising), which keeps the sum finite when
+ * a bucket is empty on one side.
+ */
+double
+retrain_psi_of(const double *expected, double expected_total,
+			   const double *actual, double actual_total, int n, double epsilon)
+{
+	CompensatedSum sum = {0, 0};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		double		e = expected[i] / expected_total;
+		double		a = actual[i] / actual_total;
+
+		if (e == 0)
+			e = epsilon;
+		if (a == 0)
+			a = epsilon;
+		csum_add(&sum, (a - e) * log(a / e));
+	}
+	return csum_value(&sum);
+}
+
+double
+retrain_epsilon_arg(FunctionCallInfo fcinfo, int argno)
+{
+	double		epsilon = PG_GETARG_FLOAT8(argno);
+
+	if (!(epsilon > 0) || isinf(epsilon))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: epsilon must be a finite number > 0, not %s",
+						retrain_func_name(fcinfo), float8out_internal(epsilon))));
+	return epsilon;
+}
+
+/* psi(expected float8[], actual float8[], epsilon float8 DEFAULT 0.0001) */
+PG_FUNCTION_INFO_V1(retrain_psi_arrays);
+Datum
+retrain_psi_arrays(PG_FUNCTION_ARGS)
+{
+	int			ne;
+	int			na;
+	const double *expected = retrain_float8_array_arg(fcinfo, 0, "expected", &ne);
+	const double *actual = retrain_float8_array_arg(fcinfo, 1, "actual", &na);
+	double		epsilon = retrain_epsilon_arg(fcinfo, 2);
+	double		etotal;
+	double		atotal;
+
+	if (ne != na)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: expected has %d elements but actual has %d",
+						retrain_func_name(fcinfo), ne, na)));
+	etotal = retrain_check_distribution(fcinfo, expected, ne, "expected");
+	atotal = retrain_check_distribution(fcinfo, actual, na, "actual");
+	PG_RETURN_FLOAT8(retrain_psi_of(expected, etotal, actual, atotal, ne, epsilon));
+}
+
+/*
+ * js_distance(expected float8[], actual float8[], base float8 DEFAULT NULL):
+ * the Jensen-Shannon distance, the square root of the divergence, as
+ * scipy.spatial.distance.jensenshannon computes it: natural logarithms
+ * unless a base is given.
+ */
+PG_FUNCTION_INFO_V1(retrain_js_distance);
+Datum
+retrain_js_distance(PG_FUNCTION_ARGS)
+{
+	int			np;
+	int			nq;
+	const double *p;
+	const double *q;
+	double		ptotal;
+	double		qtotal;
+	CompensatedSum sum = {0, 0};
+	double		js;
+	int			i;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	p = retrain_float8_array_arg(fcinfo, 0, "expected", &np);
+	q = retrain_float8_array_arg(fcinfo, 1, "actual", &nq);
+	if (np != nq)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: expected has %d elements but actual has %d",
+						retrain_func_name(fcinfo), np, nq)));
+	ptotal = retrain_check_distribution(fcinfo, p, np, "expected");
+	qtotal = retrain_check_distribution(fcinfo, q, nq, "actual");
+
+	for (i = 0; i < np; i++)
+	{
+		double		pi = p[i] / ptotal;
+		double		qi = q[i] / qtotal;
+		double		m = (pi + qi) / 2.0;
+
+		/* x ln(x / m), 0 for x = 0: scipy.special.rel_entr */
+		if (pi > 0)
+			csum_add(&sum, pi * log(pi / m));
+		if (qi > 0)
+			csum_add(&sum, qi * log(qi / m));
+	}
+	js = csum_value(&sum);
+	if (!PG_ARGISNULL(2))
+	{
+		double		base = PG_GETARG_FLOAT8(2);
+
+		if (!(base > 0) || base == 1 || isinf(base))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: base must be a finite number > 0 other than 1, not %s",
+							retrain_func_name(fcinfo), float8out_internal(base))));
+		js /= log(base);
+	}
+	/* rounding can leave a tiny negative divergence for equal inputs */
+	PG_RETURN_FLOAT8(sqrt(Max(js, 0.0) / 2.0));
+}
+
+/*
+ * The state of histogram(value, edges) and psi(value, edges, expected): the
+ * edges, one count per bucket, and for psi the expected distribution.  The
+ * arrays arrive with every row; they are checked once and then only
+ * compared by pointer, which is the same for every row of a constant.
+ */
+typedef struct HistState
+{
+	int32		nedges;
+	int32		nexpected;		/* 0 for histogram, nedges + 1 for psi */
+	double	   *edges;
+	double	   *expected;
+	int64	   *counts;			/* nedges + 1 */
+	Datum		edges_arg;		/* the arguments last checked */
+	Datum		expected_arg;
+} HistState;
+
+/* Buckets up to this many edges are found by counting, beyond by search. */
+#define HIST_LINEAR_EDGES 32
+
+static inline int
+bucket_of(const HistState *state, double value)
+{
+	const double *edges = state->edges;
+	int			n = state->nedges;
+
+	if (n <= HIST_LINEAR_EDGES)
+	{
+		int			b = 0;
+		int			i;
+
+		/* no branch on the data: the compiler can vectorize this */
+		for (i = 0; i < n; i++)
+			b += edges[i] <= value;
+		return b;
+	}
+	else
+	{
+		/* the number of edges <= value: an upper bound search */
+		int			lo = 0;
+		int			hi = n;
+
+		while (lo < hi)
+		{
+			int			mid = (lo + hi) / 2;
+
+			if (edges[mid] <= value)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo;
+	}
+}
+
+static HistState *
+hist_state_new(MemoryContext ctx, int nedges, int nexpected)
+{
+	HistState  *state = MemoryContextAllocZero(ctx, sizeof(HistState));
+
+	state->nedges = nedges;
+	state->nexpected = nexpected;
+	state->edges = MemoryContextAlloc(ctx, sizeof(double) * Max(nedges, 1));
+	state->expected = MemoryContextAlloc(ctx, sizeof(double) * Max(nexpected, 1));
+	state->counts = MemoryContextAllocZero(ctx, sizeof(int64) * (nedges + 1));
+	return state;
+}
+
+/*
+ * Take the edges (and expected distribution) of this row: check and copy
+ * them into a new state on the first row; afterwards insist they are the
+ * same as before.
+ */
+static HistState *
+hist_state_for_row(FunctionCallInfo fcinfo, HistState *state, bool with_expected)
+{
+	int			nedges;
+	int			nexpected = 0;
+	const double *edges;
+	const double *expected = NULL;
+
+	if (state != NULL && PG_GETARG_DATUM(2) == state->edges_arg &&
+		(!with_expected || PG_GETARG_DATUM(3) == state->expected_arg))
+		return state;
+
+	edges = retrain_float8_array_arg(fcinfo, 2, "edges", &nedges);
+	if (with_expected)
+		expected = retrain_float8_array_arg(fcinfo, 3, "expected", &nexpected);
+
+	if (state == NULL)
+	{
+		retrain_check_edges(fcinfo, edges, nedges, "edges");
+		if (with_expected)
+		{
+			if (nexpected != nedges + 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s: %d edges make %d buckets, but expected has %d elements",
+								retrain_func_name(fcinfo), nedges, nedges + 1, nexpected)));
+			retrain_check_distribution(fcinfo, expected, nexpected, "expected");
+		}
+		state = hist_state_new(retrain_agg_context(fcinfo), nedges, nexpected);
+		memcpy(state->edges, edges, sizeof(double) * nedges);
+		if (with_expected)
+			memcpy(state->expected, expected, sizeof(double) * nexpected);
+	}
+	else if (nedges != state->nedges || nexpected != state->nexpected ||
+			 memcmp(edges, state->edges, sizeof(double) * nedges) != 0 ||
+			 (with_expected && memcmp(expected, state->expected, sizeof(double) * nexpected) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: edges and expected must be the same for every row of a group",
+						retrain_func_name(fcinfo))));
+
+	state->edges_arg = PG_GETARG_DATUM(2);
+	if (with_expected)
+		state->expected_arg = PG_GETARG_DATUM(3);
+	return state;
+}
+
+static Datum
+hist_accum(FunctionCallInfo fcinfo, bool with_expected)
+{
+	HistState  *state = PG_ARGISNULL(0) ? NULL : (HistState *) PG_GETARG_POINTER(0);
+	double		value;
+
+	/* a NULL array is no binning at all: the row cannot count */
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (with_expected && PG_ARGISNULL(3)))
+		goto skip;
+	value = PG_GETARG_FLOAT8(1);
+	if (isnan(value))
+		goto skip;
+
+	state = hist_state_for_row(fcinfo, state, with_expected);
+	state->counts[bucket_of(state, value)]++;
+	PG_RETURN_POINTER(state);
+
+skip:
+	if (state == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_POINTER(state);
+}
+
+/* _histogram_accum(state, value float8, edges float8[]) */
+PG_FUNCTION_INFO_V1(retrain_histogram_accum);
+Datum
+retrain_histogram_accum(PG_FUNCTION_ARGS)
+{
+	return hist_accum(fcinfo, false);
+}
+
+/* _psi_accum(state, value float8, edges float8[], expected float8[]) */
+PG_FUNCTION_INFO_V1(retrain_psi_accum);
+Datum
+retrain_psi_accum(PG_FUNCTION_ARGS)
+{
+	return hist_accum(fcinfo, true);
+}
+
+PG_FUNCTION_INFO_V1(retrain_hist_combine);
+Datum
+retrain_hist_combine(PG_FUNCTION_ARGS)
+{
+	HistState  *a = PG_ARGISNULL(0) ? NULL : (HistState *) PG_GETARG_POINTER(0);
+	HistState  *b = PG_ARGISNULL(1) ? NULL : (HistState *) PG_GETARG_POINTER(1);
+	int			i;
+
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+	{
+		/* b may be short-lived: copy it */
+		a = hist_state_new(retrain_agg_context(fcinfo), b->nedges, b->nexpected);
+		memcpy(a->edges, b->edges, sizeof(double) * b->nedges);
+		memcpy(a->expected, b->expected, sizeof(double) * b->nexpected);
+	}
+	else if (a->nedges != b->nedges || a->nexpected != b->nexpected ||
+			 memcmp(a->edges, b->edges, sizeof(double) * a->nedges) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: edges and expected must be the same for every row of a group",
+						retrain_func_name(fcinfo))));
+	for (i = 0; i <= a->nedges; i++)
+		a->counts[i] += b->counts[i];
+	PG_RETURN_POINTER(a);
+}
+
+PG_FUNCTION_INFO_V1(retrain_hist_serial);
+Datum
+retrain_hist_serial(PG_FUNCTION_ARGS)
+{
+	HistState  *s = (HistState *) PG_GETARG_POINTER(0);
+	StringInfoData buf;
+	int			i;
+
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, s->nedges);
+	pq_sendint32(&buf, s->nexpected);
+	retrain_send_float8s(&buf, s->edges, s->nedges);
+	retrain_send_float8s(&buf, s->expected, s->nexpected);
+	for (i = 0; i <= s->nedges; i++)
+		pq_sendint64(&buf, s->counts[i]);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(retrain_hist_deserial);
+Datum
+retrain_hist_deserial(PG_FUNCTION_ARGS)
+{
+	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
+	StringInfoData buf;
+	HistState  *s;
+	int			nedges;
+	int			nexpected;
+	int			i;
+
+	retrain_bytea_reader(&buf, bytes);
+	nedges = pq_getmsgint(&buf, 4);
+	nexpected = pq_getmsgint(&buf, 4);
+	if (nedges < 0 || nexpected < 0 || (Size) nedges > MaxAllocSize / sizeof(double) / 4 ||
+		nexpected > nedges + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized histogram state")));
+	/* a short-lived copy: the combine function adds it into its own state */
+	s = hist_state_new(CurrentMemoryContext, nedges, nexpected);
+	retrain_recv_float8s(&buf, s->edges, nedges);
+	retrain_recv_float8s(&buf, s->expected, nexpected);
+	for (i = 0; i <= nedges; i++)
+		s->counts[i] = pq_getmsgint64(&buf);
+	pq_getmsgend(&buf);
+	PG_RETURN_POINTER(s);
+}
+
+PG_FUNCTION_INFO_V1(retrain_histogram_final);
+Datum
+retrain_histogram_final(PG_FUNCTION_ARGS)
+{
+	HistState  *s = (HistState *) PG_GETARG_POINTER(0);
+
+	PG_RETURN_DATUM(retrain_int8_array_datum(s->counts, s->nedges + 1));
+}
+
+PG_FUNCTION_INFO_V1(retrain_psi_final);
+Datum
+retrain_psi_final(PG_FUNCTION_ARGS)
+{
+	HistState  *s = (HistState *) PG_GETARG_POINTER(0);
+	int			nb = s->nedges + 1;
+	double	   *actual = palloc(sizeof(double) * nb);
+	double		atotal = 0;
+	double		etotal = 0;
+	int			i;
+
+	for (i = 0; i < nb; i++)
+	{
+		actual[i] = (double) s->counts[i];
+		atotal += actual[i];
+		etotal += s->expected[i];
+	}
+	PG_RETURN_FLOAT8(retrain_psi_of(s->expected, etotal, actual, atotal, nb, PSI_DEFAULT_EPSILON));
+}
+
+/*
+ * quantile_edges(value float8, bins int): every value is kept (as a sort
+ * key, 8 bytes a row) until the final function sorts them and interpolates
+ * the bins - 1 interior quantiles k / bins linearly, as percentile_cont does.
+ */
+typedef struct QuantileState
+{
+	MemoryContext ctx;
+	KeyArray	keys;
+	int32		bins;
+	bool		sorted;
+} QuantileState;
+
+static QuantileState *
+quantile_state_new(MemoryContext ctx, int32 bins)
+{
+	QuantileState *state = MemoryContextAllocZero(ctx, sizeof(QuantileState));
+
+	state->ctx = ctx;
+	state->bins = bins;
+	state->sorted = true;
+	return state;
+}
+
+PG_FUNCTION_INFO_V1(retrain_quantile_accum);
+Datum
+retrain_quantile_accum(PG_FUNCTION_ARGS)
+{
+	QuantileState *state = PG_ARGISNULL(0) ? NULL : (QuantileState *) PG_GETARG_POINTER(0);
+	double		value;
+	int32		bins;
+
+	if (PG_ARGISNULL(1) || (PG_NARGS() > 2 && PG_ARGISNULL(2)) || isnan(PG_GETARG_FLOAT8(1)))
+	{
+		if (state == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(state);
+	}
+	value = PG_GETARG_FLOAT8(1);
+	/* quantile_edges(value) has no bins argument: deciles */
+	bins = PG_NARGS() > 2 ? PG_GETARG_INT32(2) : 10;
+
+	if (unlikely(state == NULL || bins != state->bins))
+	{
+		if (bins < 2 || bins > MAX_BINS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: bins must be between 2 and %d, not %d",
+							retrain_func_name(fcinfo), MAX_BINS, bins)));
+		if (state != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: bins must be the same for every row of a group",
+							retrain_func_name(fcinfo))));
+		state = quantile_state_new(retrain_agg_context(fcinfo), bins);
+	}
+	key_array_push(state->ctx, &state->keys, float8_sort_key(value));
+	state->sorted = false;
+	PG_RETURN_POINTER(state);
+}
+
+PG_FUNCTION_INFO_V1(retrain_quantile_combine);
+Datum
+retrain_quantile_combine(PG_FUNCTION_ARGS)
+{
+	QuantileState *a = PG_ARGISNULL(0) ? NULL : (QuantileState *) PG_GETARG_POINTER(0);
+	QuantileState *b = PG_ARGISNULL(1) ? NULL : (QuantileState *) PG_GETARG_POINTER(1);
+
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	if (a == NULL)
+		a = quantile_state_new(retrain_agg_context(fcinfo), b->bins);
+	else if (a->bins != b->bins)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: bins must be the same for every row of a group",
+						retrain_func_name(fcinfo))));
+	key_array_append(a->ctx, &a->keys, &b->keys);
+	a->sorted = false;
+	PG_RETURN_POINTER(a);
+}
+
+PG_FUNCTION_INFO_V1(retrain_quantile_serial);
+Datum
+retrain_quantile_serial(PG_FUNCTION_ARGS)
+{
+	QuantileState *state = (QuantileState *) PG_GETARG_POINTER(0);
+	Size		size = sizeof(int32) + sizeof(int64) + state->keys.n * sizeof(uint64);
+	StringInfoData buf;
+
+	if (!AllocSizeIsValid(size + VARHDRSZ))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: a partial aggregate of %zu values is too large to pass between parallel processes",
+						retrain_func_name(fcinfo), state->keys.n),
+				 errdetail("A partial state is limited to 1 GB, about 134 million values per process."),
+				 errhint("Allow more parallel workers, or run the query with max_parallel_workers_per_gather = 0.")));
+	pq_begintypsend(&buf);
+	enlargeStringInfo(&buf, size);
+	pq_sendint32(&buf, state->bins);
+	pq_sendint64(&buf, (int64) state->keys.n);
+	key_array_send(&buf, &state->keys);
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(retrain_quantile_deserial);
+Datum
+retrain_quantile_deserial(PG_FUNCTION_ARGS)
+{
+	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
+	StringInfoData buf;
+	QuantileState *state;
+	int32		bins;
+	int64		n;
+
+	retrain_bytea_reader(&buf, bytes);
+	bins = pq_getmsgint(&buf, 4);
+	n = pq_getmsgint64(&buf);
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized quantile state")));
+	/* short-lived: the combine function copies the keys */
+	state = quantile_state_new(CurrentMemoryContext, bins);
+	key_array_recv(state->ctx, &buf, &state->keys, (Size) n);
+	pq_getmsgend(&buf);
+	state->sorted = false;
+	PG_RETURN_POINTER(state);
+}
+
+PG_FUNCTION_INFO_V1(retrain_quantile_edges_final);
+Datum
+retrain_quantile_edges_final(PG_FUNCTION_ARGS)
+{
+	QuantileState *state = (QuantileState *) PG_GETARG_POINTER(0);
+	const uint64 *keys;
+	Size		n = state->keys.n;
+	double	   *edges;
+	int			nedges = 0;
+	int			k;
+
+	if (n == 0)
+		PG_RETURN_NULL();
+	if (!state->sorted)
+	{
+		uint64	   *scratch = palloc_extended(n * sizeof(uint64), MCXT_ALLOC_HUGE);
+
+		radix_sort_uint64(state->keys.keys, scratch, n);
+		pfree(scratch);
+		state->sorted = true;
+	}
+	keys = state->keys.keys;
+
+	edges = palloc(sizeof(double) * state->bins);
+	for (k = 1; k < state->bins; k++)
+	{
+		/* percentile_cont: first + (second - first) * proportion */
+		double		pos = ((double) k / state->bins) * (double) (n - 1);
+		Size		lo = (Size) floor(pos);
+		Size		hi = (Size) ceil(pos);
+		double		first = float8_from_sort_key(keys[lo]);
+		double		second = float8_from_sort_key(keys[hi]);
+		double		edge = (lo == hi || first == second) ? first
+			: first + (second - first) * (pos - (double) lo);
+
+		if (isnan(edge))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: the %d/%d quantile falls between %s and %s",
+							retrain_func_name(fcinfo), k, state->bins,
+							float8out_internal(first), float8out_internal(second)),
+					 errhint("Leave infinite values out of the values the edges are taken from.")));
+		/* ascending by construction; equal neighbours make one edge */
+		if (nedges == 0 || edge > edges[nedges - 1])
+			edges[nedges++] = edge;
+	}
+	PG_RETURN_DATUM(retrain_float8_array_datum(edges, nedges));
+}
