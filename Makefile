@@ -30,7 +30,9 @@ REGRESS = \
 	metrics_rank \
 	metrics_confusion \
 	metrics_loss \
-	metrics_parallel
+	metrics_parallel \
+	drift_stats \
+	drift_baselines
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

@@ -78,3 +78,23 @@ SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS without_comment
 
 -- Any role may look up objects in the schema.
 SELECT has_schema_privilege('public', 'retrain', 'USAGE') AS public_usage;
+
+-- Every aggregate is parallel safe, with a combine function, and with
+-- serialization functions where its state is internal: the list of
+-- offenders is empty.
+SELECT p.oid::regprocedure AS aggregate_without_parallel_support
+  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+ WHERE p.pronamespace = 'retrain'::regnamespace
+   AND (p.proparallel <> 's' OR a.aggcombinefn = 0
+        OR (a.aggtranstype = 'internal'::regtype AND (a.aggserialfn = 0 OR a.aggdeserialfn = 0)));
+
+-- And there are aggregates to check.
+SELECT count(*) > 20 AS has_aggregates
+  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+ WHERE p.pronamespace = 'retrain'::regnamespace;
+
+-- Support functions (names starting with "_") are not executable by PUBLIC.
+SELECT p.oid::regprocedure AS public_support_function
+  FROM pg_proc p
+ WHERE p.pronamespace = 'retrain'::regnamespace AND p.proname LIKE '\_%'
+   AND has_function_privilege('public', p.oid, 'EXECUTE');

@@ -78,13 +78,3 @@ SELECT retrain.fbeta(ROW(1, 2, 3, 4)::retrain.confusion, -1);
 SELECT retrain.fbeta(ROW(1, 2, 3, 4)::retrain.confusion, 'NaN');
 SELECT retrain.fbeta(ROW(1, 2, 3, 4)::retrain.confusion, 'Infinity');
 SELECT ROW(9223372036854775807, 0, 0, 0)::retrain.confusion OPERATOR(retrain.+) ROW(1, 0, 0, 0)::retrain.confusion;
-
--- Immutable and parallel safe; aggregates parallel safe with every support
--- function a parallel plan needs.
-SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args,
-       a.aggcombinefn <> 0 AS has_combine,
-       a.aggserialfn <> 0 AS has_serial, a.aggdeserialfn <> 0 AS has_deserial,
-       p.proparallel
-  FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
- WHERE p.pronamespace = 'retrain'::regnamespace
- ORDER BY 1, 2;

@@ -850,7 +850,7 @@ BEGIN
                 select_list := select_list || format('to_jsonb(@extschema@.histogram(%I::float8, %L::float8[]))',
                     f, translate((edges_by_feature->f)::text, '[]', '{}'));
             ELSE
-                select_list := select_list || 'NULL::jsonb';
+                select_list := select_list || 'NULL::jsonb'::text;
             END IF;
         END LOOP;
         EXECUTE format('SELECT to_jsonb(ARRAY[%s]) FROM %s', array_to_string(select_list, ', '), source)

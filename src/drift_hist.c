@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "libpq/pqformat.h"
+#include "nodes/primnodes.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -164,6 +165,7 @@ typedef struct HistState
 	double	   *edges;
 	double	   *expected;
 	int64	   *counts;			/* nedges + 1 */
+	bool		args_const;		/* edges and expected are constants */
 	Datum		edges_arg;		/* the arguments last checked */
 	Datum		expected_arg;
 } HistState;
@@ -220,6 +222,33 @@ hist_state_new(MemoryContext ctx, int nedges, int nexpected)
 }
 
 /*
+ * Whether the aggregate's arguments from the edges on are constants in the
+ * query.  Then the datum of every row is the same pointer, and comparing
+ * pointers is enough; otherwise the contents must be compared, since a
+ * computed array may reuse the same memory with other contents.
+ */
+static bool
+hist_args_const(FunctionCallInfo fcinfo, bool with_expected)
+{
+	Aggref	   *aggref = AggGetAggref(fcinfo);
+	ListCell   *lc;
+	int			i = 0;
+
+	if (aggref == NULL)
+		return false;
+	foreach(lc, aggref->args)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+
+		/* aggregate argument 0 is the value */
+		if (i >= 1 && (i < 2 || with_expected) && !IsA(tle->expr, Const))
+			return false;
+		i++;
+	}
+	return true;
+}
+
+/*
  * Take the edges (and expected distribution) of this row: check and copy
  * them into a new state on the first row; afterwards insist they are the
  * same as before.
@@ -232,7 +261,7 @@ hist_state_for_row(FunctionCallInfo fcinfo, HistState *state, bool with_expected
 	const double *edges;
 	const double *expected = NULL;
 
-	if (state != NULL && PG_GETARG_DATUM(2) == state->edges_arg &&
+	if (state != NULL && state->args_const && PG_GETARG_DATUM(2) == state->edges_arg &&
 		(!with_expected || PG_GETARG_DATUM(3) == state->expected_arg))
 		return state;
 
@@ -253,6 +282,7 @@ hist_state_for_row(FunctionCallInfo fcinfo, HistState *state, bool with_expected
 			retrain_check_distribution(fcinfo, expected, nexpected, "expected");
 		}
 		state = hist_state_new(retrain_agg_context(fcinfo), nedges, nexpected);
+		state->args_const = hist_args_const(fcinfo, with_expected);
 		memcpy(state->edges, edges, sizeof(double) * nedges);
 		if (with_expected)
 			memcpy(state->expected, expected, sizeof(double) * nexpected);
@@ -262,8 +292,9 @@ hist_state_for_row(FunctionCallInfo fcinfo, HistState *state, bool with_expected
 			 (with_expected && memcmp(expected, state->expected, sizeof(double) * nexpected) != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: edges and expected must be the same for every row of a group",
-						retrain_func_name(fcinfo))));
+				 errmsg("%s: %s must be the same for every row of a group",
+						retrain_func_name(fcinfo),
+						with_expected ? "edges and expected" : "edges")));
 
 	state->edges_arg = PG_GETARG_DATUM(2);
 	if (with_expected)

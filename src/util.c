@@ -325,14 +325,19 @@ retrain_check_edges(FunctionCallInfo fcinfo, const double *edges, int n, const c
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s: %s[%d] is NaN", retrain_func_name(fcinfo), argname, i + 1)));
-		if (i > 0 && edges[i] <= edges[i - 1])
+		if (i > 0 && edges[i] == edges[i - 1])
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s: %s must be strictly ascending, but %s[%d] = %s %s %s[%d] = %s",
-							retrain_func_name(fcinfo), argname,
-							argname, i, float8out_internal(edges[i - 1]),
-							edges[i] == edges[i - 1] ? "repeats" : "comes after",
-							argname, i + 1, float8out_internal(edges[i]))));
+					 errmsg("%s: %s must not repeat, but %s[%d] = %s repeats %s[%d]",
+							retrain_func_name(fcinfo), argname, argname, i + 1,
+							float8out_internal(edges[i]), argname, i)));
+		if (i > 0 && edges[i] < edges[i - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: %s must be ascending, but %s[%d] = %s follows %s[%d] = %s",
+							retrain_func_name(fcinfo), argname, argname, i + 1,
+							float8out_internal(edges[i]), argname, i,
+							float8out_internal(edges[i - 1]))));
 	}
 }
 

@@ -1,0 +1,104 @@
+--
+-- Feature baselines and drift reports: capture_baseline, drift,
+-- drift_summary.
+--
+
+-- Training data: a uniform number, a number with missing values, an
+-- integer, a category, a timestamp.
+CREATE TABLE training_rows AS
+SELECT i,
+       (i % 100)::float8 AS amount,
+       CASE WHEN i % 10 = 0 THEN NULL ELSE (i % 7)::float8 END AS tenure,
+       (i % 5)::int AS visits,
+       (ARRAY['basic', 'plus', 'pro'])[1 + i % 3] AS plan,
+       '2026-01-01'::timestamptz + i * interval '1 hour' AS seen_at
+  FROM generate_series(1, 1000) i;
+
+-- Every numeric and text column (i, amount, tenure, visits, plan) is
+-- profiled; quartiles here.
+SELECT retrain.capture_baseline('churn', 'v1', 'training_rows', NULL, 4);
+SELECT feature, kind, edges, expected, categories, row_count, missing_share
+  FROM retrain.baselines WHERE model = 'churn' ORDER BY feature;
+
+-- Capturing again replaces the earlier baseline of that version.
+SELECT retrain.capture_baseline('churn', 'v1', 'training_rows', '{amount, tenure, plan}');
+SELECT count(*) AS features, min(array_length(edges, 1)) AS deciles
+  FROM retrain.baselines WHERE model = 'churn' AND version = 'v1';
+
+-- The same data drifts nowhere.
+SELECT feature, kind, round(psi::numeric, 12) AS psi, round(js::numeric, 6) AS js,
+       missing_share, n, drifted
+  FROM retrain.drift('churn', 'v1', 'training_rows') ORDER BY feature;
+
+-- Current data: amounts shifted up, a new plan, more missing tenure.
+CREATE TABLE current_rows AS
+SELECT i,
+       (i % 100 + 30)::float8 AS amount,
+       CASE WHEN i % 4 = 0 THEN NULL ELSE (i % 7)::float8 END AS tenure,
+       (i % 5)::int AS visits,
+       (ARRAY['basic', 'plus', 'enterprise'])[1 + i % 3] AS plan,
+       '2026-02-01'::timestamptz + i * interval '1 hour' AS seen_at
+  FROM generate_series(1, 500) i;
+
+SELECT feature, kind, round(psi::numeric, 6) AS psi, round(js::numeric, 6) AS js,
+       missing_share, n, drifted
+  FROM retrain.drift('churn', 'v1', 'current_rows') ORDER BY feature;
+-- The same PSI by hand for amount: its histogram against the baseline.
+SELECT round(retrain.psi(b.expected, (SELECT retrain.histogram(amount, b.edges) FROM current_rows)::float8[])::numeric, 6)
+       AS amount_psi_by_hand
+  FROM retrain.baselines b WHERE model = 'churn' AND version = 'v1' AND feature = 'amount';
+
+-- A time window: only rows seen since the given time; a higher threshold.
+SELECT feature, n, drifted
+  FROM retrain.drift('churn', 'v1', 'current_rows', '2026-02-20', 'seen_at', psi_threshold => 5)
+ ORDER BY feature;
+
+-- Dataset drift: 2 of 3 features drifted >= the default share 0.5.
+SELECT round(mean_psi::numeric, 6) AS mean_psi, round(max_psi::numeric, 6) AS max_psi,
+       round(drifted_share::numeric, 6) AS drifted_share, dataset_drift, features
+  FROM retrain.drift_summary('churn', 'v1', 'current_rows');
+SELECT dataset_drift FROM retrain.drift_summary('churn', 'v1', 'current_rows', drift_share => 0.9);
+
+-- No rows in the window: no PSI, nothing drifted.
+SELECT feature, psi, js, missing_share, n, drifted
+  FROM retrain.drift('churn', 'v1', 'current_rows', '2030-01-01', 'seen_at') ORDER BY feature;
+SELECT * FROM retrain.drift_summary('churn', 'v1', 'current_rows', '2030-01-01', 'seen_at');
+
+-- Errors.
+SELECT * FROM retrain.drift('churn', 'v9', 'current_rows');
+SELECT * FROM retrain.drift('churn', 'v1', 'current_rows', '2026-02-20');
+SELECT * FROM retrain.drift('churn', 'v1', 'current_rows', '2026-02-20', 'no_such_column');
+SELECT * FROM retrain.drift('churn', 'v1', 'current_rows', psi_threshold => 'NaN');
+SELECT * FROM retrain.drift_summary('churn', 'v1', 'current_rows', drift_share => 2);
+ALTER TABLE current_rows DROP COLUMN tenure;
+SELECT * FROM retrain.drift('churn', 'v1', 'current_rows');
+SELECT retrain.capture_baseline('churn', 'v2', 'training_rows', '{no_such_column}');
+SELECT retrain.capture_baseline('churn', 'v2', 'training_rows', '{seen_at}');
+SELECT retrain.capture_baseline('churn', 'v2', 'training_rows', NULL, 1);
+SELECT retrain.capture_baseline(NULL, 'v2', 'training_rows');
+
+-- A column with no values at all has no distribution, but is recorded.
+CREATE TABLE empty_feature AS SELECT NULL::float8 AS x, 'a'::text AS c FROM generate_series(1, 3);
+SELECT retrain.capture_baseline('m', 'v1', 'empty_feature');
+SELECT feature, edges, expected, categories, missing_share FROM retrain.baselines WHERE model = 'm' ORDER BY feature;
+SELECT feature, psi, missing_share, drifted FROM retrain.drift('m', 'v1', 'empty_feature') ORDER BY feature;
+
+-- Privileges: any role may read baselines and measure drift on what it may
+-- read; capture_baseline is not for PUBLIC; drift reads with the caller's
+-- rights.
+CREATE ROLE retrain_regress_analyst;
+SET ROLE retrain_regress_analyst;
+SELECT count(*) > 0 AS can_read_baselines FROM retrain.baselines;
+SELECT retrain.capture_baseline('churn', 'v3', 'training_rows');
+SELECT * FROM retrain.drift('churn', 'v1', 'training_rows');
+RESET ROLE;
+GRANT SELECT ON training_rows TO retrain_regress_analyst;
+SET ROLE retrain_regress_analyst;
+SELECT count(*) AS features FROM retrain.drift('churn', 'v1', 'training_rows');
+DELETE FROM retrain.baselines;
+RESET ROLE;
+REVOKE ALL ON training_rows FROM retrain_regress_analyst;
+DROP ROLE retrain_regress_analyst;
+
+DROP TABLE training_rows, current_rows, empty_feature;
+DELETE FROM retrain.baselines;
