@@ -32,7 +32,8 @@ REGRESS = \
 	metrics_loss \
 	metrics_parallel \
 	drift_stats \
-	drift_baselines
+	drift_baselines \
+	drift_parallel
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

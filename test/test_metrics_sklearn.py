@@ -9,27 +9,15 @@ metric undefined (or warns and returns 0), the aggregate must return NULL.
 
 import math
 import os
-import struct
 
 import numpy as np
 from sklearn import metrics as skm
 
-from testlib import connect, run_suite
+from testlib import PARALLEL, SERIAL, connect, copy_binary, run_suite
 
 RTOL = 1e-12
 SEED = int(os.environ.get("RETRAIN_TEST_SEED", "20261122"))
 LARGE = int(os.environ.get("RETRAIN_TEST_LARGE_ROWS", "2000000"))
-
-# Forced parallel plans, also for one-row tables: the tables ask for two
-# workers, inflated per-row costs make splitting the scan worth it, and a
-# costly tuple transfer makes the workers aggregate before the Gather.  The
-# leader does not scan, so every row's state crosses over serialized (and a
-# worker that finds no row sends none).
-PARALLEL = {"max_parallel_workers_per_gather": "2", "parallel_setup_cost": "0",
-            "parallel_tuple_cost": "1000", "min_parallel_table_scan_size": "0",
-            "parallel_leader_participation": "off", "cpu_tuple_cost": "10",
-            "cpu_operator_cost": "10"}
-SERIAL = {"max_parallel_workers_per_gather": "0"}
 
 QUERY = """
 SELECT retrain.auc(score, label), retrain.average_precision(score, label),
@@ -85,28 +73,6 @@ def dataset(name, rng):
     if name == "all_equal":
         actual = np.full(n, 3.0)
     return score, label, predicted, prob, pred, actual
-
-
-def copy_binary(conn, table, cols):
-    """Load numpy columns with binary COPY: fast for millions of rows."""
-    n = len(cols[0])
-    fields = [("nfields", ">i2")]
-    values = {}
-    for i, col in enumerate(cols):
-        if col.dtype == bool:
-            fields += [(f"l{i}", ">i4"), (f"v{i}", "u1")]
-            values[f"l{i}"], values[f"v{i}"] = 1, col.astype(np.uint8)
-        else:
-            fields += [(f"l{i}", ">i4"), (f"v{i}", ">f8")]
-            values[f"l{i}"], values[f"v{i}"] = 8, col
-    rows = np.empty(n, dtype=fields)
-    rows["nfields"] = len(cols)
-    for key, value in values.items():
-        rows[key] = value
-    payload = b"PGCOPY\n\xff\r\n\0" + struct.pack(">ii", 0, 0) + rows.tobytes() + struct.pack(">h", -1)
-    with conn.cursor() as cur:
-        with cur.copy(f"COPY {table} FROM STDIN (FORMAT binary)") as copy:
-            copy.write(payload)
 
 
 def undefined_or(fn, defined):

@@ -1,0 +1,174 @@
+"""Cross-check of the drift statistics against numpy and scipy.
+
+Seeded data sets (shifted normals, heavy tails, a constant column, ties,
+categories that appear or vanish, a large one) are loaded into the test
+cluster; every drift aggregate and function is computed serially and under a
+forced parallel plan and compared with numpy's quantiles and histograms,
+scipy's ks_2samp and jensenshannon, and a direct implementation of the PSI
+formula, to 1e-12 relative.
+"""
+
+import collections
+import json
+import os
+
+import numpy as np
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import ks_2samp
+
+from testlib import PARALLEL, SERIAL, connect, copy_binary, run_suite
+
+RTOL = 1e-12
+SEED = int(os.environ.get("RETRAIN_TEST_SEED", "20261122"))
+LARGE = int(os.environ.get("RETRAIN_TEST_LARGE_ROWS", "2000000")) // 2
+EPS = 1e-4
+CATEGORIES = ["red", "green", "blue", "cyan", "magenta"]
+
+
+def dataset(name, rng):
+    """Reference and current values, and categories, for one case."""
+    n = {"tiny": 5, "shifted_normal": 20000, "heavy_tails": 20000, "constant": 3000,
+         "ties": 20000, "large": LARGE}[name]
+    if name == "shifted_normal":
+        ref, cur = rng.normal(0, 1, n), rng.normal(0.3, 1.2, n)
+    elif name == "heavy_tails":
+        ref, cur = rng.standard_t(1.5, n), rng.standard_t(1.5, n) * 1.5
+    elif name == "constant":
+        ref, cur = np.full(n, 4.0), np.full(n, 4.0)
+    elif name == "ties":
+        ref, cur = np.round(rng.normal(0, 1, n), 1), np.round(rng.normal(0.1, 1, n), 1)
+    else:
+        ref, cur = rng.random(n), rng.random(n) ** 1.1
+    # categories: "magenta" vanishes in current, "cyan" appears
+    ref_cat = rng.choice(CATEGORIES[:3] + ["magenta"], n, p=[0.4, 0.3, 0.2, 0.1])
+    cur_cat = rng.choice(CATEGORIES[:4], n, p=[0.3, 0.3, 0.2, 0.2])
+    return ref, cur, ref_cat, cur_cat
+
+
+def psi_reference(expected, actual, eps=EPS):
+    e = np.asarray(expected, float) / np.sum(expected)
+    a = np.asarray(actual, float) / np.sum(actual)
+    e = np.where(e == 0, eps, e)
+    a = np.where(a == 0, eps, a)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def unique_quantile_edges(values, bins):
+    qs = np.quantile(values, np.arange(1, bins) / bins)
+    return list(np.unique(qs))  # ascending, duplicates removed
+
+
+def close(got, want, what, rtol=RTOL, atol=0.0):
+    got, want = np.asarray(got, float), np.asarray(want, float)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} against {want.shape}"
+    scale = np.maximum(np.abs(got), np.abs(want))
+    bad = np.abs(got - want) > rtol * scale + atol
+    assert not bad.any(), f"{what}: got {got[bad][:5]}, expected {want[bad][:5]}"
+
+
+_loaded = {}
+
+
+def load(name):
+    if name in _loaded:
+        return _loaded[name]
+    rng = np.random.default_rng([SEED, sum(map(ord, name))])
+    ref, cur, ref_cat, cur_cat = dataset(name, rng)
+    table = f"drift_check_{name}"
+    with connect() as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS retrain")
+        conn.execute(f"DROP TABLE IF EXISTS {table}, {table}_cat")
+        conn.execute(f"CREATE TABLE {table} (value float8, is_reference boolean) "
+                     "WITH (parallel_workers = 2)")
+        copy_binary(conn, table, [np.concatenate([ref, cur]),
+                                  np.concatenate([np.ones(len(ref), bool),
+                                                  np.zeros(len(cur), bool)])])
+        conn.execute(f"CREATE TABLE {table}_cat (category text, is_reference boolean) "
+                     "WITH (parallel_workers = 2)")
+        with conn.cursor() as cur_, cur_.copy(f"COPY {table}_cat FROM STDIN") as copy:
+            for c in ref_cat:
+                copy.write_row((c, True))
+            for c in cur_cat:
+                copy.write_row((c, False))
+        if len(ref) >= 1000:
+            conn.execute(f"VACUUM ANALYZE {table}, {table}_cat")
+    _loaded[name] = (table, ref, cur, ref_cat, cur_cat)
+    return _loaded[name]
+
+
+def query(sql, settings, params=None, plan_check=True):
+    with connect() as conn:
+        for key, value in settings.items():
+            conn.execute(f"SET {key} = {value}")
+        if plan_check:
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params))
+            partial = "Partial" in plan
+            assert partial == (settings is PARALLEL), plan
+        return conn.execute(sql, params).fetchone()
+
+
+def check(name, settings):
+    table, ref, cur, ref_cat, cur_cat = load(name)
+    bins = 10
+
+    # quantile edges of the reference values, as numpy computes them
+    (edges,) = query(f"SELECT retrain.quantile_edges(value, {bins}) FROM {table} "
+                     "WHERE is_reference", settings)
+    want_edges = unique_quantile_edges(ref, bins)
+    close(edges, want_edges, "quantile_edges", atol=1e-12 * max(1.0, np.max(np.abs(ref))))
+    edges = list(want_edges)  # the same edges on both sides from here on
+
+    # histogram, psi aggregate and the array functions over the current values
+    expected = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=len(edges) + 1)
+    actual = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=len(edges) + 1)
+    hist, psi_agg, psi_arr, js, js2, ks = query(
+        f"""SELECT retrain.histogram(value, %(e)s),
+                   retrain.psi(value, %(e)s, %(x)s),
+                   retrain.psi(%(x)s::float8[], retrain.histogram(value, %(e)s)::float8[]),
+                   retrain.js_distance(%(x)s, retrain.histogram(value, %(e)s)::float8[]),
+                   retrain.js_distance(%(x)s, retrain.histogram(value, %(e)s)::float8[], 2),
+                   (SELECT retrain.ks_2samp(value, is_reference) FROM {table})
+              FROM {table} WHERE NOT is_reference""",
+        settings, {"e": edges, "x": [float(v) for v in expected]}, plan_check=False)
+    assert list(hist) == list(actual), f"histogram {hist} against {list(actual)}"
+    want_psi = psi_reference(expected, actual)
+    close(psi_agg, want_psi, "psi aggregate")
+    close(psi_arr, want_psi, "psi of arrays")
+    close(js, jensenshannon(expected, actual), "js_distance", atol=1e-12)
+    close(js2, jensenshannon(expected, actual, base=2), "js_distance base 2", atol=1e-12)
+    close(ks, ks_2samp(ref, cur).statistic, "ks_2samp")
+
+    # ks_2samp alone, to see its plan
+    (ks_alone,) = query(f"SELECT retrain.ks_2samp(value, is_reference) FROM {table}", settings)
+    close(ks_alone, ks_2samp(ref, cur).statistic, "ks_2samp, own plan")
+
+    # categories
+    (ref_counts,) = query(f"SELECT retrain.category_counts(category) FROM {table}_cat "
+                          "WHERE is_reference", settings)
+    (cur_counts,) = query(f"SELECT retrain.category_counts(category) FROM {table}_cat "
+                          "WHERE NOT is_reference", settings)
+    assert ref_counts == dict(collections.Counter(ref_cat)), ref_counts
+    assert cur_counts == dict(collections.Counter(cur_cat)), cur_counts
+    (cat_psi,) = query("SELECT retrain.psi(%s::jsonb, %s::jsonb)", {},
+                       (json.dumps(ref_counts), json.dumps(cur_counts)), plan_check=False)
+    keys = sorted(set(ref_counts) | set(cur_counts))
+    close(cat_psi, psi_reference([ref_counts.get(k, 0) for k in keys],
+                                 [cur_counts.get(k, 0) for k in keys]), "psi of categories")
+
+
+def make_test(name, settings):
+    return lambda: check(name, settings)
+
+
+for _name in ["tiny", "shifted_normal", "heavy_tails", "constant", "ties", "large"]:
+    globals()[f"test_{_name}_serial"] = make_test(_name, SERIAL)
+    globals()[f"test_{_name}_parallel"] = make_test(_name, PARALLEL)
+
+
+def test_drop_tables():
+    with connect() as conn:
+        for table, *_ in _loaded.values():
+            conn.execute(f"DROP TABLE {table}, {table}_cat")
+
+
+run_suite(globals())
