@@ -3,6 +3,9 @@
 -- drift_summary.
 --
 
+-- Line numbers inside PL/pgSQL functions are no part of the contract.
+\set SHOW_CONTEXT never
+
 -- Training data: a uniform number, a number with missing values, an
 -- integer, a category, a timestamp.
 CREATE TABLE training_rows AS

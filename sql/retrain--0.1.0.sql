@@ -554,6 +554,31 @@ CREATE AGGREGATE @extschema@.histogram(value pg_catalog.float8, edges pg_catalog
 COMMENT ON AGGREGATE @extschema@.histogram(pg_catalog.float8, pg_catalog.float8[]) IS
     'Counts per bucket, length(edges) + 1 of them; a value is in bucket i when exactly i edges are <= it (width_bucket)';
 
+CREATE FUNCTION @extschema@._histogram_missing_accum(internal, pg_catalog.float8, pg_catalog.float8[])
+    RETURNS internal LANGUAGE C PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_histogram_missing_accum';
+CREATE FUNCTION @extschema@._histogram_missing_final(internal)
+    RETURNS bigint[] LANGUAGE C STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_histogram_missing_final';
+COMMENT ON FUNCTION @extschema@._histogram_missing_accum(internal, pg_catalog.float8, pg_catalog.float8[]) IS
+    'Transition function of histogram_missing (internal)';
+COMMENT ON FUNCTION @extschema@._histogram_missing_final(internal) IS
+    'Final function of histogram_missing (internal)';
+
+-- What a drift report needs of a numeric feature in one aggregate: the
+-- histogram and, after it, how many values were missing.
+CREATE AGGREGATE @extschema@.histogram_missing(value pg_catalog.float8, edges pg_catalog.float8[]) (
+    SFUNC = @extschema@._histogram_missing_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@._histogram_missing_final,
+    COMBINEFUNC = @extschema@._hist_combine,
+    SERIALFUNC = @extschema@._hist_serial,
+    DESERIALFUNC = @extschema@._hist_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.histogram_missing(pg_catalog.float8, pg_catalog.float8[]) IS
+    'histogram(value, edges) followed by one more count: the NULL and NaN values';
+
 CREATE AGGREGATE @extschema@.psi(value pg_catalog.float8, edges pg_catalog.float8[], expected pg_catalog.float8[]) (
     SFUNC = @extschema@._psi_accum,
     STYPE = internal,
@@ -892,6 +917,7 @@ DECLARE
     actual float8[];
     total bigint;
     idx integer;
+    i integer;
 BEGIN
     IF model IS NULL OR version IS NULL OR current IS NULL THEN
         RAISE EXCEPTION 'retrain.drift: model, version and current must not be NULL'
@@ -928,11 +954,10 @@ BEGIN
         END IF;
         feats := feats || b;
         IF b.kind = 'numeric' THEN
+            -- bucket counts and the missing count from one aggregate
             select_list := select_list
-                || CASE WHEN b.edges IS NULL THEN 'NULL::jsonb'
-                        ELSE format('to_jsonb(@extschema@.histogram(%I::float8, %L::float8[]))', b.feature, b.edges)
-                   END
-                || format('to_jsonb(count(*) FILTER (WHERE %1$I IS NULL OR %1$I::float8 = ''NaN''))', b.feature);
+                || format('to_jsonb(@extschema@.histogram_missing(%I::float8, %L::float8[]))',
+                          b.feature, coalesce(b.edges, '{}'));
         ELSE
             select_list := select_list
                 || format('to_jsonb(@extschema@.category_counts(%I::text))', b.feature)
@@ -951,23 +976,39 @@ BEGIN
        INTO r;
     total := (r->>0)::bigint;
 
-    FOR idx IN 1 .. cardinality(feats) LOOP
-        b := feats[idx];
-        counts := r->(2 * idx - 1);
+    idx := 1;
+    FOR i IN 1 .. cardinality(feats) LOOP
+        b := feats[i];
         feature := b.feature;
         kind := b.kind;
         n := total;
-        missing_share := CASE WHEN total > 0 THEN (r->>(2 * idx))::float8 / total END;
         psi := NULL;
         js := NULL;
-        IF jsonb_typeof(counts) IN ('array', 'object') THEN
-            IF b.kind = 'numeric' THEN
+        missing_share := NULL;
+        IF b.kind = 'numeric' THEN
+            -- [bucket counts..., missing]; NULL without rows
+            counts := r->idx;
+            idx := idx + 1;
+            IF jsonb_typeof(counts) = 'array' THEN
                 actual := ARRAY(SELECT c::float8
                                   FROM jsonb_array_elements_text(counts) WITH ORDINALITY AS e(c, o)
                                  ORDER BY o);
+                missing_share := actual[cardinality(actual)] / total;
+                actual := actual[1:cardinality(actual) - 1];
+            ELSE
+                actual := NULL;
+            END IF;
+            IF b.expected IS NOT NULL AND (SELECT sum(c) FROM unnest(actual) c) > 0 THEN
                 psi := @extschema@.psi(b.expected, actual);
                 js := @extschema@.js_distance(b.expected, actual);
-            ELSIF b.categories IS NOT NULL THEN
+            END IF;
+        ELSE
+            counts := r->idx;
+            IF total > 0 THEN
+                missing_share := (r->>(idx + 1))::float8 / total;
+            END IF;
+            idx := idx + 2;
+            IF jsonb_typeof(counts) = 'object' AND b.categories IS NOT NULL THEN
                 psi := @extschema@.psi(b.categories, counts);
                 SELECT @extschema@.js_distance(array_agg(coalesce((b.categories->>k)::float8, 0) ORDER BY k),
                                                array_agg(coalesce((counts->>k)::float8, 0) ORDER BY k))

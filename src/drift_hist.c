@@ -165,6 +165,7 @@ typedef struct HistState
 	double	   *edges;
 	double	   *expected;
 	int64	   *counts;			/* nedges + 1 */
+	int64		missing;		/* NULL or NaN values, for histogram_missing */
 	bool		args_const;		/* edges and expected are constants */
 	Datum		edges_arg;		/* the arguments last checked */
 	Datum		expected_arg;
@@ -303,20 +304,27 @@ hist_state_for_row(FunctionCallInfo fcinfo, HistState *state, bool with_expected
 }
 
 static Datum
-hist_accum(FunctionCallInfo fcinfo, bool with_expected)
+hist_accum(FunctionCallInfo fcinfo, bool with_expected, bool count_missing)
 {
 	HistState  *state = PG_ARGISNULL(0) ? NULL : (HistState *) PG_GETARG_POINTER(0);
 	double		value;
+	bool		missing;
 
 	/* a NULL array is no binning at all: the row cannot count */
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (with_expected && PG_ARGISNULL(3)))
+	if (PG_ARGISNULL(2) || (with_expected && PG_ARGISNULL(3)))
 		goto skip;
-	value = PG_GETARG_FLOAT8(1);
-	if (isnan(value))
+	missing = PG_ARGISNULL(1) || isnan(PG_GETARG_FLOAT8(1));
+	if (missing && !count_missing)
 		goto skip;
 
 	state = hist_state_for_row(fcinfo, state, with_expected);
-	state->counts[bucket_of(state, value)]++;
+	if (missing)
+		state->missing++;
+	else
+	{
+		value = PG_GETARG_FLOAT8(1);
+		state->counts[bucket_of(state, value)]++;
+	}
 	PG_RETURN_POINTER(state);
 
 skip:
@@ -330,7 +338,15 @@ PG_FUNCTION_INFO_V1(retrain_histogram_accum);
 Datum
 retrain_histogram_accum(PG_FUNCTION_ARGS)
 {
-	return hist_accum(fcinfo, false);
+	return hist_accum(fcinfo, false, false);
+}
+
+/* _histogram_missing_accum(state, value float8, edges float8[]) */
+PG_FUNCTION_INFO_V1(retrain_histogram_missing_accum);
+Datum
+retrain_histogram_missing_accum(PG_FUNCTION_ARGS)
+{
+	return hist_accum(fcinfo, false, true);
 }
 
 /* _psi_accum(state, value float8, edges float8[], expected float8[]) */
@@ -338,7 +354,7 @@ PG_FUNCTION_INFO_V1(retrain_psi_accum);
 Datum
 retrain_psi_accum(PG_FUNCTION_ARGS)
 {
-	return hist_accum(fcinfo, true);
+	return hist_accum(fcinfo, true, false);
 }
 
 PG_FUNCTION_INFO_V1(retrain_hist_combine);
@@ -370,6 +386,7 @@ retrain_hist_combine(PG_FUNCTION_ARGS)
 						retrain_func_name(fcinfo))));
 	for (i = 0; i <= a->nedges; i++)
 		a->counts[i] += b->counts[i];
+	a->missing += b->missing;
 	PG_RETURN_POINTER(a);
 }
 
@@ -388,6 +405,7 @@ retrain_hist_serial(PG_FUNCTION_ARGS)
 	retrain_send_float8s(&buf, s->expected, s->nexpected);
 	for (i = 0; i <= s->nedges; i++)
 		pq_sendint64(&buf, s->counts[i]);
+	pq_sendint64(&buf, s->missing);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -416,6 +434,7 @@ retrain_hist_deserial(PG_FUNCTION_ARGS)
 	retrain_recv_float8s(&buf, s->expected, nexpected);
 	for (i = 0; i <= nedges; i++)
 		s->counts[i] = pq_getmsgint64(&buf);
+	s->missing = pq_getmsgint64(&buf);
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(s);
 }
@@ -427,6 +446,19 @@ retrain_histogram_final(PG_FUNCTION_ARGS)
 	HistState  *s = (HistState *) PG_GETARG_POINTER(0);
 
 	PG_RETURN_DATUM(retrain_int8_array_datum(s->counts, s->nedges + 1));
+}
+
+/* The bucket counts followed by the count of missing values. */
+PG_FUNCTION_INFO_V1(retrain_histogram_missing_final);
+Datum
+retrain_histogram_missing_final(PG_FUNCTION_ARGS)
+{
+	HistState  *s = (HistState *) PG_GETARG_POINTER(0);
+	int64	   *counts = palloc(sizeof(int64) * (s->nedges + 2));
+
+	memcpy(counts, s->counts, sizeof(int64) * (s->nedges + 1));
+	counts[s->nedges + 1] = s->missing;
+	PG_RETURN_DATUM(retrain_int8_array_datum(counts, s->nedges + 2));
 }
 
 PG_FUNCTION_INFO_V1(retrain_psi_final);
