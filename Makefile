@@ -19,7 +19,8 @@ OBJS = \
 	src/metrics_error.o \
 	src/drift_hist.o \
 	src/drift_category.o \
-	src/drift_ks.o
+	src/drift_ks.o \
+	src/drift_kstest.o
 
 DATA = $(wildcard sql/retrain--*.sql)
 

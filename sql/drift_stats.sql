@@ -120,3 +120,19 @@ SELECT retrain.ks_2samp(v, r) AS disjoint
 SELECT retrain.ks_2samp(v, r) AS tied
   FROM (VALUES (2.0, true), (2.0, false), (3.0, false), (NULL, true), ('NaN', false)) x(v, r);
 SELECT retrain.ks_2samp(v, r) AS one_sample FROM (VALUES (1.0, true), (2.0, true)) x(v, r);
+
+-- The asymptotic p-value of D, as scipy's ks_2samp(method='asymp').
+SELECT retrain.ks_pvalue(0.6666666666666666, 3, 3) AS tiny_samples,
+       retrain.ks_pvalue(0.05, 1000, 1200) AS moderate,
+       retrain.ks_pvalue(0.01, 100000, 100000) AS large_samples;
+SELECT retrain.ks_pvalue(0, 10, 10) AS d_zero, retrain.ks_pvalue(1, 10, 10) AS d_one,
+       retrain.ks_pvalue(NULL, 10, 10) AS null_d;
+-- Statistic and p-value in one query.
+SELECT round(retrain.ks_2samp(v, r)::numeric, 6) AS d,
+       round(retrain.ks_pvalue(retrain.ks_2samp(v, r), count(*) FILTER (WHERE r),
+                               count(*) FILTER (WHERE NOT r))::numeric, 6) AS p
+  FROM (SELECT i <= 500 AS r, CASE WHEN i <= 500 THEN i ELSE i - 440 END::float8 AS v
+          FROM generate_series(1, 1000) i) s;
+SELECT retrain.ks_pvalue(1.5, 10, 10);
+SELECT retrain.ks_pvalue('NaN', 10, 10);
+SELECT retrain.ks_pvalue(0.5, 0, 10);

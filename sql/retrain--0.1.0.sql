@@ -672,6 +672,12 @@ CREATE AGGREGATE @extschema@.ks_2samp(value pg_catalog.float8, is_reference bool
     DESERIALFUNC = @extschema@._rank_deserial,
     PARALLEL = SAFE
 );
+CREATE FUNCTION @extschema@.ks_pvalue(d pg_catalog.float8, n1 bigint, n2 bigint)
+    RETURNS pg_catalog.float8 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_ks_pvalue';
+COMMENT ON FUNCTION @extschema@.ks_pvalue(pg_catalog.float8, bigint, bigint) IS
+    'Asymptotic two-sided p-value of a two-sample Kolmogorov-Smirnov statistic d between samples of n1 and n2 values (scipy.stats.ks_2samp, method asymp)';
+
 COMMENT ON AGGREGATE @extschema@.ks_2samp(pg_catalog.float8, boolean) IS
     'Two-sample Kolmogorov-Smirnov statistic D between the reference values and the others (scipy.stats.ks_2samp)';
 

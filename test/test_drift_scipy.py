@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import ks_2samp
+from scipy.stats import distributions, ks_2samp
 
 from testlib import PARALLEL, SERIAL, connect, copy_binary, run_suite
 
@@ -138,6 +138,11 @@ def check(name, settings):
     close(js2, jensenshannon(expected, actual, base=2), "js_distance base 2", atol=1e-12)
     close(ks, ks_2samp(ref, cur).statistic, "ks_2samp")
 
+    (pvalue,) = query("SELECT retrain.ks_pvalue(%s, %s, %s)", {}, (ks, len(ref), len(cur)),
+                      plan_check=False)
+    want_p = ks_2samp(ref, cur, method="asymp").pvalue
+    assert abs(pvalue - want_p) <= max(RTOL * want_p, 1e-15), f"ks_pvalue {pvalue} against {want_p}"
+
     # ks_2samp alone, to see its plan
     (ks_alone,) = query(f"SELECT retrain.ks_2samp(value, is_reference) FROM {table}", settings)
     close(ks_alone, ks_2samp(ref, cur).statistic, "ks_2samp, own plan")
@@ -163,6 +168,30 @@ def make_test(name, settings):
 for _name in ["tiny", "shifted_normal", "heavy_tails", "constant", "ties", "large"]:
     globals()[f"test_{_name}_serial"] = make_test(_name, SERIAL)
     globals()[f"test_{_name}_parallel"] = make_test(_name, PARALLEL)
+
+
+def test_ks_pvalue_against_scipy():
+    """Random sample sizes up to two million and statistics around where the
+    p-value moves, plus a grid over every region of the distribution."""
+    rng = np.random.default_rng([SEED, 7])
+    cases = [(d, n1, n2) for n1, n2 in [(1, 1), (2, 3), (10, 7), (50, 60), (137, 150), (281, 280),
+                                         (3000, 5000), (100000, 100000), (1000000, 1000000)]
+             for d in [0.0, 1e-6, 0.003, 0.01, 0.03, 0.07, 0.15, 0.3, 0.5, 0.8, 1.0]]
+    for _ in range(300):
+        n1, n2 = int(10 ** rng.uniform(0, 6.3)), int(10 ** rng.uniform(0, 6.3))
+        en = n1 * n2 / (n1 + n2)
+        d = min(1.0, rng.uniform(0, 4) / np.sqrt(en)) if rng.random() < 0.8 else rng.random()
+        cases.append((d, n1, n2))
+    problems = []
+    with connect() as conn:
+        for d, n1, n2 in cases:
+            got = conn.execute("SELECT retrain.ks_pvalue(%s, %s, %s)", (d, n1, n2)).fetchone()[0]
+            m, n = sorted([float(n1), float(n2)], reverse=True)
+            want = float(np.clip(distributions.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
+            # a p-value formed as 1 - cdf is exact to about 1e-16 absolute, in scipy too
+            if abs(got - want) > max(RTOL * want, 1e-15):
+                problems.append((d, n1, n2, got, want))
+    assert not problems, f"{len(problems)} of {len(cases)} differ, e.g. {problems[:3]}"
 
 
 def test_drop_tables():
