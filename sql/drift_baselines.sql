@@ -101,6 +101,23 @@ SELECT count(*) AS features FROM retrain.drift('churn', 'v1', 'training_rows');
 DELETE FROM retrain.baselines;
 RESET ROLE;
 REVOKE ALL ON training_rows FROM retrain_regress_analyst;
+-- An operator may capture, but reads the source with its own rights: no
+-- SELECT on the source, no baseline.
+GRANT EXECUTE ON FUNCTION retrain.capture_baseline(text, text, regclass, text[], integer),
+                          retrain._store_baseline(text, text, jsonb)
+   TO retrain_regress_analyst;
+SET ROLE retrain_regress_analyst;
+SELECT retrain.capture_baseline('churn', 'v3', 'training_rows');
+RESET ROLE;
+GRANT SELECT ON training_rows TO retrain_regress_analyst;
+SET ROLE retrain_regress_analyst;
+SELECT retrain.capture_baseline('churn', 'v3', 'training_rows', '{amount}');
+RESET ROLE;
+SELECT model, version, feature FROM retrain.baselines WHERE version = 'v3';
+REVOKE ALL ON training_rows FROM retrain_regress_analyst;
+REVOKE ALL ON FUNCTION retrain.capture_baseline(text, text, regclass, text[], integer),
+                       retrain._store_baseline(text, text, jsonb)
+    FROM retrain_regress_analyst;
 DROP ROLE retrain_regress_analyst;
 
 DROP TABLE training_rows, current_rows, empty_feature;

@@ -718,56 +718,6 @@ COMMENT ON COLUMN @extschema@.baselines.captured_at IS 'when the profile was cap
 REVOKE ALL ON @extschema@.baselines FROM PUBLIC;
 GRANT SELECT ON @extschema@.baselines TO PUBLIC;
 
--- The columns of a relation that can be profiled: numbers as numeric
--- features, text as categorical ones.  Unknown or unsuitable columns named
--- in features are errors.
-CREATE FUNCTION @extschema@._profile_columns(source pg_catalog.regclass, features text[])
-    RETURNS TABLE (feature text, kind text)
-    LANGUAGE plpgsql STABLE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f text;
-    t regtype;
-BEGIN
-    IF features IS NULL THEN
-        RETURN QUERY
-        SELECT a.attname::text,
-               CASE WHEN a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype,
-                                        'float4'::regtype, 'float8'::regtype, 'numeric'::regtype)
-                    THEN 'numeric' ELSE 'categorical' END
-          FROM pg_attribute a
-         WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped
-           AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
-                              'float8'::regtype, 'numeric'::regtype, 'text'::regtype,
-                              'varchar'::regtype, 'bpchar'::regtype)
-         ORDER BY a.attnum;
-        RETURN;
-    END IF;
-    FOREACH f IN ARRAY features LOOP
-        SELECT a.atttypid::regtype INTO t
-          FROM pg_attribute a
-         WHERE a.attrelid = source AND a.attname = f AND a.attnum > 0 AND NOT a.attisdropped;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'retrain: column "%" does not exist in %', f, source
-                USING ERRCODE = 'undefined_column';
-        END IF;
-        IF t IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
-                 'float8'::regtype, 'numeric'::regtype) THEN
-            feature := f; kind := 'numeric';
-        ELSIF t IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN
-            feature := f; kind := 'categorical';
-        ELSE
-            RAISE EXCEPTION 'retrain: column "%" of % has type %, which is neither numeric nor text', f, source, t
-                USING ERRCODE = 'datatype_mismatch';
-        END IF;
-        RETURN NEXT;
-    END LOOP;
-END
-$$;
-COMMENT ON FUNCTION @extschema@._profile_columns(pg_catalog.regclass, text[]) IS
-    'The profilable columns of a relation and their kind (internal)';
-
 -- Writing baselines needs rights the caller of capture_baseline need not
 -- have; reading the source must use the caller's own.  So the reading
 -- function is SECURITY INVOKER and hands the profile to this one.
@@ -802,6 +752,8 @@ CREATE FUNCTION @extschema@.capture_baseline(model text, version text, source pg
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    numeric_types regtype[] := '{int2, int4, int8, float4, float8, numeric}';
+    text_types regtype[] := '{text, varchar, bpchar}';
     cols record;
     numeric_cols text[] := '{}';
     categorical_cols text[] := '{}';
@@ -825,11 +777,31 @@ BEGIN
         RAISE EXCEPTION 'retrain.capture_baseline: bins must be at least 2, not %', coalesce(bins::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    FOR cols IN SELECT * FROM @extschema@._profile_columns(source, features) LOOP
-        IF cols.kind = 'numeric' THEN
-            numeric_cols := numeric_cols || cols.feature;
+    -- The columns to profile: numbers as numeric features, text as
+    -- categorical ones; a named column that is missing or of another type
+    -- is an error.
+    FOR cols IN
+        SELECT f.name, a.atttypid::regtype AS type
+          FROM unnest(coalesce(features, ARRAY(
+                   SELECT a2.attname::text FROM pg_attribute a2
+                    WHERE a2.attrelid = source AND a2.attnum > 0 AND NOT a2.attisdropped
+                      AND a2.atttypid = ANY (numeric_types || text_types)
+                    ORDER BY a2.attnum))) WITH ORDINALITY AS f(name, ord)
+          LEFT JOIN pg_attribute a
+            ON a.attrelid = source AND a.attname = f.name AND a.attnum > 0 AND NOT a.attisdropped
+         ORDER BY f.ord
+    LOOP
+        IF cols.type IS NULL THEN
+            RAISE EXCEPTION 'retrain.capture_baseline: column "%" does not exist in %', cols.name, source
+                USING ERRCODE = 'undefined_column';
+        ELSIF cols.type = ANY (numeric_types) THEN
+            numeric_cols := numeric_cols || cols.name;
+        ELSIF cols.type = ANY (text_types) THEN
+            categorical_cols := categorical_cols || cols.name;
         ELSE
-            categorical_cols := categorical_cols || cols.feature;
+            RAISE EXCEPTION 'retrain.capture_baseline: column "%" of % has type %, which is neither numeric nor text',
+                cols.name, source, cols.type
+                USING ERRCODE = 'datatype_mismatch';
         END IF;
     END LOOP;
     IF cardinality(numeric_cols) + cardinality(categorical_cols) = 0 THEN
