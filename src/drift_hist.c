@@ -572,18 +572,9 @@ Datum
 retrain_quantile_serial(PG_FUNCTION_ARGS)
 {
 	QuantileState *state = (QuantileState *) PG_GETARG_POINTER(0);
-	Size		size = sizeof(int32) + sizeof(int64) + state->keys.n * sizeof(uint64);
 	StringInfoData buf;
 
-	if (!AllocSizeIsValid(size + VARHDRSZ))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s: a partial aggregate of %zu values is too large to pass between parallel processes",
-						retrain_func_name(fcinfo), state->keys.n),
-				 errdetail("A partial state is limited to 1 GB, about 134 million values per process."),
-				 errhint("Allow more parallel workers, or run the query with max_parallel_workers_per_gather = 0.")));
-	pq_begintypsend(&buf);
-	enlargeStringInfo(&buf, size);
+	retrain_begin_keys_send(fcinfo, &buf, sizeof(int32) + sizeof(int64), state->keys.n);
 	pq_sendint32(&buf, state->bins);
 	pq_sendint64(&buf, (int64) state->keys.n);
 	key_array_send(&buf, &state->keys);

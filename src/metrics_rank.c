@@ -99,11 +99,7 @@ retrain_rank_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
-/*
- * A partial state crosses process boundaries as one bytea, which cannot
- * exceed 1 GB: about 134 million rows per parallel process.  Say so plainly
- * rather than fail inside the allocator.
- */
+/* the two sample sizes, then the keys */
 #define RANK_SERIAL_HEADER	(2 * sizeof(int64))
 
 PG_FUNCTION_INFO_V1(retrain_rank_serial);
@@ -112,19 +108,9 @@ retrain_rank_serial(PG_FUNCTION_ARGS)
 {
 	RankState  *state = (RankState *) PG_GETARG_POINTER(0);
 	Size		rows = state->pos.n + state->neg.n;
-	Size		size = RANK_SERIAL_HEADER + rows * sizeof(uint64);
 	StringInfoData buf;
 
-	if (!AllocSizeIsValid(size + VARHDRSZ))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s: a partial aggregate of %zu rows is too large to pass between parallel processes",
-						retrain_func_name(fcinfo), rows),
-				 errdetail("A partial state is limited to 1 GB, about 134 million rows per process."),
-				 errhint("Allow more parallel workers, or run the query with max_parallel_workers_per_gather = 0.")));
-
-	pq_begintypsend(&buf);
-	enlargeStringInfo(&buf, size);
+	retrain_begin_keys_send(fcinfo, &buf, RANK_SERIAL_HEADER, rows);
 	pq_sendint64(&buf, (int64) state->pos.n);
 	pq_sendint64(&buf, (int64) state->neg.n);
 	key_array_send(&buf, &state->pos);

@@ -196,6 +196,22 @@ key_array_append(MemoryContext ctx, KeyArray *into, const KeyArray *from)
 }
 
 void
+retrain_begin_keys_send(FunctionCallInfo fcinfo, StringInfo buf, Size header, Size nkeys)
+{
+	Size		size = header + nkeys * sizeof(uint64);
+
+	if (!AllocSizeIsValid(size + VARHDRSZ))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: a partial aggregate of %zu values is too large to pass between parallel processes",
+						retrain_func_name(fcinfo), nkeys),
+				 errdetail("A partial state is limited to 1 GB, about 134 million values per process."),
+				 errhint("Allow more parallel workers, or run the query with max_parallel_workers_per_gather = 0.")));
+	pq_begintypsend(buf);
+	enlargeStringInfo(buf, size);
+}
+
+void
 key_array_send(StringInfo buf, const KeyArray *a)
 {
 	char	   *out = buf->data + buf->len;

@@ -145,6 +145,15 @@ key_array_push(MemoryContext ctx, KeyArray *a, uint64 key)
 }
 
 /*
+ * Begin the serialized form of a partial state that holds every value:
+ * header bytes plus 8 bytes a value, in one bytea.  A bytea cannot exceed
+ * 1 GB (about 134 million values per parallel process): say so plainly
+ * rather than fail inside the allocator.
+ */
+extern void retrain_begin_keys_send(FunctionCallInfo fcinfo, StringInfo buf,
+									Size header, Size nkeys);
+
+/*
  * Write the keys in network byte order (the caller has made room), and read
  * n of them back into an empty array.
  */
