@@ -20,7 +20,8 @@ OBJS = \
 	src/drift_hist.o \
 	src/drift_category.o \
 	src/drift_ks.o \
-	src/drift_kstest.o
+	src/drift_kstest.o \
+	src/route.o
 
 DATA = $(wildcard sql/retrain--*.sql)
 

@@ -1033,6 +1033,964 @@ COMMENT ON FUNCTION @extschema@.drift_summary(text, text, pg_catalog.regclass, t
 -- GRANT an operator role needs).
 REVOKE ALL ON FUNCTION @extschema@.capture_baseline(text, text, pg_catalog.regclass, text[], integer) FROM PUBLIC;
 
+--------------------------------------------------------------------------
+-- Model registry, approvals, deployments, the retraining log (layer 2)
+--
+-- Tables are changed only by the functions below; each state change locks
+-- the model's row, checks the transition, changes state and appends its log
+-- row in the caller's transaction.
+--------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.models (
+    name        text PRIMARY KEY CHECK (name <> ''),
+    task        text NOT NULL CHECK (task IN ('binary_classification', 'regression')),
+    owner       name NOT NULL DEFAULT session_user,
+    description text,
+    policy      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(policy) = 'object'),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE @extschema@.models IS 'Registered models: task, owning role, description and policy document';
+COMMENT ON COLUMN @extschema@.models.owner IS 'the role that owns the model (may override gates, with a reason)';
+COMMENT ON COLUMN @extschema@.models.policy IS 'the policy document as set; see retrain.effective_policy() for it with defaults';
+
+-- metrics must be a flat object of numbers
+CREATE FUNCTION @extschema@._numbers_only(doc jsonb)
+    RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN jsonb_typeof(doc) = 'object'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_each(doc) e WHERE jsonb_typeof(e.value) <> 'number');
+COMMENT ON FUNCTION @extschema@._numbers_only(jsonb) IS
+    'Whether a jsonb document is an object whose values are all numbers (internal)';
+
+CREATE TABLE @extschema@.model_versions (
+    model            text NOT NULL REFERENCES @extschema@.models (name),
+    version          text NOT NULL CHECK (version <> ''),
+    stage            text NOT NULL DEFAULT 'registered'
+                     CHECK (stage IN ('registered', 'shadow', 'canary', 'production', 'previous',
+                                      'retired', 'rolled_back')),
+    artifact_uri     text NOT NULL,
+    artifact_sha256  text NOT NULL CHECK (artifact_sha256 ~ '^[0-9a-f]{64}$'),
+    code_commit      text,
+    params           jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(params) = 'object'),
+    seed             bigint,
+    dataset_snapshot text,
+    data_range       tstzrange,
+    features         text[],
+    metrics          jsonb NOT NULL CHECK (@extschema@._numbers_only(metrics)),
+    registered_by    name NOT NULL DEFAULT session_user,
+    registered_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (model, version)
+);
+COMMENT ON TABLE @extschema@.model_versions IS 'Versions of each model with their lineage, metrics and stage';
+COMMENT ON COLUMN @extschema@.model_versions.stage IS 'registered, shadow, canary, production, previous (the standby after a swap), retired, rolled_back';
+COMMENT ON COLUMN @extschema@.model_versions.artifact_sha256 IS 'SHA-256 of the artifact, 64 lower-case hex digits';
+COMMENT ON COLUMN @extschema@.model_versions.metrics IS 'offline evaluation metrics, numbers only (f1, auc, precision, recall, latency_p99_ms, ...)';
+
+CREATE TABLE @extschema@.deployments (
+    model              text PRIMARY KEY REFERENCES @extschema@.models (name),
+    production_version text,
+    previous_version   text,
+    canary_version     text,
+    canary_percent     numeric(5, 2) NOT NULL DEFAULT 0 CHECK (canary_percent BETWEEN 0 AND 100),
+    shadow_version     text,
+    mode               text NOT NULL DEFAULT 'auto' CHECK (mode IN ('auto', 'production', 'candidate', 'fallback')),
+    mode_until         timestamptz,
+    updated_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    FOREIGN KEY (model, production_version) REFERENCES @extschema@.model_versions (model, version),
+    FOREIGN KEY (model, canary_version) REFERENCES @extschema@.model_versions (model, version),
+    FOREIGN KEY (model, shadow_version) REFERENCES @extschema@.model_versions (model, version),
+    CHECK (canary_version IS NULL OR canary_version IS DISTINCT FROM production_version)
+);
+COMMENT ON TABLE @extschema@.deployments IS 'What each model serves now: one row per model; applications read it (or call route())';
+COMMENT ON COLUMN @extschema@.deployments.canary_percent IS 'share of units routed to the canary, 0 to 100 (ML_ROLLOUT_PCT)';
+COMMENT ON COLUMN @extschema@.deployments.mode IS 'auto, or forced: production, candidate (the canary for everyone), fallback (no model)';
+COMMENT ON COLUMN @extschema@.deployments.mode_until IS 'when a forced mode expires by itself (NULL: until changed)';
+
+CREATE FUNCTION @extschema@._deployments_changed()
+    RETURNS trigger LANGUAGE C
+    AS 'MODULE_PATHNAME', 'retrain_deployments_changed';
+COMMENT ON FUNCTION @extschema@._deployments_changed() IS
+    'Invalidates every backend''s route cache and sends NOTIFY retrain_deployments at commit (internal)';
+CREATE TRIGGER deployments_changed
+    AFTER INSERT OR UPDATE OR DELETE ON @extschema@.deployments
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._deployments_changed();
+COMMENT ON TRIGGER deployments_changed ON @extschema@.deployments IS
+    'Keeps route() caches current and notifies listening applications';
+
+-- Routing for applications.
+CREATE FUNCTION @extschema@.bucket(model text, unit_key text)
+    RETURNS integer LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_bucket';
+COMMENT ON FUNCTION @extschema@.bucket(text, text) IS
+    'The routing bucket 0..9999 of a unit: murmur3_x86_32(utf8(model || '':'' || unit_key), seed 0) mod 10000';
+
+CREATE FUNCTION @extschema@.route(model text, unit_key text)
+    RETURNS text LANGUAGE C STABLE STRICT PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'retrain_route';
+COMMENT ON FUNCTION @extschema@.route(text, text) IS
+    'The model version to serve this unit (canary when its bucket < canary_percent * 100); NULL: serve no model';
+
+CREATE FUNCTION @extschema@.route_detail(model text, unit_key text,
+                                         OUT version text, OUT arm text, OUT shadow_version text,
+                                         OUT bucket integer)
+    RETURNS record LANGUAGE C STABLE STRICT PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'retrain_route_detail';
+COMMENT ON FUNCTION @extschema@.route_detail(text, text) IS
+    'route() with the arm (production, canary, forced, fallback), the shadow version to score alongside, and the bucket';
+
+
+CREATE FUNCTION @extschema@._actor()
+    RETURNS name LANGUAGE C STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_actor';
+COMMENT ON FUNCTION @extschema@._actor() IS
+    'The role a state change is made by: the session''s current role outside security-definer functions (internal)';
+
+-- The retraining log: append-only, hash-chained.
+CREATE TABLE @extschema@.log (
+    id        bigint PRIMARY KEY,
+    at        timestamptz NOT NULL,
+    model     text,
+    version   text,
+    event     text NOT NULL,
+    actor     name NOT NULL,
+    details   jsonb NOT NULL DEFAULT '{}',
+    prev_hash text NOT NULL,
+    hash      text NOT NULL
+);
+CREATE INDEX log_model_at ON @extschema@.log (model, at);
+COMMENT ON TABLE @extschema@.log IS
+    'The retraining log: one row per event, written only by retrain''s functions in the transaction of the change; each row''s hash covers its content and the previous row''s hash';
+COMMENT ON COLUMN @extschema@.log.event IS 'registered, policy_set, evaluated, approved, promoted, traffic_changed, advanced, rolled_back, forced, baseline_captured, ...';
+COMMENT ON COLUMN @extschema@.log.actor IS 'the role that made the change';
+COMMENT ON COLUMN @extschema@.log.hash IS 'SHA-256 (hex) of the row''s content and prev_hash';
+
+-- The end of the chain, so that deleting the last rows is detected too.
+CREATE TABLE @extschema@.log_head (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    last_id   bigint NOT NULL,
+    last_hash text NOT NULL
+);
+COMMENT ON TABLE @extschema@.log_head IS 'The id and hash of the last log row (internal)';
+
+CREATE FUNCTION @extschema@._log_hash(id bigint, at timestamptz, model text, version text, event text,
+                                      actor name, details jsonb, prev_hash text)
+    RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    -- a canonical text: a JSON array, with the time as microseconds since 1970
+    RETURN encode(sha256(convert_to(jsonb_build_array(id, (extract(epoch FROM at) * 1000000)::bigint,
+                                                      model, version, event, actor::text, details,
+                                                      prev_hash)::text, 'UTF8')), 'hex');
+COMMENT ON FUNCTION @extschema@._log_hash(bigint, timestamptz, text, text, text, name, jsonb, text) IS
+    'The hash of a log row (internal)';
+
+CREATE FUNCTION @extschema@._log(model text, version text, event text, details jsonb DEFAULT '{}')
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    head @extschema@.log_head;
+    new_id bigint;
+    now_ timestamptz := clock_timestamp();
+    actor_ name := @extschema@._actor();
+    h text;
+BEGIN
+    -- appends are serialised on the head row until commit, so the chain
+    -- follows commit order; the row is made on first use (not by the
+    -- install script, so that a restored dump does not collide with it)
+    INSERT INTO @extschema@.log_head VALUES (true, 0, repeat('0', 64)) ON CONFLICT DO NOTHING;
+    SELECT * INTO head FROM @extschema@.log_head FOR UPDATE;
+    new_id := head.last_id + 1;
+    h := @extschema@._log_hash(new_id, now_, model, version, event, actor_, coalesce(details, '{}'), head.last_hash);
+    INSERT INTO @extschema@.log (id, at, model, version, event, actor, details, prev_hash, hash)
+    VALUES (new_id, now_, model, version, event, actor_, coalesce(details, '{}'), head.last_hash, h);
+    UPDATE @extschema@.log_head SET last_id = new_id, last_hash = h;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._log(text, text, text, jsonb) IS
+    'Append a row to the retraining log (internal: the one way rows get there)';
+
+CREATE FUNCTION @extschema@._log_is_append_only()
+    RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'retrain.log is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+COMMENT ON FUNCTION @extschema@._log_is_append_only() IS
+    'Refuses UPDATE, DELETE and TRUNCATE of retrain.log (internal)';
+CREATE TRIGGER log_append_only BEFORE UPDATE OR DELETE ON @extschema@.log
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._log_is_append_only();
+CREATE TRIGGER log_no_truncate BEFORE TRUNCATE ON @extschema@.log
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._log_is_append_only();
+COMMENT ON TRIGGER log_append_only ON @extschema@.log IS 'The log is append-only';
+COMMENT ON TRIGGER log_no_truncate ON @extschema@.log IS 'The log is append-only';
+
+CREATE FUNCTION @extschema@.verify_log(OUT ok boolean, OUT first_bad_id bigint, OUT rows_checked bigint)
+    RETURNS record
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r @extschema@.log;
+    expect_id bigint := 1;
+    prev text := repeat('0', 64);
+    head @extschema@.log_head;
+BEGIN
+    ok := true;
+    first_bad_id := NULL;
+    rows_checked := 0;
+    FOR r IN SELECT * FROM @extschema@.log ORDER BY id LOOP
+        rows_checked := rows_checked + 1;
+        -- a gap (deleted row), a broken link, or content that no longer
+        -- matches its hash
+        IF r.id <> expect_id OR r.prev_hash <> prev
+           OR r.hash <> @extschema@._log_hash(r.id, r.at, r.model, r.version, r.event, r.actor,
+                                              r.details, r.prev_hash) THEN
+            ok := false;
+            first_bad_id := least(r.id, expect_id);
+            RETURN;
+        END IF;
+        prev := r.hash;
+        expect_id := r.id + 1;
+    END LOOP;
+    SELECT * INTO head FROM @extschema@.log_head;
+    IF coalesce(head.last_id, 0) <> expect_id - 1 OR coalesce(head.last_hash, repeat('0', 64)) <> prev THEN
+        -- rows missing at the end
+        ok := false;
+        first_bad_id := expect_id;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.verify_log() IS
+    'Check the hash chain of retrain.log: ok, the first id where it breaks (edited, deleted or reordered rows), and how many rows were checked';
+
+
+CREATE TABLE @extschema@.approvals (
+    model       text NOT NULL,
+    version     text NOT NULL,
+    capacity    text NOT NULL,
+    approver    name NOT NULL,
+    approved_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    comment     text,
+    PRIMARY KEY (model, version, capacity),
+    UNIQUE (model, version, approver),
+    FOREIGN KEY (model, version) REFERENCES @extschema@.model_versions (model, version)
+);
+COMMENT ON TABLE @extschema@.approvals IS 'Sign-offs: who signed which version in which capacity, when, with what comment';
+
+CREATE TABLE @extschema@.evaluations (
+    model        text NOT NULL,
+    version      text NOT NULL,
+    evaluated_at timestamptz NOT NULL,
+    gate         text NOT NULL,
+    required     pg_catalog.float8,
+    observed     pg_catalog.float8,
+    passed       boolean NOT NULL,
+    PRIMARY KEY (model, version, evaluated_at, gate),
+    FOREIGN KEY (model, version) REFERENCES @extschema@.model_versions (model, version)
+);
+COMMENT ON TABLE @extschema@.evaluations IS 'Results of evaluate(): each gate''s requirement, observation and verdict; the latest evaluation of a version counts';
+
+CREATE TABLE @extschema@.production_history (
+    model      text NOT NULL,
+    seq        integer NOT NULL,
+    version    text NOT NULL,
+    started_at timestamptz NOT NULL,
+    ended_at   timestamptz,
+    ended_by   text CHECK (ended_by IN ('replaced', 'rolled_back')),
+    PRIMARY KEY (model, seq),
+    FOREIGN KEY (model, version) REFERENCES @extschema@.model_versions (model, version)
+);
+COMMENT ON TABLE @extschema@.production_history IS 'Every period a version served as production, in order (the manifest''s history)';
+
+-- Policy: one document per model, one validator, defaults merged on read.
+CREATE FUNCTION @extschema@._policy_defaults()
+    RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN '{"gates": [], "approvals": {}, "rollout": {"steps": [10, 50, 100]}}'::jsonb;
+COMMENT ON FUNCTION @extschema@._policy_defaults() IS 'The default policy; keys missing from a model''s policy take these (internal)';
+
+CREATE FUNCTION @extschema@.effective_policy(model text)
+    RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT d || (m.policy - 'rollout')
+                   || jsonb_build_object('rollout', (d->'rollout') || coalesce(m.policy->'rollout', '{}'))
+              FROM @extschema@.models m, @extschema@._policy_defaults() d
+             WHERE m.name = effective_policy.model);
+COMMENT ON FUNCTION @extschema@.effective_policy(text) IS
+    'A model''s policy with the defaults filled in for every key it does not set';
+
+CREATE FUNCTION @extschema@._check_policy(policy jsonb)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    valid_keys text[] := ARRAY['approvals', 'gates', 'rollout'];
+    k text;
+    g jsonb;
+    c record;
+    steps jsonb;
+    i integer;
+BEGIN
+    IF policy IS NULL OR jsonb_typeof(policy) <> 'object' THEN
+        RAISE EXCEPTION 'retrain.set_policy: the policy must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(policy) LOOP
+        IF NOT k = ANY (valid_keys) THEN
+            RAISE EXCEPTION 'retrain.set_policy: unknown policy key "%"', k
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('Valid keys: %s.', array_to_string(valid_keys, ', '));
+        END IF;
+    END LOOP;
+
+    IF policy ? 'gates' THEN
+        IF jsonb_typeof(policy->'gates') <> 'array' THEN
+            RAISE EXCEPTION 'retrain.set_policy: gates must be an array of gates'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR g IN SELECT * FROM jsonb_array_elements(policy->'gates') LOOP
+            IF jsonb_typeof(g) <> 'object'
+               OR EXISTS (SELECT 1 FROM jsonb_object_keys(g) x WHERE x NOT IN ('metric', 'op', 'value', 'relative'))
+               OR jsonb_typeof(g->'metric') IS DISTINCT FROM 'string'
+               OR NOT coalesce(g->>'op', '') IN ('>=', '>', '<=', '<')
+               OR ((g ? 'value') = (g ? 'relative'))
+               OR jsonb_typeof(coalesce(g->'value', g->'relative')) <> 'number' THEN
+                RAISE EXCEPTION 'retrain.set_policy: invalid gate %', g
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'A gate is {"metric": name, "op": ">=" | ">" | "<=" | "<", and "value": number (absolute) or "relative": number (added to production''s metric)}.';
+            END IF;
+        END LOOP;
+    END IF;
+
+    IF policy ? 'approvals' THEN
+        IF jsonb_typeof(policy->'approvals') <> 'object' THEN
+            RAISE EXCEPTION 'retrain.set_policy: approvals must map each capacity to a role'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR c IN SELECT * FROM jsonb_each(policy->'approvals') LOOP
+            IF jsonb_typeof(c.value) <> 'string' OR to_regrole(quote_ident(c.value #>> '{}')) IS NULL THEN
+                RAISE EXCEPTION 'retrain.set_policy: the role of capacity "%" must be an existing role, not %', c.key, c.value
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END LOOP;
+    END IF;
+
+    IF policy ? 'rollout' THEN
+        IF jsonb_typeof(policy->'rollout') <> 'object'
+           OR EXISTS (SELECT 1 FROM jsonb_object_keys(policy->'rollout') x WHERE x NOT IN ('steps', 'dwell')) THEN
+            RAISE EXCEPTION 'retrain.set_policy: rollout must be an object with steps (and dwell)'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Valid keys: steps, dwell.';
+        END IF;
+        steps := policy->'rollout'->'steps';
+        IF steps IS NOT NULL THEN
+            IF jsonb_typeof(steps) <> 'array' OR jsonb_array_length(steps) = 0
+               OR EXISTS (SELECT 1 FROM jsonb_array_elements(steps) e
+                           WHERE jsonb_typeof(e) <> 'number' OR (e #>> '{}')::numeric <= 0
+                              OR (e #>> '{}')::numeric > 100)
+               OR (steps->-1 #>> '{}')::numeric <> 100 THEN
+                RAISE EXCEPTION 'retrain.set_policy: rollout steps must be percentages in (0, 100], rising, ending at 100, not %', steps
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            FOR i IN 1 .. jsonb_array_length(steps) - 1 LOOP
+                IF (steps->i #>> '{}')::numeric <= (steps->(i - 1) #>> '{}')::numeric THEN
+                    RAISE EXCEPTION 'retrain.set_policy: rollout steps must rise, not %', steps
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+            END LOOP;
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_policy(jsonb) IS 'The policy validator (internal)';
+
+-- The model's row, locked: every state change starts here.
+CREATE FUNCTION @extschema@._lock_model(fn text, model text)
+    RETURNS @extschema@.models
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m @extschema@.models;
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'retrain.%: model must not be NULL', fn USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO m FROM @extschema@.models WHERE name = model FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'retrain.%: unknown model "%"', fn, model USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM 1 FROM @extschema@.deployments d WHERE d.model = _lock_model.model FOR UPDATE;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._lock_model(text, text) IS 'Lock a model''s rows for a state change, or fail with 42704 (internal)';
+
+CREATE FUNCTION @extschema@._version(fn text, model text, version text)
+    RETURNS @extschema@.model_versions
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v @extschema@.model_versions;
+BEGIN
+    SELECT * INTO v FROM @extschema@.model_versions mv
+     WHERE mv.model = _version.model AND mv.version = _version.version FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'retrain.%: model "%" has no version "%"', fn, model, coalesce(version, 'NULL')
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._version(text, text, text) IS 'A version''s row, locked, or 42704 (internal)';
+
+CREATE FUNCTION @extschema@.register_model(name text, task text, description text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name IS NULL OR task IS NULL THEN
+        RAISE EXCEPTION 'retrain.register_model: name and task must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF task NOT IN ('binary_classification', 'regression') THEN
+        RAISE EXCEPTION 'retrain.register_model: task must be binary_classification or regression, not "%"', task
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    BEGIN
+        INSERT INTO @extschema@.models (name, task, owner, description)
+        VALUES (register_model.name, task, @extschema@._actor(), description);
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'retrain.register_model: model "%" is already registered', register_model.name
+            USING ERRCODE = 'unique_violation';
+    END;
+    INSERT INTO @extschema@.deployments (model) VALUES (register_model.name);
+    PERFORM @extschema@._log(register_model.name, NULL, 'model_registered',
+                             jsonb_build_object('task', task, 'description', description));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.register_model(text, text, text) IS
+    'Register a model (binary_classification or regression); the calling role becomes its owner';
+
+CREATE FUNCTION @extschema@.set_policy(model text, policy jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._lock_model('set_policy', model);
+    PERFORM @extschema@._check_policy(policy);
+    UPDATE @extschema@.models m SET policy = set_policy.policy WHERE m.name = set_policy.model;
+    PERFORM @extschema@._log(model, NULL, 'policy_set', jsonb_build_object('policy', policy));
+    RETURN @extschema@.effective_policy(model);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_policy(text, jsonb) IS
+    'Validate and set a model''s policy (gates, approvals, rollout); returns the effective policy';
+
+CREATE FUNCTION @extschema@.register_version(model text, version text, artifact_uri text, artifact_sha256 text,
+                                             metrics jsonb, params jsonb DEFAULT '{}', code_commit text DEFAULT NULL,
+                                             seed bigint DEFAULT NULL, dataset_snapshot text DEFAULT NULL,
+                                             data_range tstzrange DEFAULT NULL, features text[] DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._lock_model('register_version', model);
+    IF version IS NULL OR artifact_uri IS NULL OR artifact_sha256 IS NULL OR metrics IS NULL THEN
+        RAISE EXCEPTION 'retrain.register_version: version, artifact_uri, artifact_sha256 and metrics must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF artifact_sha256 !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'retrain.register_version: artifact_sha256 must be 64 lower-case hex digits, not "%"', artifact_sha256
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT @extschema@._numbers_only(metrics) THEN
+        RAISE EXCEPTION 'retrain.register_version: metrics must be a JSON object of numbers, not %', metrics
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF params IS NULL OR jsonb_typeof(params) <> 'object' THEN
+        RAISE EXCEPTION 'retrain.register_version: params must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    BEGIN
+        INSERT INTO @extschema@.model_versions (model, version, artifact_uri, artifact_sha256, code_commit, params,
+                                                seed, dataset_snapshot, data_range, features, metrics, registered_by)
+        VALUES (model, version, artifact_uri, artifact_sha256, code_commit, params, seed, dataset_snapshot,
+                data_range, features, metrics, @extschema@._actor());
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'retrain.register_version: model "%" already has a version "%"', model, version
+            USING ERRCODE = 'unique_violation';
+    END;
+    PERFORM @extschema@._log(model, version, 'registered',
+        jsonb_build_object('artifact_uri', artifact_uri, 'artifact_sha256', artifact_sha256, 'metrics', metrics,
+                           'params', params, 'code_commit', code_commit, 'seed', seed,
+                           'dataset_snapshot', dataset_snapshot, 'data_range', data_range::text,
+                           'features', features));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[]) IS
+    'Register a version with everything needed to reproduce it (artifact, SHA-256, code commit, hyperparameters, seed, data snapshot and range, features) and its offline metrics';
+
+CREATE FUNCTION @extschema@.evaluate(model text, version text)
+    RETURNS TABLE (gate text, required pg_catalog.float8, observed pg_catalog.float8, passed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v @extschema@.model_versions;
+    prod @extschema@.model_versions;
+    d @extschema@.deployments;
+    g jsonb;
+    at_ timestamptz := clock_timestamp();
+    results jsonb := '[]';
+BEGIN
+    PERFORM @extschema@._lock_model('evaluate', model);
+    v := @extschema@._version('evaluate', model, version);
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = evaluate.model;
+    IF d.production_version IS NOT NULL THEN
+        SELECT * INTO prod FROM @extschema@.model_versions mv
+         WHERE mv.model = evaluate.model AND mv.version = d.production_version;
+    END IF;
+    FOR g IN SELECT * FROM jsonb_array_elements(@extschema@.effective_policy(model)->'gates') LOOP
+        observed := (v.metrics->>(g->>'metric'))::float8;
+        IF g ? 'value' THEN
+            required := (g->>'value')::float8;
+            gate := format('%s %s %s', g->>'metric', g->>'op', g->>'value');
+        ELSE
+            required := (prod.metrics->>(g->>'metric'))::float8 + (g->>'relative')::float8;
+            gate := format('%s %s production %s %s', g->>'metric', g->>'op',
+                           CASE WHEN (g->>'relative')::float8 < 0 THEN '-' ELSE '+' END,
+                           abs((g->>'relative')::float8));
+        END IF;
+        -- A missing metric fails its gate, and so does a relative gate when
+        -- production lacks the metric.  With no production version at all
+        -- (the first release) a relative gate has nothing to compare with:
+        -- it asks only that the metric be there.
+        IF NOT g ? 'value' AND d.production_version IS NULL THEN
+            passed := observed IS NOT NULL;
+            gate := gate || ' (no production version)';
+            INSERT INTO @extschema@.evaluations VALUES (model, version, at_, gate, NULL, observed, passed);
+            results := results || jsonb_build_object('gate', gate, 'required', NULL, 'observed', observed,
+                                                     'passed', passed);
+            required := NULL;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        passed := CASE g->>'op'
+                      WHEN '>=' THEN observed >= required
+                      WHEN '>' THEN observed > required
+                      WHEN '<=' THEN observed <= required
+                      WHEN '<' THEN observed < required
+                  END;
+        passed := coalesce(passed, false);
+        INSERT INTO @extschema@.evaluations VALUES (model, version, at_, gate, required, observed, passed);
+        results := results || jsonb_build_object('gate', gate, 'required', required, 'observed', observed,
+                                                 'passed', passed);
+        RETURN NEXT;
+    END LOOP;
+    PERFORM @extschema@._log(model, version, 'evaluated',
+        jsonb_build_object('passed', NOT EXISTS (SELECT 1 FROM jsonb_array_elements(results) r
+                                                  WHERE NOT (r->>'passed')::boolean),
+                           'gates', results, 'against', d.production_version));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.evaluate(text, text) IS
+    'Check a version against the policy''s gates (absolute, or relative to the production version''s metrics); stores and logs the result';
+
+
+CREATE FUNCTION @extschema@.approve(model text, version text, capacity text, comment text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v @extschema@.model_versions;
+    role_ text;
+    actor_ name := @extschema@._actor();
+BEGIN
+    PERFORM @extschema@._lock_model('approve', model);
+    v := @extschema@._version('approve', model, version);
+    role_ := @extschema@.effective_policy(model)->'approvals'->>capacity;
+    IF role_ IS NULL THEN
+        RAISE EXCEPTION 'retrain.approve: the policy of model "%" has no approval capacity "%"', model, capacity
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Capacities: %s.', coalesce((SELECT string_agg(k, ', ' ORDER BY k)
+                      FROM jsonb_object_keys(@extschema@.effective_policy(model)->'approvals') k), 'none'));
+    END IF;
+    IF NOT pg_has_role(actor_, role_, 'MEMBER') THEN
+        RAISE EXCEPTION 'retrain.approve: % may not sign as % of model "%": not a member of role %', actor_, capacity, model, role_
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF v.registered_by = actor_ THEN
+        RAISE EXCEPTION 'retrain.approve: % registered version "%" of model "%" and may not also sign it', actor_, version, model
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.approvals a
+                WHERE a.model = approve.model AND a.version = approve.version AND a.approver = actor_) THEN
+        RAISE EXCEPTION 'retrain.approve: % has already signed version "%" of model "%"', actor_, version, model
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.approvals a
+                WHERE a.model = approve.model AND a.version = approve.version AND a.capacity = approve.capacity) THEN
+        RAISE EXCEPTION 'retrain.approve: version "%" of model "%" is already signed as %', version, model, capacity
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO @extschema@.approvals (model, version, capacity, approver, comment)
+    VALUES (model, version, capacity, actor_, comment);
+    PERFORM @extschema@._log(model, version, 'approved', jsonb_build_object('capacity', capacity, 'comment', comment));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.approve(text, text, text, text) IS
+    'Sign a version in one of the policy''s capacities; the signer must be a member of that capacity''s role, may sign a version once, and not one they registered';
+
+-- What stands between a version and promotion: failed or missing gates,
+-- missing sign-offs.
+CREATE FUNCTION @extschema@._missing_for_promotion(model text, version text)
+    RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH policy AS (SELECT @extschema@.effective_policy(model) AS p),
+    latest AS (
+        SELECT max(e.evaluated_at) AS at FROM @extschema@.evaluations e
+         WHERE e.model = _missing_for_promotion.model AND e.version = _missing_for_promotion.version
+    )
+    SELECT coalesce(array_agg(item ORDER BY ord, item), '{}') FROM (
+        SELECT 1 AS ord, 'not evaluated' AS item
+          FROM policy, latest WHERE jsonb_array_length(p->'gates') > 0 AND latest.at IS NULL
+        UNION ALL
+        SELECT 2, format('gate failed: %s (required %s, observed %s)', e.gate, e.required,
+                         coalesce(e.observed::text, 'missing'))
+          FROM @extschema@.evaluations e, latest
+         WHERE e.model = _missing_for_promotion.model AND e.version = _missing_for_promotion.version
+           AND e.evaluated_at = latest.at AND NOT e.passed
+        UNION ALL
+        SELECT 3, format('approval missing: %s (role %s)', c.key, c.value #>> '{}')
+          FROM policy, jsonb_each(p->'approvals') c
+         WHERE NOT EXISTS (SELECT 1 FROM @extschema@.approvals a
+                            WHERE a.model = _missing_for_promotion.model
+                              AND a.version = _missing_for_promotion.version AND a.capacity = c.key)
+    ) missing
+$$;
+COMMENT ON FUNCTION @extschema@._missing_for_promotion(text, text) IS
+    'The failed gates and missing approvals of a version (internal)';
+
+CREATE FUNCTION @extschema@._set_production(model text, version text, how text)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.deployments;
+    now_ timestamptz := clock_timestamp();
+BEGIN
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = _set_production.model;
+    UPDATE @extschema@.production_history h SET ended_at = now_, ended_by = how
+     WHERE h.model = _set_production.model AND h.ended_at IS NULL;
+    INSERT INTO @extschema@.production_history
+    SELECT _set_production.model, coalesce(max(h.seq), 0) + 1, _set_production.version, now_, NULL, NULL
+      FROM @extschema@.production_history h WHERE h.model = _set_production.model;
+    IF d.production_version IS NOT NULL THEN
+        UPDATE @extschema@.model_versions mv
+           SET stage = CASE WHEN how = 'rolled_back' THEN 'rolled_back' ELSE 'previous' END
+         WHERE mv.model = _set_production.model AND mv.version = d.production_version;
+        -- only one standby
+        UPDATE @extschema@.model_versions mv SET stage = 'retired'
+         WHERE mv.model = _set_production.model AND mv.stage = 'previous'
+           AND mv.version <> d.production_version;
+    END IF;
+    UPDATE @extschema@.model_versions mv SET stage = 'production'
+     WHERE mv.model = _set_production.model AND mv.version = _set_production.version;
+    UPDATE @extschema@.deployments dd
+       SET previous_version = d.production_version, production_version = _set_production.version,
+           canary_version = CASE WHEN d.canary_version = _set_production.version THEN NULL ELSE d.canary_version END,
+           canary_percent = CASE WHEN d.canary_version = _set_production.version THEN 0 ELSE d.canary_percent END,
+           shadow_version = CASE WHEN d.shadow_version = _set_production.version THEN NULL ELSE d.shadow_version END,
+           updated_at = now_
+     WHERE dd.model = _set_production.model;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._set_production(text, text, text) IS
+    'Make a version production, keeping the one before as previous and the history (internal)';
+
+CREATE FUNCTION @extschema@.promote(model text, version text, strategy text DEFAULT 'canary',
+                                    override_reason text DEFAULT NULL)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m @extschema@.models;
+    v @extschema@.model_versions;
+    d @extschema@.deployments;
+    missing text[];
+    first_step numeric;
+    actor_ name := @extschema@._actor();
+BEGIN
+    m := @extschema@._lock_model('promote', model);
+    v := @extschema@._version('promote', model, version);
+    IF strategy IS NULL OR strategy NOT IN ('canary', 'blue_green', 'shadow') THEN
+        RAISE EXCEPTION 'retrain.promote: strategy must be canary, blue_green or shadow, not %', coalesce(strategy, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = promote.model;
+    IF d.production_version = version THEN
+        RAISE EXCEPTION 'retrain.promote: version "%" of model "%" is already in production', version, model
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF strategy IN ('canary', 'blue_green') AND d.canary_version IS NOT NULL THEN
+        RAISE EXCEPTION 'retrain.promote: model "%" already has version "%" in canary', model, d.canary_version
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Advance it to production or roll it back first.';
+    END IF;
+
+    missing := @extschema@._missing_for_promotion(model, version);
+    IF cardinality(missing) > 0 THEN
+        IF override_reason IS NULL THEN
+            RAISE EXCEPTION 'retrain.promote: version "%" of model "%" is not cleared for promotion', version, model
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = array_to_string(missing, '; '),
+                      HINT = 'The model''s owner may override with a reason: promote(model, version, strategy, override_reason => ''...'').';
+        END IF;
+        IF NOT pg_has_role(actor_, m.owner, 'MEMBER') THEN
+            RAISE EXCEPTION 'retrain.promote: only the owner of model "%" (%) may override, not %', model, m.owner, actor_
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END IF;
+
+    IF strategy = 'canary' THEN
+        first_step := (@extschema@.effective_policy(model)->'rollout'->'steps'->>0)::numeric;
+        IF first_step >= 100 THEN
+            PERFORM @extschema@._set_production(model, version, 'replaced');
+        ELSE
+            UPDATE @extschema@.model_versions mv SET stage = 'canary'
+             WHERE mv.model = promote.model AND mv.version = promote.version;
+            UPDATE @extschema@.deployments dd
+               SET canary_version = promote.version, canary_percent = first_step,
+                   shadow_version = CASE WHEN dd.shadow_version = promote.version THEN NULL ELSE dd.shadow_version END,
+                   updated_at = clock_timestamp()
+             WHERE dd.model = promote.model;
+        END IF;
+    ELSIF strategy = 'blue_green' THEN
+        PERFORM @extschema@._set_production(model, version, 'replaced');
+    ELSE
+        UPDATE @extschema@.model_versions mv SET stage = 'shadow'
+         WHERE mv.model = promote.model AND mv.version = promote.version;
+        UPDATE @extschema@.deployments dd SET shadow_version = promote.version, updated_at = clock_timestamp()
+         WHERE dd.model = promote.model;
+    END IF;
+
+    PERFORM @extschema@._log(model, version, 'promoted',
+        jsonb_build_object('strategy', strategy, 'canary_percent', first_step,
+                           'override', cardinality(missing) > 0, 'override_reason', override_reason,
+                           'missing', missing));
+    RETURN strategy;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.promote(text, text, text, text) IS
+    'Start a canary at the first rollout step, swap production at once (blue_green, the old version kept as previous), or start shadow scoring; refused until all gates passed and all capacities signed, unless the owner overrides with a reason';
+
+CREATE FUNCTION @extschema@.set_traffic(model text, percent numeric)
+    RETURNS numeric
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.deployments;
+BEGIN
+    PERFORM @extschema@._lock_model('set_traffic', model);
+    IF percent IS NULL OR percent < 0 OR percent > 100 THEN
+        RAISE EXCEPTION 'retrain.set_traffic: percent must be between 0 and 100, not %', coalesce(percent::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = set_traffic.model;
+    IF d.canary_version IS NULL THEN
+        RAISE EXCEPTION 'retrain.set_traffic: model "%" has no canary', model
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE @extschema@.deployments dd SET canary_percent = round(percent, 2), updated_at = clock_timestamp()
+     WHERE dd.model = set_traffic.model;
+    PERFORM @extschema@._log(model, d.canary_version, 'traffic_changed',
+                             jsonb_build_object('from', d.canary_percent, 'to', round(percent, 2)));
+    RETURN round(percent, 2);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_traffic(text, numeric) IS
+    'Set the share of units routed to the canary (0 to 100, two decimals): the runbooks'' ML_ROLLOUT_PCT';
+
+CREATE FUNCTION @extschema@.advance(model text)
+    RETURNS numeric
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.deployments;
+    next_step numeric;
+BEGIN
+    PERFORM @extschema@._lock_model('advance', model);
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = advance.model;
+    IF d.canary_version IS NULL THEN
+        RAISE EXCEPTION 'retrain.advance: model "%" has no canary to advance', model
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT min(s::numeric) INTO next_step
+      FROM jsonb_array_elements_text(@extschema@.effective_policy(model)->'rollout'->'steps') s
+     WHERE s::numeric > d.canary_percent;
+    IF next_step IS NULL OR next_step >= 100 THEN
+        -- the last step: the canary becomes production
+        PERFORM @extschema@._set_production(model, d.canary_version, 'replaced');
+        next_step := 100;
+    ELSE
+        UPDATE @extschema@.deployments dd SET canary_percent = next_step, updated_at = clock_timestamp()
+         WHERE dd.model = advance.model;
+    END IF;
+    PERFORM @extschema@._log(model, d.canary_version, 'advanced',
+                             jsonb_build_object('from', d.canary_percent, 'to', next_step,
+                                                'production', next_step >= 100));
+    RETURN next_step;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.advance(text) IS
+    'Move the canary to the policy''s next traffic step; past the last one (100) the canary becomes production. Returns the new percentage';
+
+CREATE FUNCTION @extschema@.rollback(model text, reason text)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.deployments;
+    target text;
+BEGIN
+    PERFORM @extschema@._lock_model('rollback', model);
+    IF reason IS NULL OR reason = '' THEN
+        RAISE EXCEPTION 'retrain.rollback: a reason is required' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = rollback.model;
+    IF d.canary_version IS NOT NULL THEN
+        -- stop the running canary; production stays
+        UPDATE @extschema@.model_versions mv SET stage = 'rolled_back'
+         WHERE mv.model = rollback.model AND mv.version = d.canary_version;
+        UPDATE @extschema@.deployments dd SET canary_version = NULL, canary_percent = 0, updated_at = clock_timestamp()
+         WHERE dd.model = rollback.model;
+        PERFORM @extschema@._log(model, d.canary_version, 'rolled_back',
+                                 jsonb_build_object('reason', reason, 'what', 'canary', 'canary_percent', d.canary_percent,
+                                                    'production', d.production_version));
+        RETURN d.production_version;
+    END IF;
+    IF d.production_version IS NULL THEN
+        RAISE EXCEPTION 'retrain.rollback: model "%" has nothing in production or canary to roll back', model
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- the latest earlier production version not rolled back from
+    SELECT h.version INTO target
+      FROM @extschema@.production_history h
+      JOIN @extschema@.model_versions mv ON mv.model = h.model AND mv.version = h.version
+     WHERE h.model = rollback.model AND h.ended_at IS NOT NULL AND h.version <> d.production_version
+       AND mv.stage <> 'rolled_back'
+     ORDER BY h.seq DESC LIMIT 1;
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'retrain.rollback: model "%" has no earlier production version to return to', model
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    PERFORM @extschema@._set_production(model, target, 'rolled_back');
+    PERFORM @extschema@._log(model, d.production_version, 'rolled_back',
+                             jsonb_build_object('reason', reason, 'what', 'production', 'to', target));
+    RETURN target;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.rollback(text, text) IS
+    'Stop a running canary, or else return production to the version before it (repeatable, never to a version rolled back from); returns the version now in production';
+
+CREATE FUNCTION @extschema@.force(model text, mode text, until timestamptz DEFAULT NULL)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._lock_model('force', model);
+    IF mode IS NULL OR mode NOT IN ('auto', 'production', 'candidate', 'fallback') THEN
+        RAISE EXCEPTION 'retrain.force: mode must be auto, production, candidate or fallback, not %', coalesce(mode, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF until IS NOT NULL AND until <= now() THEN
+        RAISE EXCEPTION 'retrain.force: until (%) is not in the future', until
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE @extschema@.deployments d
+       SET mode = force.mode, mode_until = CASE WHEN force.mode = 'auto' THEN NULL ELSE force.until END,
+           updated_at = clock_timestamp()
+     WHERE d.model = force.model;
+    PERFORM @extschema@._log(model, NULL, 'forced', jsonb_build_object('mode', mode, 'until', until));
+    RETURN mode;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.force(text, text, timestamptz) IS
+    'Override routing: auto, production (everyone gets production), candidate (everyone gets the canary), fallback (route() returns NULL); expires by itself at until';
+
+CREATE FUNCTION @extschema@.manifest(model text)
+    RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'model', m.name,
+        'production', (SELECT jsonb_build_object('version', v.version, 'artifact_uri', v.artifact_uri,
+                                                 'artifact_sha256', v.artifact_sha256, 'code_commit', v.code_commit,
+                                                 'metrics', v.metrics)
+                         FROM @extschema@.deployments d
+                         JOIN @extschema@.model_versions v ON v.model = d.model AND v.version = d.production_version
+                        WHERE d.model = m.name),
+        'history', coalesce((SELECT jsonb_agg(jsonb_build_object('version', h.version,
+                                                                 'artifact_sha256', v.artifact_sha256,
+                                                                 'from', h.started_at, 'to', h.ended_at,
+                                                                 'ended_by', h.ended_by) ORDER BY h.seq)
+                               FROM @extschema@.production_history h
+                               JOIN @extschema@.model_versions v ON v.model = h.model AND v.version = h.version
+                              WHERE h.model = m.name), '[]'))
+      FROM @extschema@.models m WHERE m.name = manifest.model
+$$;
+COMMENT ON FUNCTION @extschema@.manifest(text) IS
+    'The production entry and the history of production versions with their SHA-256s, oldest first (manifest.history[n-1] is the one before the last)';
+
+-- Privileges: readers see everything; only granted roles change state.
+REVOKE ALL ON @extschema@.models, @extschema@.model_versions, @extschema@.approvals, @extschema@.evaluations,
+              @extschema@.deployments, @extschema@.production_history, @extschema@.log, @extschema@.log_head
+    FROM PUBLIC;
+GRANT SELECT ON @extschema@.models, @extschema@.model_versions, @extschema@.approvals, @extschema@.evaluations,
+                @extschema@.deployments, @extschema@.production_history, @extschema@.log
+    TO PUBLIC;
+REVOKE ALL ON FUNCTION
+    @extschema@.register_model(text, text, text),
+    @extschema@.set_policy(text, jsonb),
+    @extschema@.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[]),
+    @extschema@.evaluate(text, text),
+    @extschema@.approve(text, text, text, text),
+    @extschema@.promote(text, text, text, text),
+    @extschema@.set_traffic(text, numeric),
+    @extschema@.advance(text),
+    @extschema@.rollback(text, text),
+    @extschema@.force(text, text, timestamptz)
+    FROM PUBLIC;
+
+-- pg_dump keeps the data of these tables (they belong to the extension).
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.model_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.approvals', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.evaluations', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.deployments', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.production_history', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.log', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.log_head', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.baselines', '');
+
+
 -- Internal support functions are for the aggregates only.
 DO $$
 DECLARE
