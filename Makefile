@@ -35,7 +35,8 @@ REGRESS = \
 	metrics_parallel \
 	drift_stats \
 	drift_baselines \
-	drift_parallel
+	drift_parallel \
+	registry
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

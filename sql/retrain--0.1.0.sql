@@ -1227,9 +1227,11 @@ CREATE TRIGGER log_no_truncate BEFORE TRUNCATE ON @extschema@.log
 COMMENT ON TRIGGER log_append_only ON @extschema@.log IS 'The log is append-only';
 COMMENT ON TRIGGER log_no_truncate ON @extschema@.log IS 'The log is append-only';
 
+-- SECURITY DEFINER only to call the internal hash function; it reads
+-- nothing a reader may not read.
 CREATE FUNCTION @extschema@.verify_log(OUT ok boolean, OUT first_bad_id bigint, OUT rows_checked bigint)
     RETURNS record
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1306,18 +1308,16 @@ CREATE TABLE @extschema@.production_history (
 COMMENT ON TABLE @extschema@.production_history IS 'Every period a version served as production, in order (the manifest''s history)';
 
 -- Policy: one document per model, one validator, defaults merged on read.
-CREATE FUNCTION @extschema@._policy_defaults()
-    RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN '{"gates": [], "approvals": {}, "rollout": {"steps": [10, 50, 100]}}'::jsonb;
-COMMENT ON FUNCTION @extschema@._policy_defaults() IS 'The default policy; keys missing from a model''s policy take these (internal)';
-
+-- The defaults live here, in one place: a key added later has a default
+-- for every existing model.
 CREATE FUNCTION @extschema@.effective_policy(model text)
     RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
     RETURN (SELECT d || (m.policy - 'rollout')
                    || jsonb_build_object('rollout', (d->'rollout') || coalesce(m.policy->'rollout', '{}'))
-              FROM @extschema@.models m, @extschema@._policy_defaults() d
+              FROM @extschema@.models m,
+                   (SELECT '{"gates": [], "approvals": {}, "rollout": {"steps": [10, 50, 100]}}'::jsonb AS d) defaults
              WHERE m.name = effective_policy.model);
 COMMENT ON FUNCTION @extschema@.effective_policy(text) IS
     'A model''s policy with the defaults filled in for every key it does not set';

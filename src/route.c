@@ -217,7 +217,8 @@ deployment_load(const char *model, Deployment *d)
 		bool		isnull;
 		Datum		v;
 
-		d->production = copy_text_datum(SPI_getbinval(tup, desc, 1, &isnull), isnull);
+		v = SPI_getbinval(tup, desc, 1, &isnull);
+		d->production = copy_text_datum(v, isnull);
 		v = SPI_getbinval(tup, desc, 2, &isnull);
 		d->canary = copy_text_datum(v, isnull);
 		v = SPI_getbinval(tup, desc, 3, &isnull);

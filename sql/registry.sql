@@ -1,0 +1,202 @@
+--
+-- Model registry, evaluation gates, sign-offs, rollout, rollback, override,
+-- the retraining log and routing.
+--
+\set SHOW_CONTEXT never
+
+CREATE ROLE retrain_regress_owner;
+CREATE ROLE retrain_regress_reviewers;
+CREATE ROLE retrain_regress_approvers;
+CREATE ROLE retrain_regress_alice IN ROLE retrain_regress_reviewers;
+CREATE ROLE retrain_regress_bob IN ROLE retrain_regress_approvers;
+CREATE ROLE retrain_regress_reader;
+GRANT EXECUTE ON FUNCTION retrain.register_model(text, text, text),
+                          retrain.set_policy(text, jsonb),
+                          retrain.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[]),
+                          retrain.evaluate(text, text), retrain.promote(text, text, text, text),
+                          retrain.set_traffic(text, numeric), retrain.advance(text),
+                          retrain.rollback(text, text), retrain.force(text, text, timestamptz)
+   TO retrain_regress_owner;
+GRANT EXECUTE ON FUNCTION retrain.approve(text, text, text, text)
+   TO retrain_regress_alice, retrain_regress_bob, retrain_regress_owner;
+
+-- Registration.  The calling role owns the model.
+SET ROLE retrain_regress_owner;
+SELECT retrain.register_model('churn', 'binary_classification', 'member churn, monthly');
+SELECT name, task, owner, description, policy FROM retrain.models;
+SELECT retrain.register_model('churn', 'binary_classification');
+SELECT retrain.register_model('other', 'ranking');
+SELECT retrain.register_model(NULL, 'regression');
+
+-- Policy: gates from the runbooks, two sign-off capacities, canary steps.
+SELECT retrain.set_policy('churn', '{
+  "gates": [{"metric": "f1", "op": ">=", "relative": -0.01},
+            {"metric": "auc", "op": ">=", "relative": -0.005},
+            {"metric": "precision", "op": ">=", "value": 0.85},
+            {"metric": "recall", "op": ">=", "value": 0.80},
+            {"metric": "latency_p99_ms", "op": "<", "value": 1000}],
+  "approvals": {"reviewer": "retrain_regress_reviewers", "approver": "retrain_regress_approvers"},
+  "rollout": {"steps": [10, 50, 100]}}') -> 'rollout' AS rollout;
+SELECT retrain.set_policy('churn', '{"gate": []}');
+SELECT retrain.set_policy('churn', '{"gates": [{"metric": "f1", "op": "=", "value": 1}]}');
+SELECT retrain.set_policy('churn', '{"gates": [{"metric": "f1", "op": ">=", "value": 1, "relative": 0}]}');
+SELECT retrain.set_policy('churn', '{"approvals": {"cfo": "no_such_role_anywhere"}}');
+SELECT retrain.set_policy('churn', '{"rollout": {"steps": [50, 10, 100]}}');
+SELECT retrain.set_policy('churn', '{"rollout": {"steps": [10, 50]}}');
+SELECT retrain.set_policy('churn', '[]');
+SELECT retrain.set_policy('nope', '{}');
+-- The refused policies changed nothing.
+SELECT jsonb_array_length(retrain.effective_policy('churn') -> 'gates') AS gates;
+
+-- Versions, with lineage; bad ones refused.
+SELECT retrain.register_version('churn', 'v1', 's3://models/churn/v1.joblib', repeat('a', 64),
+                                '{"f1": 0.81, "auc": 0.90, "precision": 0.88, "recall": 0.82, "latency_p99_ms": 120}',
+                                '{"max_depth": 6}', 'abc123', 42, 'snap-2026-01',
+                                '[2025-10-01, 2026-01-01)', '{tenure, amount, plan}');
+SELECT version, stage, artifact_sha256 = repeat('a', 64) AS sha_ok, code_commit, seed, dataset_snapshot,
+       data_range, features, metrics, registered_by
+  FROM retrain.model_versions;
+SELECT retrain.register_version('churn', 'v1', 'x', repeat('a', 64), '{}');
+SELECT retrain.register_version('churn', 'bad', 'x', 'ABC', '{}');
+SELECT retrain.register_version('churn', 'bad', 'x', repeat('a', 64), '{"f1": "high"}');
+SELECT retrain.register_version('nope', 'v1', 'x', repeat('a', 64), '{}');
+
+-- The first release: relative gates have no production to compare with.
+SELECT * FROM retrain.evaluate('churn', 'v1');
+-- Not signed yet: refused, with everything missing listed.
+SELECT retrain.promote('churn', 'v1', 'blue_green');
+RESET ROLE;
+
+-- Sign-offs: by members of the capacity's role, once per person.
+SET ROLE retrain_regress_alice;
+SELECT retrain.approve('churn', 'v1', 'approver');
+SELECT retrain.approve('churn', 'v1', 'cfo');
+SELECT retrain.approve('churn', 'v1', 'reviewer', 'reproduced from abc123');
+SELECT retrain.approve('churn', 'v1', 'reviewer');
+RESET ROLE;
+SET ROLE retrain_regress_bob;
+SELECT retrain.approve('churn', 'v1', 'approver', 'ship it');
+RESET ROLE;
+SELECT version, capacity, approver, comment FROM retrain.approvals ORDER BY capacity;
+
+-- Blue-green: production at once.
+SET ROLE retrain_regress_owner;
+SELECT retrain.promote('churn', 'v1', 'blue_green');
+SELECT production_version, previous_version, canary_version, canary_percent, shadow_version, mode
+  FROM retrain.deployments;
+
+-- v2 is worse than production by more than the gates allow.
+SELECT retrain.register_version('churn', 'v2', 's3://models/churn/v2.joblib', repeat('b', 64),
+                                '{"f1": 0.79, "auc": 0.897, "precision": 0.86, "recall": 0.81}');
+SELECT * FROM retrain.evaluate('churn', 'v2');
+RESET ROLE;
+SET ROLE retrain_regress_owner;
+-- The owner registered v2, so may not sign it; the owner may override, with a reason.
+SELECT retrain.approve('churn', 'v2', 'reviewer');
+SELECT retrain.promote('churn', 'v2', 'canary');
+SELECT retrain.promote('churn', 'v2', 'shadow', override_reason => 'shadow only: compare online');
+SELECT production_version, canary_version, shadow_version FROM retrain.deployments;
+SELECT (retrain.route_detail('churn', 'member-7')).*;
+
+-- v3 passes the gates: canary 10% -> 50% -> 100% (production).
+SELECT retrain.register_version('churn', 'v3', 's3://models/churn/v3.joblib', repeat('c', 64),
+                                '{"f1": 0.83, "auc": 0.91, "precision": 0.89, "recall": 0.84, "latency_p99_ms": 140}');
+SELECT gate, passed FROM retrain.evaluate('churn', 'v3');
+RESET ROLE;
+SET ROLE retrain_regress_alice;
+SELECT retrain.approve('churn', 'v3', 'reviewer');
+RESET ROLE;
+SET ROLE retrain_regress_bob;
+SELECT retrain.approve('churn', 'v3', 'approver');
+RESET ROLE;
+SET ROLE retrain_regress_owner;
+SELECT retrain.promote('churn', 'v3');
+SELECT retrain.promote('churn', 'v3');
+SELECT production_version, canary_version, canary_percent FROM retrain.deployments;
+
+-- Sticky, monotone routing: a unit in the canary at 10% stays in at 50%.
+CREATE TEMP TABLE at10 AS
+SELECT i, retrain.route('churn', 'member-' || i) AS v FROM generate_series(1, 2000) i;
+SELECT v, count(*) FROM at10 GROUP BY v ORDER BY v;
+SELECT count(*) = sum((retrain.bucket('churn', 'member-' || i) < 1000)::int) AS canary_is_bucket_below_1000
+  FROM at10 WHERE v = 'v3';
+SELECT retrain.advance('churn');
+SELECT count(*) AS left_the_canary
+  FROM at10 WHERE v = 'v3' AND retrain.route('churn', 'member-' || i) <> 'v3';
+SELECT retrain.set_traffic('churn', 25.5);
+SELECT retrain.set_traffic('churn', 101);
+SELECT retrain.advance('churn');
+SELECT retrain.advance('churn');
+SELECT production_version, previous_version, canary_version, canary_percent FROM retrain.deployments;
+SELECT version, stage FROM retrain.model_versions ORDER BY version;
+SELECT retrain.advance('churn');
+SELECT retrain.set_traffic('churn', 10);
+
+-- Overrides of routing, and their expiry.
+SELECT retrain.force('churn', 'fallback');
+SELECT retrain.route('churn', 'member-1') AS fallback_route, (retrain.route_detail('churn', 'member-1')).arm;
+SELECT retrain.force('churn', 'production', now() + interval '1 hour');
+SELECT (retrain.route_detail('churn', 'member-1')).arm;
+SELECT retrain.force('churn', 'auto');
+SELECT retrain.force('churn', 'sometimes');
+SELECT retrain.force('churn', 'fallback', '2000-01-01');
+
+-- Rollback: back to v1, then nothing earlier to return to (v3 was rolled back from).
+SELECT retrain.rollback('churn', 'p99 latency +60%');
+SELECT retrain.rollback('churn', 'again');
+SELECT retrain.rollback('churn', NULL);
+SELECT production_version, previous_version FROM retrain.deployments;
+
+-- The manifest: production and its history, oldest first.
+SELECT m->'production'->>'version' AS production,
+       jsonb_path_query_array(m, '$.history[*].version') AS history,
+       jsonb_path_query_array(m, '$.history[*].ended_by') AS ended_by
+  FROM retrain.manifest('churn') m;
+RESET ROLE;
+
+-- The log: every change, by whom, chained.
+SELECT id, event, version, actor FROM retrain.log ORDER BY id;
+SELECT * FROM retrain.verify_log();
+UPDATE retrain.log SET actor = 'someone' WHERE id = 3;
+DELETE FROM retrain.log WHERE id = 3;
+TRUNCATE retrain.log;
+-- With the guard switched off, tampering is detected.
+ALTER TABLE retrain.log DISABLE TRIGGER log_append_only;
+UPDATE retrain.log SET details = details || '{"comment": "forged"}' WHERE id = 9;
+SELECT * FROM retrain.verify_log();
+UPDATE retrain.log SET details = details - 'comment' WHERE id = 9;
+SELECT * FROM retrain.verify_log();
+DELETE FROM retrain.log WHERE id = (SELECT max(id) FROM retrain.log);
+SELECT ok, first_bad_id FROM retrain.verify_log();
+ALTER TABLE retrain.log ENABLE TRIGGER log_append_only;
+
+-- Privileges: readers read, and are refused every state change.
+SET ROLE retrain_regress_reader;
+SELECT count(*) > 0 AS can_read FROM retrain.deployments;
+SELECT retrain.route('churn', 'member-1') IS NOT NULL AS can_route;
+SELECT retrain.register_model('x', 'regression');
+SELECT retrain.set_policy('churn', '{}');
+SELECT retrain.register_version('churn', 'v9', 'x', repeat('a', 64), '{}');
+SELECT * FROM retrain.evaluate('churn', 'v3');
+SELECT retrain.approve('churn', 'v3', 'reviewer');
+SELECT retrain.promote('churn', 'v3');
+SELECT retrain.set_traffic('churn', 10);
+SELECT retrain.advance('churn');
+SELECT retrain.rollback('churn', 'x');
+SELECT retrain.force('churn', 'auto');
+UPDATE retrain.deployments SET canary_percent = 100;
+INSERT INTO retrain.log (id, at, event, actor, prev_hash, hash) VALUES (1000, now(), 'x', 'x', 'x', 'x');
+RESET ROLE;
+
+-- route() for models without a deployment, and bucket() test vectors (see docs).
+SELECT retrain.route('no-such-model', 'u') AS unknown_model;
+SELECT retrain.bucket('churn', 'member-1'), retrain.bucket('', ''), retrain.bucket('model', 'ünïcode');
+
+-- Clean up.
+DELETE FROM retrain.approvals; DELETE FROM retrain.evaluations; DELETE FROM retrain.production_history;
+UPDATE retrain.deployments SET production_version = NULL, previous_version = NULL, canary_version = NULL,
+       shadow_version = NULL;
+DELETE FROM retrain.model_versions; DELETE FROM retrain.deployments; DELETE FROM retrain.models;
+DROP OWNED BY retrain_regress_owner, retrain_regress_alice, retrain_regress_bob, retrain_regress_reader;
+DROP ROLE retrain_regress_owner, retrain_regress_alice, retrain_regress_bob, retrain_regress_reader,
+          retrain_regress_reviewers, retrain_regress_approvers;
