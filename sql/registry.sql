@@ -155,19 +155,37 @@ SELECT m->'production'->>'version' AS production,
 RESET ROLE;
 
 -- The log: every change, by whom, chained.
-SELECT id, event, version, actor FROM retrain.log ORDER BY id;
-SELECT * FROM retrain.verify_log();
+SELECT row_number() OVER (ORDER BY id) AS n, event, version, actor
+  FROM retrain.log WHERE model = 'churn' ORDER BY id;
+SELECT ok, first_bad_id, rows_checked = (SELECT count(*) FROM retrain.log) AS checked_all
+  FROM retrain.verify_log();
 UPDATE retrain.log SET actor = 'someone' WHERE id = 3;
 DELETE FROM retrain.log WHERE id = 3;
 TRUNCATE retrain.log;
 -- With the guard switched off, tampering is detected.
 ALTER TABLE retrain.log DISABLE TRIGGER log_append_only;
-UPDATE retrain.log SET details = details || '{"comment": "forged"}' WHERE id = 9;
-SELECT * FROM retrain.verify_log();
-UPDATE retrain.log SET details = details - 'comment' WHERE id = 9;
-SELECT * FROM retrain.verify_log();
+CREATE TEMP TABLE forged AS
+SELECT id FROM retrain.log WHERE model = 'churn' AND event = 'evaluated' AND version = 'v2';
+UPDATE retrain.log SET details = details || '{"comment": "forged"}' WHERE id = (SELECT id FROM forged);
+SELECT ok, first_bad_id = (SELECT id FROM forged) AS found_the_forged_row FROM retrain.verify_log();
+UPDATE retrain.log SET details = details - 'comment' WHERE id = (SELECT id FROM forged);
+SELECT ok FROM retrain.verify_log();
+-- A row deleted in the middle, and the last row deleted.
+CREATE TEMP TABLE saved AS SELECT * FROM retrain.log WHERE id = (SELECT id FROM forged);
+DELETE FROM retrain.log WHERE id = (SELECT id FROM forged);
+SELECT ok, first_bad_id = (SELECT id FROM forged) AS found_the_gap FROM retrain.verify_log();
+INSERT INTO retrain.log SELECT * FROM saved;
+-- Two rows swapped (their contents exchanged between ids).
+CREATE TEMP TABLE pair AS SELECT * FROM retrain.log WHERE id IN ((SELECT id FROM forged), (SELECT id FROM forged) + 1);
+UPDATE retrain.log l SET event = p.event, version = p.version, details = p.details
+  FROM pair p WHERE (l.id = (SELECT id FROM forged) AND p.id = l.id + 1)
+                 OR (l.id = (SELECT id FROM forged) + 1 AND p.id = l.id - 1);
+SELECT ok, first_bad_id = (SELECT id FROM forged) AS found_the_swap FROM retrain.verify_log();
+UPDATE retrain.log l SET event = p.event, version = p.version, details = p.details
+  FROM pair p WHERE p.id = l.id;
+SELECT ok FROM retrain.verify_log();
 DELETE FROM retrain.log WHERE id = (SELECT max(id) FROM retrain.log);
-SELECT ok, first_bad_id FROM retrain.verify_log();
+SELECT ok, first_bad_id = (SELECT last_id FROM retrain.log_head) AS found_the_missing_tail FROM retrain.verify_log();
 ALTER TABLE retrain.log ENABLE TRIGGER log_append_only;
 
 -- Privileges: readers read, and are refused every state change.

@@ -739,6 +739,9 @@ BEGIN
       FROM jsonb_to_recordset(profile) AS p(feature text, kind text, edges float8[], expected float8[],
                                            categories jsonb, row_count bigint, missing_share float8);
     GET DIAGNOSTICS stored = ROW_COUNT;
+    PERFORM @extschema@._log(model, version, 'baseline_captured',
+                             jsonb_build_object('features', stored,
+                                                'names', (SELECT jsonb_agg(p->>'feature') FROM jsonb_array_elements(profile) p)));
     RETURN stored;
 END
 $$;
