@@ -90,13 +90,23 @@ SELECT retrain.register_version('churn', 'v2', 's3://models/churn/v2.joblib', re
                                 '{"f1": 0.79, "auc": 0.897, "precision": 0.86, "recall": 0.81}');
 SELECT * FROM retrain.evaluate('churn', 'v2');
 RESET ROLE;
+GRANT retrain_regress_reviewers TO retrain_regress_owner;
 SET ROLE retrain_regress_owner;
--- The owner registered v2, so may not sign it; the owner may override, with a reason.
+-- The owner registered v2, so may not sign it even as a reviewer; the owner
+-- may override, with a reason.
 SELECT retrain.approve('churn', 'v2', 'reviewer');
+RESET ROLE;
+REVOKE retrain_regress_reviewers FROM retrain_regress_owner;
+SET ROLE retrain_regress_owner;
 SELECT retrain.promote('churn', 'v2', 'canary');
 SELECT retrain.promote('churn', 'v2', 'shadow', override_reason => 'shadow only: compare online');
 SELECT production_version, canary_version, shadow_version FROM retrain.deployments;
 SELECT (retrain.route_detail('churn', 'member-7')).*;
+SELECT retrain.promote('churn', 'v1', 'canary');
+SELECT retrain.promote('churn', 'v2', 'rainbow', override_reason => 'x');
+SELECT retrain.promote('churn', 'v9');
+SELECT ev.event, ev.details->>'override' AS override, ev.details->>'override_reason' AS reason
+  FROM retrain.log ev WHERE ev.model = 'churn' AND ev.event = 'promoted' ORDER BY ev.id;
 
 -- v3 passes the gates: canary 10% -> 50% -> 100% (production).
 SELECT retrain.register_version('churn', 'v3', 's3://models/churn/v3.joblib', repeat('c', 64),
@@ -191,6 +201,9 @@ ALTER TABLE retrain.log ENABLE TRIGGER log_append_only;
 -- Privileges: readers read, and are refused every state change.
 SET ROLE retrain_regress_reader;
 SELECT count(*) > 0 AS can_read FROM retrain.deployments;
+SELECT retrain.effective_policy('churn') -> 'rollout' AS reader_sees_policy,
+       retrain.manifest('churn') ->> 'model' AS reader_sees_manifest,
+       (retrain.verify_log()).ok IS NOT NULL AS reader_verifies;
 SELECT retrain.route('churn', 'member-1') IS NOT NULL AS can_route;
 SELECT retrain.register_model('x', 'regression');
 SELECT retrain.set_policy('churn', '{}');
