@@ -36,13 +36,15 @@ SELECT retrain.set_policy('churn', '{
             {"metric": "recall", "op": ">=", "value": 0.80},
             {"metric": "latency_p99_ms", "op": "<", "value": 1000}],
   "approvals": {"reviewer": "retrain_regress_reviewers", "approver": "retrain_regress_approvers"},
-  "rollout": {"steps": [10, 50, 100]}}') -> 'rollout' AS rollout;
+  "rollout": {"steps": [10, 50, 100], "dwell": ["1 day", "2 days"]}}') -> 'rollout' AS rollout;
 SELECT retrain.set_policy('churn', '{"gate": []}');
 SELECT retrain.set_policy('churn', '{"gates": [{"metric": "f1", "op": "=", "value": 1}]}');
 SELECT retrain.set_policy('churn', '{"gates": [{"metric": "f1", "op": ">=", "value": 1, "relative": 0}]}');
 SELECT retrain.set_policy('churn', '{"approvals": {"cfo": "no_such_role_anywhere"}}');
 SELECT retrain.set_policy('churn', '{"rollout": {"steps": [50, 10, 100]}}');
 SELECT retrain.set_policy('churn', '{"rollout": {"steps": [10, 50]}}');
+SELECT retrain.set_policy('churn', '{"rollout": {"steps": [10, 50, 100], "dwell": ["1 day"]}}');
+SELECT retrain.set_policy('churn', '{"rollout": {"steps": [10, 50, 100], "dwell": ["1 day", "soon"]}}');
 SELECT retrain.set_policy('churn', '[]');
 SELECT retrain.set_policy('nope', '{}');
 -- The refused policies changed nothing.

@@ -1325,6 +1325,19 @@ CREATE FUNCTION @extschema@.effective_policy(model text)
 COMMENT ON FUNCTION @extschema@.effective_policy(text) IS
     'A model''s policy with the defaults filled in for every key it does not set';
 
+CREATE FUNCTION @extschema@._positive_interval(value text)
+    RETURNS boolean LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN value::interval > interval '0';
+EXCEPTION WHEN others THEN
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._positive_interval(text) IS
+    'Whether text is a positive interval (internal)';
+
 CREATE FUNCTION @extschema@._check_policy(policy jsonb)
     RETURNS void
     LANGUAGE plpgsql STABLE
@@ -1405,6 +1418,20 @@ BEGIN
                         USING ERRCODE = 'invalid_parameter_value';
                 END IF;
             END LOOP;
+        END IF;
+        -- dwell: how long each step before the last must stay healthy
+        IF policy->'rollout' ? 'dwell' THEN
+            steps := coalesce(policy->'rollout'->'steps', '[10, 50, 100]');
+            IF jsonb_typeof(policy->'rollout'->'dwell') <> 'array'
+               OR jsonb_array_length(policy->'rollout'->'dwell') <> jsonb_array_length(steps) - 1
+               OR EXISTS (SELECT 1 FROM jsonb_array_elements(policy->'rollout'->'dwell') e
+                           WHERE jsonb_typeof(e) <> 'string'
+                              OR @extschema@._positive_interval(e #>> '{}') IS NOT TRUE) THEN
+                RAISE EXCEPTION 'retrain.set_policy: rollout dwell must give an interval for each step before the last, not %',
+                    policy->'rollout'->'dwell'
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'For steps [10, 50, 100]: "dwell": ["1 day", "2 days"].';
+            END IF;
         END IF;
     END IF;
 END
