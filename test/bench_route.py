@@ -19,7 +19,7 @@ PK_READ = """\\set u random(1, 1000000)
 SELECT production_version FROM retrain.deployments WHERE model = 'bench_route';
 """
 ROUTE = """\\set u random(1, 1000000)
-SELECT retrain.route('bench_route', 'user-' || :u);
+SELECT retrain.route('bench_route', :u);
 """
 
 
