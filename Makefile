@@ -36,6 +36,7 @@ REGRESS = \
 	drift_stats \
 	drift_baselines \
 	drift_parallel \
+	monitoring \
 	registry
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
