@@ -1,0 +1,115 @@
+"""The retrain request queue across sessions: what pg_regress cannot show.
+
+- racing request_retrain() calls on one model leave exactly one open
+  request, holding every reason;
+- racing trainers claim each open request exactly once (FOR UPDATE SKIP
+  LOCKED);
+- a new request sends NOTIFY retrain_requests with a JSON payload, at commit.
+"""
+
+import json
+import threading
+
+import psycopg
+
+from testlib import connect, run_suite, scalar
+
+
+def run_threads(n, target):
+    errors = []
+
+    def wrapped(i):
+        try:
+            target(i)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+
+
+def test_racing_requests_make_one_open_request():
+    with connect() as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS retrain")
+        conn.execute("SELECT retrain.register_model('queue_race', 'binary_classification')")
+
+    def requester(i):
+        with connect() as conn:
+            for k in range(50):
+                conn.execute("SELECT retrain.request_retrain('queue_race', %s)", (f"client {i} #{k}",))
+
+    run_threads(4, requester)
+    with connect() as conn:
+        rows = conn.execute("SELECT id, jsonb_array_length(reasons) FROM retrain.requests "
+                            "WHERE model = 'queue_race' AND status IN ('open', 'claimed')").fetchall()
+        assert len(rows) == 1, rows
+        assert rows[0][1] == 200, rows  # every reason joined the one request
+        ok = scalar(conn, "SELECT ok FROM retrain.verify_log()")
+        assert ok
+
+
+def test_racing_trainers_claim_each_request_once():
+    models = [f"queue_claim_{i}" for i in range(30)]
+    with connect() as conn:
+        for m in models:
+            conn.execute("SELECT retrain.register_model(%s, 'regression')", (m,))
+            conn.execute("SELECT retrain.request_retrain(%s, 'test')", (m,))
+    claimed = []
+    lock = threading.Lock()
+
+    def trainer(i):
+        with connect() as conn:
+            while True:
+                row = conn.execute("SELECT id, model FROM retrain.claim_request(%s)", (f"t{i}",)).fetchone()
+                if row is None:
+                    return
+                with lock:
+                    claimed.append(row)
+                conn.execute("SELECT retrain.finish_request(%s, 'failed', message => 'test')", (row[0],))
+
+    run_threads(4, trainer)
+    ours = [r for r in claimed if r[1] in models]
+    assert len(ours) == len(models), len(ours)
+    assert len({r[0] for r in ours}) == len(models)  # no request claimed twice
+
+
+def test_new_request_notifies_at_commit():
+    with connect() as admin, connect() as listener:
+        admin.execute("SELECT retrain.register_model('queue_notify', 'binary_classification')")
+        got = []
+        listener.add_notify_handler(lambda n: got.append((n.channel, n.payload)))
+        listener.execute("LISTEN retrain_requests")
+        with admin.transaction():
+            request_id = scalar(admin, "SELECT retrain.request_retrain('queue_notify', 'drift')")
+            listener.execute("SELECT 1")
+            assert got == []
+        listener.execute("SELECT 1")
+        assert len(got) == 1, got
+        channel, payload = got[0]
+        doc = json.loads(payload)
+        assert channel == "retrain_requests"
+        assert doc["request_id"] == request_id and doc["model"] == "queue_notify"
+        assert doc["reasons"][0]["reason"] == "drift"
+        # joining the open request sends nothing new
+        admin.execute("SELECT retrain.request_retrain('queue_notify', 'again')")
+        listener.execute("SELECT 1")
+        assert len(got) == 1, got
+
+
+def test_finish_refuses_foreign_states():
+    with connect() as conn:
+        conn.execute("SELECT retrain.register_model('queue_states', 'binary_classification')")
+        rid = scalar(conn, "SELECT retrain.request_retrain('queue_states', 'x')")
+        try:
+            conn.execute("SELECT retrain.finish_request(%s, 'done')", (rid,))
+        except psycopg.Error as e:
+            assert e.sqlstate == "55000", e.sqlstate
+        else:
+            raise AssertionError("finishing an unclaimed request as done must fail")
+
+
+run_suite(globals())
