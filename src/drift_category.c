@@ -121,11 +121,7 @@ retrain_category_accum(PG_FUNCTION_ARGS)
 	text	   *value;
 
 	if (PG_ARGISNULL(1))
-	{
-		if (state == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(state);
-	}
+		RETURN_STATE_UNCHANGED();
 	if (state == NULL)
 		state = category_state_new(retrain_agg_context(fcinfo));
 	value = PG_GETARG_TEXT_PP(1);
@@ -143,11 +139,7 @@ retrain_category_combine(PG_FUNCTION_ARGS)
 	CategoryEntry *entry;
 
 	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
+		RETURN_STATE_UNCHANGED();
 	if (a == NULL)
 		a = category_state_new(retrain_agg_context(fcinfo));
 	hash_seq_init(&seq, b->counts);

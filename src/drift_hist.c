@@ -328,9 +328,7 @@ hist_accum(FunctionCallInfo fcinfo, bool with_expected, bool count_missing)
 	PG_RETURN_POINTER(state);
 
 skip:
-	if (state == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_POINTER(state);
+	RETURN_STATE_UNCHANGED();
 }
 
 /* _histogram_accum(state, value float8, edges float8[]) */
@@ -366,11 +364,7 @@ retrain_hist_combine(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
+		RETURN_STATE_UNCHANGED();
 	if (a == NULL)
 	{
 		/* b may be short-lived: copy it */
@@ -514,11 +508,7 @@ retrain_quantile_accum(PG_FUNCTION_ARGS)
 	int32		bins;
 
 	if (PG_ARGISNULL(1) || (PG_NARGS() > 2 && PG_ARGISNULL(2)) || isnan(PG_GETARG_FLOAT8(1)))
-	{
-		if (state == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(state);
-	}
+		RETURN_STATE_UNCHANGED();
 	value = PG_GETARG_FLOAT8(1);
 	/* quantile_edges(value) has no bins argument: deciles */
 	bins = PG_NARGS() > 2 ? PG_GETARG_INT32(2) : 10;
@@ -550,11 +540,7 @@ retrain_quantile_combine(PG_FUNCTION_ARGS)
 	QuantileState *b = PG_ARGISNULL(1) ? NULL : (QuantileState *) PG_GETARG_POINTER(1);
 
 	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
+		RETURN_STATE_UNCHANGED();
 	if (a == NULL)
 		a = quantile_state_new(retrain_agg_context(fcinfo), b->bins);
 	else if (a->bins != b->bins)

@@ -27,11 +27,7 @@ retrain_ks_accum(PG_FUNCTION_ARGS)
 	RankState  *state = PG_ARGISNULL(0) ? NULL : (RankState *) PG_GETARG_POINTER(0);
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || isnan(PG_GETARG_FLOAT8(1)))
-	{
-		if (state == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(state);
-	}
+		RETURN_STATE_UNCHANGED();
 	PG_RETURN_POINTER(rank_state_add(fcinfo, state, PG_GETARG_FLOAT8(1), PG_GETARG_BOOL(2)));
 }
 

@@ -84,11 +84,7 @@ retrain_confusion_accum(PG_FUNCTION_ARGS)
 	ConfusionState *c;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
+		RETURN_STATE_UNCHANGED();
 	c = confusion_state(fcinfo);
 	confusion_count(c, PG_GETARG_BOOL(1), PG_GETARG_BOOL(2));
 	PG_RETURN_POINTER(c);
@@ -108,11 +104,7 @@ retrain_confusion_score_accum(PG_FUNCTION_ARGS)
 	double		threshold;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
+		RETURN_STATE_UNCHANGED();
 	score = PG_GETARG_FLOAT8(1);
 	threshold = PG_GETARG_FLOAT8(3);
 	retrain_reject_nan(fcinfo, score, "score");
@@ -132,11 +124,7 @@ retrain_confusion_combine(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (PG_ARGISNULL(1))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
+		RETURN_STATE_UNCHANGED();
 	a = confusion_state(fcinfo);
 	b = (ConfusionState *) PG_GETARG_POINTER(1);
 	for (i = 0; i < CONFUSION_FIELDS; i++)

@@ -74,16 +74,13 @@ error_state_loss(const ErrorState *s)
 	return csum_value(&loss);
 }
 
+/* Rows with a NULL argument are skipped. */
 #define RETURN_STATE_IF_ANY_NULL(nargs) \
 	do { \
 		int		_i; \
 		for (_i = 1; _i <= (nargs); _i++) \
 			if (PG_ARGISNULL(_i)) \
-			{ \
-				if (PG_ARGISNULL(0)) \
-					PG_RETURN_NULL(); \
-				PG_RETURN_DATUM(PG_GETARG_DATUM(0)); \
-			} \
+				RETURN_STATE_UNCHANGED(); \
 	} while (0)
 
 /* A probability score: NaN, infinities and anything outside [0, 1] fail. */
@@ -287,11 +284,7 @@ retrain_error_combine(PG_FUNCTION_ARGS)
 	ErrorState *b;
 
 	if (PG_ARGISNULL(1))
-	{
-		if (PG_ARGISNULL(0))
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
-	}
+		RETURN_STATE_UNCHANGED();
 	a = error_state(fcinfo);
 	b = (ErrorState *) PG_GETARG_POINTER(1);
 	if (b->n == 0)

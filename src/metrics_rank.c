@@ -54,11 +54,7 @@ retrain_rank_accum(PG_FUNCTION_ARGS)
 	double		score;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-	{
-		if (state == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(state);
-	}
+		RETURN_STATE_UNCHANGED();
 
 	score = PG_GETARG_FLOAT8(1);
 	retrain_reject_nan(fcinfo, score, "score");
@@ -84,11 +80,7 @@ retrain_rank_combine(PG_FUNCTION_ARGS)
 	RankState  *b = PG_ARGISNULL(1) ? NULL : (RankState *) PG_GETARG_POINTER(1);
 
 	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
+		RETURN_STATE_UNCHANGED();
 	/* b may live in a short-lived context: a new state copies it */
 	if (a == NULL)
 		a = rank_state_new(ctx);

@@ -25,6 +25,19 @@
  */
 extern char *retrain_func_name(FunctionCallInfo fcinfo);
 
+/*
+ * Aggregate support functions pass their state on unchanged when there is
+ * nothing to add to it: a row the transition function skips, or an empty
+ * second state in a combine function.  The state may still be NULL (no row
+ * yet), which must stay NULL.
+ */
+#define RETURN_STATE_UNCHANGED() \
+	do { \
+		if (PG_ARGISNULL(0)) \
+			PG_RETURN_NULL(); \
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0)); \
+	} while (0)
+
 /* The aggregate's long-lived memory context; an error outside aggregates. */
 extern MemoryContext retrain_agg_context(FunctionCallInfo fcinfo);
 
