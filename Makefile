@@ -37,6 +37,7 @@ REGRESS = \
 	drift_baselines \
 	drift_parallel \
 	monitoring \
+	guard \
 	registry
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

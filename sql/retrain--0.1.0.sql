@@ -1317,12 +1317,15 @@ CREATE FUNCTION @extschema@.effective_policy(model text)
     RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
-    RETURN (SELECT d || (m.policy - 'rollout' - 'requests')
+    RETURN (SELECT d || (m.policy - 'rollout' - 'requests' - 'rollback')
                    || jsonb_build_object('rollout', (d->'rollout') || coalesce(m.policy->'rollout', '{}'),
-                                         'requests', (d->'requests') || coalesce(m.policy->'requests', '{}'))
+                                         'requests', (d->'requests') || coalesce(m.policy->'requests', '{}'),
+                                         'rollback', (d->'rollback') || coalesce(m.policy->'rollback', '{}'))
               FROM @extschema@.models m,
                    (SELECT '{"gates": [], "approvals": {}, "rollout": {"steps": [10, 50, 100]},
-                             "requests": {"claim_timeout": "1 hour"}}'::jsonb AS d) defaults
+                             "requests": {"claim_timeout": "1 hour"},
+                             "rollback": {"max_error_rate": 0.02, "max_latency_increase": 0.5,
+                                          "latency_percentile": 99, "min_predictions": 100}}'::jsonb AS d) defaults
              WHERE m.name = effective_policy.model);
 COMMENT ON FUNCTION @extschema@.effective_policy(text) IS
     'A model''s policy with the defaults filled in for every key it does not set';
@@ -1346,7 +1349,7 @@ CREATE FUNCTION @extschema@._check_policy(policy jsonb)
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    valid_keys text[] := ARRAY['approvals', 'gates', 'requests', 'rollout'];
+    valid_keys text[] := ARRAY['approvals', 'gates', 'requests', 'rollback', 'rollout'];
     k text;
     g jsonb;
     c record;
@@ -1434,6 +1437,19 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value',
                           HINT = 'For steps [10, 50, 100]: "dwell": ["1 day", "2 days"].';
             END IF;
+        END IF;
+    END IF;
+
+    IF policy ? 'rollback' THEN
+        IF jsonb_typeof(policy->'rollback') <> 'object'
+           OR EXISTS (SELECT 1 FROM jsonb_each(policy->'rollback') e
+                       WHERE e.key NOT IN ('max_error_rate', 'max_latency_increase', 'latency_percentile',
+                                           'max_metric_drop', 'min_predictions')
+                          OR jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0)
+           OR coalesce((policy->'rollback'->>'latency_percentile')::numeric, 99) NOT BETWEEN 50 AND 100 THEN
+            RAISE EXCEPTION 'retrain.set_policy: invalid rollback limits %', policy->'rollback'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Valid keys (numbers >= 0): max_error_rate, max_latency_increase, latency_percentile (50 to 100), max_metric_drop, min_predictions.';
         END IF;
     END IF;
 
@@ -2261,6 +2277,127 @@ $$;
 COMMENT ON FUNCTION @extschema@.finish_request(bigint, text, text, text) IS
     'Close a claimed request as done (with the version it produced) or failed, or cancel an open one';
 
+--------------------------------------------------------------------------
+-- The rollout guard
+--------------------------------------------------------------------------
+
+-- Canary against production over the canary's time so far.
+CREATE FUNCTION @extschema@.guard_rollouts(at timestamptz DEFAULT now())
+    RETURNS TABLE (model text, canary text, decision text, reason text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.deployments;
+    m @extschema@.models;
+    pol jsonb;
+    since timestamptz;
+    step_since timestamptz;
+    pct float8;
+    c record;
+    p record;
+    steps jsonb;
+    step_index integer;
+    dwell interval;
+    why text;
+BEGIN
+    FOR d IN SELECT * FROM @extschema@.deployments dd WHERE dd.canary_version IS NOT NULL ORDER BY dd.model LOOP
+        BEGIN
+            m := @extschema@._lock_model('guard_rollouts', d.model);
+            -- re-read under the lock: another session may have moved it
+            SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = m.name;
+            CONTINUE WHEN d.canary_version IS NULL;
+            pol := @extschema@.effective_policy(m.name);
+            pct := (pol->'rollback'->>'latency_percentile')::float8 / 100;
+            -- the canary's time: since it was promoted; the step's: since the last change of traffic
+            SELECT max(l.at) INTO since FROM @extschema@.log l
+             WHERE l.model = m.name AND l.version = d.canary_version AND l.event = 'promoted';
+            SELECT max(l.at) INTO step_since FROM @extschema@.log l
+             WHERE l.model = m.name AND l.version = d.canary_version
+               AND l.event IN ('promoted', 'advanced', 'traffic_changed');
+
+            SELECT count(*) AS n, avg(pr.error::integer)::float8 AS error_rate,
+                   percentile_cont(pct) WITHIN GROUP (ORDER BY pr.latency_ms) AS latency,
+                   CASE m.task WHEN 'binary_classification' THEN @extschema@.auc(pr.score, o.label)
+                               ELSE -@extschema@.rmse(pr.score, o.actual) END AS metric
+              INTO c
+              FROM @extschema@.predictions pr LEFT JOIN @extschema@.outcomes o ON o.prediction_id = pr.id
+             WHERE pr.model = m.name AND pr.version = d.canary_version
+               AND pr.predicted_at >= since AND pr.predicted_at < at;
+            SELECT count(*) AS n, avg(pr.error::integer)::float8 AS error_rate,
+                   percentile_cont(pct) WITHIN GROUP (ORDER BY pr.latency_ms) AS latency,
+                   CASE m.task WHEN 'binary_classification' THEN @extschema@.auc(pr.score, o.label)
+                               ELSE -@extschema@.rmse(pr.score, o.actual) END AS metric
+              INTO p
+              FROM @extschema@.predictions pr LEFT JOIN @extschema@.outcomes o ON o.prediction_id = pr.id
+             WHERE pr.model = m.name AND pr.version = d.production_version
+               AND pr.predicted_at >= since AND pr.predicted_at < at;
+
+            model := m.name;
+            canary := d.canary_version;
+            why := NULL;
+            IF c.n < (pol->'rollback'->>'min_predictions')::float8 THEN
+                decision := 'wait';
+                reason := format('%s of %s predictions needed to judge the canary', c.n, pol->'rollback'->>'min_predictions');
+            ELSE
+                IF c.error_rate > (pol->'rollback'->>'max_error_rate')::float8 THEN
+                    why := format('error rate %s > %s', round(c.error_rate::numeric, 4), pol->'rollback'->>'max_error_rate');
+                ELSIF p.latency > 0 AND c.latency > p.latency * (1 + (pol->'rollback'->>'max_latency_increase')::float8) THEN
+                    why := format('p%s latency %s ms > %s ms (production %s ms + %s%%)', pol->'rollback'->>'latency_percentile',
+                                  round(c.latency::numeric, 1),
+                                  round((p.latency * (1 + (pol->'rollback'->>'max_latency_increase')::float8))::numeric, 1),
+                                  round(p.latency::numeric, 1),
+                                  round(100 * (pol->'rollback'->>'max_latency_increase')::numeric));
+                ELSIF pol->'rollback' ? 'max_metric_drop' AND c.metric IS NOT NULL AND p.metric IS NOT NULL
+                      AND c.metric < p.metric - (pol->'rollback'->>'max_metric_drop')::float8 THEN
+                    why := format('%s %s below production %s by more than %s',
+                                  CASE m.task WHEN 'binary_classification' THEN 'AUC' ELSE '-RMSE' END,
+                                  round(c.metric::numeric, 4), round(p.metric::numeric, 4),
+                                  pol->'rollback'->>'max_metric_drop');
+                END IF;
+                IF why IS NOT NULL THEN
+                    decision := 'rollback';
+                    reason := why;
+                    PERFORM @extschema@.rollback(m.name, 'rollout guard: ' || why);
+                ELSE
+                    steps := pol->'rollout'->'steps';
+                    SELECT min(i) - 1 INTO step_index
+                      FROM jsonb_array_elements_text(steps) WITH ORDINALITY AS s(v, i) WHERE v::numeric >= d.canary_percent;
+                    dwell := coalesce((pol->'rollout'->'dwell'->>step_index)::interval, interval '0');
+                    IF at - step_since >= dwell THEN
+                        decision := 'advance';
+                        reason := format('healthy for %s h at %s%%',
+                                         round((extract(epoch FROM at - step_since) / 3600)::numeric, 1), d.canary_percent);
+                        PERFORM @extschema@.advance(m.name);
+                    ELSE
+                        decision := 'hold';
+                        reason := format('healthy; %s h of %s h at %s%% so far',
+                                         round((extract(epoch FROM at - step_since) / 3600)::numeric, 1),
+                                         round((extract(epoch FROM dwell) / 3600)::numeric, 1), d.canary_percent);
+                    END IF;
+                END IF;
+            END IF;
+            PERFORM @extschema@._log(m.name, d.canary_version, 'guard',
+                jsonb_build_object('decision', decision, 'reason', reason,
+                                   'canary', jsonb_build_object('n', c.n, 'error_rate', c.error_rate, 'latency', c.latency, 'metric', c.metric),
+                                   'production', jsonb_build_object('n', p.n, 'error_rate', p.error_rate, 'latency', p.latency, 'metric', p.metric)));
+            RETURN NEXT;
+        EXCEPTION WHEN OTHERS THEN
+            -- one model's failure is logged and skipped; the others go on
+            model := d.model;
+            canary := d.canary_version;
+            decision := 'error';
+            reason := SQLERRM;
+            PERFORM @extschema@._log(d.model, d.canary_version, 'guard_failed',
+                                     jsonb_build_object('sqlstate', SQLSTATE, 'message', SQLERRM));
+            RETURN NEXT;
+        END;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.guard_rollouts(timestamptz) IS
+    'For each running canary: roll back on error rate, latency or metric limits of the policy, advance after the step''s dwell time when healthy, else hold; every decision logged';
+
 -- Privileges: readers see everything; only granted roles change state.
 REVOKE ALL ON @extschema@.models, @extschema@.model_versions, @extschema@.approvals, @extschema@.evaluations,
               @extschema@.deployments, @extschema@.production_history, @extschema@.log, @extschema@.log_head
@@ -2284,7 +2421,8 @@ REVOKE ALL ON FUNCTION
     @extschema@.log_outcome(bigint, pg_catalog.float8),
     @extschema@.request_retrain(text, text),
     @extschema@.claim_request(text),
-    @extschema@.finish_request(bigint, text, text, text)
+    @extschema@.finish_request(bigint, text, text, text),
+    @extschema@.guard_rollouts(timestamptz)
     FROM PUBLIC;
 -- The prediction log is application data: not for every role.
 REVOKE ALL ON @extschema@.predictions, @extschema@.outcomes, @extschema@.version_stats FROM PUBLIC;
