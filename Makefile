@@ -38,6 +38,7 @@ REGRESS = \
 	drift_parallel \
 	monitoring \
 	guard \
+	triggers \
 	registry
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

@@ -1343,13 +1343,93 @@ $$;
 COMMENT ON FUNCTION @extschema@._positive_interval(text) IS
     'Whether text is a positive interval (internal)';
 
+-- The triggers of a policy: which keys each takes, and of what kind.
+CREATE FUNCTION @extschema@._check_triggers(triggers jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    spec jsonb := '{
+      "drift":          {"psi": "positive", "aggregate": ["max", "mean", "share"], "share": "fraction", "window": "interval"},
+      "performance":    {"metric": ["auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss", "mae", "rmse"],
+                         "max_drop": "number", "max_relative_drop": "number", "min_labels": "number",
+                         "window": "interval", "threshold": "fraction"},
+      "data_growth":    {"share": "positive", "count": "positive"},
+      "schedule":       {"every": ["week", "month"], "weekday": ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"],
+                         "nth": "positive", "day": "positive", "at": "time", "interval": "interval"},
+      "confidence":     {"min": "fraction", "window": "interval"},
+      "feature_change": {}
+    }';
+    t record;
+    k record;
+    kind jsonb;
+    ok boolean;
+BEGIN
+    IF jsonb_typeof(triggers) <> 'object' THEN
+        RAISE EXCEPTION 'retrain.set_policy: triggers must be an object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR t IN SELECT * FROM jsonb_each(triggers) LOOP
+        IF NOT spec ? t.key THEN
+            RAISE EXCEPTION 'retrain.set_policy: unknown trigger "%"', t.key
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('Valid triggers: %s.', (SELECT string_agg(x, ', ' ORDER BY x) FROM jsonb_object_keys(spec) x));
+        END IF;
+        IF jsonb_typeof(t.value) <> 'object' THEN
+            RAISE EXCEPTION 'retrain.set_policy: trigger "%" must be an object', t.key USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR k IN SELECT * FROM jsonb_each(t.value) LOOP
+            kind := spec->t.key->k.key;
+            ok := CASE
+                WHEN kind IS NULL THEN false
+                WHEN jsonb_typeof(kind) = 'array' THEN kind @> jsonb_build_array(k.value)
+                WHEN kind #>> '{}' = 'number' THEN jsonb_typeof(k.value) = 'number' AND (k.value #>> '{}')::numeric >= 0
+                WHEN kind #>> '{}' = 'positive' THEN jsonb_typeof(k.value) = 'number' AND (k.value #>> '{}')::numeric > 0
+                WHEN kind #>> '{}' = 'fraction' THEN jsonb_typeof(k.value) = 'number' AND (k.value #>> '{}')::numeric BETWEEN 0 AND 1
+                WHEN kind #>> '{}' = 'interval' THEN jsonb_typeof(k.value) = 'string' AND @extschema@._positive_interval(k.value #>> '{}')
+                WHEN kind #>> '{}' = 'time' THEN jsonb_typeof(k.value) = 'string' AND k.value #>> '{}' ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'
+            END;
+            IF NOT coalesce(ok, false) THEN
+                RAISE EXCEPTION 'retrain.set_policy: trigger "%": invalid % %', t.key, k.key, k.value
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = format('Valid keys of "%s": %s.', t.key,
+                                          coalesce((SELECT string_agg(x.key || ' (' || (x.value #>> '{}') || ')', ', ' ORDER BY x.key)
+                                                      FROM jsonb_each(spec->t.key) x), 'none'));
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF triggers ? 'performance' AND NOT (triggers->'performance' ? 'metric'
+           AND (triggers->'performance' ? 'max_drop' OR triggers->'performance' ? 'max_relative_drop')) THEN
+        RAISE EXCEPTION 'retrain.set_policy: trigger "performance" needs a metric and max_drop or max_relative_drop'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF triggers ? 'data_growth' AND NOT (triggers->'data_growth' ?| ARRAY['share', 'count']) THEN
+        RAISE EXCEPTION 'retrain.set_policy: trigger "data_growth" needs share or count' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF triggers ? 'schedule' AND NOT (
+           (triggers->'schedule' ? 'interval' AND NOT triggers->'schedule' ?| ARRAY['every', 'weekday', 'nth', 'day', 'at'])
+        OR (triggers->'schedule'->>'every' = 'week' AND triggers->'schedule' ? 'weekday'
+            AND NOT triggers->'schedule' ?| ARRAY['nth', 'day', 'interval'])
+        OR (triggers->'schedule'->>'every' = 'month' AND NOT triggers->'schedule' ? 'interval'
+            AND ((triggers->'schedule' ? 'weekday' AND triggers->'schedule' ? 'nth' AND NOT triggers->'schedule' ? 'day'
+                  AND (triggers->'schedule'->>'nth')::numeric BETWEEN 1 AND 5)
+                 OR (triggers->'schedule' ? 'day' AND NOT triggers->'schedule' ?| ARRAY['weekday', 'nth']
+                     AND (triggers->'schedule'->>'day')::numeric BETWEEN 1 AND 28)))) THEN
+        RAISE EXCEPTION 'retrain.set_policy: invalid schedule %', triggers->'schedule'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A schedule is {"every": "week", "weekday": "sunday", "at": "02:00"}, {"every": "month", "weekday": "tuesday", "nth": 2, "at": "02:00"}, {"every": "month", "day": 1}, or {"interval": "3 months"} (since the last training); times are UTC.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_triggers(jsonb) IS 'The validator of a policy''s triggers (internal)';
+
 CREATE FUNCTION @extschema@._check_policy(policy jsonb)
     RETURNS void
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    valid_keys text[] := ARRAY['approvals', 'gates', 'requests', 'rollback', 'rollout'];
+    valid_keys text[] := ARRAY['approvals', 'eligibility', 'gates', 'requests', 'rollback', 'rollout', 'triggers'];
     k text;
     g jsonb;
     c record;
@@ -1437,6 +1517,20 @@ BEGIN
                     USING ERRCODE = 'invalid_parameter_value',
                           HINT = 'For steps [10, 50, 100]: "dwell": ["1 day", "2 days"].';
             END IF;
+        END IF;
+    END IF;
+
+    IF policy ? 'triggers' THEN
+        PERFORM @extschema@._check_triggers(policy->'triggers');
+    END IF;
+    IF policy ? 'eligibility' THEN
+        IF jsonb_typeof(policy->'eligibility') <> 'object'
+           OR EXISTS (SELECT 1 FROM jsonb_each(policy->'eligibility') e
+                       WHERE e.key <> 'min_new_labels' OR jsonb_typeof(e.value) <> 'number'
+                          OR (e.value #>> '{}')::numeric < 0) THEN
+            RAISE EXCEPTION 'retrain.set_policy: invalid eligibility %', policy->'eligibility'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Valid keys: min_new_labels (a number >= 0).';
         END IF;
     END IF;
 
@@ -2398,6 +2492,363 @@ $$;
 COMMENT ON FUNCTION @extschema@.guard_rollouts(timestamptz) IS
     'For each running canary: roll back on error rate, latency or metric limits of the policy, advance after the step''s dwell time when healthy, else hold; every decision logged';
 
+--------------------------------------------------------------------------
+-- Retraining triggers: check() evaluates, run_checks() acts
+--------------------------------------------------------------------------
+
+-- The last occurrence of each model's schedule that made a request, so that
+-- an occurrence fires once however often checks run.
+CREATE TABLE @extschema@.trigger_state (
+    model           text NOT NULL REFERENCES @extschema@.models (name),
+    trigger         text NOT NULL,
+    last_occurrence timestamptz NOT NULL,
+    PRIMARY KEY (model, trigger)
+);
+COMMENT ON TABLE @extschema@.trigger_state IS 'Per model and trigger, the last schedule occurrence that fired (internal state of run_checks)';
+
+-- The latest occurrence of a schedule at or before at (UTC), or NULL.
+CREATE FUNCTION @extschema@.schedule_occurrence(schedule jsonb, at timestamptz, last_training timestamptz DEFAULT NULL)
+    RETURNS timestamptz
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t timestamp := at AT TIME ZONE 'UTC';
+    tod interval := coalesce((schedule->>'at')::time, '00:00')::interval;
+    dow integer := array_position(ARRAY['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'],
+                                  schedule->>'weekday') - 1;
+    month_start timestamp;
+    candidate timestamp;
+    occurrence timestamptz;
+    i integer;
+BEGIN
+    IF schedule IS NULL OR at IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF schedule ? 'interval' THEN
+        -- every interval since the last training
+        IF last_training IS NULL THEN
+            RETURN NULL;
+        END IF;
+        occurrence := NULL;
+        FOR i IN 1 .. 100000 LOOP
+            EXIT WHEN last_training + i * (schedule->>'interval')::interval > at;
+            occurrence := last_training + i * (schedule->>'interval')::interval;
+        END LOOP;
+        RETURN occurrence;
+    END IF;
+    IF schedule->>'every' = 'week' THEN
+        candidate := date_trunc('day', t) - ((extract(dow FROM t)::integer - dow + 7) % 7) * interval '1 day' + tod;
+        IF candidate > t THEN
+            candidate := candidate - interval '7 days';
+        END IF;
+        RETURN candidate AT TIME ZONE 'UTC';
+    END IF;
+    -- every month: this month's occurrence, else the one before (a fifth
+    -- weekday is missing in some months: look further back)
+    month_start := date_trunc('month', t);
+    FOR i IN 0 .. 12 LOOP
+        IF schedule ? 'day' THEN
+            candidate := month_start + ((schedule->>'day')::integer - 1) * interval '1 day' + tod;
+        ELSE
+            candidate := month_start + ((dow - extract(dow FROM month_start)::integer + 7) % 7) * interval '1 day'
+                         + ((schedule->>'nth')::integer - 1) * interval '7 days' + tod;
+            IF date_trunc('month', candidate) <> month_start THEN
+                candidate := NULL;
+            END IF;
+        END IF;
+        IF candidate IS NOT NULL AND candidate <= t THEN
+            RETURN candidate AT TIME ZONE 'UTC';
+        END IF;
+        month_start := month_start - interval '1 month';
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.schedule_occurrence(jsonb, timestamptz, timestamptz) IS
+    'The latest occurrence at or before at of a schedule trigger (weekly, monthly on a day or the nth weekday, or an interval since the last training); times are UTC';
+
+CREATE FUNCTION @extschema@.check(model text, at timestamptz DEFAULT now())
+    RETURNS TABLE (trigger text, fired boolean, observed pg_catalog.float8, threshold pg_catalog.float8,
+                   eligible boolean, detail jsonb)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- "check" is a reserved word: the model argument is named $1 below
+    m @extschema@.models;
+    pol jsonb;
+    trg jsonb;
+    d @extschema@.deployments;
+    prod @extschema@.model_versions;
+    last_training timestamptz;
+    new_labels bigint := 0;
+    training_rows bigint;
+    is_eligible boolean;
+    min_labels numeric;
+    windows interval[];
+    max_window interval;
+    select_list text[] := '{}';
+    b @extschema@.baselines;
+    feats @extschema@.baselines[] := '{}';
+    r jsonb;
+    psis float8[] := '{}';
+    psi float8;
+    counts jsonb;
+    actual float8[];
+    metric text;
+    higher_better boolean;
+    registered float8;
+    value float8;
+    drop_ float8;
+    occurrence timestamptz;
+    last_fired timestamptz;
+    latest_features text[];
+    idx integer;
+BEGIN
+    SELECT * INTO m FROM @extschema@.models mm WHERE mm.name = $1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'retrain.check: unknown model "%"', model USING ERRCODE = 'undefined_object';
+    END IF;
+    pol := @extschema@.effective_policy(model);
+    trg := coalesce(pol->'triggers', '{}');
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = $1;
+    IF d.production_version IS NOT NULL THEN
+        SELECT * INTO prod FROM @extschema@.model_versions mv
+         WHERE mv.model = $1 AND mv.version = d.production_version;
+        last_training := coalesce(upper(prod.data_range), prod.registered_at);
+    END IF;
+
+    -- labels that arrived since the last training: data growth and eligibility
+    IF last_training IS NOT NULL THEN
+        SELECT count(*) INTO new_labels
+          FROM @extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id
+         WHERE p.model = $1 AND o.observed_at > last_training AND o.observed_at <= at;
+    END IF;
+    min_labels := coalesce((pol->'eligibility'->>'min_new_labels')::numeric, 0);
+    is_eligible := new_labels >= min_labels;
+
+    -- One scan of the production version's recent predictions serves
+    -- drift, performance and confidence, each with its own window.
+    IF prod.version IS NOT NULL AND trg ?| ARRAY['drift', 'performance', 'confidence'] THEN
+        select_list := select_list || 'to_jsonb(count(*))'::text;
+        IF trg ? 'confidence' THEN
+            select_list := select_list || format(
+                'to_jsonb(avg(greatest(p.score, 1 - p.score)) FILTER (WHERE p.predicted_at >= %L))',
+                at - coalesce(trg->'confidence'->>'window', '7 days')::interval);
+        END IF;
+        IF trg ? 'performance' THEN
+            metric := trg->'performance'->>'metric';
+            select_list := select_list
+                || format('to_jsonb(count(o.prediction_id) FILTER (WHERE p.predicted_at >= %L))',
+                          at - coalesce(trg->'performance'->>'window', '7 days')::interval)
+                || format('to_jsonb(%s FILTER (WHERE p.predicted_at >= %L))',
+                          CASE WHEN metric IN ('f1', 'precision', 'recall', 'accuracy')
+                                   THEN format('@extschema@.%I(p.score, o.label, %s)', metric,
+                                               coalesce(trg->'performance'->>'threshold', '0.5'))
+                               WHEN metric IN ('auc', 'brier', 'log_loss') THEN format('@extschema@.%I(p.score, o.label)', metric)
+                               ELSE format('@extschema@.%I(p.score, o.actual)', metric) END,
+                          at - coalesce(trg->'performance'->>'window', '7 days')::interval);
+        END IF;
+        IF trg ? 'drift' THEN
+            FOR b IN SELECT * FROM @extschema@.baselines bl
+                      WHERE bl.model = $1 AND bl.version = prod.version ORDER BY bl.feature LOOP
+                feats := feats || b;
+                select_list := select_list || CASE WHEN b.kind = 'numeric' THEN
+                    format('to_jsonb(@extschema@.histogram_missing((p.features->>%L)::float8, %L::float8[]) FILTER (WHERE p.predicted_at >= %L))',
+                           b.feature, coalesce(b.edges, '{}'),
+                           at - coalesce(trg->'drift'->>'window', '7 days')::interval)
+                  ELSE
+                    format('to_jsonb(@extschema@.category_counts(p.features->>%L) FILTER (WHERE p.predicted_at >= %L))',
+                           b.feature, at - coalesce(trg->'drift'->>'window', '7 days')::interval)
+                  END;
+            END LOOP;
+        END IF;
+        SELECT max(w) INTO max_window FROM unnest(ARRAY[
+            CASE WHEN trg ? 'confidence' THEN coalesce(trg->'confidence'->>'window', '7 days')::interval END,
+            CASE WHEN trg ? 'performance' THEN coalesce(trg->'performance'->>'window', '7 days')::interval END,
+            CASE WHEN trg ? 'drift' THEN coalesce(trg->'drift'->>'window', '7 days')::interval END]) w;
+        EXECUTE format('SELECT to_jsonb(ARRAY[%s]) FROM @extschema@.predictions p '
+                       'LEFT JOIN @extschema@.outcomes o ON o.prediction_id = p.id '
+                       'WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at < %L',
+                       array_to_string(select_list, ', '), model, prod.version, at - max_window, at)
+           INTO r;
+    END IF;
+    idx := 1;
+
+    IF trg ? 'confidence' THEN
+        trigger := 'confidence';
+        observed := (r->>idx)::float8;
+        threshold := (trg->'confidence'->>'min')::float8;
+        fired := coalesce(observed < threshold, false);
+        eligible := is_eligible;
+        detail := jsonb_build_object('window', coalesce(trg->'confidence'->>'window', '7 days'), 'predictions', r->0);
+        idx := idx + 1;
+        RETURN NEXT;
+    END IF;
+
+    IF trg ? 'performance' THEN
+        trigger := 'performance';
+        metric := trg->'performance'->>'metric';
+        higher_better := metric IN ('auc', 'f1', 'precision', 'recall', 'accuracy');
+        registered := (prod.metrics->>metric)::float8;
+        value := (r->>(idx + 1))::float8;
+        drop_ := CASE WHEN higher_better THEN registered - value ELSE value - registered END;
+        observed := drop_;
+        threshold := (trg->'performance'->>'max_drop')::float8;
+        fired := coalesce((r->>idx)::numeric, 0) >= coalesce((trg->'performance'->>'min_labels')::numeric, 100)
+                 AND (coalesce(drop_ > (trg->'performance'->>'max_drop')::float8, false)
+                      OR coalesce(drop_ / nullif(abs(registered), 0) > (trg->'performance'->>'max_relative_drop')::float8, false));
+        eligible := is_eligible;
+        detail := jsonb_build_object('metric', metric, 'value', value, 'registered', registered,
+                                     'relative_drop', drop_ / nullif(abs(registered), 0),
+                                     'max_relative_drop', trg->'performance'->'max_relative_drop',
+                                     'labelled', r->idx, 'min_labels', coalesce(trg->'performance'->'min_labels', '100'));
+        idx := idx + 2;
+        RETURN NEXT;
+    END IF;
+
+    IF trg ? 'drift' THEN
+        FOR i IN 1 .. cardinality(feats) LOOP
+            b := feats[i];
+            counts := r->idx;
+            idx := idx + 1;
+            psi := NULL;
+            IF b.kind = 'numeric' AND jsonb_typeof(counts) = 'array' AND b.expected IS NOT NULL THEN
+                actual := ARRAY(SELECT c::float8 FROM jsonb_array_elements_text(counts) WITH ORDINALITY AS e(c, o) ORDER BY o);
+                actual := actual[1:cardinality(actual) - 1];
+                IF (SELECT sum(c) FROM unnest(actual) c) > 0 THEN
+                    psi := @extschema@.psi(b.expected, actual);
+                END IF;
+            ELSIF b.kind = 'categorical' AND jsonb_typeof(counts) = 'object' AND b.categories IS NOT NULL THEN
+                psi := @extschema@.psi(b.categories, counts);
+            END IF;
+            IF psi IS NOT NULL THEN
+                psis := psis || psi;
+            END IF;
+        END LOOP;
+        trigger := 'drift';
+        threshold := coalesce((trg->'drift'->>'psi')::float8, 0.25);
+        observed := CASE coalesce(trg->'drift'->>'aggregate', 'max')
+                        WHEN 'max' THEN (SELECT max(x) FROM unnest(psis) x)
+                        WHEN 'mean' THEN (SELECT avg(x) FROM unnest(psis) x)
+                        ELSE (SELECT avg((x > threshold)::integer) FROM unnest(psis) x) END;
+        fired := CASE coalesce(trg->'drift'->>'aggregate', 'max')
+                     WHEN 'share' THEN coalesce(observed >= coalesce((trg->'drift'->>'share')::float8, 0.5), false)
+                     ELSE coalesce(observed > threshold, false) END;
+        eligible := is_eligible;
+        detail := jsonb_build_object('aggregate', coalesce(trg->'drift'->>'aggregate', 'max'), 'features', cardinality(psis),
+                                     'psi', to_jsonb(psis), 'window', coalesce(trg->'drift'->>'window', '7 days'));
+        RETURN NEXT;
+    END IF;
+
+    IF trg ? 'data_growth' THEN
+        SELECT max(bl.row_count) INTO training_rows FROM @extschema@.baselines bl
+         WHERE bl.model = $1 AND bl.version = prod.version;
+        trigger := 'data_growth';
+        observed := new_labels;
+        threshold := least((trg->'data_growth'->>'count')::float8,
+                           (trg->'data_growth'->>'share')::float8 * training_rows);
+        fired := last_training IS NOT NULL AND coalesce(observed >= threshold, false);
+        eligible := is_eligible;
+        detail := jsonb_build_object('new_labels', new_labels, 'since', last_training, 'training_rows', training_rows);
+        RETURN NEXT;
+    END IF;
+
+    IF trg ? 'schedule' THEN
+        occurrence := @extschema@.schedule_occurrence(trg->'schedule', at, last_training);
+        SELECT ts.last_occurrence INTO last_fired FROM @extschema@.trigger_state ts
+         WHERE ts.model = $1 AND ts.trigger = 'schedule';
+        trigger := 'schedule';
+        observed := NULL;
+        threshold := NULL;
+        fired := occurrence IS NOT NULL AND occurrence >= m.created_at
+                 AND occurrence > coalesce(last_fired, '-infinity');
+        eligible := is_eligible;
+        detail := jsonb_build_object('occurrence', occurrence, 'last_fired', last_fired);
+        RETURN NEXT;
+    END IF;
+
+    IF trg ? 'feature_change' THEN
+        SELECT ARRAY(SELECT jsonb_object_keys(p.features) ORDER BY 1) INTO latest_features
+          FROM @extschema@.predictions p
+         WHERE p.model = $1 AND p.version = prod.version AND p.predicted_at < at AND p.features IS NOT NULL
+         ORDER BY p.predicted_at DESC LIMIT 1;
+        trigger := 'feature_change';
+        observed := NULL;
+        threshold := NULL;
+        fired := prod.features IS NOT NULL AND latest_features IS NOT NULL
+                 AND NOT (prod.features @> latest_features AND latest_features @> prod.features);
+        eligible := is_eligible;
+        detail := jsonb_build_object('trained_on', prod.features, 'served',
+                                     latest_features,
+                                     'added', (SELECT jsonb_agg(f) FROM unnest(latest_features) f WHERE NOT f = ANY (prod.features)),
+                                     'dropped', (SELECT jsonb_agg(f) FROM unnest(prod.features) f WHERE NOT f = ANY (latest_features)));
+        RETURN NEXT;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.check(text, timestamptz) IS
+    'Evaluate a model''s retraining triggers at a time without changing anything: per trigger, whether it fired, what was observed against what threshold, and whether the model is eligible (min_new_labels)';
+
+CREATE FUNCTION @extschema@.run_checks()
+    RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m text;
+    c record;
+    reasons text[];
+    fired_triggers text[];
+    schedule_occurrence_ timestamptz;
+    had_open boolean;
+    request_id bigint;
+    made integer := 0;
+BEGIN
+    FOR m IN SELECT name FROM @extschema@.models ORDER BY name LOOP
+        BEGIN
+            reasons := '{}';
+            fired_triggers := '{}';
+            schedule_occurrence_ := NULL;
+            request_id := NULL;
+            FOR c IN SELECT * FROM @extschema@.check(m, now()) LOOP
+                IF c.fired AND c.eligible THEN
+                    fired_triggers := fired_triggers || c.trigger;
+                    reasons := reasons || format('%s: %s', c.trigger,
+                        CASE WHEN c.observed IS NOT NULL
+                             THEN format('%s against %s', round(c.observed::numeric, 4), round(c.threshold::numeric, 4))
+                             ELSE coalesce(c.detail->>'occurrence', c.detail::text) END);
+                    IF c.trigger = 'schedule' THEN
+                        schedule_occurrence_ := (c.detail->>'occurrence')::timestamptz;
+                    END IF;
+                END IF;
+            END LOOP;
+            IF cardinality(reasons) > 0 THEN
+                had_open := EXISTS (SELECT 1 FROM @extschema@.requests q
+                                     WHERE q.model = m AND q.status IN ('open', 'claimed'));
+                request_id := @extschema@.request_retrain(m, array_to_string(reasons, '; '));
+                IF NOT had_open THEN
+                    made := made + 1;
+                END IF;
+                IF schedule_occurrence_ IS NOT NULL THEN
+                    INSERT INTO @extschema@.trigger_state VALUES (m, 'schedule', schedule_occurrence_)
+                    ON CONFLICT (model, trigger) DO UPDATE SET last_occurrence = excluded.last_occurrence;
+                END IF;
+            END IF;
+            PERFORM @extschema@._log(m, NULL, 'checked',
+                                     jsonb_build_object('fired', fired_triggers, 'request', request_id));
+        EXCEPTION WHEN OTHERS THEN
+            -- one model's failure is logged and skipped; the others go on
+            PERFORM @extschema@._log(m, NULL, 'check_failed', jsonb_build_object('sqlstate', SQLSTATE, 'message', SQLERRM));
+        END;
+    END LOOP;
+    RETURN made;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.run_checks() IS
+    'Check every model''s triggers now; for fired and eligible ones make (or join) the model''s retrain request; log each decision; returns the number of new requests';
+
 -- Privileges: readers see everything; only granted roles change state.
 REVOKE ALL ON @extschema@.models, @extschema@.model_versions, @extschema@.approvals, @extschema@.evaluations,
               @extschema@.deployments, @extschema@.production_history, @extschema@.log, @extschema@.log_head
@@ -2422,7 +2873,9 @@ REVOKE ALL ON FUNCTION
     @extschema@.request_retrain(text, text),
     @extschema@.claim_request(text),
     @extschema@.finish_request(bigint, text, text, text),
-    @extschema@.guard_rollouts(timestamptz)
+    @extschema@.guard_rollouts(timestamptz),
+    @extschema@.check(text, timestamptz),
+    @extschema@.run_checks()
     FROM PUBLIC;
 -- The prediction log is application data: not for every role.
 REVOKE ALL ON @extschema@.predictions, @extschema@.outcomes, @extschema@.version_stats FROM PUBLIC;
@@ -2442,6 +2895,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.baselines', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.predictions', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.outcomes', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.requests', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.trigger_state', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.predictions_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.requests_id_seq', '');
 

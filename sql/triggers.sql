@@ -1,0 +1,112 @@
+--
+-- Retraining triggers: schedule_occurrence, check() around each threshold,
+-- run_checks() making one request.
+--
+\set SHOW_CONTEXT never
+SET TimeZone = 'UTC';
+
+-- Schedules, in UTC.  Weekly, Sunday 02:00.
+SELECT at, retrain.schedule_occurrence('{"every": "week", "weekday": "sunday", "at": "02:00"}', at) AS occurrence
+  FROM unnest(ARRAY['2026-06-07 01:59+00', '2026-06-07 02:00+00', '2026-06-13 23:00+00']::timestamptz[]) at;
+-- The second Tuesday of every month at 02:00, across month and year ends.
+SELECT at, retrain.schedule_occurrence('{"every": "month", "weekday": "tuesday", "nth": 2, "at": "02:00"}', at) AS occurrence
+  FROM unnest(ARRAY['2026-06-09 02:00+00', '2026-06-09 01:00+00', '2026-07-01 00:00+00',
+                    '2026-01-05 00:00+00', '2026-03-10 02:00+00']::timestamptz[]) at;
+-- A fifth Friday exists only in some months.
+SELECT retrain.schedule_occurrence('{"every": "month", "weekday": "friday", "nth": 5}', '2026-06-15') AS fifth_friday;
+-- The first of the month; every 3 months since the last training.
+SELECT retrain.schedule_occurrence('{"every": "month", "day": 1, "at": "03:00"}', '2026-03-01 02:00+00') AS first_of_month,
+       retrain.schedule_occurrence('{"interval": "3 months"}', '2026-08-15', '2026-01-31') AS quarterly,
+       retrain.schedule_occurrence('{"interval": "3 months"}', '2026-03-15', '2026-01-31') AS not_yet,
+       retrain.schedule_occurrence('{"interval": "3 months"}', '2026-03-15', NULL) AS never_trained;
+
+-- A model with a production version, a baseline and triggers.
+CREATE TABLE trig_training AS
+SELECT (i % 100)::float8 AS a, (ARRAY['x', 'y'])[1 + i % 2] AS c FROM generate_series(1, 1000) i;
+SELECT retrain.register_model('trig', 'binary_classification');
+SELECT retrain.register_version('trig', 'v1', 's3://m/v1', repeat('a', 64), '{"f1": 0.80}',
+                                data_range => '[2026-01-01, 2026-05-01)', features => '{a, c}');
+SELECT retrain.capture_baseline('trig', 'v1', 'trig_training');
+SELECT retrain.promote('trig', 'v1', 'blue_green');
+SELECT retrain.set_policy('trig', '{
+  "triggers": {"drift": {"psi": 0.25, "aggregate": "max", "window": "7 days"},
+               "performance": {"metric": "f1", "max_drop": 0.05, "min_labels": 50, "window": "7 days"},
+               "data_growth": {"count": 300},
+               "confidence": {"min": 0.7, "window": "7 days"},
+               "schedule": {"every": "week", "weekday": "sunday", "at": "02:00"},
+               "feature_change": {}},
+  "eligibility": {"min_new_labels": 25}}') ? 'triggers' AS policy_set;
+UPDATE retrain.models SET created_at = '2026-05-01' WHERE name = 'trig';
+
+-- Week 1 (June 1-7): traffic like the training data, confident, labelled and accurate.
+SELECT count(*) FROM (
+    SELECT retrain.log_prediction('trig', 'v1', 'u' || i, CASE WHEN i % 2 = 0 THEN 0.95 ELSE 0.05 END, 10, false,
+                                  jsonb_build_object('a', i % 100, 'c', (ARRAY['x', 'y'])[1 + i % 2]),
+                                  '2026-06-01 00:00+00'::timestamptz + i * interval '5 minutes')
+      FROM generate_series(1, 1000) i) x;
+INSERT INTO retrain.outcomes (prediction_id, label, observed_at)
+SELECT id, score > 0.5, predicted_at + interval '1 hour' FROM retrain.predictions WHERE model = 'trig' AND id % 4 = 0;
+SELECT trigger, fired, round(observed::numeric, 4) AS observed, round(threshold::numeric, 4) AS threshold, eligible
+  FROM retrain.check('trig', '2026-06-05 12:00+00');
+
+-- Before the 25th new label, nothing is eligible.
+SELECT DISTINCT eligible FROM retrain.check('trig', '2026-06-01 03:00+00');
+
+-- Week 2 (June 8-14): amounts shifted, confidence low, a new feature, wrong labels.
+SELECT count(*) FROM (
+    SELECT retrain.log_prediction('trig', 'v1', 'u' || i, 0.55, 10, false,
+                                  jsonb_build_object('a', 60 + i % 100, 'c', 'x', 'z', 1),
+                                  '2026-06-08 00:00+00'::timestamptz + i * interval '5 minutes')
+      FROM generate_series(1, 1000) i) x;
+INSERT INTO retrain.outcomes (prediction_id, label, observed_at)
+SELECT id, id % 3 = 0, predicted_at + interval '1 hour' FROM retrain.predictions
+ WHERE model = 'trig' AND predicted_at >= '2026-06-08' AND id % 4 = 0;
+SELECT trigger, fired, round(observed::numeric, 4) AS observed, round(threshold::numeric, 4) AS threshold, eligible,
+       detail->'added' AS added
+  FROM retrain.check('trig', '2026-06-12 00:00+00');
+
+-- check() changed nothing.
+SELECT count(*) AS requests FROM retrain.requests WHERE model = 'trig';
+
+-- run_checks() makes one request with every fired trigger's reason; a second
+-- run joins it instead of making another, and the week's schedule
+-- occurrence does not fire twice.
+SELECT retrain.run_checks() AS new_requests;
+SELECT status, jsonb_array_length(reasons) AS reason_entries,
+       (SELECT array_agg(split_part(x, ':', 1) ORDER BY x)
+          FROM unnest(string_to_array(reasons->0->>'reason', '; ')) x) AS triggers
+  FROM retrain.requests WHERE model = 'trig';
+SELECT retrain.run_checks() AS new_requests;
+SELECT last_occurrence IS NOT NULL AS schedule_recorded FROM retrain.trigger_state WHERE model = 'trig';
+SELECT fired FROM retrain.check('trig', now()) WHERE trigger = 'schedule';
+SELECT event, details->'fired' AS fired FROM retrain.log WHERE model = 'trig' AND event = 'checked' ORDER BY id;
+
+-- A model whose check fails is logged and skipped.
+SELECT retrain.register_model('trig_broken', 'binary_classification');
+SELECT retrain.register_version('trig_broken', 'v1', 's3://m', repeat('b', 64), '{"f1": 0.9}');
+SELECT retrain.promote('trig_broken', 'v1', 'blue_green');
+SELECT retrain.capture_baseline('trig_broken', 'v1', 'trig_training', '{a}');
+SELECT retrain.set_policy('trig_broken', '{"triggers": {"drift": {"psi": 0.1}}}') ? 'triggers';
+SELECT retrain.log_prediction('trig_broken', 'v1', 'u', 0.5, features => '{"a": "not a number"}') > 0;
+SELECT retrain.run_checks() AS new_requests;
+SELECT event, details->>'sqlstate' AS sqlstate FROM retrain.log WHERE model = 'trig_broken' AND event LIKE 'check%' ORDER BY id;
+
+SELECT retrain.check('nope');
+
+-- Not for PUBLIC.
+CREATE ROLE retrain_regress_nobody;
+SET ROLE retrain_regress_nobody;
+SELECT retrain.run_checks();
+SELECT * FROM retrain.check('trig');
+RESET ROLE;
+DROP ROLE retrain_regress_nobody;
+
+-- Clean up.
+DELETE FROM retrain.requests; DELETE FROM retrain.outcomes; DELETE FROM retrain.predictions;
+DELETE FROM retrain.trigger_state; DELETE FROM retrain.baselines;
+DELETE FROM retrain.production_history WHERE model LIKE 'trig%';
+UPDATE retrain.deployments SET production_version = NULL, previous_version = NULL WHERE model LIKE 'trig%';
+DELETE FROM retrain.model_versions WHERE model LIKE 'trig%';
+DELETE FROM retrain.deployments WHERE model LIKE 'trig%';
+DELETE FROM retrain.models WHERE name LIKE 'trig%';
+DROP TABLE trig_training;
