@@ -21,7 +21,8 @@ OBJS = \
 	src/drift_category.o \
 	src/drift_ks.o \
 	src/drift_kstest.o \
-	src/route.o
+	src/route.o \
+	src/worker.o
 
 DATA = $(wildcard sql/retrain--*.sql)
 

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -29,11 +30,21 @@ void
 _PG_init(void)
 {
 	/*
+	 * The worker's settings are defined whether or not the library is
+	 * preloaded, so that they show (and are checked) in every session.
+	 */
+	retrain_define_worker_gucs();
+
+	/*
 	 * Any retrain.* setting this library does not define is a typo.  Reserve
 	 * the prefix so that such a setting is refused once the library is
 	 * loaded, instead of silently becoming a placeholder nobody reads.
 	 */
 	MarkGUCPrefixReserved("retrain");
+
+	/* Only a library loaded at server start can have a background worker. */
+	if (process_shared_preload_libraries_in_progress)
+		retrain_register_worker();
 }
 
 /*

@@ -14,4 +14,8 @@
 #error "RETRAIN_VERSION must be defined by the build (see Makefile)"
 #endif
 
+/* worker.c: the background worker and its settings */
+extern void retrain_define_worker_gucs(void);
+extern void retrain_register_worker(void);
+
 #endif							/* RETRAIN_H */

@@ -181,6 +181,7 @@ start_cluster() {
 			echo "listen_addresses = '127.0.0.1'"
 			echo "unix_socket_directories = '$tmp'"
 			echo "cron.database_name = '$dbname'"
+			echo "cron.host = '$tmp'"
 			echo "# --- test/postgresql.conf ---"
 			cat "$repo/test/postgresql.conf"
 		} | "${runas[@]}" tee -a "$tmp/data/postgresql.conf" >/dev/null
