@@ -42,12 +42,17 @@ PGDLLEXPORT void retrain_worker_main(Datum main_arg);
 void
 retrain_define_worker_gucs(void)
 {
+	/*
+	 * Reloadable rather than PGC_POSTMASTER: such a variable may not be
+	 * defined by a library loaded after startup, and this one is defined in
+	 * every session.  The worker restarts itself when it changes.
+	 */
 	DefineCustomStringVariable("retrain.database",
 							   "Database in which the retrain background worker runs its checks.",
 							   "The extension must be installed there; elsewhere the worker sleeps.",
 							   &retrain_database,
 							   "postgres",
-							   PGC_POSTMASTER,
+							   PGC_SIGHUP,
 							   0,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("retrain.naptime",
@@ -129,12 +134,14 @@ retrain_worker_main(Datum main_arg)
 {
 	MemoryContext cycle_context;
 	volatile bool told_not_installed = false;
+	char	   *database;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(retrain_database, NULL, 0);
+	database = pstrdup(retrain_database);
 	pgstat_report_appname("retrain worker");
 	ereport(LOG,
 			(errmsg("retrain worker started in database \"%s\", every %d s",
@@ -154,6 +161,14 @@ retrain_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			if (strcmp(database, retrain_database) != 0)
+			{
+				/* a worker serves one database: the postmaster starts a new one */
+				ereport(LOG,
+						(errmsg("retrain worker: retrain.database changed from \"%s\" to \"%s\"; restarting",
+								database, retrain_database)));
+				proc_exit(1);
+			}
 		}
 		if (!retrain_worker_enabled)
 			continue;
