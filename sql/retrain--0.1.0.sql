@@ -729,8 +729,7 @@ AS $$
 DECLARE
     stored integer;
 BEGIN
-    -- serialise captures of one model version
-    PERFORM pg_advisory_xact_lock(hashtext('retrain.baselines'), hashtext(model || ':' || version));
+    PERFORM @extschema@._begin_change();
     DELETE FROM @extschema@.baselines b WHERE b.model = _store_baseline.model AND b.version = _store_baseline.version;
     INSERT INTO @extschema@.baselines (model, version, feature, kind, edges, expected, categories,
                                        row_count, missing_share)
@@ -1147,6 +1146,19 @@ CREATE FUNCTION @extschema@._actor()
 COMMENT ON FUNCTION @extschema@._actor() IS
     'The role a state change is made by: the session''s current role outside security-definer functions (internal)';
 
+-- Every state change first takes this one transaction-scoped lock, before
+-- any row lock.  Changes to retrain's tables are thereby serialised in one
+-- order (the log's order is commit order, and its chain needs that anyway),
+-- and no two of them can deadlock on each other's row locks, whatever rows
+-- they touch in whatever order (run_checks() touches every model).
+CREATE FUNCTION @extschema@._begin_change()
+    RETURNS void
+    LANGUAGE sql
+    -- 'retrain' as a 64-bit key: 0x7265747261696e
+    RETURN pg_catalog.pg_advisory_xact_lock(32199484592351598);
+COMMENT ON FUNCTION @extschema@._begin_change() IS
+    'Take the lock that serialises retrain''s state changes (internal)';
+
 -- The retraining log: append-only, hash-chained.
 CREATE TABLE @extschema@.log (
     id        bigint PRIMARY KEY,
@@ -1199,6 +1211,7 @@ BEGIN
     -- appends are serialised on the head row until commit, so the chain
     -- follows commit order; the row is made on first use (not by the
     -- install script, so that a restored dump does not collide with it)
+    PERFORM @extschema@._begin_change();
     INSERT INTO @extschema@.log_head VALUES (true, 0, repeat('0', 64)) ON CONFLICT DO NOTHING;
     SELECT * INTO head FROM @extschema@.log_head FOR UPDATE;
     new_id := head.last_id + 1;
@@ -1574,6 +1587,7 @@ BEGIN
     IF model IS NULL THEN
         RAISE EXCEPTION 'retrain.%: model must not be NULL', fn USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM @extschema@._begin_change();
     SELECT * INTO m FROM @extschema@.models WHERE name = model FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'retrain.%: unknown model "%"', fn, model USING ERRCODE = 'undefined_object';
@@ -1616,6 +1630,7 @@ BEGIN
         RAISE EXCEPTION 'retrain.register_model: task must be binary_classification or regression, not "%"', task
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM @extschema@._begin_change();
     BEGIN
         INSERT INTO @extschema@.models (name, task, owner, description)
         VALUES (register_model.name, task, @extschema@._actor(), description);
@@ -2305,6 +2320,7 @@ BEGIN
     IF worker IS NULL OR worker = '' THEN
         RAISE EXCEPTION 'retrain.claim_request: worker must name the claimant' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM @extschema@._begin_change();
     -- claims not finished within the model's claim_timeout go back to the queue
     FOR r IN
         SELECT q.* FROM @extschema@.requests q
@@ -2877,6 +2893,7 @@ DECLARE
     job bigint;
 BEGIN
     PERFORM @extschema@._require_pg_cron('schedule_checks');
+    PERFORM @extschema@._begin_change();
     IF cron IS NULL THEN
         RAISE EXCEPTION 'retrain.schedule_checks: cron must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -2899,6 +2916,7 @@ DECLARE
     found_ boolean;
 BEGIN
     PERFORM @extschema@._require_pg_cron('unschedule_checks');
+    PERFORM @extschema@._begin_change();
     EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1)' INTO found_ USING 'retrain-checks';
     IF found_ THEN
         EXECUTE 'SELECT cron.unschedule($1)' USING 'retrain-checks';

@@ -9,6 +9,7 @@
 
 import json
 import threading
+import time
 
 import psycopg
 
@@ -98,6 +99,45 @@ def test_new_request_notifies_at_commit():
         admin.execute("SELECT retrain.request_retrain('queue_notify', 'again')")
         listener.execute("SELECT 1")
         assert len(got) == 1, got
+
+
+def test_racing_check_cycles_keep_one_open_request():
+    """Three sessions run the check cycle over and over while a trainer claims
+    and finishes, as the worker, a pg_cron job and a person might."""
+    with connect() as conn:
+        for i in range(5):
+            m = f"queue_cycle_{i}"
+            conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (m,))
+            conn.execute("SELECT retrain.register_version(%s, 'v1', 's3://m', repeat('a', 64), '{}')", (m,))
+            conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green')", (m,))
+            conn.execute("""SELECT retrain.set_policy(%s, '{"triggers": {"schedule": {"interval": "1 second"}}}')""", (m,))
+    deadline = time.monotonic() + 8
+    unexpected = []
+
+    def cycler(i):
+        with connect() as conn:
+            while time.monotonic() < deadline:
+                conn.execute("SELECT retrain.run_checks()")
+
+    def trainer(i):
+        with connect() as conn:
+            while time.monotonic() < deadline:
+                row = conn.execute("SELECT id FROM retrain.claim_request('racer')").fetchone()
+                if row:
+                    conn.execute("SELECT retrain.finish_request(%s, 'done')", row)
+                else:
+                    time.sleep(0.05)
+
+    run_threads(4, lambda i: (trainer if i == 3 else cycler)(i))
+    with connect() as conn:
+        worst = scalar(conn, "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM retrain.requests "
+                             "WHERE status IN ('open', 'claimed') GROUP BY model) x")
+        assert worst <= 1, worst
+        assert scalar(conn, "SELECT count(*) FROM retrain.requests WHERE model LIKE 'queue_cycle_%' "
+                            "AND status = 'done'") >= 5
+        assert scalar(conn, "SELECT count(*) FROM retrain.log WHERE event = 'check_failed'") == 0
+        assert scalar(conn, "SELECT ok FROM retrain.verify_log()")
+    assert not unexpected, unexpected
 
 
 def test_finish_refuses_foreign_states():
