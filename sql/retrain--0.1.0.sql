@@ -2396,6 +2396,7 @@ CREATE FUNCTION @extschema@.guard_rollouts(at timestamptz DEFAULT now())
     RETURNS TABLE (model text, canary text, decision text, reason text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    SET jit = off
 AS $$
 DECLARE
     d @extschema@.deployments;
@@ -2431,7 +2432,9 @@ BEGIN
                    CASE m.task WHEN 'binary_classification' THEN @extschema@.auc(pr.score, o.label)
                                ELSE -@extschema@.rmse(pr.score, o.actual) END AS metric
               INTO c
-              FROM @extschema@.predictions pr LEFT JOIN @extschema@.outcomes o ON o.prediction_id = pr.id
+              FROM @extschema@.predictions pr
+              LEFT JOIN LATERAL (SELECT oo.label, oo.actual FROM @extschema@.outcomes oo
+                                  WHERE oo.prediction_id = pr.id LIMIT 1) o ON true
              WHERE pr.model = m.name AND pr.version = d.canary_version
                AND pr.predicted_at >= since AND pr.predicted_at < at;
             SELECT count(*) AS n, avg(pr.error::integer)::float8 AS error_rate,
@@ -2439,7 +2442,9 @@ BEGIN
                    CASE m.task WHEN 'binary_classification' THEN @extschema@.auc(pr.score, o.label)
                                ELSE -@extschema@.rmse(pr.score, o.actual) END AS metric
               INTO p
-              FROM @extschema@.predictions pr LEFT JOIN @extschema@.outcomes o ON o.prediction_id = pr.id
+              FROM @extschema@.predictions pr
+              LEFT JOIN LATERAL (SELECT oo.label, oo.actual FROM @extschema@.outcomes oo
+                                  WHERE oo.prediction_id = pr.id LIMIT 1) o ON true
              WHERE pr.model = m.name AND pr.version = d.production_version
                AND pr.predicted_at >= since AND pr.predicted_at < at;
 
@@ -2589,6 +2594,8 @@ CREATE FUNCTION @extschema@.check(model text, at timestamptz DEFAULT now())
                    eligible boolean, detail jsonb)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- one query per model, of moderate size: compiling it costs more than it saves
+    SET jit = off
 AS $$
 DECLARE
     -- "check" is a reserved word: the model argument is named $1 below
@@ -2685,7 +2692,11 @@ BEGIN
             CASE WHEN trg ? 'performance' THEN coalesce(trg->'performance'->>'window', '7 days')::interval END,
             CASE WHEN trg ? 'drift' THEN coalesce(trg->'drift'->>'window', '7 days')::interval END]) w;
         EXECUTE format('SELECT to_jsonb(ARRAY[%s]) FROM @extschema@.predictions p '
-                       'LEFT JOIN @extschema@.outcomes o ON o.prediction_id = p.id '
+                       -- an index probe per prediction (LIMIT keeps the planner from
+                       -- flattening it into a hash join that reads every model's
+                       -- outcomes for each model)
+                       'LEFT JOIN LATERAL (SELECT o.prediction_id, o.label, o.actual FROM @extschema@.outcomes o '
+                       '                    WHERE o.prediction_id = p.id LIMIT 1) o ON true '
                        'WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at < %L',
                        array_to_string(select_list, ', '), model, prod.version, at - max_window, at)
            INTO r;
