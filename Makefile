@@ -40,6 +40,7 @@ REGRESS = \
 	monitoring \
 	guard \
 	triggers \
+	eligibility \
 	registry
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

@@ -1539,11 +1539,18 @@ BEGIN
     IF policy ? 'eligibility' THEN
         IF jsonb_typeof(policy->'eligibility') <> 'object'
            OR EXISTS (SELECT 1 FROM jsonb_each(policy->'eligibility') e
-                       WHERE e.key <> 'min_new_labels' OR jsonb_typeof(e.value) <> 'number'
-                          OR (e.value #>> '{}')::numeric < 0) THEN
+                       WHERE e.key NOT IN ('min_new_labels', 'checks')
+                          OR (e.key = 'min_new_labels'
+                              AND (jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0))
+                          OR (e.key = 'checks'
+                              AND (jsonb_typeof(e.value) <> 'object'
+                                   OR EXISTS (SELECT 1 FROM jsonb_each(e.value) q
+                                               WHERE q.key !~ '^[a-z][a-z0-9_]*$'
+                                                  OR jsonb_typeof(q.value) <> 'string'
+                                                  OR btrim(q.value #>> '{}') = '')))) THEN
             RAISE EXCEPTION 'retrain.set_policy: invalid eligibility %', policy->'eligibility'
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Valid keys: min_new_labels (a number >= 0).';
+                      DETAIL = 'Valid keys: min_new_labels (a number >= 0), checks (an object of lower-case names to boolean queries).';
         END IF;
     END IF;
 
@@ -1654,6 +1661,16 @@ AS $$
 BEGIN
     PERFORM @extschema@._lock_model('set_policy', model);
     PERFORM @extschema@._check_policy(policy);
+    -- The eligibility checks run with the owner's privileges: only who may
+    -- act as the owner may write or change them.
+    IF (SELECT m.policy->'eligibility'->'checks' FROM @extschema@.models m WHERE m.name = set_policy.model)
+       IS DISTINCT FROM policy->'eligibility'->'checks'
+       AND NOT pg_has_role(@extschema@._actor(),
+                           (SELECT m.owner FROM @extschema@.models m WHERE m.name = set_policy.model), 'MEMBER') THEN
+        RAISE EXCEPTION 'retrain.set_policy: only members of the owner role of model "%" may change its eligibility checks', model
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The checks run with the owner''s privileges.';
+    END IF;
     UPDATE @extschema@.models m SET policy = set_policy.policy WHERE m.name = set_policy.model;
     PERFORM @extschema@._log(model, NULL, 'policy_set', jsonb_build_object('policy', policy));
     RETURN @extschema@.effective_policy(model);
@@ -2589,6 +2606,43 @@ $$;
 COMMENT ON FUNCTION @extschema@.schedule_occurrence(jsonb, timestamptz, timestamptz) IS
     'The latest occurrence at or before at of a schedule trigger (weekly, monthly on a day or the nth weekday, or an interval since the last training); times are UTC';
 
+-- Run one of the owner's eligibility checks as the owner and never as
+-- more: the query becomes the body of a temporary SECURITY DEFINER function
+-- owned by the owner's role, called and dropped at once.  Inside a SECURITY
+-- DEFINER function SET ROLE and SET SESSION AUTHORIZATION are refused, so the
+-- query cannot climb back to the privileges of the caller (the extension's
+-- owner), and the function is STABLE, so the query cannot write either.
+-- Returns NULL when the check passed, else why not (an error included).
+CREATE FUNCTION @extschema@._run_owner_check(owner name, check_name text, query text)
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    passed boolean;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = owner) THEN
+        RETURN format('the model''s owner "%s" is not a role', owner);
+    END IF;
+    BEGIN
+        EXECUTE format('CREATE FUNCTION pg_temp._retrain_eligibility() RETURNS boolean '
+                       'LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_catalog AS %L', query);
+        EXECUTE format('ALTER FUNCTION pg_temp._retrain_eligibility() OWNER TO %I', owner);
+        EXECUTE 'SELECT pg_temp._retrain_eligibility()' INTO passed;
+        DROP FUNCTION pg_temp._retrain_eligibility();
+    EXCEPTION WHEN OTHERS THEN
+        -- the subtransaction's rollback takes the function with it
+        RETURN format('failed: %s (SQLSTATE %s)', SQLERRM, SQLSTATE);
+    END;
+    IF passed IS NOT TRUE THEN
+        RETURN format('returned %s', coalesce(passed::text, 'NULL or no row'));
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._run_owner_check(name, text, text) IS
+    'Run one owner-supplied eligibility check with the owner''s privileges; NULL when it passed, else why not (internal)';
+
 CREATE FUNCTION @extschema@.check(model text, at timestamptz DEFAULT now())
     RETURNS TABLE (trigger text, fired boolean, observed pg_catalog.float8, threshold pg_catalog.float8,
                    eligible boolean, detail jsonb)
@@ -2628,6 +2682,10 @@ DECLARE
     last_fired timestamptz;
     latest_features text[];
     idx integer;
+    eligibility jsonb;
+    failed jsonb := '{}';
+    owner_check record;
+    why text;
 BEGIN
     SELECT * INTO m FROM @extschema@.models mm WHERE mm.name = $1;
     IF NOT FOUND THEN
@@ -2653,7 +2711,18 @@ BEGIN
            INTO new_labels USING $1, last_training, at;
     END IF;
     min_labels := coalesce((pol->'eligibility'->>'min_new_labels')::numeric, 0);
-    is_eligible := new_labels >= min_labels;
+    -- the owner's named checks, each run with the owner's privileges
+    FOR owner_check IN SELECT e.key, e.value #>> '{}' AS query
+                         FROM jsonb_each(coalesce(pol->'eligibility'->'checks', '{}')) e ORDER BY e.key LOOP
+        why := @extschema@._run_owner_check(m.owner, owner_check.key, owner_check.query);
+        IF why IS NOT NULL THEN
+            failed := failed || jsonb_build_object(owner_check.key, why);
+        END IF;
+    END LOOP;
+    is_eligible := new_labels >= min_labels AND failed = '{}';
+    eligibility := jsonb_build_object('eligibility',
+                                      jsonb_build_object('new_labels', new_labels, 'min_new_labels', min_labels,
+                                                         'failed_checks', failed));
 
     -- One scan of the production version's recent predictions serves
     -- drift, performance and confidence, each with its own window.
@@ -2715,6 +2784,7 @@ BEGIN
         eligible := is_eligible;
         detail := jsonb_build_object('window', coalesce(trg->'confidence'->>'window', '7 days'), 'predictions', r->0);
         idx := idx + 1;
+        detail := coalesce(detail, '{}') || eligibility;
         RETURN NEXT;
     END IF;
 
@@ -2736,6 +2806,7 @@ BEGIN
                                      'max_relative_drop', trg->'performance'->'max_relative_drop',
                                      'labelled', r->idx, 'min_labels', coalesce(trg->'performance'->'min_labels', '100'));
         idx := idx + 2;
+        detail := coalesce(detail, '{}') || eligibility;
         RETURN NEXT;
     END IF;
 
@@ -2770,6 +2841,7 @@ BEGIN
         eligible := is_eligible;
         detail := jsonb_build_object('aggregate', coalesce(trg->'drift'->>'aggregate', 'max'), 'features', cardinality(psis),
                                      'psi', to_jsonb(psis), 'window', coalesce(trg->'drift'->>'window', '7 days'));
+        detail := coalesce(detail, '{}') || eligibility;
         RETURN NEXT;
     END IF;
 
@@ -2783,6 +2855,7 @@ BEGIN
         fired := last_training IS NOT NULL AND coalesce(observed >= threshold, false);
         eligible := is_eligible;
         detail := jsonb_build_object('new_labels', new_labels, 'since', last_training, 'training_rows', training_rows);
+        detail := coalesce(detail, '{}') || eligibility;
         RETURN NEXT;
     END IF;
 
@@ -2797,6 +2870,7 @@ BEGIN
                  AND occurrence > coalesce(last_fired, '-infinity');
         eligible := is_eligible;
         detail := jsonb_build_object('occurrence', occurrence, 'last_fired', last_fired);
+        detail := coalesce(detail, '{}') || eligibility;
         RETURN NEXT;
     END IF;
 
@@ -2815,12 +2889,13 @@ BEGIN
                                      latest_features,
                                      'added', (SELECT jsonb_agg(f) FROM unnest(latest_features) f WHERE NOT f = ANY (prod.features)),
                                      'dropped', (SELECT jsonb_agg(f) FROM unnest(prod.features) f WHERE NOT f = ANY (latest_features)));
+        detail := coalesce(detail, '{}') || eligibility;
         RETURN NEXT;
     END IF;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.check(text, timestamptz) IS
-    'Evaluate a model''s retraining triggers at a time without changing anything: per trigger, whether it fired, what was observed against what threshold, and whether the model is eligible (min_new_labels)';
+    'Evaluate a model''s retraining triggers at a time without changing anything: per trigger, whether it fired, what was observed against what threshold, and whether the model is eligible (min_new_labels and the owner''s named checks)';
 
 CREATE FUNCTION @extschema@.run_checks()
     RETURNS integer
