@@ -80,7 +80,7 @@ SELECT eligible, detail->'eligibility'->'failed_checks' AS failed FROM retrain.c
 SELECT retrain.run_checks() AS new_requests;
 DELETE FROM elig_dq_runs;
 SELECT retrain.run_checks() AS new_requests;
-SELECT model, status, reasons->0->>'reason' LIKE 'schedule: %' AS for_the_schedule
+SELECT model, status, reasons->0->>'trigger' AS trigger, reasons->0->>'reason' LIKE 'schedule: %' AS for_the_schedule
   FROM retrain.requests WHERE model = 'elig';
 
 -- Never more than the owner: a check cannot read what the owner cannot,

@@ -2292,22 +2292,19 @@ COMMENT ON TABLE @extschema@.requests IS
     'Retraining requests: why, by whom, who trains it, and what came of it; at most one open request per model';
 COMMENT ON INDEX @extschema@.requests_one_open_per_model IS 'At most one open or claimed request per model';
 
-CREATE FUNCTION @extschema@.request_retrain(model text, reason text)
+-- The one write path of the queue: make the model's request, or add the
+-- reason to the open one.  why is {"trigger", "reason", "by", ...}.
+CREATE FUNCTION @extschema@._request(model text, why jsonb)
     RETURNS bigint
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r @extschema@.requests;
-    why jsonb;
 BEGIN
     PERFORM @extschema@._lock_model('request_retrain', model);
-    IF reason IS NULL OR reason = '' THEN
-        RAISE EXCEPTION 'retrain.request_retrain: a reason is required' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    why := jsonb_build_object('trigger', 'manual', 'reason', reason, 'by', @extschema@._actor());
     SELECT * INTO r FROM @extschema@.requests q
-     WHERE q.model = request_retrain.model AND q.status IN ('open', 'claimed');
+     WHERE q.model = _request.model AND q.status IN ('open', 'claimed');
     IF FOUND THEN
         -- one open request per model: the new reason joins it
         UPDATE @extschema@.requests q SET reasons = q.reasons || why WHERE q.id = r.id;
@@ -2323,7 +2320,22 @@ BEGIN
     RETURN r.id;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.request_retrain(text, text) IS
+COMMENT ON FUNCTION @extschema@._request(text, jsonb) IS
+    'Make the model''s retrain request or join its open one with a reason (internal)';
+
+CREATE FUNCTION @extschema@.request_retrain(model text, reason text)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF reason IS NULL OR reason = '' THEN
+        RAISE EXCEPTION 'retrain.request_retrain: a reason is required' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN @extschema@._request(model, jsonb_build_object('trigger', 'manual', 'reason', reason,
+                                                          'by', @extschema@._actor()));
+END
+$$;COMMENT ON FUNCTION @extschema@.request_retrain(text, text) IS
     'Ask for a model to be retrained, with a reason; joins the model''s open request if there is one; returns the request id and sends NOTIFY retrain_requests';
 
 CREATE FUNCTION @extschema@.claim_request(worker text)
@@ -2933,7 +2945,10 @@ BEGIN
             IF cardinality(reasons) > 0 THEN
                 had_open := EXISTS (SELECT 1 FROM @extschema@.requests q
                                      WHERE q.model = m AND q.status IN ('open', 'claimed'));
-                request_id := @extschema@.request_retrain(m, array_to_string(reasons, '; '));
+                request_id := @extschema@._request(m, jsonb_build_object(
+                                  'trigger', array_to_string(fired_triggers, ', '),
+                                  'reason', array_to_string(reasons, '; '),
+                                  'by', @extschema@._actor()));
                 IF NOT had_open THEN
                     made := made + 1;
                 END IF;
