@@ -101,7 +101,7 @@ SELECT retrain.set_policy('elig', $${
 RESET ROLE;
 SELECT key, value FROM retrain.check('elig') c, jsonb_each_text(c.detail->'eligibility'->'failed_checks') ORDER BY key;
 SELECT count(*) AS incidents_kept FROM elig_incidents;
-SELECT count(*) AS leftover_functions FROM pg_proc WHERE proname = '_retrain_eligibility';
+SELECT count(*) AS leftover_functions FROM pg_proc WHERE proname = '_retrain_owner_check';
 
 -- An owner that is no longer a role fails its checks, not the cycle.
 BEGIN;

@@ -54,6 +54,40 @@ SELECT * FROM retrain.guard_rollouts();
 RESET ROLE;
 DROP ROLE retrain_regress_nobody;
 
+-- The owner's rollback check, "three critical feedback labels within an
+-- hour": it rolls the canary back at once, before min_predictions.
+CREATE TABLE guard_feedback (at timestamptz, severity text);
+SELECT retrain.set_policy('guarded', policy || $${"rollback": {"min_predictions": 100, "checks": {
+         "critical_feedback": "SELECT count(*) >= 3 FROM guard_feedback WHERE severity = 'critical' AND at > now() - interval '1 hour'"}}}$$)
+       -> 'rollback' -> 'checks' ? 'critical_feedback' AS has_check
+  FROM retrain.models WHERE name = 'guarded';
+SELECT retrain.set_policy('guarded', '{"rollback": {"checks": {"x": 1}}}');
+SELECT retrain.register_version('guarded', v, 's3://m/' || v, repeat(c, 64), '{}')
+  FROM (VALUES ('v4', 'd'), ('v5', 'e')) x(v, c);
+SELECT retrain.promote('guarded', 'v4');
+INSERT INTO guard_feedback VALUES (now() - interval '2 hours', 'critical'), (now(), 'critical'), (now(), 'minor'),
+                                  (now(), 'critical');
+SELECT model, canary, decision, reason FROM retrain.guard_rollouts();
+INSERT INTO guard_feedback VALUES (now(), 'critical');
+SELECT model, canary, decision, reason FROM retrain.guard_rollouts();
+SELECT production_version, canary_version FROM retrain.deployments WHERE model = 'guarded';
+SELECT details->>'reason' AS reason FROM retrain.log
+ WHERE model = 'guarded' AND event = 'rolled_back' ORDER BY id DESC LIMIT 1;
+
+-- A check runs as the model's owner: an owner who may not read the feedback
+-- cannot judge the canary, which is held, neither advanced nor rolled back.
+CREATE ROLE guard_owner;
+UPDATE retrain.models SET owner = 'guard_owner' WHERE name = 'guarded';
+SELECT retrain.promote('guarded', 'v5');
+SELECT model, canary, decision, reason FROM retrain.guard_rollouts(now() + interval '3 days');
+SELECT production_version, canary_version, canary_percent FROM retrain.deployments WHERE model = 'guarded';
+GRANT SELECT ON guard_feedback TO guard_owner;
+SELECT model, canary, decision, reason FROM retrain.guard_rollouts();
+REVOKE SELECT ON guard_feedback FROM guard_owner;
+UPDATE retrain.models SET owner = session_user WHERE name = 'guarded';
+DROP TABLE guard_feedback;
+DROP ROLE guard_owner;
+
 DELETE FROM retrain.outcomes; DELETE FROM retrain.predictions;
 DELETE FROM retrain.production_history WHERE model = 'guarded';
 UPDATE retrain.deployments SET production_version = NULL, previous_version = NULL, canary_version = NULL

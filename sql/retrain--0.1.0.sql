@@ -1542,12 +1542,7 @@ BEGIN
                        WHERE e.key NOT IN ('min_new_labels', 'checks')
                           OR (e.key = 'min_new_labels'
                               AND (jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0))
-                          OR (e.key = 'checks'
-                              AND (jsonb_typeof(e.value) <> 'object'
-                                   OR EXISTS (SELECT 1 FROM jsonb_each(e.value) q
-                                               WHERE q.key !~ '^[a-z][a-z0-9_]*$'
-                                                  OR jsonb_typeof(q.value) <> 'string'
-                                                  OR btrim(q.value #>> '{}') = '')))) THEN
+                          OR (e.key = 'checks' AND NOT @extschema@._valid_checks(e.value))) THEN
             RAISE EXCEPTION 'retrain.set_policy: invalid eligibility %', policy->'eligibility'
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = 'Valid keys: min_new_labels (a number >= 0), checks (an object of lower-case names to boolean queries).';
@@ -1557,13 +1552,15 @@ BEGIN
     IF policy ? 'rollback' THEN
         IF jsonb_typeof(policy->'rollback') <> 'object'
            OR EXISTS (SELECT 1 FROM jsonb_each(policy->'rollback') e
-                       WHERE e.key NOT IN ('max_error_rate', 'max_latency_increase', 'latency_percentile',
-                                           'max_metric_drop', 'min_predictions')
-                          OR jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0)
+                       WHERE CASE e.key
+                             WHEN 'checks' THEN NOT @extschema@._valid_checks(e.value)
+                             ELSE e.key NOT IN ('max_error_rate', 'max_latency_increase', 'latency_percentile',
+                                                'max_metric_drop', 'min_predictions')
+                                  OR jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0 END)
            OR coalesce((policy->'rollback'->>'latency_percentile')::numeric, 99) NOT BETWEEN 50 AND 100 THEN
             RAISE EXCEPTION 'retrain.set_policy: invalid rollback limits %', policy->'rollback'
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Valid keys (numbers >= 0): max_error_rate, max_latency_increase, latency_percentile (50 to 100), max_metric_drop, min_predictions.';
+                      DETAIL = 'Valid keys (numbers >= 0): max_error_rate, max_latency_increase, latency_percentile (50 to 100), max_metric_drop, min_predictions; and checks (an object of lower-case names to boolean queries).';
         END IF;
     END IF;
 
@@ -1661,13 +1658,14 @@ AS $$
 BEGIN
     PERFORM @extschema@._lock_model('set_policy', model);
     PERFORM @extschema@._check_policy(policy);
-    -- The eligibility checks run with the owner's privileges: only who may
-    -- act as the owner may write or change them.
-    IF (SELECT m.policy->'eligibility'->'checks' FROM @extschema@.models m WHERE m.name = set_policy.model)
-       IS DISTINCT FROM policy->'eligibility'->'checks'
+    -- The eligibility and rollback checks run with the owner's privileges:
+    -- only who may act as the owner may write or change them.
+    IF (SELECT ARRAY[m.policy->'eligibility'->'checks', m.policy->'rollback'->'checks']
+          FROM @extschema@.models m WHERE m.name = set_policy.model)
+       IS DISTINCT FROM ARRAY[policy->'eligibility'->'checks', policy->'rollback'->'checks']
        AND NOT pg_has_role(@extschema@._actor(),
                            (SELECT m.owner FROM @extschema@.models m WHERE m.name = set_policy.model), 'MEMBER') THEN
-        RAISE EXCEPTION 'retrain.set_policy: only members of the owner role of model "%" may change its eligibility checks', model
+        RAISE EXCEPTION 'retrain.set_policy: only members of the owner role of model "%" may change its eligibility or rollback checks', model
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'The checks run with the owner''s privileges.';
     END IF;
@@ -2421,6 +2419,53 @@ COMMENT ON FUNCTION @extschema@.finish_request(bigint, text, text, text) IS
 --------------------------------------------------------------------------
 
 -- Canary against production over the canary's time so far.
+-- Run one of the owner's checks (eligibility or rollback) as the owner and
+-- never as more: the query becomes the body of a temporary SECURITY DEFINER
+-- function owned by the owner's role, called and dropped at once.  Inside a
+-- SECURITY DEFINER function SET ROLE and SET SESSION AUTHORIZATION are
+-- refused, so the query cannot climb back to the privileges of the caller
+-- (the extension's owner); the function is STABLE, so it cannot write
+-- either.  An error, the owner's role included, comes back as text.
+CREATE FUNCTION @extschema@._run_owner_check(owner name, query text, OUT result boolean, OUT error text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = owner) THEN
+        error := format('the model''s owner "%s" is not a role', owner);
+        RETURN;
+    END IF;
+    BEGIN
+        EXECUTE format('CREATE FUNCTION pg_temp._retrain_owner_check() RETURNS boolean '
+                       'LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_catalog AS %L', query);
+        EXECUTE format('ALTER FUNCTION pg_temp._retrain_owner_check() OWNER TO %I', owner);
+        EXECUTE 'SELECT pg_temp._retrain_owner_check()' INTO result;
+        DROP FUNCTION pg_temp._retrain_owner_check();
+    EXCEPTION WHEN OTHERS THEN
+        -- the subtransaction's rollback takes the function with it
+        result := NULL;
+        error := format('failed: %s (SQLSTATE %s)', SQLERRM, SQLSTATE);
+    END;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._run_owner_check(name, text) IS
+    'Run one owner-supplied check query with the owner''s privileges: its boolean, or the error (internal)';
+
+-- A policy's named checks: lower-case names to non-empty query strings.
+CREATE FUNCTION @extschema@._valid_checks(checks jsonb)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_typeof(checks) = 'object'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_each(checks) q
+                        WHERE q.key !~ '^[a-z][a-z0-9_]*$'
+                           OR jsonb_typeof(q.value) <> 'string'
+                           OR btrim(q.value #>> '{}') = '')
+$$;
+COMMENT ON FUNCTION @extschema@._valid_checks(jsonb) IS
+    'Whether a policy''s named checks are an object of lower-case names to non-empty queries (internal)';
+
 CREATE FUNCTION @extschema@.guard_rollouts(at timestamptz DEFAULT now())
     RETURNS TABLE (model text, canary text, decision text, reason text)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2440,6 +2485,9 @@ DECLARE
     step_index integer;
     dwell interval;
     why text;
+    owner_check record;
+    outcome record;
+    check_failed text;
 BEGIN
     FOR d IN SELECT * FROM @extschema@.deployments dd WHERE dd.canary_version IS NOT NULL ORDER BY dd.model LOOP
         BEGIN
@@ -2480,7 +2528,28 @@ BEGIN
             model := m.name;
             canary := d.canary_version;
             why := NULL;
-            IF c.n < (pol->'rollback'->>'min_predictions')::float8 THEN
+            -- The owner's rollback checks ("three critical feedback labels
+            -- within an hour") act at once, however few predictions the
+            -- canary has; one that fails keeps the canary where it is.
+            check_failed := NULL;
+            FOR owner_check IN SELECT e.key, e.value #>> '{}' AS query
+                                 FROM jsonb_each(coalesce(pol->'rollback'->'checks', '{}')) e ORDER BY e.key LOOP
+                SELECT * INTO outcome FROM @extschema@._run_owner_check(m.owner, owner_check.query);
+                IF outcome.error IS NOT NULL THEN
+                    check_failed := coalesce(check_failed || '; ', '')
+                                    || format('rollback check %s %s', owner_check.key, outcome.error);
+                ELSIF outcome.result AND why IS NULL THEN
+                    why := format('rollback check %s returned true', owner_check.key);
+                END IF;
+            END LOOP;
+            IF why IS NOT NULL THEN
+                decision := 'rollback';
+                reason := why;
+                PERFORM @extschema@.rollback(m.name, 'rollout guard: ' || why);
+            ELSIF check_failed IS NOT NULL THEN
+                decision := 'hold';
+                reason := check_failed;
+            ELSIF c.n < (pol->'rollback'->>'min_predictions')::float8 THEN
                 decision := 'wait';
                 reason := format('%s of %s predictions needed to judge the canary', c.n, pol->'rollback'->>'min_predictions');
             ELSE
@@ -2540,7 +2609,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.guard_rollouts(timestamptz) IS
-    'For each running canary: roll back on error rate, latency or metric limits of the policy, advance after the step''s dwell time when healthy, else hold; every decision logged';
+    'For each running canary: roll back on error rate, latency or metric limits of the policy or when one of the owner''s rollback checks returns true, advance after the step''s dwell time when healthy, else hold; every decision logged';
 
 --------------------------------------------------------------------------
 -- Retraining triggers: check() evaluates, run_checks() acts
@@ -2618,43 +2687,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.schedule_occurrence(jsonb, timestamptz, timestamptz) IS
     'The latest occurrence at or before at of a schedule trigger (weekly, monthly on a day or the nth weekday, or an interval since the last training); times are UTC';
 
--- Run one of the owner's eligibility checks as the owner and never as
--- more: the query becomes the body of a temporary SECURITY DEFINER function
--- owned by the owner's role, called and dropped at once.  Inside a SECURITY
--- DEFINER function SET ROLE and SET SESSION AUTHORIZATION are refused, so the
--- query cannot climb back to the privileges of the caller (the extension's
--- owner), and the function is STABLE, so the query cannot write either.
--- Returns NULL when the check passed, else why not (an error included).
-CREATE FUNCTION @extschema@._run_owner_check(owner name, check_name text, query text)
-    RETURNS text
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    passed boolean;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = owner) THEN
-        RETURN format('the model''s owner "%s" is not a role', owner);
-    END IF;
-    BEGIN
-        EXECUTE format('CREATE FUNCTION pg_temp._retrain_eligibility() RETURNS boolean '
-                       'LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_catalog AS %L', query);
-        EXECUTE format('ALTER FUNCTION pg_temp._retrain_eligibility() OWNER TO %I', owner);
-        EXECUTE 'SELECT pg_temp._retrain_eligibility()' INTO passed;
-        DROP FUNCTION pg_temp._retrain_eligibility();
-    EXCEPTION WHEN OTHERS THEN
-        -- the subtransaction's rollback takes the function with it
-        RETURN format('failed: %s (SQLSTATE %s)', SQLERRM, SQLSTATE);
-    END;
-    IF passed IS NOT TRUE THEN
-        RETURN format('returned %s', coalesce(passed::text, 'NULL or no row'));
-    END IF;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION @extschema@._run_owner_check(name, text, text) IS
-    'Run one owner-supplied eligibility check with the owner''s privileges; NULL when it passed, else why not (internal)';
-
 CREATE FUNCTION @extschema@.check(model text, at timestamptz DEFAULT now())
     RETURNS TABLE (trigger text, fired boolean, observed pg_catalog.float8, threshold pg_catalog.float8,
                    eligible boolean, detail jsonb)
@@ -2697,7 +2729,7 @@ DECLARE
     eligibility jsonb;
     failed jsonb := '{}';
     owner_check record;
-    why text;
+    outcome record;
 BEGIN
     SELECT * INTO m FROM @extschema@.models mm WHERE mm.name = $1;
     IF NOT FOUND THEN
@@ -2726,9 +2758,11 @@ BEGIN
     -- the owner's named checks, each run with the owner's privileges
     FOR owner_check IN SELECT e.key, e.value #>> '{}' AS query
                          FROM jsonb_each(coalesce(pol->'eligibility'->'checks', '{}')) e ORDER BY e.key LOOP
-        why := @extschema@._run_owner_check(m.owner, owner_check.key, owner_check.query);
-        IF why IS NOT NULL THEN
-            failed := failed || jsonb_build_object(owner_check.key, why);
+        SELECT * INTO outcome FROM @extschema@._run_owner_check(m.owner, owner_check.query);
+        IF outcome.result IS NOT TRUE THEN
+            failed := failed || jsonb_build_object(owner_check.key,
+                                                   coalesce(outcome.error,
+                                                            format('returned %s', coalesce(outcome.result::text, 'NULL or no row'))));
         END IF;
     END LOOP;
     is_eligible := new_labels >= min_labels AND failed = '{}';
