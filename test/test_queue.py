@@ -13,24 +13,7 @@ import time
 
 import psycopg
 
-from testlib import connect, run_suite, scalar
-
-
-def run_threads(n, target):
-    errors = []
-
-    def wrapped(i):
-        try:
-            target(i)
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(repr(e))
-
-    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[:3]
+from testlib import connect, run_suite, run_threads, scalar
 
 
 def test_racing_requests_make_one_open_request():

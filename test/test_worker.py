@@ -4,7 +4,8 @@ A scratch server preloads retrain with a one-second naptime; its worker must
 show in pg_stat_activity, run cycles (a due schedule makes a request), obey
 a reloaded retrain.worker_enabled, survive an error in a cycle, come back
 after kill -9, and stop with the server.  In the test cluster, pg_cron runs
-the same cycle as the job "retrain-checks".
+the same cycle as the job "retrain-checks".  Last, the worker, a pg_cron job
+and a person run the cycle at once for a minute (RETRAIN_RACE_SECONDS).
 """
 
 import os
@@ -12,7 +13,7 @@ import time
 
 import psycopg
 
-from testlib import ScratchCluster, connect, expect_error, run_as_owner, run_suite, scalar
+from testlib import ScratchCluster, connect, expect_error, run_as_owner, run_suite, run_threads, scalar
 
 WORKER = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'retrain worker'"
 
@@ -111,6 +112,91 @@ def test_pg_cron_job_runs_the_cycle():
             assert scalar(conn, "SELECT count(*) FROM cron.job WHERE jobname = 'retrain-checks'") == 0
         finally:
             conn.execute("DROP EXTENSION pg_cron")
+
+
+def test_worker_cron_and_manual_race_for_a_minute():
+    """The worker (naptime 1 s), a pg_cron job (every minute) and a person
+    calling run_checks() in a loop race while a trainer finishes requests.
+    Never two open requests for a model, a weekly schedule's one occurrence
+    fires once across the three, no cycle fails, and the log chain holds."""
+    seconds = float(os.environ.get("RETRAIN_RACE_SECONDS", "65"))
+    settings = {"shared_preload_libraries": "'pg_cron,retrain'", "retrain.naptime": "1",
+                "cron.database_name": "'postgres'", "cron.use_background_workers": "on",
+                "max_worker_processes": "16"}
+    with ScratchCluster(**settings) as cluster:
+        with cluster.connect() as conn:
+            conn.execute("CREATE EXTENSION retrain")
+            conn.execute("CREATE EXTENSION pg_cron")
+            for i in range(6):
+                m = f"race_{i}"
+                # three models churn (a new occurrence every second); three
+                # have a weekly occurrence in the past that must fire once
+                schedule = ('{"interval": "1 second"}' if i < 3
+                            else '{"every": "week", "weekday": "monday", "at": "00:00"}')
+                conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (m,))
+                conn.execute("SELECT retrain.register_version(%s, 'v1', 's3://m', repeat('a', 64), '{}')", (m,))
+                conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green')", (m,))
+                conn.execute("SELECT retrain.set_policy(%s, jsonb_build_object('triggers', "
+                             "jsonb_build_object('schedule', %s::jsonb)))", (m, schedule))
+            conn.execute("UPDATE retrain.models SET created_at = now() - interval '30 days'")
+            job = scalar(conn, "SELECT retrain.schedule_checks('* * * * *')")
+
+        deadline = time.monotonic() + seconds
+        duplicates = []
+        manual_cycles = [0]
+
+        def person(_):
+            with cluster.connect() as c:
+                while time.monotonic() < deadline:
+                    c.execute("SELECT retrain.run_checks()")
+                    manual_cycles[0] += 1
+
+        def trainer(_):
+            with cluster.connect() as c:
+                while time.monotonic() < deadline:
+                    row = c.execute("SELECT id FROM retrain.claim_request('race-trainer')").fetchone()
+                    if row:
+                        c.execute("SELECT retrain.finish_request(%s, 'done')", row)
+                    else:
+                        time.sleep(0.05)
+
+        def watcher(_):
+            with cluster.connect() as c:
+                while time.monotonic() < deadline:
+                    rows = c.execute("SELECT model, count(*) FROM retrain.requests "
+                                     "WHERE status IN ('open', 'claimed') GROUP BY model "
+                                     "HAVING count(*) > 1").fetchall()
+                    duplicates.extend(rows)
+                    time.sleep(0.1)
+
+        roles = [person, trainer, watcher]
+        run_threads(len(roles), lambda i: roles[i](i))
+
+        with cluster.connect() as conn:
+            assert not duplicates, duplicates[:5]
+            cron_runs = scalar(conn, "SELECT count(*) FROM cron.job_run_details "
+                                     "WHERE jobid = %s AND status = 'succeeded'", (job,))
+            assert cron_runs >= 1, "pg_cron never ran the cycle"
+            failed_cron = scalar(conn, "SELECT count(*) FROM cron.job_run_details "
+                                       "WHERE jobid = %s AND status <> 'succeeded'", (job,))
+            assert failed_cron == 0, conn.execute("SELECT return_message FROM cron.job_run_details").fetchall()
+            checked = scalar(conn, "SELECT count(*) FROM retrain.log WHERE event = 'checked'")
+            # the person's cycles and more: the worker's and pg_cron's
+            assert checked > manual_cycles[0] * 6, (checked, manual_cycles[0])
+            assert scalar(conn, "SELECT count(*) FROM retrain.log "
+                                "WHERE event IN ('check_failed', 'guard_failed')") == 0
+            # the weekly occurrence fired once, whoever checked first
+            weekly = conn.execute("SELECT model, count(*) FROM retrain.requests r, "
+                                  "jsonb_array_elements(r.reasons) x WHERE r.model >= 'race_3' "
+                                  "AND x->>'trigger' = 'schedule' GROUP BY model ORDER BY model").fetchall()
+            assert weekly == [("race_3", 1), ("race_4", 1), ("race_5", 1)], weekly
+            done = scalar(conn, "SELECT count(*) FROM retrain.requests WHERE status = 'done'")
+            assert done >= 10, done
+            assert scalar(conn, "SELECT ok FROM retrain.verify_log()")
+            log = run_as_owner("cat", os.path.join(cluster.dir, "log")).stdout
+            assert "deadlock" not in log, log[-2000:]
+            print(f"    {seconds:.0f} s: {manual_cycles[0]} manual cycles, {checked} model checks in all, "
+                  f"{cron_runs} pg_cron runs, {done} requests trained", flush=True)
 
 
 run_suite(globals())

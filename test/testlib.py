@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -122,6 +123,24 @@ class ScratchCluster:
         run_as_owner(f"{self.bin}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop", check=False)
         run_as_owner("rm", "-rf", self.dir, check=False)
         return False
+
+
+def run_threads(n, target):
+    """Run target(0) ... target(n - 1) in threads; fail with their errors."""
+    errors = []
+
+    def wrapped(i):
+        try:
+            target(i)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
 
 
 def run_suite(namespace):
