@@ -14,7 +14,6 @@ disk; not part of a normal run).
 """
 
 import os
-import time
 
 from bench import Case
 

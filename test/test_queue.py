@@ -13,7 +13,7 @@ import time
 
 import psycopg
 
-from testlib import connect, run_suite, run_threads, scalar
+from testlib import connect, run_suite, run_threads, scalar, train_until
 
 
 def test_racing_requests_make_one_open_request():
@@ -104,12 +104,7 @@ def test_racing_check_cycles_keep_one_open_request():
 
     def trainer(i):
         with connect() as conn:
-            while time.monotonic() < deadline:
-                row = conn.execute("SELECT id FROM retrain.claim_request('racer')").fetchone()
-                if row:
-                    conn.execute("SELECT retrain.finish_request(%s, 'done')", row)
-                else:
-                    time.sleep(0.05)
+            train_until(conn, deadline)
 
     run_threads(4, lambda i: (trainer if i == 3 else cycler)(i))
     with connect() as conn:

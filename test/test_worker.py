@@ -13,7 +13,8 @@ import time
 
 import psycopg
 
-from testlib import ScratchCluster, connect, expect_error, run_as_owner, run_suite, run_threads, scalar
+from testlib import (ScratchCluster, connect, expect_error, run_as_owner, run_suite, run_threads, scalar,
+                     train_until)
 
 WORKER = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'retrain worker'"
 
@@ -153,12 +154,7 @@ def test_worker_cron_and_manual_race_for_a_minute():
 
         def trainer(_):
             with cluster.connect() as c:
-                while time.monotonic() < deadline:
-                    row = c.execute("SELECT id FROM retrain.claim_request('race-trainer')").fetchone()
-                    if row:
-                        c.execute("SELECT retrain.finish_request(%s, 'done')", row)
-                    else:
-                        time.sleep(0.05)
+                train_until(c, deadline, "race-trainer")
 
         def watcher(_):
             with cluster.connect() as c:

@@ -143,6 +143,17 @@ def run_threads(n, target):
     assert not errors, errors[:3]
 
 
+def train_until(conn, deadline, worker="racer"):
+    """A trainer that claims and finishes requests until time.monotonic()
+    passes deadline, as a racing test's background load."""
+    while time.monotonic() < deadline:
+        row = conn.execute("SELECT id FROM retrain.claim_request(%s)", (worker,)).fetchone()
+        if row:
+            conn.execute("SELECT retrain.finish_request(%s, 'done')", row)
+        else:
+            time.sleep(0.05)
+
+
 def run_suite(namespace):
     """Run every test_* function of a suite in definition order and exit."""
     tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
