@@ -10,6 +10,9 @@ A case may state a target (the ratio must stay at or below it) or a floor
 (the ratio must be at least it, for "ours is N times faster" claims, where the
 candidate is the slow way).  A missed target or floor is printed and makes the
 run exit non-zero.  Cases with neither are reported for reference.
+
+RETRAIN_BENCH_ONLY=checks,route runs only those modules (bench_checks.py,
+bench_route.py).
 """
 
 import glob
@@ -69,6 +72,13 @@ def run_case(conn, case):
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     modules = sorted(glob.glob(os.path.join(here, "bench_*.py")))
+    only = os.environ.get("RETRAIN_BENCH_ONLY")
+    if only:
+        wanted = {f"bench_{name.strip()}.py" for name in only.split(",")}
+        modules = [m for m in modules if os.path.basename(m) in wanted]
+        if not modules:
+            print(f"RETRAIN_BENCH_ONLY={only}: no such benchmark module", file=sys.stderr)
+            return 2
     sys.path.insert(0, here)
     missed = 0
     ran = 0
