@@ -123,6 +123,11 @@ SELECT retrain.set_policy('elig', '{"eligibility": {"checks": {"Bad Name": "SELE
 SELECT retrain.set_policy('elig', '{"eligibility": {"checks": {"empty": " "}}}');
 SELECT retrain.set_policy('elig', '{"eligibility": {"checks": {"n": 1}}}');
 SELECT retrain.set_policy('elig', '{"eligibility": {"max_labels": 1}}');
+-- NULL: a JSON null is no check document, and a NULL policy is refused.
+SELECT retrain.set_policy('elig', '{"eligibility": {"checks": null}}');
+SELECT retrain.set_policy('elig', '{"eligibility": {"checks": {"n": null}}}');
+SELECT retrain.set_policy('elig', '{"rollback": {"checks": null}}');
+SELECT retrain.set_policy('elig', NULL);
 
 
 -- Clean up.

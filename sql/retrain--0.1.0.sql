@@ -1655,27 +1655,27 @@ CREATE FUNCTION @extschema@.set_policy(model text, policy jsonb)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    m @extschema@.models;
 BEGIN
-    PERFORM @extschema@._lock_model('set_policy', model);
+    m := @extschema@._lock_model('set_policy', model);
     PERFORM @extschema@._check_policy(policy);
     -- The eligibility and rollback checks run with the owner's privileges:
     -- only who may act as the owner may write or change them.
-    IF (SELECT ARRAY[m.policy->'eligibility'->'checks', m.policy->'rollback'->'checks']
-          FROM @extschema@.models m WHERE m.name = set_policy.model)
+    IF ARRAY[m.policy->'eligibility'->'checks', m.policy->'rollback'->'checks']
        IS DISTINCT FROM ARRAY[policy->'eligibility'->'checks', policy->'rollback'->'checks']
-       AND NOT pg_has_role(@extschema@._actor(),
-                           (SELECT m.owner FROM @extschema@.models m WHERE m.name = set_policy.model), 'MEMBER') THEN
+       AND NOT pg_has_role(@extschema@._actor(), m.owner, 'MEMBER') THEN
         RAISE EXCEPTION 'retrain.set_policy: only members of the owner role of model "%" may change its eligibility or rollback checks', model
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'The checks run with the owner''s privileges.';
     END IF;
-    UPDATE @extschema@.models m SET policy = set_policy.policy WHERE m.name = set_policy.model;
+    UPDATE @extschema@.models mm SET policy = set_policy.policy WHERE mm.name = set_policy.model;
     PERFORM @extschema@._log(model, NULL, 'policy_set', jsonb_build_object('policy', policy));
     RETURN @extschema@.effective_policy(model);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_policy(text, jsonb) IS
-    'Validate and set a model''s policy (gates, approvals, rollout); returns the effective policy';
+    'Validate and set a model''s policy document (gates, approvals, rollout, rollback, triggers, eligibility, requests); only members of the owner role may change its checks; returns the effective policy';
 
 CREATE FUNCTION @extschema@.register_version(model text, version text, artifact_uri text, artifact_sha256 text,
                                              metrics jsonb, params jsonb DEFAULT '{}', code_commit text DEFAULT NULL,
@@ -2291,9 +2291,9 @@ COMMENT ON TABLE @extschema@.requests IS
 COMMENT ON INDEX @extschema@.requests_one_open_per_model IS 'At most one open or claimed request per model';
 
 -- The one write path of the queue: make the model's request, or add the
--- reason to the open one.  why is {"trigger", "reason", "by", ...}.
-CREATE FUNCTION @extschema@._request(model text, why jsonb)
-    RETURNS bigint
+-- reason to the open one.  why is {"trigger", "reason", "by"}; created says
+-- which of the two happened, decided under the model's lock.
+CREATE FUNCTION @extschema@._request(model text, why jsonb, OUT id bigint, OUT created boolean)
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2307,7 +2307,9 @@ BEGIN
         -- one open request per model: the new reason joins it
         UPDATE @extschema@.requests q SET reasons = q.reasons || why WHERE q.id = r.id;
         PERFORM @extschema@._log(model, NULL, 'retrain_request_joined', jsonb_build_object('request', r.id, 'reason', why));
-        RETURN r.id;
+        id := r.id;
+        created := false;
+        RETURN;
     END IF;
     INSERT INTO @extschema@.requests (model, reasons, requested_by)
     VALUES (model, jsonb_build_array(why), @extschema@._actor())
@@ -2315,7 +2317,8 @@ BEGIN
     PERFORM @extschema@._log(model, NULL, 'retrain_requested', jsonb_build_object('request', r.id, 'reasons', r.reasons));
     PERFORM pg_notify('retrain_requests',
                       jsonb_build_object('request_id', r.id, 'model', model, 'reasons', r.reasons)::text);
-    RETURN r.id;
+    id := r.id;
+    created := true;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._request(text, jsonb) IS
@@ -2330,8 +2333,8 @@ BEGIN
     IF reason IS NULL OR reason = '' THEN
         RAISE EXCEPTION 'retrain.request_retrain: a reason is required' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    RETURN @extschema@._request(model, jsonb_build_object('trigger', 'manual', 'reason', reason,
-                                                          'by', @extschema@._actor()));
+    RETURN (@extschema@._request(model, jsonb_build_object('trigger', 'manual', 'reason', reason,
+                                                           'by', @extschema@._actor()))).id;
 END
 $$;COMMENT ON FUNCTION @extschema@.request_retrain(text, text) IS
     'Ask for a model to be retrained, with a reason; joins the model''s open request if there is one; returns the request id and sends NOTIFY retrain_requests';
@@ -2504,6 +2507,7 @@ BEGIN
              WHERE l.model = m.name AND l.version = d.canary_version
                AND l.event IN ('promoted', 'advanced', 'traffic_changed');
 
+            -- outcomes by an index probe per prediction, as in check()
             SELECT count(*) AS n, avg(pr.error::integer)::float8 AS error_rate,
                    percentile_cont(pct) WITHIN GROUP (ORDER BY pr.latency_ms) AS latency,
                    CASE m.task WHEN 'binary_classification' THEN @extschema@.auc(pr.score, o.label)
@@ -2731,6 +2735,9 @@ DECLARE
     owner_check record;
     outcome record;
 BEGIN
+    IF $1 IS NULL OR at IS NULL THEN
+        RAISE EXCEPTION 'retrain.check: model and at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT * INTO m FROM @extschema@.models mm WHERE mm.name = $1;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'retrain.check: unknown model "%"', model USING ERRCODE = 'undefined_object';
@@ -2954,8 +2961,8 @@ DECLARE
     reasons text[];
     fired_triggers text[];
     schedule_occurrence_ timestamptz;
-    had_open boolean;
     request_id bigint;
+    created boolean;
     made integer := 0;
 BEGIN
     FOR m IN SELECT name FROM @extschema@.models ORDER BY name LOOP
@@ -2977,13 +2984,11 @@ BEGIN
                 END IF;
             END LOOP;
             IF cardinality(reasons) > 0 THEN
-                had_open := EXISTS (SELECT 1 FROM @extschema@.requests q
-                                     WHERE q.model = m AND q.status IN ('open', 'claimed'));
-                request_id := @extschema@._request(m, jsonb_build_object(
-                                  'trigger', array_to_string(fired_triggers, ', '),
-                                  'reason', array_to_string(reasons, '; '),
-                                  'by', @extschema@._actor()));
-                IF NOT had_open THEN
+                SELECT q.id, q.created INTO request_id, created
+                  FROM @extschema@._request(m, jsonb_build_object('trigger', array_to_string(fired_triggers, ', '),
+                                                                  'reason', array_to_string(reasons, '; '),
+                                                                  'by', @extschema@._actor())) q;
+                IF created THEN
                     made := made + 1;
                 END IF;
                 IF schedule_occurrence_ IS NOT NULL THEN

@@ -92,6 +92,8 @@ SELECT retrain.run_checks() AS new_requests;
 SELECT event, details->>'sqlstate' AS sqlstate FROM retrain.log WHERE model = 'trig_broken' AND event LIKE 'check%' ORDER BY id;
 
 SELECT retrain.check('nope');
+SELECT retrain.check(NULL);
+SELECT retrain.check('trig', NULL);
 
 -- Not for PUBLIC.
 CREATE ROLE retrain_regress_nobody;
