@@ -41,6 +41,7 @@ REGRESS = \
 	guard \
 	triggers \
 	eligibility \
+	sources \
 	registry
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

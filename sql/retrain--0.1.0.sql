@@ -1049,10 +1049,13 @@ CREATE TABLE @extschema@.models (
     owner       name NOT NULL DEFAULT session_user,
     description text,
     policy      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(policy) = 'object'),
-    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- a name, not a regclass: pg_upgrade refuses reg* columns in tables
+    source      text
 );
 COMMENT ON TABLE @extschema@.models IS 'Registered models: task, owning role, description and policy document';
 COMMENT ON COLUMN @extschema@.models.owner IS 'the role that owns the model (may override gates, with a reason)';
+COMMENT ON COLUMN @extschema@.models.source IS 'the model''s own prediction log (schema-qualified relation name) set by set_source(); NULL: retrain.predictions and retrain.outcomes';
 COMMENT ON COLUMN @extschema@.models.policy IS 'the policy document as set; see retrain.effective_policy() for it with defaults';
 
 -- metrics must be a flat object of numbers
@@ -2422,37 +2425,254 @@ COMMENT ON FUNCTION @extschema@.finish_request(bigint, text, text, text) IS
 --------------------------------------------------------------------------
 
 -- Canary against production over the canary's time so far.
--- Run one of the owner's checks (eligibility or rollback) as the owner and
--- never as more: the query becomes the body of a temporary SECURITY DEFINER
--- function owned by the owner's role, called and dropped at once.  Inside a
--- SECURITY DEFINER function SET ROLE and SET SESSION AUTHORIZATION are
--- refused, so the query cannot climb back to the privileges of the caller
--- (the extension's owner); the function is STABLE, so it cannot write
--- either.  An error, the owner's role included, comes back as text.
+-- Run a query as a role and never as more: the query becomes the body of a
+-- temporary SECURITY DEFINER function owned by that role, called and
+-- dropped at once.  Inside a SECURITY DEFINER function SET ROLE and SET
+-- SESSION AUTHORIZATION are refused, so the query cannot climb back to the
+-- privileges of the caller (the extension's owner); the function is STABLE,
+-- so it cannot write either.  pg_temp comes last in its search_path, so a
+-- caller's temporary table cannot stand in for one the query names.  The
+-- result comes back as text of the given type; errors propagate, and the
+-- rollback of the caller's (sub)transaction drops the function with it.
+CREATE FUNCTION @extschema@._as_owner(owner name, returns regtype, search_path text, query text)
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = owner) THEN
+        RAISE EXCEPTION 'the model''s owner "%" is not a role', owner USING ERRCODE = 'undefined_object';
+    END IF;
+    EXECUTE format('CREATE FUNCTION pg_temp._retrain_as_owner() RETURNS %s '
+                   'LANGUAGE sql STABLE SECURITY DEFINER SET search_path = %s AS %L', returns, search_path, query);
+    EXECUTE format('ALTER FUNCTION pg_temp._retrain_as_owner() OWNER TO %I', owner);
+    EXECUTE 'SELECT pg_temp._retrain_as_owner()::text' INTO result;
+    DROP FUNCTION pg_temp._retrain_as_owner();
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._as_owner(name, regtype, text, text) IS
+    'Run a query with the privileges of a role and no more: its one value as text (internal)';
+
+-- One of the owner's checks (eligibility or rollback): its boolean, or why
+-- it has none.
 CREATE FUNCTION @extschema@._run_owner_check(owner name, query text, OUT result boolean, OUT error text)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = owner) THEN
-        error := format('the model''s owner "%s" is not a role', owner);
-        RETURN;
-    END IF;
-    BEGIN
-        EXECUTE format('CREATE FUNCTION pg_temp._retrain_owner_check() RETURNS boolean '
-                       'LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_catalog AS %L', query);
-        EXECUTE format('ALTER FUNCTION pg_temp._retrain_owner_check() OWNER TO %I', owner);
-        EXECUTE 'SELECT pg_temp._retrain_owner_check()' INTO result;
-        DROP FUNCTION pg_temp._retrain_owner_check();
-    EXCEPTION WHEN OTHERS THEN
-        -- the subtransaction's rollback takes the function with it
-        result := NULL;
-        error := format('failed: %s (SQLSTATE %s)', SQLERRM, SQLSTATE);
-    END;
+    result := @extschema@._as_owner(owner, 'boolean', 'public, pg_catalog, pg_temp', query)::boolean;
+EXCEPTION WHEN OTHERS THEN
+    result := NULL;
+    error := format('failed: %s (SQLSTATE %s)', SQLERRM, SQLSTATE);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._run_owner_check(name, text) IS
     'Run one owner-supplied check query with the owner''s privileges: its boolean, or the error (internal)';
+
+--------------------------------------------------------------------------
+-- Where a model's predictions are read from: retrain.predictions and
+-- retrain.outcomes, or the model's own relation (set_source)
+--------------------------------------------------------------------------
+
+-- The columns a source relation may have.  Features come from a jsonb
+-- column "features" or, without one, from every column not listed here
+-- (the wide layout of most existing prediction logs).
+CREATE FUNCTION @extschema@._source_layout()
+    RETURNS TABLE (name text, types regtype[], required boolean)
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('model', '{text,varchar}'::regtype[], false),
+           ('version', '{text,varchar,int4,int8}', true),
+           ('predicted_at', '{timestamptz}', true),
+           ('score', '{float8,float4,numeric,int2,int4,int8}', true),
+           ('unit_key', NULL, false),
+           ('latency_ms', '{float8,float4,numeric,int2,int4,int8}', false),
+           ('error', '{bool}', false),
+           ('label', '{bool}', false),
+           ('actual', '{float8,float4,numeric,int2,int4,int8}', false),
+           ('observed_at', '{timestamptz}', false),
+           ('features', '{jsonb}', false)
+$$;
+COMMENT ON FUNCTION @extschema@._source_layout() IS
+    'The documented columns of a source relation: name, allowed types (NULL: any), required (internal)';
+
+-- The documented columns a relation has, or an error saying what is wrong.
+CREATE FUNCTION @extschema@._source_columns(fn text, relation regclass)
+    RETURNS text[]
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kind "char";
+    col record;
+    present text[] := '{}';
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = relation;
+    IF kind IS NULL THEN
+        RAISE EXCEPTION 'retrain.%: relation with OID % does not exist', fn, relation::oid USING ERRCODE = 'undefined_table';
+    END IF;
+    IF kind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+        RAISE EXCEPTION 'retrain.%: "%" is not a table, view, materialized view or foreign table', fn, relation
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    FOR col IN SELECT l.name, l.types, l.required, a.atttypid::regtype AS type
+                 FROM @extschema@._source_layout() l
+                 LEFT JOIN pg_attribute a ON a.attrelid = relation AND a.attname = l.name
+                                         AND a.attnum > 0 AND NOT a.attisdropped LOOP
+        IF col.type IS NULL THEN
+            IF col.required THEN
+                RAISE EXCEPTION 'retrain.%: relation "%" has no column "%"', fn, relation, col.name
+                    USING ERRCODE = 'undefined_column',
+                          HINT = 'A source needs version, predicted_at (timestamptz) and score; see docs/monitoring.md.';
+            END IF;
+        ELSIF col.types IS NOT NULL AND NOT col.type = ANY (col.types) THEN
+            RAISE EXCEPTION 'retrain.%: column "%" of "%" is %, not one of %', fn, col.name, relation, col.type,
+                            array_to_string(col.types::text[], ', ')
+                USING ERRCODE = 'datatype_mismatch';
+        ELSE
+            present := present || col.name;
+        END IF;
+    END LOOP;
+    RETURN present;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._source_columns(text, regclass) IS
+    'The documented columns of a source relation, or an error naming the missing or mistyped one (internal)';
+
+-- The FROM clause every read of a model's predictions uses: predictions as
+-- p (model, version, predicted_at, score, latency_ms, error, features) and
+-- their outcomes as o (prediction_id, set when labelled; label, actual,
+-- observed_at).  The source is looked up and checked again at each read: it
+-- may have been dropped, renamed or altered since set_source().
+CREATE FUNCTION @extschema@._source_from(fn text, m @extschema@.models)
+    RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel regclass;
+    cols text[];
+    features text;
+BEGIN
+    IF m.source IS NULL THEN
+        -- an index probe per prediction (LIMIT keeps the planner from
+        -- flattening it into a hash join that reads every model's
+        -- outcomes for each model)
+        RETURN '@extschema@.predictions p '
+               'LEFT JOIN LATERAL (SELECT o.prediction_id, o.label, o.actual, o.observed_at FROM @extschema@.outcomes o '
+               '                    WHERE o.prediction_id = p.id LIMIT 1) o ON true';
+    END IF;
+    rel := to_regclass(m.source);
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'retrain.%: the source % of model "%" does not exist', fn, m.source, m.name
+            USING ERRCODE = 'undefined_table', HINT = 'Point the model at its relation again with retrain.set_source().';
+    END IF;
+    cols := @extschema@._source_columns(fn, rel);
+    -- the wide layout's features are read as columns of src (see _source_features)
+    features := CASE WHEN 'features' = ANY (cols) THEN 's.features' ELSE 'NULL::jsonb' END;
+    RETURN format('(SELECT %L::text AS model, s.version::text AS version, s.predicted_at, s.score::float8 AS score, '
+                  '%s AS latency_ms, %s AS error, %s AS features, %s AS label, %s AS actual, %s AS observed_at, s AS src '
+                  'FROM %s s%s) p '
+                  'CROSS JOIN LATERAL (SELECT CASE WHEN p.label IS NOT NULL OR p.actual IS NOT NULL THEN 0 END AS prediction_id, '
+                  'p.label, p.actual, p.observed_at) o',
+                  m.name,
+                  CASE WHEN 'latency_ms' = ANY (cols) THEN 's.latency_ms::float8' ELSE 'NULL::float8' END,
+                  CASE WHEN 'error' = ANY (cols) THEN 's.error' ELSE 'NULL::boolean' END,
+                  features,
+                  CASE WHEN 'label' = ANY (cols) THEN 's.label' ELSE 'NULL::boolean' END,
+                  CASE WHEN 'actual' = ANY (cols) THEN 's.actual::float8' ELSE 'NULL::float8' END,
+                  -- without observed_at, a label counts as known when its prediction was made
+                  CASE WHEN 'observed_at' = ANY (cols) THEN 's.observed_at' ELSE 's.predicted_at' END,
+                  (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel),
+                  CASE WHEN 'model' = ANY (cols) THEN format(' WHERE s.model = %L', m.name) ELSE '' END);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._source_from(text, @extschema@.models) IS
+    'The FROM clause (p: predictions, o: outcomes) that reads a model''s predictions from its source (internal)';
+
+-- The feature columns of a source in the wide layout (no jsonb column
+-- "features"): every column that is not a documented one, in table order.
+-- NULL when features come from a jsonb column.
+CREATE FUNCTION @extschema@._source_features(m @extschema@.models)
+    RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a
+                  WHERE a.attrelid = to_regclass(m.source) AND a.attnum > 0 AND NOT a.attisdropped
+                    AND a.attname::text NOT IN (SELECT l.name FROM @extschema@._source_layout() l)
+                  ORDER BY a.attnum)
+     WHERE m.source IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = to_regclass(m.source) AND a.attname = 'features' AND NOT a.attisdropped)
+$$;
+COMMENT ON FUNCTION @extschema@._source_features(@extschema@.models) IS
+    'A wide source''s feature columns, or NULL when features come from retrain.predictions or a jsonb column (internal)';
+
+-- Run a read of a model's predictions that yields one jsonb value: as the
+-- extension over retrain's own tables, as the model's owner over its own
+-- source, so that set_source() gives nobody more than the owner may read.
+CREATE FUNCTION @extschema@._read(m @extschema@.models, query text)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    IF m.source IS NULL THEN
+        EXECUTE query INTO r;
+        RETURN r;
+    END IF;
+    RETURN @extschema@._as_owner(m.owner, 'jsonb', 'pg_catalog, pg_temp', query)::jsonb;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._read(@extschema@.models, text) IS
+    'Run a one-value read of a model''s predictions with the privileges its source calls for (internal)';
+
+CREATE FUNCTION @extschema@.set_source(model text, relation regclass)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m @extschema@.models;
+    cols text[];
+    qualified text;
+    features text[];
+BEGIN
+    m := @extschema@._lock_model('set_source', model);
+    -- The source is read with the owner's privileges: only who may act as
+    -- the owner may choose what the owner's privileges read.
+    IF NOT pg_has_role(@extschema@._actor(), m.owner, 'MEMBER') THEN
+        RAISE EXCEPTION 'retrain.set_source: only members of the owner role of model "%" may set its source', model
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The source is read with the owner''s privileges.';
+    END IF;
+    IF relation IS NOT NULL THEN
+        cols := @extschema@._source_columns('set_source', relation);
+        IF NOT has_table_privilege(m.owner, relation, 'SELECT') THEN
+            RAISE EXCEPTION 'retrain.set_source: the owner "%" of model "%" may not read %', m.owner, model, relation
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('GRANT SELECT ON %s TO %I;', relation, m.owner);
+        END IF;
+        SELECT format('%I.%I', n.nspname, c.relname) INTO qualified
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation;
+    END IF;
+    UPDATE @extschema@.models mm SET source = qualified WHERE mm.name = m.name RETURNING * INTO m;
+    features := @extschema@._source_features(m);
+    PERFORM @extschema@._log(m.name, NULL, 'source_set',
+                             jsonb_build_object('source', qualified, 'columns', cols,
+                                                'feature_columns', features));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_source(text, regclass) IS
+    'Read a model''s predictions and outcomes from its own table or view (documented columns) instead of retrain.predictions; NULL goes back to retrain.predictions; only members of the owner role may';
 
 -- A policy's named checks: lower-case names to non-empty query strings.
 CREATE FUNCTION @extschema@._valid_checks(checks jsonb)
@@ -2491,6 +2711,12 @@ DECLARE
     owner_check record;
     outcome record;
     check_failed text;
+    src text;
+    metric text;
+    -- canary or production over the canary's time so far
+    query constant text := 'SELECT to_jsonb(x) FROM (SELECT count(*) AS n, avg(p.error::integer)::float8 AS error_rate, '
+                           'percentile_cont(%s) WITHIN GROUP (ORDER BY p.latency_ms) AS latency, %s AS metric '
+                           'FROM %s WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at < %L) x';
 BEGIN
     FOR d IN SELECT * FROM @extschema@.deployments dd WHERE dd.canary_version IS NOT NULL ORDER BY dd.model LOOP
         BEGIN
@@ -2507,27 +2733,15 @@ BEGIN
              WHERE l.model = m.name AND l.version = d.canary_version
                AND l.event IN ('promoted', 'advanced', 'traffic_changed');
 
-            -- outcomes by an index probe per prediction, as in check()
-            SELECT count(*) AS n, avg(pr.error::integer)::float8 AS error_rate,
-                   percentile_cont(pct) WITHIN GROUP (ORDER BY pr.latency_ms) AS latency,
-                   CASE m.task WHEN 'binary_classification' THEN @extschema@.auc(pr.score, o.label)
-                               ELSE -@extschema@.rmse(pr.score, o.actual) END AS metric
-              INTO c
-              FROM @extschema@.predictions pr
-              LEFT JOIN LATERAL (SELECT oo.label, oo.actual FROM @extschema@.outcomes oo
-                                  WHERE oo.prediction_id = pr.id LIMIT 1) o ON true
-             WHERE pr.model = m.name AND pr.version = d.canary_version
-               AND pr.predicted_at >= since AND pr.predicted_at < at;
-            SELECT count(*) AS n, avg(pr.error::integer)::float8 AS error_rate,
-                   percentile_cont(pct) WITHIN GROUP (ORDER BY pr.latency_ms) AS latency,
-                   CASE m.task WHEN 'binary_classification' THEN @extschema@.auc(pr.score, o.label)
-                               ELSE -@extschema@.rmse(pr.score, o.actual) END AS metric
-              INTO p
-              FROM @extschema@.predictions pr
-              LEFT JOIN LATERAL (SELECT oo.label, oo.actual FROM @extschema@.outcomes oo
-                                  WHERE oo.prediction_id = pr.id LIMIT 1) o ON true
-             WHERE pr.model = m.name AND pr.version = d.production_version
-               AND pr.predicted_at >= since AND pr.predicted_at < at;
+            -- canary and production over the canary's time so far, each row
+            -- {n, error_rate, latency, metric}
+            src := @extschema@._source_from('guard_rollouts', m);
+            metric := CASE m.task WHEN 'binary_classification' THEN '@extschema@.auc(p.score, o.label)'
+                                  ELSE '-@extschema@.rmse(p.score, o.actual)' END;
+            SELECT * INTO c FROM jsonb_to_record(@extschema@._read(m, format(query, pct, metric, src, m.name, d.canary_version, since, at)))
+                AS x(n bigint, error_rate float8, latency float8, metric float8);
+            SELECT * INTO p FROM jsonb_to_record(@extschema@._read(m, format(query, pct, metric, src, m.name, d.production_version, since, at)))
+                AS x(n bigint, error_rate float8, latency float8, metric float8);
 
             model := m.name;
             canary := d.canary_version;
@@ -2734,6 +2948,9 @@ DECLARE
     failed jsonb := '{}';
     owner_check record;
     outcome record;
+    src text;
+    wide text[];
+    fexpr text;
 BEGIN
     IF $1 IS NULL OR at IS NULL THEN
         RAISE EXCEPTION 'retrain.check: model and at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -2755,7 +2972,13 @@ BEGIN
     -- eligibility.  EXECUTE plans it for this model's values each time: the
     -- generic plan PL/pgSQL settles on after five calls hash-joins every
     -- model's outcomes, three times slower on a busy table.
-    IF last_training IS NOT NULL THEN
+    src := @extschema@._source_from('check', m);
+    wide := @extschema@._source_features(m);
+    IF last_training IS NOT NULL AND m.source IS NOT NULL THEN
+        new_labels := @extschema@._read(m, format('SELECT to_jsonb(count(*)) FROM %s '
+                                                  'WHERE o.prediction_id IS NOT NULL AND o.observed_at > %L AND o.observed_at <= %L',
+                                                  src, last_training, at));
+    ELSIF last_training IS NOT NULL THEN
         EXECUTE 'SELECT count(*) FROM @extschema@.outcomes o '
                 'JOIN @extschema@.predictions p ON p.id = o.prediction_id '
                 'WHERE p.model = $1 AND o.observed_at > $2 AND o.observed_at <= $3'
@@ -2803,13 +3026,17 @@ BEGIN
             FOR b IN SELECT * FROM @extschema@.baselines bl
                       WHERE bl.model = $1 AND bl.version = prod.version ORDER BY bl.feature LOOP
                 feats := feats || b;
+                -- a feature the wide source no longer has counts as missing
+                fexpr := CASE WHEN wide IS NULL THEN format('(p.features->>%L)', b.feature)
+                              WHEN b.feature = ANY (wide) THEN format('(p.src).%I::text', b.feature)
+                              ELSE 'NULL::text' END;
                 select_list := select_list || CASE WHEN b.kind = 'numeric' THEN
-                    format('to_jsonb(@extschema@.histogram_missing((p.features->>%L)::float8, %L::float8[]) FILTER (WHERE p.predicted_at >= %L))',
-                           b.feature, coalesce(b.edges, '{}'),
+                    format('to_jsonb(@extschema@.histogram_missing(%s::float8, %L::float8[]) FILTER (WHERE p.predicted_at >= %L))',
+                           fexpr, coalesce(b.edges, '{}'),
                            at - coalesce(trg->'drift'->>'window', '7 days')::interval)
                   ELSE
-                    format('to_jsonb(@extschema@.category_counts(p.features->>%L) FILTER (WHERE p.predicted_at >= %L))',
-                           b.feature, at - coalesce(trg->'drift'->>'window', '7 days')::interval)
+                    format('to_jsonb(@extschema@.category_counts(%s) FILTER (WHERE p.predicted_at >= %L))',
+                           fexpr, at - coalesce(trg->'drift'->>'window', '7 days')::interval)
                   END;
             END LOOP;
         END IF;
@@ -2817,15 +3044,9 @@ BEGIN
             CASE WHEN trg ? 'confidence' THEN coalesce(trg->'confidence'->>'window', '7 days')::interval END,
             CASE WHEN trg ? 'performance' THEN coalesce(trg->'performance'->>'window', '7 days')::interval END,
             CASE WHEN trg ? 'drift' THEN coalesce(trg->'drift'->>'window', '7 days')::interval END]) w;
-        EXECUTE format('SELECT to_jsonb(ARRAY[%s]) FROM @extschema@.predictions p '
-                       -- an index probe per prediction (LIMIT keeps the planner from
-                       -- flattening it into a hash join that reads every model's
-                       -- outcomes for each model)
-                       'LEFT JOIN LATERAL (SELECT o.prediction_id, o.label, o.actual FROM @extschema@.outcomes o '
-                       '                    WHERE o.prediction_id = p.id LIMIT 1) o ON true '
-                       'WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at < %L',
-                       array_to_string(select_list, ', '), model, prod.version, at - max_window, at)
-           INTO r;
+        r := @extschema@._read(m, format('SELECT to_jsonb(ARRAY[%s]) FROM %s '
+                                         'WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at < %L',
+                                         array_to_string(select_list, ', '), src, model, prod.version, at - max_window, at));
     END IF;
     idx := 1;
 
@@ -2928,10 +3149,19 @@ BEGIN
     END IF;
 
     IF trg ? 'feature_change' THEN
-        SELECT ARRAY(SELECT jsonb_object_keys(p.features) ORDER BY 1) INTO latest_features
-          FROM @extschema@.predictions p
-         WHERE p.model = $1 AND p.version = prod.version AND p.predicted_at < at AND p.features IS NOT NULL
-         ORDER BY p.predicted_at DESC LIMIT 1;
+        IF wide IS NOT NULL THEN
+            -- the wide source's columns are its features
+            latest_features := ARRAY(SELECT f FROM unnest(wide) f ORDER BY 1);
+        ELSE
+            -- the features of the latest prediction served
+            latest_features := ARRAY(SELECT jsonb_array_elements_text(@extschema@._read(m, format(
+                'SELECT to_jsonb(ARRAY(SELECT jsonb_object_keys(p.features) ORDER BY 1)) FROM %s '
+                'WHERE p.model = %L AND p.version = %L AND p.predicted_at < %L AND p.features IS NOT NULL '
+                'ORDER BY p.predicted_at DESC LIMIT 1', src, model, prod.version, at))));
+            IF cardinality(latest_features) = 0 THEN
+                latest_features := NULL;
+            END IF;
+        END IF;
         trigger := 'feature_change';
         observed := NULL;
         threshold := NULL;
@@ -3082,6 +3312,7 @@ GRANT SELECT ON @extschema@.models, @extschema@.model_versions, @extschema@.appr
 REVOKE ALL ON FUNCTION
     @extschema@.register_model(text, text, text),
     @extschema@.set_policy(text, jsonb),
+    @extschema@.set_source(text, regclass),
     @extschema@.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[]),
     @extschema@.evaluate(text, text),
     @extschema@.approve(text, text, text, text),
