@@ -1339,7 +1339,7 @@ CREATE FUNCTION @extschema@.effective_policy(model text)
                                          'rollback', (d->'rollback') || coalesce(m.policy->'rollback', '{}'))
               FROM @extschema@.models m,
                    (SELECT '{"gates": [], "approvals": {}, "rollout": {"steps": [10, 50, 100]},
-                             "requests": {"claim_timeout": "1 hour"},
+                             "requests": {"claim_timeout": "1 hour", "cooldown": "7 days"},
                              "rollback": {"max_error_rate": 0.02, "max_latency_increase": 0.5,
                                           "latency_percentile": 99, "min_predictions": 100}}'::jsonb AS d) defaults
              WHERE m.name = effective_policy.model);
@@ -1569,13 +1569,13 @@ BEGIN
 
     IF policy ? 'requests' THEN
         IF jsonb_typeof(policy->'requests') <> 'object'
-           OR EXISTS (SELECT 1 FROM jsonb_object_keys(policy->'requests') x WHERE x NOT IN ('claim_timeout'))
-           OR (policy->'requests' ? 'claim_timeout'
-               AND (jsonb_typeof(policy->'requests'->'claim_timeout') <> 'string'
-                    OR @extschema@._positive_interval(policy->'requests'->>'claim_timeout') IS NOT TRUE)) THEN
-            RAISE EXCEPTION 'retrain.set_policy: requests must be {"claim_timeout": interval}, not %', policy->'requests'
+           OR EXISTS (SELECT 1 FROM jsonb_each(policy->'requests') x
+                       WHERE x.key NOT IN ('claim_timeout', 'cooldown')
+                          OR jsonb_typeof(x.value) <> 'string'
+                          OR @extschema@._positive_interval(x.value #>> '{}') IS NOT TRUE) THEN
+            RAISE EXCEPTION 'retrain.set_policy: requests must be {"claim_timeout": interval, "cooldown": interval}, not %', policy->'requests'
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Valid keys: claim_timeout.';
+                      DETAIL = 'Valid keys (positive intervals): claim_timeout, cooldown.';
         END IF;
     END IF;
 END
@@ -2951,6 +2951,7 @@ DECLARE
     src text;
     wide text[];
     fexpr text;
+    in_flight jsonb;
 BEGIN
     IF $1 IS NULL OR at IS NULL THEN
         RAISE EXCEPTION 'retrain.check: model and at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -2995,10 +2996,23 @@ BEGIN
                                                             format('returned %s', coalesce(outcome.result::text, 'NULL or no row'))));
         END IF;
     END LOOP;
-    is_eligible := new_labels >= min_labels AND failed = '{}';
+    -- The answer to the last request may be on its way: a version trained
+    -- for it and not yet released or discarded.  Until it is (or the
+    -- cooldown passes), the production version's drift or metric drop that
+    -- made the request would only make the same request again.
+    SELECT jsonb_build_object('request', q.id, 'version', q.version, 'stage', mv.stage,
+                              'until', q.finished_at + (pol->'requests'->>'cooldown')::interval)
+      INTO in_flight
+      FROM @extschema@.requests q
+      JOIN @extschema@.model_versions mv ON mv.model = q.model AND mv.version = q.version
+     WHERE q.model = $1 AND q.status = 'done' AND q.finished_at <= at
+       AND q.finished_at > at - (pol->'requests'->>'cooldown')::interval
+       AND mv.stage IN ('registered', 'shadow', 'canary')
+     ORDER BY q.finished_at DESC LIMIT 1;
+    is_eligible := new_labels >= min_labels AND failed = '{}' AND in_flight IS NULL;
     eligibility := jsonb_build_object('eligibility',
                                       jsonb_build_object('new_labels', new_labels, 'min_new_labels', min_labels,
-                                                         'failed_checks', failed));
+                                                         'failed_checks', failed, 'in_flight', in_flight));
 
     -- One scan of the production version's recent predictions serves
     -- drift, performance and confidence, each with its own window.

@@ -81,6 +81,24 @@ SELECT last_occurrence IS NOT NULL AS schedule_recorded FROM retrain.trigger_sta
 SELECT fired FROM retrain.check('trig', now()) WHERE trigger = 'schedule';
 SELECT event, details->'fired' AS fired FROM retrain.log WHERE model = 'trig' AND event = 'checked' ORDER BY id;
 
+-- A trainer answers the request with v2.  While v2 is on its way (registered,
+-- shadow or canary), v1's drift would only make the same request again: not
+-- eligible, for at most the policy's cooldown (7 days) after the request was
+-- finished; once v2 is released or discarded, eligible again.
+SELECT retrain.register_version('trig', 'v2', 's3://m/v2', repeat('c', 64), '{"f1": 0.85}');
+SELECT status FROM retrain.claim_request('regress-trainer');
+SELECT status, version FROM retrain.finish_request((SELECT id FROM retrain.requests WHERE model = 'trig'), 'done', 'v2');
+SELECT DISTINCT eligible, detail->'eligibility'->'in_flight'->>'version' AS in_flight,
+       detail->'eligibility'->'in_flight'->>'stage' AS stage
+  FROM retrain.check('trig', now() + interval '1 minute');
+SELECT DISTINCT eligible, detail->'eligibility'->'in_flight' AS in_flight
+  FROM retrain.check('trig', now() + interval '8 days');
+SELECT retrain.run_checks() AS new_requests;
+SELECT retrain.promote('trig', 'v2');
+SELECT retrain.rollback('trig', 'regress: discard v2');
+SELECT DISTINCT eligible, detail->'eligibility'->'in_flight' AS in_flight
+  FROM retrain.check('trig', now() + interval '1 minute');
+
 -- A model whose check fails is logged and skipped.
 SELECT retrain.register_model('trig_broken', 'binary_classification');
 SELECT retrain.register_version('trig_broken', 'v1', 's3://m', repeat('b', 64), '{"f1": 0.9}');
@@ -88,6 +106,7 @@ SELECT retrain.promote('trig_broken', 'v1', 'blue_green');
 SELECT retrain.capture_baseline('trig_broken', 'v1', 'trig_training', '{a}');
 SELECT retrain.set_policy('trig_broken', '{"triggers": {"drift": {"psi": 0.1}}}') ? 'triggers';
 SELECT retrain.log_prediction('trig_broken', 'v1', 'u', 0.5, features => '{"a": "not a number"}') > 0;
+-- (the one new request is trig's: v2 was discarded, v1 still drifts)
 SELECT retrain.run_checks() AS new_requests;
 SELECT event, details->>'sqlstate' AS sqlstate FROM retrain.log WHERE model = 'trig_broken' AND event LIKE 'check%' ORDER BY id;
 
