@@ -2689,6 +2689,22 @@ $$;
 COMMENT ON FUNCTION @extschema@._valid_checks(jsonb) IS
     'Whether a policy''s named checks are an object of lower-case names to non-empty queries (internal)';
 
+-- A duration for a message, whatever the session's IntervalStyle: seconds,
+-- minutes, hours or days, in the largest unit that keeps it readable.
+CREATE FUNCTION @extschema@._duration(d interval)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN s < 120 THEN round(s)::text || ' s'
+                WHEN s < 7200 THEN round(s / 60, 1)::text || ' min'
+                WHEN s < 172800 THEN round(s / 3600, 1)::text || ' h'
+                ELSE round(s / 86400, 1)::text || ' days' END
+      FROM (SELECT extract(epoch FROM d) AS s) x
+$$;
+COMMENT ON FUNCTION @extschema@._duration(interval) IS
+    'An interval as "12 s", "4.5 min", "25.0 h" or "3.0 days" for messages (internal)';
+
 CREATE FUNCTION @extschema@.guard_rollouts(at timestamptz DEFAULT now())
     RETURNS TABLE (model text, canary text, decision text, reason text)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2797,14 +2813,14 @@ BEGIN
                     dwell := coalesce((pol->'rollout'->'dwell'->>step_index)::interval, interval '0');
                     IF at - step_since >= dwell THEN
                         decision := 'advance';
-                        reason := format('healthy for %s h at %s%%',
-                                         round((extract(epoch FROM at - step_since) / 3600)::numeric, 1), d.canary_percent);
+                        reason := format('healthy for %s at %s%%',
+                                         @extschema@._duration(at - step_since), trim_scale(d.canary_percent));
                         PERFORM @extschema@.advance(m.name);
                     ELSE
                         decision := 'hold';
-                        reason := format('healthy; %s h of %s h at %s%% so far',
-                                         round((extract(epoch FROM at - step_since) / 3600)::numeric, 1),
-                                         round((extract(epoch FROM dwell) / 3600)::numeric, 1), d.canary_percent);
+                        reason := format('healthy; %s of %s at %s%% so far',
+                                         @extschema@._duration(at - step_since), @extschema@._duration(dwell),
+                                         trim_scale(d.canary_percent));
                     END IF;
                 END IF;
             END IF;
@@ -2952,6 +2968,7 @@ DECLARE
     wide text[];
     fexpr text;
     in_flight jsonb;
+    by_feature jsonb := '{}';
 BEGIN
     IF $1 IS NULL OR at IS NULL THEN
         RAISE EXCEPTION 'retrain.check: model and at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -3115,6 +3132,7 @@ BEGIN
             END IF;
             IF psi IS NOT NULL THEN
                 psis := psis || psi;
+                by_feature := by_feature || jsonb_build_object(b.feature, psi);
             END IF;
         END LOOP;
         trigger := 'drift';
@@ -3128,7 +3146,8 @@ BEGIN
                      ELSE coalesce(observed > threshold, false) END;
         eligible := is_eligible;
         detail := jsonb_build_object('aggregate', coalesce(trg->'drift'->>'aggregate', 'max'), 'features', cardinality(psis),
-                                     'psi', to_jsonb(psis), 'window', coalesce(trg->'drift'->>'window', '7 days'));
+                                     'psi', to_jsonb(psis), 'by_feature', by_feature,
+                                     'window', coalesce(trg->'drift'->>'window', '7 days'));
         detail := coalesce(detail, '{}') || eligibility;
         RETURN NEXT;
     END IF;

@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
-# The demo that `make demo` runs inside the throwaway cluster (see cluster.sh).
+# The demo that `make demo` runs inside the throwaway cluster (see cluster.sh):
+# test/demo.py tells the story, test/trainer.py trains the models.
 set -euo pipefail
 
-psql() { "$RETRAIN_PGBIN/psql" -X -v ON_ERROR_STOP=1 "$@"; }
-
-echo "==> CREATE EXTENSION retrain"
-psql -q -c "CREATE EXTENSION retrain"
-echo "==> SELECT retrain.version()"
-psql -c "SELECT retrain.version()"
+cd "$(dirname "${BASH_SOURCE[0]}")"
+exec "$RETRAIN_PYTHON" -u demo.py
