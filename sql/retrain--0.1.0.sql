@@ -1359,6 +1359,43 @@ $$;
 COMMENT ON FUNCTION @extschema@._positive_interval(text) IS
     'Whether text is a positive interval (internal)';
 
+-- A schedule is one of four shapes (see docs/triggers.md), with valid
+-- values: set_policy() refuses others, and schedule_occurrence() too.
+CREATE FUNCTION @extschema@._valid_schedule(schedule jsonb)
+    RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF jsonb_typeof(schedule) IS DISTINCT FROM 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(schedule) k
+                   WHERE k NOT IN ('every', 'weekday', 'nth', 'day', 'at', 'interval'))
+       OR (schedule ? 'weekday' AND NOT schedule->>'weekday' = ANY (ARRAY['sunday', 'monday', 'tuesday', 'wednesday',
+                                                                        'thursday', 'friday', 'saturday']))
+       OR (schedule ? 'at' AND (schedule->>'at')::time IS NULL)
+       OR (schedule ? 'interval' AND NOT @extschema@._positive_interval(schedule->>'interval')) THEN
+        RETURN false;
+    END IF;
+    RETURN (schedule ? 'interval' AND NOT schedule ?| ARRAY['every', 'weekday', 'nth', 'day', 'at'])
+        OR (schedule->>'every' = 'week' AND schedule ? 'weekday' AND NOT schedule ?| ARRAY['nth', 'day', 'interval'])
+        OR (schedule->>'every' = 'month' AND NOT schedule ? 'interval'
+            AND ((schedule ? 'weekday' AND schedule ? 'nth' AND NOT schedule ? 'day'
+                  AND (schedule->>'nth')::numeric BETWEEN 1 AND 5 AND (schedule->>'nth')::numeric % 1 = 0)
+                 OR (schedule ? 'day' AND NOT schedule ?| ARRAY['weekday', 'nth']
+                     AND (schedule->>'day')::numeric BETWEEN 1 AND 28 AND (schedule->>'day')::numeric % 1 = 0)));
+EXCEPTION WHEN data_exception THEN
+    -- "at" that is not a time, "nth" or "day" that is not a number
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._valid_schedule(jsonb) IS 'Whether a schedule document is valid (internal)';
+
+CREATE FUNCTION @extschema@._schedule_hint()
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    RETURN 'A schedule is {"every": "week", "weekday": "sunday", "at": "02:00"}, {"every": "month", "weekday": "tuesday", "nth": 2, "at": "02:00"}, {"every": "month", "day": 1}, or {"interval": "3 months"} (since the last training); times are UTC.';
+COMMENT ON FUNCTION @extschema@._schedule_hint() IS 'The hint of an invalid schedule''s error (internal)';
+
 -- The triggers of a policy: which keys each takes, and of what kind.
 CREATE FUNCTION @extschema@._check_triggers(triggers jsonb)
     RETURNS void
@@ -1422,18 +1459,9 @@ BEGIN
     IF triggers ? 'data_growth' AND NOT (triggers->'data_growth' ?| ARRAY['share', 'count']) THEN
         RAISE EXCEPTION 'retrain.set_policy: trigger "data_growth" needs share or count' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF triggers ? 'schedule' AND NOT (
-           (triggers->'schedule' ? 'interval' AND NOT triggers->'schedule' ?| ARRAY['every', 'weekday', 'nth', 'day', 'at'])
-        OR (triggers->'schedule'->>'every' = 'week' AND triggers->'schedule' ? 'weekday'
-            AND NOT triggers->'schedule' ?| ARRAY['nth', 'day', 'interval'])
-        OR (triggers->'schedule'->>'every' = 'month' AND NOT triggers->'schedule' ? 'interval'
-            AND ((triggers->'schedule' ? 'weekday' AND triggers->'schedule' ? 'nth' AND NOT triggers->'schedule' ? 'day'
-                  AND (triggers->'schedule'->>'nth')::numeric BETWEEN 1 AND 5)
-                 OR (triggers->'schedule' ? 'day' AND NOT triggers->'schedule' ?| ARRAY['weekday', 'nth']
-                     AND (triggers->'schedule'->>'day')::numeric BETWEEN 1 AND 28)))) THEN
+    IF triggers ? 'schedule' AND NOT @extschema@._valid_schedule(triggers->'schedule') THEN
         RAISE EXCEPTION 'retrain.set_policy: invalid schedule %', triggers->'schedule'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A schedule is {"every": "week", "weekday": "sunday", "at": "02:00"}, {"every": "month", "weekday": "tuesday", "nth": 2, "at": "02:00"}, {"every": "month", "day": 1}, or {"interval": "3 months"} (since the last training); times are UTC.';
+            USING ERRCODE = 'invalid_parameter_value', HINT = @extschema@._schedule_hint();
     END IF;
 END
 $$;
@@ -2867,28 +2895,38 @@ CREATE FUNCTION @extschema@.schedule_occurrence(schedule jsonb, at timestamptz, 
 AS $$
 DECLARE
     t timestamp := at AT TIME ZONE 'UTC';
-    tod interval := coalesce((schedule->>'at')::time, '00:00')::interval;
+    tod interval;
     dow integer := array_position(ARRAY['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'],
                                   schedule->>'weekday') - 1;
     month_start timestamp;
     candidate timestamp;
-    occurrence timestamptz;
     i integer;
+    n float8;
 BEGIN
     IF schedule IS NULL OR at IS NULL THEN
         RETURN NULL;
     END IF;
+    IF NOT @extschema@._valid_schedule(schedule) THEN
+        RAISE EXCEPTION 'retrain.schedule_occurrence: invalid schedule %', schedule
+            USING ERRCODE = 'invalid_parameter_value', HINT = @extschema@._schedule_hint();
+    END IF;
+    tod := coalesce((schedule->>'at')::time, '00:00')::interval;
     IF schedule ? 'interval' THEN
-        -- every interval since the last training
-        IF last_training IS NULL THEN
+        -- every interval since the last training: estimate how many fit
+        -- (months count as 30 days in the estimate), then step to the
+        -- exact last one, which calendar arithmetic decides
+        IF last_training IS NULL OR last_training + (schedule->>'interval')::interval > at THEN
             RETURN NULL;
         END IF;
-        occurrence := NULL;
-        FOR i IN 1 .. 100000 LOOP
-            EXIT WHEN last_training + i * (schedule->>'interval')::interval > at;
-            occurrence := last_training + i * (schedule->>'interval')::interval;
+        n := greatest(1, floor(extract(epoch FROM at - last_training)
+                               / extract(epoch FROM (schedule->>'interval')::interval)));
+        WHILE n > 1 AND last_training + n * (schedule->>'interval')::interval > at LOOP
+            n := n - 1;
         END LOOP;
-        RETURN occurrence;
+        WHILE last_training + (n + 1) * (schedule->>'interval')::interval <= at LOOP
+            n := n + 1;
+        END LOOP;
+        RETURN last_training + n * (schedule->>'interval')::interval;
     END IF;
     IF schedule->>'every' = 'week' THEN
         candidate := date_trunc('day', t) - ((extract(dow FROM t)::integer - dow + 7) % 7) * interval '1 day' + tod;

@@ -20,6 +20,18 @@ SELECT retrain.schedule_occurrence('{"every": "month", "day": 1, "at": "03:00"}'
        retrain.schedule_occurrence('{"interval": "3 months"}', '2026-03-15', '2026-01-31') AS not_yet,
        retrain.schedule_occurrence('{"interval": "3 months"}', '2026-03-15', NULL) AS never_trained;
 
+-- Intervals since the last training are calendar arithmetic, exact however
+-- long ago it was: a minute's schedule after two years, a month after 31
+-- January (28 February, then 31 March).
+SELECT retrain.schedule_occurrence('{"interval": "1 minute"}', '2026-11-22 10:00:30+00', '2024-11-22 00:00+00') AS minutely,
+       retrain.schedule_occurrence('{"interval": "1 month"}', '2026-03-30', '2026-01-31') AS monthly,
+       retrain.schedule_occurrence('{"interval": "1 month"}', '2026-03-31', '2026-01-31') AS monthly_later;
+-- An invalid schedule is an error, not a silent NULL.
+SELECT retrain.schedule_occurrence('{"every": "fortnight"}', '2026-06-01');
+SELECT retrain.schedule_occurrence('{"every": "week", "weekday": "funday"}', '2026-06-01');
+SELECT retrain.schedule_occurrence('{"every": "month", "day": 1, "at": "25:00"}', '2026-06-01');
+SELECT retrain.schedule_occurrence('{"interval": "-1 day"}', '2026-06-01', '2026-01-01');
+
 -- A model with a production version, a baseline and triggers.
 CREATE TABLE trig_training AS
 SELECT (i % 100)::float8 AS a, (ARRAY['x', 'y'])[1 + i % 2] AS c FROM generate_series(1, 1000) i;
