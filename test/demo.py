@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -245,27 +245,17 @@ class LiveTraffic(threading.Thread):
 # --------------------------------------------------------------------------
 
 def setup_roles(admin):
-    """The GRANT recipe of docs/operations.md: who may do what."""
+    """The GRANT recipe of docs/operations.md, run as written there, and the
+    demo's people and services in its roles."""
+    with open(os.path.join(HERE, "..", "docs", "operations.md"), encoding="utf-8") as f:
+        recipe = f.read().split("<!-- grant recipe -->", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    admin.execute(recipe)
     for sql in [
-        "CREATE ROLE ml_operator",
-        "CREATE ROLE ml_reviewers", "CREATE ROLE product_owners",
         "CREATE ROLE alice IN ROLE ml_reviewers", "CREATE ROLE bob IN ROLE product_owners",
-        "CREATE ROLE trainer LOGIN", "CREATE ROLE churn_app",
-        """GRANT EXECUTE ON FUNCTION retrain.register_model(text, text, text), retrain.set_policy(text, jsonb),
-               retrain.evaluate(text, text), retrain.promote(text, text, text, text),
-               retrain.set_traffic(text, numeric), retrain.advance(text), retrain.rollback(text, text),
-               retrain.force(text, text, timestamptz), retrain.request_retrain(text, text),
-               retrain.check(text, timestamptz) TO ml_operator""",
-        "GRANT EXECUTE ON FUNCTION retrain.approve(text, text, text, text) TO ml_reviewers, product_owners",
-        """GRANT EXECUTE ON FUNCTION retrain.claim_request(text), retrain.finish_request(bigint, text, text, text),
-               retrain.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[]),
-               retrain.capture_baseline(text, text, regclass, text[], integer),
-               retrain._store_baseline(text, text, jsonb) TO trainer""",
-        """GRANT EXECUTE ON FUNCTION retrain.log_prediction(text, text, text, float8, float8, boolean, jsonb, timestamptz),
-               retrain.log_outcome(bigint, boolean) TO churn_app""",
-        "GRANT USAGE ON SCHEMA demo TO trainer",
-        "GRANT SELECT ON demo.members TO trainer",
-        "GRANT SELECT ON retrain.version_stats TO ml_operator",
+        "CREATE ROLE trainer LOGIN IN ROLE ml_trainer", "CREATE ROLE churn_app IN ROLE ml_app",
+        # the trainer reads the feature store
+        "GRANT USAGE ON SCHEMA demo TO ml_trainer",
+        "GRANT SELECT ON demo.members TO ml_trainer",
     ]:
         admin.execute(sql)
 
@@ -282,7 +272,7 @@ def release(op, alice, bob, version, strategy):
     alice.execute("SELECT retrain.approve('churn', %s, 'reviewer', 'reproduced from the lineage; metrics checked')",
                   (version,))
     bob.execute("SELECT retrain.approve('churn', %s, 'approver', 'go')", (version,))
-    say(f"approved by alice (reviewer, ml_reviewers) and bob (approver, product_owners)")
+    say("approved by alice (reviewer, ml_reviewers) and bob (approver, product_owners)")
     started = op.execute("SELECT retrain.promote('churn', %s, %s) AS s", (version, strategy)).fetchone()["s"]
     say(f"retrain.promote('churn', '{version}', '{strategy}') -> {started}")
 
