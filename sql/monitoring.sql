@@ -16,9 +16,11 @@ SELECT count(*) FROM (
     SELECT retrain.log_prediction('scorer', 'v1', 'u' || i, (i * 7919 % 1000) / 1000.0, 10 + i % 7, i % 50 = 0,
                                   NULL, '2026-06-01 00:00+00'::timestamptz + i * interval '1 minute')
       FROM generate_series(4, 2000) i) x;
+-- (the unit's number picks the labelled rows: ids depend on earlier tests)
 SELECT count(*) FROM (
-    SELECT retrain.log_outcome(p.id, (p.id * 7919 % 1000) / 1000.0 + (p.id % 3) * 0.2 > 0.6)
-      FROM retrain.predictions p WHERE p.model = 'scorer' AND p.id % 2 = 0) x;
+    SELECT retrain.log_outcome(p.id, (k * 7919 % 1000) / 1000.0 + (k % 3) * 0.2 > 0.6)
+      FROM retrain.predictions p, LATERAL (SELECT substr(p.unit_key, 2)::integer AS k) u
+     WHERE p.model = 'scorer' AND k % 2 = 0) x;
 SELECT retrain.log_outcome(1, true), retrain.log_outcome(1, false);
 SELECT retrain.log_outcome(999999, true);
 SELECT retrain.log_outcome(NULL::bigint, true);
@@ -26,6 +28,12 @@ SELECT retrain.log_outcome(3, NULL::boolean);
 SELECT retrain.log_prediction('pricer', 'r1', 'x', 10.0, predicted_at => '2026-06-01 12:00+00') AS price_id \gset
 SELECT retrain.log_outcome(:price_id, 12.5::float8);
 SELECT retrain.log_outcome(:price_id + 0, 'NaN'::float8);
+-- A backfill says when the outcome became known; never before the prediction.
+SELECT retrain.log_prediction('pricer', 'r1', 'y', 11.0, predicted_at => '2026-06-02 12:00+00') AS late_id \gset
+SELECT retrain.log_outcome(:late_id, 9.5::float8, '2026-06-02 11:59+00');
+SELECT retrain.log_outcome(:late_id, 9.5::float8, NULL);
+SELECT retrain.log_outcome(:late_id, 9.5::float8, '2026-06-03 08:00+00');
+SELECT observed_at FROM retrain.outcomes WHERE prediction_id = :late_id;
 
 -- The daily report.
 SELECT model, version, day, predictions, units, round(mean_confidence::numeric, 4) AS mean_confidence,
@@ -78,13 +86,13 @@ SELECT retrain.request_retrain('scorer', 'x');
 SELECT * FROM retrain.claim_request('me');
 RESET ROLE;
 GRANT EXECUTE ON FUNCTION retrain.log_prediction(text, text, text, float8, float8, boolean, jsonb, timestamptz),
-                          retrain.log_outcome(bigint, boolean)
+                          retrain.log_outcome(bigint, boolean, timestamptz)
    TO retrain_regress_app;
 SET ROLE retrain_regress_app;
 SELECT retrain.log_prediction('scorer', 'v1', 'u', 0.5) > 0 AS app_may_log;
 RESET ROLE;
 REVOKE ALL ON FUNCTION retrain.log_prediction(text, text, text, float8, float8, boolean, jsonb, timestamptz),
-                       retrain.log_outcome(bigint, boolean)
+                       retrain.log_outcome(bigint, boolean, timestamptz)
     FROM retrain_regress_app;
 DROP ROLE retrain_regress_app;
 

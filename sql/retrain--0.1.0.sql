@@ -2225,14 +2225,18 @@ CREATE FUNCTION @extschema@.log_prediction(model text, version text, unit_key te
 COMMENT ON FUNCTION @extschema@.log_prediction(text, text, text, pg_catalog.float8, pg_catalog.float8, boolean, jsonb, timestamptz) IS
     'Log a prediction served; returns its id, for log_outcome()';
 
-CREATE FUNCTION @extschema@._log_outcome(prediction_id bigint, label boolean, actual pg_catalog.float8)
+CREATE FUNCTION @extschema@._log_outcome(prediction_id bigint, label boolean, actual pg_catalog.float8,
+                                         observed_at timestamptz)
     RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    predicted timestamptz;
 BEGIN
-    IF prediction_id IS NULL THEN
-        RAISE EXCEPTION 'retrain.log_outcome: prediction_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    IF prediction_id IS NULL OR observed_at IS NULL THEN
+        RAISE EXCEPTION 'retrain.log_outcome: prediction_id and observed_at must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF label IS NULL AND actual IS NULL THEN
         RAISE EXCEPTION 'retrain.log_outcome: the outcome must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -2240,38 +2244,47 @@ BEGIN
     IF actual = 'NaN' OR actual IN ('Infinity', '-Infinity') THEN
         RAISE EXCEPTION 'retrain.log_outcome: actual must be finite, not %', actual USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM 1 FROM @extschema@.predictions p WHERE p.id = _log_outcome.prediction_id;
+    SELECT p.predicted_at INTO predicted FROM @extschema@.predictions p WHERE p.id = _log_outcome.prediction_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'retrain.log_outcome: no prediction %', prediction_id USING ERRCODE = 'undefined_object';
     END IF;
+    -- an outcome known before its prediction was made is a clock or join error
+    IF observed_at < predicted THEN
+        RAISE EXCEPTION 'retrain.log_outcome: observed_at % is before prediction %''s predicted_at %',
+                        observed_at, prediction_id, predicted
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     BEGIN
-        INSERT INTO @extschema@.outcomes (prediction_id, label, actual) VALUES (prediction_id, label, actual);
+        INSERT INTO @extschema@.outcomes (prediction_id, label, actual, observed_at)
+        VALUES (prediction_id, label, actual, observed_at);
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'retrain.log_outcome: prediction % already has an outcome', prediction_id
             USING ERRCODE = 'unique_violation';
     END;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._log_outcome(bigint, boolean, pg_catalog.float8) IS
+COMMENT ON FUNCTION @extschema@._log_outcome(bigint, boolean, pg_catalog.float8, timestamptz) IS
     'The body of both log_outcome() forms (internal)';
 
-CREATE FUNCTION @extschema@.log_outcome(prediction_id bigint, label boolean)
+CREATE FUNCTION @extschema@.log_outcome(prediction_id bigint, label boolean,
+                                        observed_at timestamptz DEFAULT pg_catalog.now())
     RETURNS void LANGUAGE sql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     BEGIN ATOMIC
-        SELECT @extschema@._log_outcome(prediction_id, label, NULL);
+        SELECT @extschema@._log_outcome(prediction_id, label, NULL, observed_at);
     END;
-COMMENT ON FUNCTION @extschema@.log_outcome(bigint, boolean) IS
-    'Record the label of a logged prediction (classification)';
+COMMENT ON FUNCTION @extschema@.log_outcome(bigint, boolean, timestamptz) IS
+    'Record the label of a logged prediction (classification), observed now or at observed_at (backfills)';
 
-CREATE FUNCTION @extschema@.log_outcome(prediction_id bigint, actual pg_catalog.float8)
+CREATE FUNCTION @extschema@.log_outcome(prediction_id bigint, actual pg_catalog.float8,
+                                        observed_at timestamptz DEFAULT pg_catalog.now())
     RETURNS void LANGUAGE sql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     BEGIN ATOMIC
-        SELECT @extschema@._log_outcome(prediction_id, NULL, actual);
+        SELECT @extschema@._log_outcome(prediction_id, NULL, actual, observed_at);
     END;
-COMMENT ON FUNCTION @extschema@.log_outcome(bigint, pg_catalog.float8) IS
-    'Record the actual value of a logged prediction (regression)';
+COMMENT ON FUNCTION @extschema@.log_outcome(bigint, pg_catalog.float8, timestamptz) IS
+    'Record the actual value of a logged prediction (regression), observed now or at observed_at (backfills)';
 
 -- The daily report of the runbooks, as one query.
 CREATE VIEW @extschema@.version_stats AS
@@ -3393,8 +3406,8 @@ REVOKE ALL ON FUNCTION
     @extschema@.rollback(text, text),
     @extschema@.force(text, text, timestamptz),
     @extschema@.log_prediction(text, text, text, pg_catalog.float8, pg_catalog.float8, boolean, jsonb, timestamptz),
-    @extschema@.log_outcome(bigint, boolean),
-    @extschema@.log_outcome(bigint, pg_catalog.float8),
+    @extschema@.log_outcome(bigint, boolean, timestamptz),
+    @extschema@.log_outcome(bigint, pg_catalog.float8, timestamptz),
     @extschema@.request_retrain(text, text),
     @extschema@.claim_request(text),
     @extschema@.finish_request(bigint, text, text, text),

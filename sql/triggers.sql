@@ -57,7 +57,8 @@ SELECT count(*) FROM (
                                   '2026-06-01 00:00+00'::timestamptz + i * interval '5 minutes')
       FROM generate_series(1, 1000) i) x;
 INSERT INTO retrain.outcomes (prediction_id, label, observed_at)
-SELECT id, score > 0.5, predicted_at + interval '1 hour' FROM retrain.predictions WHERE model = 'trig' AND id % 4 = 0;
+SELECT id, score > 0.5, predicted_at + interval '1 hour' FROM retrain.predictions
+ WHERE model = 'trig' AND substr(unit_key, 2)::integer % 4 = 0;
 SELECT trigger, fired, round(observed::numeric, 4) AS observed, round(threshold::numeric, 4) AS threshold, eligible
   FROM retrain.check('trig', '2026-06-05 12:00+00');
 
@@ -71,8 +72,8 @@ SELECT count(*) FROM (
                                   '2026-06-08 00:00+00'::timestamptz + i * interval '5 minutes')
       FROM generate_series(1, 1000) i) x;
 INSERT INTO retrain.outcomes (prediction_id, label, observed_at)
-SELECT id, id % 3 = 0, predicted_at + interval '1 hour' FROM retrain.predictions
- WHERE model = 'trig' AND predicted_at >= '2026-06-08' AND id % 4 = 0;
+SELECT id, substr(unit_key, 2)::integer % 3 = 0, predicted_at + interval '1 hour' FROM retrain.predictions
+ WHERE model = 'trig' AND predicted_at >= '2026-06-08' AND substr(unit_key, 2)::integer % 4 = 0;
 SELECT trigger, fired, round(observed::numeric, 4) AS observed, round(threshold::numeric, 4) AS threshold, eligible,
        detail->'added' AS added
   FROM retrain.check('trig', '2026-06-12 00:00+00');

@@ -204,9 +204,11 @@ class Server:
              at or [None] * len(rows)))]
         return ids, versions
 
-    def outcomes(self, ids, labels):
-        self.conn.execute("SELECT count(retrain.log_outcome(i, l)) FROM unnest(%s::bigint[], %s::boolean[]) u(i, l)",
-                          (ids, labels))
+    def outcomes(self, ids, labels, observed=None):
+        """Log outcomes, observed now or at the given times (a backfill)."""
+        self.conn.execute("SELECT count(retrain.log_outcome(i, l, coalesce(o, now()))) "
+                          "FROM unnest(%s::bigint[], %s::boolean[], %s::timestamptz[]) u(i, l, o)",
+                          (ids, labels, observed or [None] * len(ids)))
 
 
 class LiveTraffic(threading.Thread):
@@ -347,9 +349,11 @@ def main():
             got, _ = server.serve([r["member_id"] for r in chunk], chunk, at=[r["snapshot_at"] for r in chunk])
             ids += got
     say(f"{len(ids)} predictions logged with their times, all routed to v1; "
-        f"labels for {LABELLED_SHARE:.0%} of them arrive")
+        f"labels for {LABELLED_SHARE:.0%} of them, each observed a day later")
+    # the retention team confirms an outcome a day after the prediction
     labelled = [i for i in range(len(ids)) if rng.random() < LABELLED_SHARE]
-    server.outcomes([ids[i] for i in labelled], [replay[i]["churned"] for i in labelled])
+    server.outcomes([ids[i] for i in labelled], [replay[i]["churned"] for i in labelled],
+                    [min(replay[i]["snapshot_at"] + DAY, now) for i in labelled])
     say(f"retrain.check('churn', at => {DRIFT_DAYS_AGO + 1} days ago), before the drift:")
     show(op, "SELECT trigger, fired, round(observed::numeric, 4) AS observed, round(threshold::numeric, 4) AS threshold, "
              "eligible FROM retrain.check('churn', %s)", (now - (DRIFT_DAYS_AGO + 1) * DAY,))
