@@ -167,6 +167,40 @@ def test_readme_tour_runs():
                 admin.execute(f"DROP ROLE IF EXISTS {role}")
 
 
+def heading_anchors(path):
+    """The anchors GitHub makes of a Markdown file's headings."""
+    out = set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"^#+ (.*)", line)
+            if m:
+                out.add(re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-"))
+    return out
+
+
+def test_doc_links_resolve():
+    """Every relative link of README.md and docs/*.md names a file that
+    exists and, with #anchor, a heading of it."""
+    top = os.path.normpath(os.path.join(os.path.dirname(REFERENCE), ".."))
+    files = [os.path.join(top, "README.md")] + [os.path.join(top, "docs", f)
+                                                for f in sorted(os.listdir(os.path.join(top, "docs")))
+                                                if f.endswith(".md")]
+    broken = []
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        for m in re.finditer(r"\]\(([^)#\s]*)(#[^)\s]*)?\)", text):
+            target, anchor = m.group(1), m.group(2)
+            if target.startswith(("http://", "https://")):
+                continue
+            resolved = os.path.normpath(os.path.join(os.path.dirname(path), target)) if target else path
+            if not os.path.exists(resolved):
+                broken.append(f"{os.path.relpath(path, top)}: {target}")
+            elif anchor and resolved.endswith(".md") and anchor[1:] not in heading_anchors(resolved):
+                broken.append(f"{os.path.relpath(path, top)}: {target}{anchor}")
+    assert not broken, broken
+
+
 def test_the_parser_catches_a_missing_function():
     """The checks above can fail: drop one line and the set differs."""
     text = read().replace("retrain.version() → text\n", "")
