@@ -2541,6 +2541,18 @@ $$;
 COMMENT ON FUNCTION @extschema@._source_layout() IS
     'The documented columns of a source relation: name, allowed types (NULL: any), required (internal)';
 
+-- A relation's schema-qualified, quoted name, whatever the search_path.
+CREATE FUNCTION @extschema@._qualified(relation regclass)
+    RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('%I.%I', n.nspname, c.relname)
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = relation
+$$;
+COMMENT ON FUNCTION @extschema@._qualified(regclass) IS 'A relation''s schema-qualified name (internal)';
+
 -- The documented columns a relation has, or an error saying what is wrong.
 CREATE FUNCTION @extschema@._source_columns(fn text, relation regclass)
     RETURNS text[]
@@ -2628,8 +2640,7 @@ BEGIN
                   CASE WHEN 'actual' = ANY (cols) THEN 's.actual::float8' ELSE 'NULL::float8' END,
                   -- without observed_at, a label counts as known when its prediction was made
                   CASE WHEN 'observed_at' = ANY (cols) THEN 's.observed_at' ELSE 's.predicted_at' END,
-                  (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-                     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = rel),
+                  @extschema@._qualified(rel),
                   CASE WHEN 'model' = ANY (cols) THEN format(' WHERE s.model = %L', m.name) ELSE '' END);
 END
 $$;
@@ -2702,8 +2713,7 @@ BEGIN
                 USING ERRCODE = 'insufficient_privilege',
                       HINT = format('GRANT SELECT ON %s TO %I;', relation, m.owner);
         END IF;
-        SELECT format('%I.%I', n.nspname, c.relname) INTO qualified
-          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = relation;
+        qualified := @extschema@._qualified(relation);
     END IF;
     UPDATE @extschema@.models mm SET source = qualified WHERE mm.name = m.name RETURNING * INTO m;
     features := @extschema@._source_features(m);
