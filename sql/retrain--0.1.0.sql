@@ -1361,38 +1361,43 @@ COMMENT ON FUNCTION @extschema@._positive_interval(text) IS
 
 -- A schedule is one of four shapes (see docs/triggers.md), with valid
 -- values: set_policy() refuses others, and schedule_occurrence() too.
+-- Plain SQL, no exception handler: schedule_occurrence() is PARALLEL SAFE,
+-- and a parallel worker may not start the subtransaction a handler needs.
+-- (Interval text that is no interval at all fails in its cast, with
+-- PostgreSQL's own message; set_policy() has refused it before.)
 CREATE FUNCTION @extschema@._valid_schedule(schedule jsonb)
     RETURNS boolean
-    LANGUAGE plpgsql IMMUTABLE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-BEGIN
-    IF jsonb_typeof(schedule) IS DISTINCT FROM 'object'
-       OR EXISTS (SELECT 1 FROM jsonb_object_keys(schedule) k
-                   WHERE k NOT IN ('every', 'weekday', 'nth', 'day', 'at', 'interval'))
-       OR (schedule ? 'weekday' AND NOT schedule->>'weekday' = ANY (ARRAY['sunday', 'monday', 'tuesday', 'wednesday',
-                                                                        'thursday', 'friday', 'saturday']))
-       OR (schedule ? 'at' AND (schedule->>'at')::time IS NULL)
-       OR (schedule ? 'interval' AND NOT @extschema@._positive_interval(schedule->>'interval')) THEN
-        RETURN false;
-    END IF;
-    RETURN (schedule ? 'interval' AND NOT schedule ?| ARRAY['every', 'weekday', 'nth', 'day', 'at'])
-        OR (schedule->>'every' = 'week' AND schedule ? 'weekday' AND NOT schedule ?| ARRAY['nth', 'day', 'interval'])
-        OR (schedule->>'every' = 'month' AND NOT schedule ? 'interval'
-            AND ((schedule ? 'weekday' AND schedule ? 'nth' AND NOT schedule ? 'day'
-                  AND (schedule->>'nth')::numeric BETWEEN 1 AND 5 AND (schedule->>'nth')::numeric % 1 = 0)
-                 OR (schedule ? 'day' AND NOT schedule ?| ARRAY['weekday', 'nth']
-                     AND (schedule->>'day')::numeric BETWEEN 1 AND 28 AND (schedule->>'day')::numeric % 1 = 0)));
-EXCEPTION WHEN data_exception THEN
-    -- "at" that is not a time, "nth" or "day" that is not a number
-    RETURN false;
-END
+    SELECT CASE
+        WHEN jsonb_typeof(schedule) IS DISTINCT FROM 'object'
+          OR EXISTS (SELECT 1 FROM jsonb_each(schedule) k
+                      WHERE k.key NOT IN ('every', 'weekday', 'nth', 'day', 'at', 'interval')
+                         OR (k.key IN ('nth', 'day') AND jsonb_typeof(k.value) <> 'number')
+                         OR (k.key IN ('every', 'weekday', 'at', 'interval') AND jsonb_typeof(k.value) <> 'string'))
+          OR (schedule ? 'weekday' AND NOT schedule->>'weekday' = ANY (ARRAY['sunday', 'monday', 'tuesday', 'wednesday',
+                                                                           'thursday', 'friday', 'saturday']))
+          OR (schedule ? 'at' AND schedule->>'at' !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$')
+            THEN false
+        WHEN schedule ? 'interval'
+            THEN NOT schedule ?| ARRAY['every', 'weekday', 'nth', 'day', 'at']
+                 AND (schedule->>'interval')::interval > interval '0'
+        WHEN schedule->>'every' = 'week'
+            THEN schedule ? 'weekday' AND NOT schedule ?| ARRAY['nth', 'day']
+        WHEN schedule->>'every' = 'month'
+            THEN (schedule ? 'weekday' AND schedule ? 'nth' AND NOT schedule ? 'day'
+                  AND (schedule->>'nth')::numeric IN (1, 2, 3, 4, 5))
+              OR (schedule ? 'day' AND NOT schedule ?| ARRAY['weekday', 'nth']
+                  AND (schedule->>'day')::numeric BETWEEN 1 AND 28 AND (schedule->>'day')::numeric % 1 = 0)
+        ELSE false
+    END
 $$;
 COMMENT ON FUNCTION @extschema@._valid_schedule(jsonb) IS 'Whether a schedule document is valid (internal)';
 
 CREATE FUNCTION @extschema@._schedule_hint()
     RETURNS text
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN 'A schedule is {"every": "week", "weekday": "sunday", "at": "02:00"}, {"every": "month", "weekday": "tuesday", "nth": 2, "at": "02:00"}, {"every": "month", "day": 1}, or {"interval": "3 months"} (since the last training); times are UTC.';
 COMMENT ON FUNCTION @extschema@._schedule_hint() IS 'The hint of an invalid schedule''s error (internal)';
 
@@ -2963,10 +2968,10 @@ BEGIN
     month_start := date_trunc('month', t);
     FOR i IN 0 .. 12 LOOP
         IF schedule ? 'day' THEN
-            candidate := month_start + ((schedule->>'day')::integer - 1) * interval '1 day' + tod;
+            candidate := month_start + ((schedule->>'day')::numeric::integer - 1) * interval '1 day' + tod;
         ELSE
             candidate := month_start + ((dow - extract(dow FROM month_start)::integer + 7) % 7) * interval '1 day'
-                         + ((schedule->>'nth')::integer - 1) * interval '7 days' + tod;
+                         + ((schedule->>'nth')::numeric::integer - 1) * interval '7 days' + tod;
             IF date_trunc('month', candidate) <> month_start THEN
                 candidate := NULL;
             END IF;

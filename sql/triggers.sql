@@ -31,6 +31,19 @@ SELECT retrain.schedule_occurrence('{"every": "fortnight"}', '2026-06-01');
 SELECT retrain.schedule_occurrence('{"every": "week", "weekday": "funday"}', '2026-06-01');
 SELECT retrain.schedule_occurrence('{"every": "month", "day": 1, "at": "25:00"}', '2026-06-01');
 SELECT retrain.schedule_occurrence('{"interval": "-1 day"}', '2026-06-01', '2026-01-01');
+SELECT retrain.schedule_occurrence('{"every": "month", "nth": "2", "weekday": "tuesday"}', '2026-06-01');
+-- PARALLEL SAFE holds: read from a table (constants would be folded in the
+-- leader), it runs in a parallel worker as in the leader; the validator
+-- needs no subtransaction, which a worker may not start.
+CREATE TABLE trig_schedules (schedule jsonb, at timestamptz);
+INSERT INTO trig_schedules VALUES ('{"every": "month", "weekday": "tuesday", "nth": 2, "at": "02:00"}', '2026-07-01'),
+                                  ('{"every": "month", "nth": 2.0, "weekday": "tuesday"}', '2026-07-01');
+SET force_parallel_mode = on;
+SELECT schedule, retrain.schedule_occurrence(schedule, at) FROM trig_schedules ORDER BY schedule;
+INSERT INTO trig_schedules VALUES ('{"every": "fortnight"}', '2026-06-01');
+SELECT retrain.schedule_occurrence(schedule, at) FROM trig_schedules;
+RESET force_parallel_mode;
+DROP TABLE trig_schedules;
 
 -- A model with a production version, a baseline and triggers.
 CREATE TABLE trig_training AS
