@@ -65,6 +65,10 @@ SELECT status FROM retrain.finish_request((SELECT max(id) FROM retrain.requests)
 SELECT retrain.finish_request((SELECT max(id) FROM retrain.requests), 'finished');
 
 -- A claim that times out goes back to the queue at the next claim.
+-- (requests.cooldown is a positive interval too; what it does: triggers.sql)
+SELECT retrain.set_policy('pricer', '{"requests": {"cooldown": "-1 day"}}');
+SELECT retrain.set_policy('pricer', '{"requests": {"cooldown": null}}');
+SELECT retrain.set_policy('pricer', '{"requests": {"cooldown": "2 days"}}')->'requests' AS requests_policy;
 SELECT retrain.set_policy('pricer', '{"requests": {"claim_timeout": "1 second"}}') -> 'requests' AS requests_policy;
 SELECT retrain.set_policy('pricer', '{"requests": {"claim_timeout": "never"}}');
 SELECT retrain.request_retrain('pricer', 'manual') IS NOT NULL AS requested;
