@@ -24,11 +24,43 @@ OBJS = \
 	src/route.o \
 	src/worker.o
 
-DATA = $(wildcard sql/retrain--*.sql)
+# The SQL surface: feature files in sql/install/, assembled by sql/build.awk
+# (see CONTRIBUTING.md) into the install script of this version and the
+# upgrade script from the last released one.  Released scripts are kept in
+# sql/released/ as they were released and never edited.
+UPGRADE_FROM = 0.1.0
+FEATURES = \
+	header \
+	metrics_rank \
+	metrics_confusion \
+	metrics_loss \
+	drift_stats \
+	log \
+	registry \
+	baselines \
+	routing \
+	policy \
+	lifecycle \
+	monitoring \
+	queue \
+	owner_checks \
+	sources \
+	guard \
+	triggers \
+	cron
+FEATURE_FILES = $(addprefix sql/install/,$(addsuffix .sql,$(FEATURES)))
+# Every built script ends with it, install and upgrade alike.
+EPILOGUE = sql/install/privileges.sql
+
+RETRAIN_INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql
+RETRAIN_UPGRADE_SQL = $(foreach v,$(UPGRADE_FROM),sql/$(EXTENSION)--$(v)--$(EXTVERSION).sql)
+DATA = $(wildcard sql/released/$(EXTENSION)--*.sql)
+DATA_built = $(RETRAIN_INSTALL_SQL) $(RETRAIN_UPGRADE_SQL)
 
 # pg_regress inputs sit in sql/ beside the install script; outputs in expected/.
 REGRESS = \
 	extension \
+	conventions \
 	version \
 	metrics_rank \
 	metrics_confusion \
@@ -66,9 +98,24 @@ all install installcheck:
 	@exit 1
 endif
 
+$(RETRAIN_INSTALL_SQL): $(FEATURE_FILES) $(EPILOGUE) sql/build.awk $(EXTENSION).control
+	awk -v mode=install -v version=$(EXTVERSION) -f sql/build.awk $(FEATURE_FILES) $(EPILOGUE) > $@.tmp
+	mv $@.tmp $@
+
+# An upgrade runs the update file (what CREATE OR REPLACE cannot do: table
+# changes, dropped functions), then every @replace section of the feature
+# files, then the update's .post.sql file if there is one, then the epilogue.
+sql/$(EXTENSION)--%--$(EXTVERSION).sql: sql/updates/%--$(EXTVERSION).sql $(FEATURE_FILES) $(EPILOGUE) \
+		sql/build.awk $(EXTENSION).control $(wildcard sql/updates/*.post.sql)
+	awk -v mode=upgrade -v from=$* -v version=$(EXTVERSION) -f sql/build.awk $< $(FEATURE_FILES) \
+		$(wildcard sql/updates/$*--$(EXTVERSION).post.sql) $(EPILOGUE) > $@.tmp
+	mv $@.tmp $@
+
 # PGXS does not track header dependencies unless the server was configured
 # with --enable-depend; every object depends on our few headers.
 $(OBJS): $(wildcard src/*.h)
+# The library reports the version it was built as (retrain.version()).
+src/retrain.o: $(EXTENSION).control
 
 .PHONY: demo test bench
 

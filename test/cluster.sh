@@ -73,7 +73,8 @@ installed_is_current() {
 	share=$("$pg_config" --sharedir)/extension
 	cmp -s "$repo/retrain.so" "$pkglib/retrain.so" || return 1
 	cmp -s "$repo/retrain.control" "$share/retrain.control" || return 1
-	for f in "$repo"/sql/retrain--*.sql; do
+	# the scripts built from sql/install/ and the released ones
+	for f in "$repo"/sql/retrain--*.sql "$repo"/sql/released/retrain--*.sql; do
 		cmp -s "$f" "$share/$(basename "$f")" || return 1
 	done
 }

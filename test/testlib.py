@@ -154,6 +154,50 @@ def train_until(conn, deadline, worker="racer"):
             time.sleep(0.05)
 
 
+def fill_every_table(conn, reviewer):
+    """Put rows into every table of the installed retrain, through the API
+    that every released version has (the upgrade test fills a 0.1.0 install
+    with it); reviewer is an existing role that signs a version."""
+    conn.execute(f"GRANT EXECUTE ON FUNCTION retrain.approve(text, text, text, text) TO {reviewer}")
+    conn.execute("CREATE TABLE training AS SELECT (i % 10)::float8 AS a FROM generate_series(1, 100) i")
+    for sql in [
+        "SELECT retrain.register_model('ops', 'binary_classification')",
+        "SELECT retrain.register_version('ops', 'v1', 's3://m/v1', repeat('a', 64), '{\"f1\": 0.8}',"
+        " data_range => '[2026-01-01, 2026-02-01)')",
+        "SELECT retrain.capture_baseline('ops', 'v1', 'training')",
+        "SELECT retrain.promote('ops', 'v1', 'blue_green')",
+        f"SELECT retrain.set_policy('ops', '{{\"approvals\": {{\"reviewer\": \"{reviewer}\"}},"
+        " \"gates\": [{\"metric\": \"f1\", \"op\": \">=\", \"value\": 0.5}],"
+        " \"triggers\": {\"schedule\": {\"interval\": \"1 day\"}}}')",
+        "SELECT retrain.register_version('ops', 'v2', 's3://m/v2', repeat('b', 64), '{\"f1\": 0.9}')",
+        "SELECT retrain.evaluate('ops', 'v2')",
+        f"SET ROLE {reviewer}",
+        "SELECT retrain.approve('ops', 'v2', 'reviewer', 'fine')",
+        "RESET ROLE",
+        "SELECT retrain.promote('ops', 'v2')",
+        "SELECT retrain.log_outcome(retrain.log_prediction('ops', 'v1', 'u' || i, 0.7), i % 2 = 0)"
+        " FROM generate_series(1, 50) i",
+        # the schedule counts occurrences since the model's registration
+        "UPDATE retrain.models SET created_at = '2026-01-01'",
+        "SELECT retrain.run_checks()",
+    ]:
+        conn.execute(sql)
+    empty = [t for t, digest in table_snapshot(conn).items() if digest is None]
+    assert not empty, f"fill_every_table left these tables empty: {empty}"
+
+
+def table_snapshot(conn):
+    """A digest of the rows of every table of the extension, by table name
+    (None for an empty table)."""
+    tables = [r[0] for r in conn.execute(
+        "SELECT c.relname FROM pg_depend d JOIN pg_class c ON c.oid = d.objid "
+        "JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'retrain' "
+        "WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND c.relkind IN ('r', 'p') "
+        "ORDER BY 1")]
+    return {t: conn.execute(f"SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM retrain.{t} x").fetchone()[0]
+            for t in tables}
+
+
 def run_suite(namespace):
     """Run every test_* function of a suite in definition order and exit."""
     tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]

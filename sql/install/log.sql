@@ -1,0 +1,161 @@
+-- The retraining log: append-only and hash-chained, written by _log() in
+-- the transaction of each change; who acts (_actor) and the one write lock
+-- every state change takes first (_begin_change).
+
+-- @replace
+
+CREATE OR REPLACE FUNCTION @extschema@._actor()
+    RETURNS name LANGUAGE C STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_actor';
+COMMENT ON FUNCTION @extschema@._actor() IS
+    'The role a state change is made by: the session''s current role outside security-definer functions (internal)';
+
+-- Every state change first takes this one transaction-scoped lock, before
+-- any row lock.  Changes to retrain's tables are thereby serialised in one
+-- order (the log's order is commit order, and its chain needs that anyway),
+-- and no two of them can deadlock on each other's row locks, whatever rows
+-- they touch in whatever order (run_checks() touches every model).
+CREATE OR REPLACE FUNCTION @extschema@._begin_change()
+    RETURNS void
+    LANGUAGE sql
+    -- 'retrain' as a 64-bit key: 0x7265747261696e
+    RETURN pg_catalog.pg_advisory_xact_lock(32199484592351598);
+COMMENT ON FUNCTION @extschema@._begin_change() IS
+    'Take the lock that serialises retrain''s state changes (internal)';
+
+-- @once
+
+-- The retraining log: append-only, hash-chained.
+CREATE TABLE @extschema@.log (
+    id        bigint PRIMARY KEY,
+    at        timestamptz NOT NULL,
+    model     text,
+    version   text,
+    event     text NOT NULL,
+    actor     name NOT NULL,
+    details   jsonb NOT NULL DEFAULT '{}',
+    prev_hash text NOT NULL,
+    hash      text NOT NULL
+);
+CREATE INDEX log_model_at ON @extschema@.log (model, at);
+COMMENT ON TABLE @extschema@.log IS
+    'The retraining log: one row per event, written only by retrain''s functions in the transaction of the change; each row''s hash covers its content and the previous row''s hash';
+COMMENT ON COLUMN @extschema@.log.event IS 'registered, policy_set, evaluated, approved, promoted, traffic_changed, advanced, rolled_back, forced, baseline_captured, ...';
+COMMENT ON COLUMN @extschema@.log.actor IS 'the role that made the change';
+COMMENT ON COLUMN @extschema@.log.hash IS 'SHA-256 (hex) of the row''s content and prev_hash';
+
+-- The end of the chain, so that deleting the last rows is detected too.
+CREATE TABLE @extschema@.log_head (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    last_id   bigint NOT NULL,
+    last_hash text NOT NULL
+);
+COMMENT ON TABLE @extschema@.log_head IS 'The id and hash of the last log row (internal)';
+
+-- Readers may see the log (and check it with verify_log()); nobody but
+-- retrain's functions writes it, and the head is retrain's own.
+REVOKE ALL ON @extschema@.log, @extschema@.log_head FROM PUBLIC;
+GRANT SELECT ON @extschema@.log TO PUBLIC;
+-- pg_dump keeps their rows: they belong to the extension, the data to you.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.log', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.log_head', '');
+
+-- @replace
+
+CREATE OR REPLACE FUNCTION @extschema@._log_hash(id bigint, at timestamptz, model text, version text, event text,
+                                      actor name, details jsonb, prev_hash text)
+    RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    -- a canonical text: a JSON array, with the time as microseconds since 1970
+    RETURN encode(sha256(convert_to(jsonb_build_array(id, (extract(epoch FROM at) * 1000000)::bigint,
+                                                      model, version, event, actor::text, details,
+                                                      prev_hash)::text, 'UTF8')), 'hex');
+COMMENT ON FUNCTION @extschema@._log_hash(bigint, timestamptz, text, text, text, name, jsonb, text) IS
+    'The hash of a log row (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._log(model text, version text, event text, details jsonb DEFAULT '{}')
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    head @extschema@.log_head;
+    new_id bigint;
+    now_ timestamptz := clock_timestamp();
+    actor_ name := @extschema@._actor();
+    h text;
+BEGIN
+    -- appends are serialised on the head row until commit, so the chain
+    -- follows commit order; the row is made on first use (not by the
+    -- install script, so that a restored dump does not collide with it)
+    PERFORM @extschema@._begin_change();
+    INSERT INTO @extschema@.log_head VALUES (true, 0, repeat('0', 64)) ON CONFLICT DO NOTHING;
+    SELECT * INTO head FROM @extschema@.log_head FOR UPDATE;
+    new_id := head.last_id + 1;
+    h := @extschema@._log_hash(new_id, now_, model, version, event, actor_, coalesce(details, '{}'), head.last_hash);
+    INSERT INTO @extschema@.log (id, at, model, version, event, actor, details, prev_hash, hash)
+    VALUES (new_id, now_, model, version, event, actor_, coalesce(details, '{}'), head.last_hash, h);
+    UPDATE @extschema@.log_head SET last_id = new_id, last_hash = h;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._log(text, text, text, jsonb) IS
+    'Append a row to the retraining log (internal: the one way rows get there)';
+
+CREATE OR REPLACE FUNCTION @extschema@._log_is_append_only()
+    RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'retrain.log is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+COMMENT ON FUNCTION @extschema@._log_is_append_only() IS
+    'Refuses UPDATE, DELETE and TRUNCATE of retrain.log (internal)';
+CREATE OR REPLACE TRIGGER log_append_only BEFORE UPDATE OR DELETE ON @extschema@.log
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._log_is_append_only();
+CREATE OR REPLACE TRIGGER log_no_truncate BEFORE TRUNCATE ON @extschema@.log
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._log_is_append_only();
+COMMENT ON TRIGGER log_append_only ON @extschema@.log IS 'The log is append-only';
+COMMENT ON TRIGGER log_no_truncate ON @extschema@.log IS 'The log is append-only';
+
+-- SECURITY DEFINER only to call the internal hash function; it reads
+-- nothing a reader may not read.
+CREATE OR REPLACE FUNCTION @extschema@.verify_log(OUT ok boolean, OUT first_bad_id bigint, OUT rows_checked bigint)
+    RETURNS record
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r @extschema@.log;
+    expect_id bigint := 1;
+    prev text := repeat('0', 64);
+    head @extschema@.log_head;
+BEGIN
+    ok := true;
+    first_bad_id := NULL;
+    rows_checked := 0;
+    FOR r IN SELECT * FROM @extschema@.log ORDER BY id LOOP
+        rows_checked := rows_checked + 1;
+        -- a gap (deleted row), a broken link, or content that no longer
+        -- matches its hash
+        IF r.id <> expect_id OR r.prev_hash <> prev
+           OR r.hash <> @extschema@._log_hash(r.id, r.at, r.model, r.version, r.event, r.actor,
+                                              r.details, r.prev_hash) THEN
+            ok := false;
+            first_bad_id := least(r.id, expect_id);
+            RETURN;
+        END IF;
+        prev := r.hash;
+        expect_id := r.id + 1;
+    END LOOP;
+    SELECT * INTO head FROM @extschema@.log_head;
+    IF coalesce(head.last_id, 0) <> expect_id - 1 OR coalesce(head.last_hash, repeat('0', 64)) <> prev THEN
+        -- rows missing at the end
+        ok := false;
+        first_bad_id := expect_id;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.verify_log() IS
+    'Check the hash chain of retrain.log: ok, the first id where it breaks (edited, deleted or reordered rows), and how many rows were checked';

@@ -1,0 +1,336 @@
+-- The policy document: one jsonb object per model, one validator
+-- (_check_policy, one function per section), and the defaults in one place
+-- (_policy_defaults), merged when read (effective_policy).
+
+-- @replace
+
+-- Policy: one document per model, one validator, defaults merged on read.
+-- The defaults live here, in one place: a key added later has a default
+-- for every existing model.
+CREATE OR REPLACE FUNCTION @extschema@.effective_policy(model text)
+    RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT d || (m.policy - 'rollout' - 'requests' - 'rollback')
+                   || jsonb_build_object('rollout', (d->'rollout') || coalesce(m.policy->'rollout', '{}'),
+                                         'requests', (d->'requests') || coalesce(m.policy->'requests', '{}'),
+                                         'rollback', (d->'rollback') || coalesce(m.policy->'rollback', '{}'))
+              FROM @extschema@.models m,
+                   (SELECT '{"gates": [], "approvals": {}, "rollout": {"steps": [10, 50, 100]},
+                             "requests": {"claim_timeout": "1 hour", "cooldown": "7 days"},
+                             "rollback": {"max_error_rate": 0.02, "max_latency_increase": 0.5,
+                                          "latency_percentile": 99, "min_predictions": 100}}'::jsonb AS d) defaults
+             WHERE m.name = effective_policy.model);
+COMMENT ON FUNCTION @extschema@.effective_policy(text) IS
+    'A model''s policy with the defaults filled in for every key it does not set';
+
+CREATE OR REPLACE FUNCTION @extschema@._positive_interval(value text)
+    RETURNS boolean LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN value::interval > interval '0';
+EXCEPTION WHEN others THEN
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._positive_interval(text) IS
+    'Whether text is a positive interval (internal)';
+
+-- A schedule is one of four shapes (see docs/triggers.md), with valid
+-- values: set_policy() refuses others, and schedule_occurrence() too.
+-- Plain SQL, no exception handler: schedule_occurrence() is PARALLEL SAFE,
+-- and a parallel worker may not start the subtransaction a handler needs.
+-- (Interval text that is no interval at all fails in its cast, with
+-- PostgreSQL's own message; set_policy() has refused it before.)
+CREATE OR REPLACE FUNCTION @extschema@._valid_schedule(schedule jsonb)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN jsonb_typeof(schedule) IS DISTINCT FROM 'object'
+          OR EXISTS (SELECT 1 FROM jsonb_each(schedule) k
+                      WHERE k.key NOT IN ('every', 'weekday', 'nth', 'day', 'at', 'interval')
+                         OR (k.key IN ('nth', 'day') AND jsonb_typeof(k.value) <> 'number')
+                         OR (k.key IN ('every', 'weekday', 'at', 'interval') AND jsonb_typeof(k.value) <> 'string'))
+          OR (schedule ? 'weekday' AND NOT schedule->>'weekday' = ANY (ARRAY['sunday', 'monday', 'tuesday', 'wednesday',
+                                                                           'thursday', 'friday', 'saturday']))
+          OR (schedule ? 'at' AND schedule->>'at' !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$')
+            THEN false
+        WHEN schedule ? 'interval'
+            THEN NOT schedule ?| ARRAY['every', 'weekday', 'nth', 'day', 'at']
+                 AND (schedule->>'interval')::interval > interval '0'
+        WHEN schedule->>'every' = 'week'
+            THEN schedule ? 'weekday' AND NOT schedule ?| ARRAY['nth', 'day']
+        WHEN schedule->>'every' = 'month'
+            THEN (schedule ? 'weekday' AND schedule ? 'nth' AND NOT schedule ? 'day'
+                  AND (schedule->>'nth')::numeric IN (1, 2, 3, 4, 5))
+              OR (schedule ? 'day' AND NOT schedule ?| ARRAY['weekday', 'nth']
+                  AND (schedule->>'day')::numeric BETWEEN 1 AND 28 AND (schedule->>'day')::numeric % 1 = 0)
+        ELSE false
+    END
+$$;
+COMMENT ON FUNCTION @extschema@._valid_schedule(jsonb) IS 'Whether a schedule document is valid (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._schedule_hint()
+    RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN 'A schedule is {"every": "week", "weekday": "sunday", "at": "02:00"}, {"every": "month", "weekday": "tuesday", "nth": 2, "at": "02:00"}, {"every": "month", "day": 1}, or {"interval": "3 months"} (since the last training); times are UTC.';
+COMMENT ON FUNCTION @extschema@._schedule_hint() IS 'The hint of an invalid schedule''s error (internal)';
+
+-- The triggers of a policy: which keys each takes, and of what kind.
+CREATE OR REPLACE FUNCTION @extschema@._check_triggers(triggers jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    spec jsonb := '{
+      "drift":          {"psi": "positive", "aggregate": ["max", "mean", "share"], "share": "fraction", "window": "interval"},
+      "performance":    {"metric": ["auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss", "mae", "rmse"],
+                         "max_drop": "number", "max_relative_drop": "number", "min_labels": "number",
+                         "window": "interval", "threshold": "fraction"},
+      "data_growth":    {"share": "positive", "count": "positive"},
+      "schedule":       {"every": ["week", "month"], "weekday": ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"],
+                         "nth": "positive", "day": "positive", "at": "time", "interval": "interval"},
+      "confidence":     {"min": "fraction", "window": "interval"},
+      "feature_change": {}
+    }';
+    t record;
+    k record;
+    kind jsonb;
+    ok boolean;
+BEGIN
+    IF jsonb_typeof(triggers) <> 'object' THEN
+        RAISE EXCEPTION 'retrain.set_policy: triggers must be an object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR t IN SELECT * FROM jsonb_each(triggers) LOOP
+        IF NOT spec ? t.key THEN
+            RAISE EXCEPTION 'retrain.set_policy: unknown trigger "%"', t.key
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('Valid triggers: %s.', (SELECT string_agg(x, ', ' ORDER BY x) FROM jsonb_object_keys(spec) x));
+        END IF;
+        IF jsonb_typeof(t.value) <> 'object' THEN
+            RAISE EXCEPTION 'retrain.set_policy: trigger "%" must be an object', t.key USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR k IN SELECT * FROM jsonb_each(t.value) LOOP
+            kind := spec->t.key->k.key;
+            ok := CASE
+                WHEN kind IS NULL THEN false
+                WHEN jsonb_typeof(kind) = 'array' THEN kind @> jsonb_build_array(k.value)
+                WHEN kind #>> '{}' = 'number' THEN jsonb_typeof(k.value) = 'number' AND (k.value #>> '{}')::numeric >= 0
+                WHEN kind #>> '{}' = 'positive' THEN jsonb_typeof(k.value) = 'number' AND (k.value #>> '{}')::numeric > 0
+                WHEN kind #>> '{}' = 'fraction' THEN jsonb_typeof(k.value) = 'number' AND (k.value #>> '{}')::numeric BETWEEN 0 AND 1
+                WHEN kind #>> '{}' = 'interval' THEN jsonb_typeof(k.value) = 'string' AND @extschema@._positive_interval(k.value #>> '{}')
+                WHEN kind #>> '{}' = 'time' THEN jsonb_typeof(k.value) = 'string' AND k.value #>> '{}' ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'
+            END;
+            IF NOT coalesce(ok, false) THEN
+                RAISE EXCEPTION 'retrain.set_policy: trigger "%": invalid % %', t.key, k.key, k.value
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = format('Valid keys of "%s": %s.', t.key,
+                                          coalesce((SELECT string_agg(x.key || ' (' || (x.value #>> '{}') || ')', ', ' ORDER BY x.key)
+                                                      FROM jsonb_each(spec->t.key) x), 'none'));
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF triggers ? 'performance' AND NOT (triggers->'performance' ? 'metric'
+           AND (triggers->'performance' ? 'max_drop' OR triggers->'performance' ? 'max_relative_drop')) THEN
+        RAISE EXCEPTION 'retrain.set_policy: trigger "performance" needs a metric and max_drop or max_relative_drop'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF triggers ? 'data_growth' AND NOT (triggers->'data_growth' ?| ARRAY['share', 'count']) THEN
+        RAISE EXCEPTION 'retrain.set_policy: trigger "data_growth" needs share or count' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF triggers ? 'schedule' AND NOT @extschema@._valid_schedule(triggers->'schedule') THEN
+        RAISE EXCEPTION 'retrain.set_policy: invalid schedule %', triggers->'schedule'
+            USING ERRCODE = 'invalid_parameter_value', HINT = @extschema@._schedule_hint();
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_triggers(jsonb) IS 'The validator of a policy''s triggers (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._check_policy(policy jsonb)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    valid_keys text[] := ARRAY['approvals', 'eligibility', 'gates', 'requests', 'rollback', 'rollout', 'triggers'];
+    k text;
+    g jsonb;
+    c record;
+    steps jsonb;
+    i integer;
+BEGIN
+    IF policy IS NULL OR jsonb_typeof(policy) <> 'object' THEN
+        RAISE EXCEPTION 'retrain.set_policy: the policy must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(policy) LOOP
+        IF NOT k = ANY (valid_keys) THEN
+            RAISE EXCEPTION 'retrain.set_policy: unknown policy key "%"', k
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('Valid keys: %s.', array_to_string(valid_keys, ', '));
+        END IF;
+    END LOOP;
+
+    IF policy ? 'gates' THEN
+        IF jsonb_typeof(policy->'gates') <> 'array' THEN
+            RAISE EXCEPTION 'retrain.set_policy: gates must be an array of gates'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR g IN SELECT * FROM jsonb_array_elements(policy->'gates') LOOP
+            IF jsonb_typeof(g) <> 'object'
+               OR EXISTS (SELECT 1 FROM jsonb_object_keys(g) x WHERE x NOT IN ('metric', 'op', 'value', 'relative'))
+               OR jsonb_typeof(g->'metric') IS DISTINCT FROM 'string'
+               OR NOT coalesce(g->>'op', '') IN ('>=', '>', '<=', '<')
+               OR ((g ? 'value') = (g ? 'relative'))
+               OR jsonb_typeof(coalesce(g->'value', g->'relative')) <> 'number' THEN
+                RAISE EXCEPTION 'retrain.set_policy: invalid gate %', g
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'A gate is {"metric": name, "op": ">=" | ">" | "<=" | "<", and "value": number (absolute) or "relative": number (added to production''s metric)}.';
+            END IF;
+        END LOOP;
+    END IF;
+
+    IF policy ? 'approvals' THEN
+        IF jsonb_typeof(policy->'approvals') <> 'object' THEN
+            RAISE EXCEPTION 'retrain.set_policy: approvals must map each capacity to a role'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR c IN SELECT * FROM jsonb_each(policy->'approvals') LOOP
+            IF jsonb_typeof(c.value) <> 'string' OR to_regrole(quote_ident(c.value #>> '{}')) IS NULL THEN
+                RAISE EXCEPTION 'retrain.set_policy: the role of capacity "%" must be an existing role, not %', c.key, c.value
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END LOOP;
+    END IF;
+
+    IF policy ? 'rollout' THEN
+        IF jsonb_typeof(policy->'rollout') <> 'object'
+           OR EXISTS (SELECT 1 FROM jsonb_object_keys(policy->'rollout') x WHERE x NOT IN ('steps', 'dwell')) THEN
+            RAISE EXCEPTION 'retrain.set_policy: rollout must be an object with steps (and dwell)'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Valid keys: steps, dwell.';
+        END IF;
+        steps := policy->'rollout'->'steps';
+        IF steps IS NOT NULL THEN
+            IF jsonb_typeof(steps) <> 'array' OR jsonb_array_length(steps) = 0
+               OR EXISTS (SELECT 1 FROM jsonb_array_elements(steps) e
+                           WHERE jsonb_typeof(e) <> 'number' OR (e #>> '{}')::numeric <= 0
+                              OR (e #>> '{}')::numeric > 100)
+               OR (steps->-1 #>> '{}')::numeric <> 100 THEN
+                RAISE EXCEPTION 'retrain.set_policy: rollout steps must be percentages in (0, 100], rising, ending at 100, not %', steps
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            FOR i IN 1 .. jsonb_array_length(steps) - 1 LOOP
+                IF (steps->i #>> '{}')::numeric <= (steps->(i - 1) #>> '{}')::numeric THEN
+                    RAISE EXCEPTION 'retrain.set_policy: rollout steps must rise, not %', steps
+                        USING ERRCODE = 'invalid_parameter_value';
+                END IF;
+            END LOOP;
+        END IF;
+        -- dwell: how long each step before the last must stay healthy
+        IF policy->'rollout' ? 'dwell' THEN
+            steps := coalesce(policy->'rollout'->'steps', '[10, 50, 100]');
+            IF jsonb_typeof(policy->'rollout'->'dwell') <> 'array'
+               OR jsonb_array_length(policy->'rollout'->'dwell') <> jsonb_array_length(steps) - 1
+               OR EXISTS (SELECT 1 FROM jsonb_array_elements(policy->'rollout'->'dwell') e
+                           WHERE jsonb_typeof(e) <> 'string'
+                              OR @extschema@._positive_interval(e #>> '{}') IS NOT TRUE) THEN
+                RAISE EXCEPTION 'retrain.set_policy: rollout dwell must give an interval for each step before the last, not %',
+                    policy->'rollout'->'dwell'
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'For steps [10, 50, 100]: "dwell": ["1 day", "2 days"].';
+            END IF;
+        END IF;
+    END IF;
+
+    IF policy ? 'triggers' THEN
+        PERFORM @extschema@._check_triggers(policy->'triggers');
+    END IF;
+    IF policy ? 'eligibility' THEN
+        IF jsonb_typeof(policy->'eligibility') <> 'object'
+           OR EXISTS (SELECT 1 FROM jsonb_each(policy->'eligibility') e
+                       WHERE e.key NOT IN ('min_new_labels', 'checks')
+                          OR (e.key = 'min_new_labels'
+                              AND (jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0))
+                          OR (e.key = 'checks' AND NOT @extschema@._valid_checks(e.value))) THEN
+            RAISE EXCEPTION 'retrain.set_policy: invalid eligibility %', policy->'eligibility'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Valid keys: min_new_labels (a number >= 0), checks (an object of lower-case names to boolean queries).';
+        END IF;
+    END IF;
+
+    IF policy ? 'rollback' THEN
+        IF jsonb_typeof(policy->'rollback') <> 'object'
+           OR EXISTS (SELECT 1 FROM jsonb_each(policy->'rollback') e
+                       WHERE CASE e.key
+                             WHEN 'checks' THEN NOT @extschema@._valid_checks(e.value)
+                             ELSE e.key NOT IN ('max_error_rate', 'max_latency_increase', 'latency_percentile',
+                                                'max_metric_drop', 'min_predictions')
+                                  OR jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0 END)
+           OR coalesce((policy->'rollback'->>'latency_percentile')::numeric, 99) NOT BETWEEN 50 AND 100 THEN
+            RAISE EXCEPTION 'retrain.set_policy: invalid rollback limits %', policy->'rollback'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Valid keys (numbers >= 0): max_error_rate, max_latency_increase, latency_percentile (50 to 100), max_metric_drop, min_predictions; and checks (an object of lower-case names to boolean queries).';
+        END IF;
+    END IF;
+
+    IF policy ? 'requests' THEN
+        IF jsonb_typeof(policy->'requests') <> 'object'
+           OR EXISTS (SELECT 1 FROM jsonb_each(policy->'requests') x
+                       WHERE x.key NOT IN ('claim_timeout', 'cooldown')
+                          OR jsonb_typeof(x.value) <> 'string'
+                          OR @extschema@._positive_interval(x.value #>> '{}') IS NOT TRUE) THEN
+            RAISE EXCEPTION 'retrain.set_policy: requests must be {"claim_timeout": interval, "cooldown": interval}, not %', policy->'requests'
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Valid keys (positive intervals): claim_timeout, cooldown.';
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_policy(jsonb) IS 'The policy validator (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.set_policy(model text, policy jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m @extschema@.models;
+BEGIN
+    m := @extschema@._lock_model('set_policy', model);
+    PERFORM @extschema@._check_policy(policy);
+    -- The eligibility and rollback checks run with the owner's privileges:
+    -- only who may act as the owner may write or change them.
+    IF ARRAY[m.policy->'eligibility'->'checks', m.policy->'rollback'->'checks']
+       IS DISTINCT FROM ARRAY[policy->'eligibility'->'checks', policy->'rollback'->'checks']
+       AND NOT pg_has_role(@extschema@._actor(), m.owner, 'MEMBER') THEN
+        RAISE EXCEPTION 'retrain.set_policy: only members of the owner role of model "%" may change its eligibility or rollback checks', model
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The checks run with the owner''s privileges.';
+    END IF;
+    UPDATE @extschema@.models mm SET policy = set_policy.policy WHERE mm.name = set_policy.model;
+    PERFORM @extschema@._log(model, NULL, 'policy_set', jsonb_build_object('policy', policy));
+    RETURN @extschema@.effective_policy(model);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_policy(text, jsonb) IS
+    'Validate and set a model''s policy document (gates, approvals, rollout, rollback, triggers, eligibility, requests); only members of the owner role may change its checks; returns the effective policy';
+
+-- A policy's named checks: lower-case names to non-empty query strings.
+CREATE OR REPLACE FUNCTION @extschema@._valid_checks(checks jsonb)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_typeof(checks) = 'object'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_each(checks) q
+                        WHERE q.key !~ '^[a-z][a-z0-9_]*$'
+                           OR jsonb_typeof(q.value) <> 'string'
+                           OR btrim(q.value #>> '{}') = '')
+$$;
+COMMENT ON FUNCTION @extschema@._valid_checks(jsonb) IS
+    'Whether a policy''s named checks are an object of lower-case names to non-empty queries (internal)';

@@ -1,0 +1,164 @@
+-- The retrain request queue: at most one open request per model, made or
+-- joined through _request(); trainers claim (SKIP LOCKED) and finish them;
+-- NOTIFY retrain_requests at commit.
+
+-- @once
+
+CREATE TABLE @extschema@.requests (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model        text NOT NULL REFERENCES @extschema@.models (name),
+    status       text NOT NULL DEFAULT 'open'
+                 CHECK (status IN ('open', 'claimed', 'done', 'failed', 'cancelled')),
+    reasons      jsonb NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(reasons) = 'array'),
+    requested_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    requested_by name NOT NULL,
+    claimed_by   text,
+    claimed_at   timestamptz,
+    finished_at  timestamptz,
+    version      text,
+    message      text,
+    CHECK ((status = 'claimed') = (claimed_at IS NOT NULL AND finished_at IS NULL) OR status <> 'claimed')
+);
+COMMENT ON SEQUENCE @extschema@.requests_id_seq IS 'Ids of retrain requests';
+-- at most one open (or claimed) request per model, whoever races to make one
+CREATE UNIQUE INDEX requests_one_open_per_model ON @extschema@.requests (model)
+    WHERE status IN ('open', 'claimed');
+COMMENT ON TABLE @extschema@.requests IS
+    'Retraining requests: why, by whom, who trains it, and what came of it; at most one open request per model';
+COMMENT ON INDEX @extschema@.requests_one_open_per_model IS 'At most one open or claimed request per model';
+
+-- Anyone may see what is asked for; only retrain's functions change it.
+REVOKE ALL ON @extschema@.requests FROM PUBLIC;
+GRANT SELECT ON @extschema@.requests TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.requests', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.requests_id_seq', '');
+
+-- @replace
+
+-- The one write path of the queue: make the model's request, or add the
+-- reason to the open one.  why is {"trigger", "reason", "by"}; created says
+-- which of the two happened, decided under the model's lock.
+CREATE OR REPLACE FUNCTION @extschema@._request(model text, why jsonb, OUT id bigint, OUT created boolean)
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r @extschema@.requests;
+BEGIN
+    PERFORM @extschema@._lock_model('request_retrain', model);
+    SELECT * INTO r FROM @extschema@.requests q
+     WHERE q.model = _request.model AND q.status IN ('open', 'claimed');
+    IF FOUND THEN
+        -- one open request per model: the new reason joins it
+        UPDATE @extschema@.requests q SET reasons = q.reasons || why WHERE q.id = r.id;
+        PERFORM @extschema@._log(model, NULL, 'retrain_request_joined', jsonb_build_object('request', r.id, 'reason', why));
+        id := r.id;
+        created := false;
+        RETURN;
+    END IF;
+    INSERT INTO @extschema@.requests (model, reasons, requested_by)
+    VALUES (model, jsonb_build_array(why), @extschema@._actor())
+    RETURNING * INTO r;
+    PERFORM @extschema@._log(model, NULL, 'retrain_requested', jsonb_build_object('request', r.id, 'reasons', r.reasons));
+    PERFORM pg_notify('retrain_requests',
+                      jsonb_build_object('request_id', r.id, 'model', model, 'reasons', r.reasons)::text);
+    id := r.id;
+    created := true;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._request(text, jsonb) IS
+    'Make the model''s retrain request or join its open one with a reason (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.request_retrain(model text, reason text)
+    RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF reason IS NULL OR reason = '' THEN
+        RAISE EXCEPTION 'retrain.request_retrain: a reason is required' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN (@extschema@._request(model, jsonb_build_object('trigger', 'manual', 'reason', reason,
+                                                           'by', @extschema@._actor()))).id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.request_retrain(text, text) IS
+    'Ask for a model to be retrained, with a reason; joins the model''s open request if there is one; returns the request id and sends NOTIFY retrain_requests';
+
+CREATE OR REPLACE FUNCTION @extschema@.claim_request(worker text)
+    RETURNS SETOF @extschema@.requests
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r @extschema@.requests;
+BEGIN
+    IF worker IS NULL OR worker = '' THEN
+        RAISE EXCEPTION 'retrain.claim_request: worker must name the claimant' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@._begin_change();
+    -- claims not finished within the model's claim_timeout go back to the queue
+    FOR r IN
+        SELECT q.* FROM @extschema@.requests q
+         WHERE q.status = 'claimed'
+           AND q.claimed_at < now() - (@extschema@.effective_policy(q.model)->'requests'->>'claim_timeout')::interval
+         FOR UPDATE SKIP LOCKED
+    LOOP
+        UPDATE @extschema@.requests q SET status = 'open', claimed_by = NULL, claimed_at = NULL WHERE q.id = r.id;
+        PERFORM @extschema@._log(r.model, NULL, 'retrain_claim_expired',
+                                 jsonb_build_object('request', r.id, 'worker', r.claimed_by));
+    END LOOP;
+
+    SELECT q.* INTO r FROM @extschema@.requests q
+     WHERE q.status = 'open' ORDER BY q.id
+     FOR UPDATE SKIP LOCKED LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE @extschema@.requests q SET status = 'claimed', claimed_by = worker, claimed_at = now()
+     WHERE q.id = r.id RETURNING q.* INTO r;
+    PERFORM @extschema@._log(r.model, NULL, 'retrain_claimed', jsonb_build_object('request', r.id, 'worker', worker));
+    RETURN NEXT r;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.claim_request(text) IS
+    'Take the oldest open retrain request for a trainer (FOR UPDATE SKIP LOCKED); claims older than the policy''s claim_timeout return to the queue first. Returns no row when there is nothing to do';
+
+CREATE OR REPLACE FUNCTION @extschema@.finish_request(id bigint, status text, version text DEFAULT NULL, message text DEFAULT NULL)
+    RETURNS @extschema@.requests
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r @extschema@.requests;
+BEGIN
+    SELECT q.* INTO r FROM @extschema@.requests q WHERE q.id = finish_request.id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'retrain.finish_request: no request %', coalesce(id::text, 'NULL') USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM @extschema@._lock_model('finish_request', r.model);
+    SELECT q.* INTO r FROM @extschema@.requests q WHERE q.id = finish_request.id FOR UPDATE;
+    IF status IS NULL OR status NOT IN ('done', 'failed', 'cancelled') THEN
+        RAISE EXCEPTION 'retrain.finish_request: status must be done, failed or cancelled, not %', coalesce(status, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF r.status NOT IN ('open', 'claimed') OR (status <> 'cancelled' AND r.status <> 'claimed') THEN
+        RAISE EXCEPTION 'retrain.finish_request: request % is %, not %', id, r.status,
+            CASE WHEN status = 'cancelled' THEN 'open or claimed' ELSE 'claimed' END
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF version IS NOT NULL THEN
+        PERFORM @extschema@._version('finish_request', r.model, version);
+    END IF;
+    UPDATE @extschema@.requests q
+       SET status = finish_request.status, finished_at = now(), version = finish_request.version,
+           message = finish_request.message
+     WHERE q.id = r.id RETURNING q.* INTO r;
+    PERFORM @extschema@._log(r.model, version, 'retrain_finished',
+                             jsonb_build_object('request', r.id, 'status', status, 'message', message,
+                                                'worker', r.claimed_by));
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.finish_request(bigint, text, text, text) IS
+    'Close a claimed request as done (with the version it produced) or failed, or cancel an open one';

@@ -1,0 +1,363 @@
+-- The model registry: models, their versions with lineage and metrics,
+-- deployments (what each model serves), sign-offs, gate evaluations and the
+-- production history; registering, evaluating and signing.
+--
+-- Tables are changed only by retrain's functions; each state change takes
+-- the write lock, locks the model's row (_lock_model), checks the
+-- transition, changes state and appends its log row in the caller's
+-- transaction.
+
+-- @once
+
+CREATE TABLE @extschema@.models (
+    name        text PRIMARY KEY CHECK (name <> ''),
+    task        text NOT NULL CHECK (task IN ('binary_classification', 'regression')),
+    owner       name NOT NULL DEFAULT session_user,
+    description text,
+    policy      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(policy) = 'object'),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- a name, not a regclass: pg_upgrade refuses reg* columns in tables
+    source      text
+);
+COMMENT ON TABLE @extschema@.models IS 'Registered models: task, owning role, description and policy document';
+COMMENT ON COLUMN @extschema@.models.owner IS 'the role that owns the model (may override gates, with a reason)';
+COMMENT ON COLUMN @extschema@.models.source IS 'the model''s own prediction log (schema-qualified relation name) set by set_source(); NULL: retrain.predictions and retrain.outcomes';
+COMMENT ON COLUMN @extschema@.models.policy IS 'the policy document as set; see retrain.effective_policy() for it with defaults';
+
+-- @replace
+
+-- metrics must be a flat object of numbers
+CREATE OR REPLACE FUNCTION @extschema@._numbers_only(doc jsonb)
+    RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN jsonb_typeof(doc) = 'object'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_each(doc) e WHERE jsonb_typeof(e.value) <> 'number');
+COMMENT ON FUNCTION @extschema@._numbers_only(jsonb) IS
+    'Whether a jsonb document is an object whose values are all numbers (internal)';
+
+-- @once
+
+CREATE TABLE @extschema@.model_versions (
+    model            text NOT NULL REFERENCES @extschema@.models (name),
+    version          text NOT NULL CHECK (version <> ''),
+    stage            text NOT NULL DEFAULT 'registered'
+                     CHECK (stage IN ('registered', 'shadow', 'canary', 'production', 'previous',
+                                      'retired', 'rolled_back')),
+    artifact_uri     text NOT NULL,
+    artifact_sha256  text NOT NULL CHECK (artifact_sha256 ~ '^[0-9a-f]{64}$'),
+    code_commit      text,
+    params           jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(params) = 'object'),
+    seed             bigint,
+    dataset_snapshot text,
+    data_range       tstzrange,
+    features         text[],
+    metrics          jsonb NOT NULL CHECK (@extschema@._numbers_only(metrics)),
+    registered_by    name NOT NULL DEFAULT session_user,
+    registered_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (model, version)
+);
+COMMENT ON TABLE @extschema@.model_versions IS 'Versions of each model with their lineage, metrics and stage';
+COMMENT ON COLUMN @extschema@.model_versions.stage IS 'registered, shadow, canary, production, previous (the standby after a swap), retired, rolled_back';
+COMMENT ON COLUMN @extschema@.model_versions.artifact_sha256 IS 'SHA-256 of the artifact, 64 lower-case hex digits';
+COMMENT ON COLUMN @extschema@.model_versions.metrics IS 'offline evaluation metrics, numbers only (f1, auc, precision, recall, latency_p99_ms, ...)';
+
+CREATE TABLE @extschema@.deployments (
+    model              text PRIMARY KEY REFERENCES @extschema@.models (name),
+    production_version text,
+    previous_version   text,
+    canary_version     text,
+    canary_percent     numeric(5, 2) NOT NULL DEFAULT 0 CHECK (canary_percent BETWEEN 0 AND 100),
+    shadow_version     text,
+    mode               text NOT NULL DEFAULT 'auto' CHECK (mode IN ('auto', 'production', 'candidate', 'fallback')),
+    mode_until         timestamptz,
+    updated_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    FOREIGN KEY (model, production_version) REFERENCES @extschema@.model_versions (model, version),
+    FOREIGN KEY (model, canary_version) REFERENCES @extschema@.model_versions (model, version),
+    FOREIGN KEY (model, shadow_version) REFERENCES @extschema@.model_versions (model, version),
+    CHECK (canary_version IS NULL OR canary_version IS DISTINCT FROM production_version)
+);
+COMMENT ON TABLE @extschema@.deployments IS 'What each model serves now: one row per model; applications read it (or call route())';
+COMMENT ON COLUMN @extschema@.deployments.canary_percent IS 'share of units routed to the canary, 0 to 100 (ML_ROLLOUT_PCT)';
+COMMENT ON COLUMN @extschema@.deployments.mode IS 'auto, or forced: production, candidate (the canary for everyone), fallback (no model)';
+COMMENT ON COLUMN @extschema@.deployments.mode_until IS 'when a forced mode expires by itself (NULL: until changed)';
+
+CREATE TABLE @extschema@.approvals (
+    model       text NOT NULL,
+    version     text NOT NULL,
+    capacity    text NOT NULL,
+    approver    name NOT NULL,
+    approved_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    comment     text,
+    PRIMARY KEY (model, version, capacity),
+    UNIQUE (model, version, approver),
+    FOREIGN KEY (model, version) REFERENCES @extschema@.model_versions (model, version)
+);
+COMMENT ON TABLE @extschema@.approvals IS 'Sign-offs: who signed which version in which capacity, when, with what comment';
+
+CREATE TABLE @extschema@.evaluations (
+    model        text NOT NULL,
+    version      text NOT NULL,
+    evaluated_at timestamptz NOT NULL,
+    gate         text NOT NULL,
+    required     pg_catalog.float8,
+    observed     pg_catalog.float8,
+    passed       boolean NOT NULL,
+    PRIMARY KEY (model, version, evaluated_at, gate),
+    FOREIGN KEY (model, version) REFERENCES @extschema@.model_versions (model, version)
+);
+COMMENT ON TABLE @extschema@.evaluations IS 'Results of evaluate(): each gate''s requirement, observation and verdict; the latest evaluation of a version counts';
+
+CREATE TABLE @extschema@.production_history (
+    model      text NOT NULL,
+    seq        integer NOT NULL,
+    version    text NOT NULL,
+    started_at timestamptz NOT NULL,
+    ended_at   timestamptz,
+    ended_by   text CHECK (ended_by IN ('replaced', 'rolled_back')),
+    PRIMARY KEY (model, seq),
+    FOREIGN KEY (model, version) REFERENCES @extschema@.model_versions (model, version)
+);
+COMMENT ON TABLE @extschema@.production_history IS 'Every period a version served as production, in order (the manifest''s history)';
+
+-- Readers see the registry; only retrain's functions change it.
+REVOKE ALL ON @extschema@.models, @extschema@.model_versions, @extschema@.approvals, @extschema@.evaluations,
+              @extschema@.deployments, @extschema@.production_history
+    FROM PUBLIC;
+GRANT SELECT ON @extschema@.models, @extschema@.model_versions, @extschema@.approvals, @extschema@.evaluations,
+                @extschema@.deployments, @extschema@.production_history
+    TO PUBLIC;
+-- pg_dump keeps their rows: they belong to the extension, the data to you.
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.models', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.model_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.approvals', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.evaluations', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.deployments', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.production_history', '');
+
+-- @replace
+
+-- The model's row, locked: every state change starts here.
+CREATE OR REPLACE FUNCTION @extschema@._lock_model(fn text, model text)
+    RETURNS @extschema@.models
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m @extschema@.models;
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'retrain.%: model must not be NULL', fn USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@._begin_change();
+    SELECT * INTO m FROM @extschema@.models WHERE name = model FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'retrain.%: unknown model "%"', fn, model USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM 1 FROM @extschema@.deployments d WHERE d.model = _lock_model.model FOR UPDATE;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._lock_model(text, text) IS 'Lock a model''s rows for a state change, or fail with 42704 (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._version(fn text, model text, version text)
+    RETURNS @extschema@.model_versions
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v @extschema@.model_versions;
+BEGIN
+    SELECT * INTO v FROM @extschema@.model_versions mv
+     WHERE mv.model = _version.model AND mv.version = _version.version FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'retrain.%: model "%" has no version "%"', fn, model, coalesce(version, 'NULL')
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._version(text, text, text) IS 'A version''s row, locked, or 42704 (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.register_model(name text, task text, description text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name IS NULL OR task IS NULL THEN
+        RAISE EXCEPTION 'retrain.register_model: name and task must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF task NOT IN ('binary_classification', 'regression') THEN
+        RAISE EXCEPTION 'retrain.register_model: task must be binary_classification or regression, not "%"', task
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM @extschema@._begin_change();
+    BEGIN
+        INSERT INTO @extschema@.models (name, task, owner, description)
+        VALUES (register_model.name, task, @extschema@._actor(), description);
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'retrain.register_model: model "%" is already registered', register_model.name
+            USING ERRCODE = 'unique_violation';
+    END;
+    INSERT INTO @extschema@.deployments (model) VALUES (register_model.name);
+    PERFORM @extschema@._log(register_model.name, NULL, 'model_registered',
+                             jsonb_build_object('task', task, 'description', description));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.register_model(text, text, text) IS
+    'Register a model (binary_classification or regression); the calling role becomes its owner';
+
+CREATE OR REPLACE FUNCTION @extschema@.register_version(model text, version text, artifact_uri text, artifact_sha256 text,
+                                             metrics jsonb, params jsonb DEFAULT '{}', code_commit text DEFAULT NULL,
+                                             seed bigint DEFAULT NULL, dataset_snapshot text DEFAULT NULL,
+                                             data_range tstzrange DEFAULT NULL, features text[] DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._lock_model('register_version', model);
+    IF version IS NULL OR artifact_uri IS NULL OR artifact_sha256 IS NULL OR metrics IS NULL THEN
+        RAISE EXCEPTION 'retrain.register_version: version, artifact_uri, artifact_sha256 and metrics must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF artifact_sha256 !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'retrain.register_version: artifact_sha256 must be 64 lower-case hex digits, not "%"', artifact_sha256
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT @extschema@._numbers_only(metrics) THEN
+        RAISE EXCEPTION 'retrain.register_version: metrics must be a JSON object of numbers, not %', metrics
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF params IS NULL OR jsonb_typeof(params) <> 'object' THEN
+        RAISE EXCEPTION 'retrain.register_version: params must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    BEGIN
+        INSERT INTO @extschema@.model_versions (model, version, artifact_uri, artifact_sha256, code_commit, params,
+                                                seed, dataset_snapshot, data_range, features, metrics, registered_by)
+        VALUES (model, version, artifact_uri, artifact_sha256, code_commit, params, seed, dataset_snapshot,
+                data_range, features, metrics, @extschema@._actor());
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'retrain.register_version: model "%" already has a version "%"', model, version
+            USING ERRCODE = 'unique_violation';
+    END;
+    PERFORM @extschema@._log(model, version, 'registered',
+        jsonb_build_object('artifact_uri', artifact_uri, 'artifact_sha256', artifact_sha256, 'metrics', metrics,
+                           'params', params, 'code_commit', code_commit, 'seed', seed,
+                           'dataset_snapshot', dataset_snapshot, 'data_range', data_range::text,
+                           'features', features));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[]) IS
+    'Register a version with everything needed to reproduce it (artifact, SHA-256, code commit, hyperparameters, seed, data snapshot and range, features) and its offline metrics';
+
+CREATE OR REPLACE FUNCTION @extschema@.evaluate(model text, version text)
+    RETURNS TABLE (gate text, required pg_catalog.float8, observed pg_catalog.float8, passed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v @extschema@.model_versions;
+    prod @extschema@.model_versions;
+    d @extschema@.deployments;
+    g jsonb;
+    at_ timestamptz := clock_timestamp();
+    results jsonb := '[]';
+BEGIN
+    PERFORM @extschema@._lock_model('evaluate', model);
+    v := @extschema@._version('evaluate', model, version);
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = evaluate.model;
+    IF d.production_version IS NOT NULL THEN
+        SELECT * INTO prod FROM @extschema@.model_versions mv
+         WHERE mv.model = evaluate.model AND mv.version = d.production_version;
+    END IF;
+    FOR g IN SELECT * FROM jsonb_array_elements(@extschema@.effective_policy(model)->'gates') LOOP
+        observed := (v.metrics->>(g->>'metric'))::float8;
+        IF g ? 'value' THEN
+            required := (g->>'value')::float8;
+            gate := format('%s %s %s', g->>'metric', g->>'op', g->>'value');
+        ELSE
+            required := (prod.metrics->>(g->>'metric'))::float8 + (g->>'relative')::float8;
+            gate := format('%s %s production %s %s', g->>'metric', g->>'op',
+                           CASE WHEN (g->>'relative')::float8 < 0 THEN '-' ELSE '+' END,
+                           abs((g->>'relative')::float8));
+        END IF;
+        -- A missing metric fails its gate, and so does a relative gate when
+        -- production lacks the metric.  With no production version at all
+        -- (the first release) a relative gate has nothing to compare with:
+        -- it asks only that the metric be there.
+        IF NOT g ? 'value' AND d.production_version IS NULL THEN
+            passed := observed IS NOT NULL;
+            gate := gate || ' (no production version)';
+            INSERT INTO @extschema@.evaluations VALUES (model, version, at_, gate, NULL, observed, passed);
+            results := results || jsonb_build_object('gate', gate, 'required', NULL, 'observed', observed,
+                                                     'passed', passed);
+            required := NULL;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        passed := CASE g->>'op'
+                      WHEN '>=' THEN observed >= required
+                      WHEN '>' THEN observed > required
+                      WHEN '<=' THEN observed <= required
+                      WHEN '<' THEN observed < required
+                  END;
+        passed := coalesce(passed, false);
+        INSERT INTO @extschema@.evaluations VALUES (model, version, at_, gate, required, observed, passed);
+        results := results || jsonb_build_object('gate', gate, 'required', required, 'observed', observed,
+                                                 'passed', passed);
+        RETURN NEXT;
+    END LOOP;
+    PERFORM @extschema@._log(model, version, 'evaluated',
+        jsonb_build_object('passed', NOT EXISTS (SELECT 1 FROM jsonb_array_elements(results) r
+                                                  WHERE NOT (r->>'passed')::boolean),
+                           'gates', results, 'against', d.production_version));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.evaluate(text, text) IS
+    'Check a version against the policy''s gates (absolute, or relative to the production version''s metrics); stores and logs the result';
+
+
+CREATE OR REPLACE FUNCTION @extschema@.approve(model text, version text, capacity text, comment text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v @extschema@.model_versions;
+    role_ text;
+    actor_ name := @extschema@._actor();
+BEGIN
+    PERFORM @extschema@._lock_model('approve', model);
+    v := @extschema@._version('approve', model, version);
+    role_ := @extschema@.effective_policy(model)->'approvals'->>capacity;
+    IF role_ IS NULL THEN
+        RAISE EXCEPTION 'retrain.approve: the policy of model "%" has no approval capacity "%"', model, capacity
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Capacities: %s.', coalesce((SELECT string_agg(k, ', ' ORDER BY k)
+                      FROM jsonb_object_keys(@extschema@.effective_policy(model)->'approvals') k), 'none'));
+    END IF;
+    IF NOT pg_has_role(actor_, role_, 'MEMBER') THEN
+        RAISE EXCEPTION 'retrain.approve: % may not sign as % of model "%": not a member of role %', actor_, capacity, model, role_
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF v.registered_by = actor_ THEN
+        RAISE EXCEPTION 'retrain.approve: % registered version "%" of model "%" and may not also sign it', actor_, version, model
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.approvals a
+                WHERE a.model = approve.model AND a.version = approve.version AND a.approver = actor_) THEN
+        RAISE EXCEPTION 'retrain.approve: % has already signed version "%" of model "%"', actor_, version, model
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.approvals a
+                WHERE a.model = approve.model AND a.version = approve.version AND a.capacity = approve.capacity) THEN
+        RAISE EXCEPTION 'retrain.approve: version "%" of model "%" is already signed as %', version, model, capacity
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO @extschema@.approvals (model, version, capacity, approver, comment)
+    VALUES (model, version, capacity, actor_, comment);
+    PERFORM @extschema@._log(model, version, 'approved', jsonb_build_object('capacity', capacity, 'comment', comment));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.approve(text, text, text, text) IS
+    'Sign a version in one of the policy''s capacities; the signer must be a member of that capacity''s role, may sign a version once, and not one they registered';

@@ -1,0 +1,212 @@
+-- Where a model's predictions are read from: retrain.predictions and
+-- retrain.outcomes, or the model's own relation (set_source), read through
+-- one FROM clause (_source_from) with the owner's privileges (_read).
+
+-- @replace
+
+-- The columns a source relation may have.  Features come from a jsonb
+-- column "features" or, without one, from every column not listed here
+-- (the wide layout of most existing prediction logs).
+CREATE OR REPLACE FUNCTION @extschema@._source_layout()
+    RETURNS TABLE (name text, types regtype[], required boolean)
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('model', '{text,varchar}'::regtype[], false),
+           ('version', '{text,varchar,int4,int8}', true),
+           ('predicted_at', '{timestamptz}', true),
+           ('score', '{float8,float4,numeric,int2,int4,int8}', true),
+           ('unit_key', NULL, false),
+           ('latency_ms', '{float8,float4,numeric,int2,int4,int8}', false),
+           ('error', '{bool}', false),
+           ('label', '{bool}', false),
+           ('actual', '{float8,float4,numeric,int2,int4,int8}', false),
+           ('observed_at', '{timestamptz}', false),
+           ('features', '{jsonb}', false)
+$$;
+COMMENT ON FUNCTION @extschema@._source_layout() IS
+    'The documented columns of a source relation: name, allowed types (NULL: any), required (internal)';
+
+-- A relation's schema-qualified, quoted name, whatever the search_path.
+CREATE OR REPLACE FUNCTION @extschema@._qualified(relation regclass)
+    RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('%I.%I', n.nspname, c.relname)
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = relation
+$$;
+COMMENT ON FUNCTION @extschema@._qualified(regclass) IS 'A relation''s schema-qualified name (internal)';
+
+-- The documented columns a relation has, or an error saying what is wrong.
+CREATE OR REPLACE FUNCTION @extschema@._source_columns(fn text, relation regclass)
+    RETURNS text[]
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kind "char";
+    col record;
+    present text[] := '{}';
+BEGIN
+    SELECT c.relkind INTO kind FROM pg_class c WHERE c.oid = relation;
+    IF kind IS NULL THEN
+        RAISE EXCEPTION 'retrain.%: relation with OID % does not exist', fn, relation::oid USING ERRCODE = 'undefined_table';
+    END IF;
+    IF kind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+        RAISE EXCEPTION 'retrain.%: "%" is not a table, view, materialized view or foreign table', fn, relation
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    FOR col IN SELECT l.name, l.types, l.required, a.atttypid::regtype AS type
+                 FROM @extschema@._source_layout() l
+                 LEFT JOIN pg_attribute a ON a.attrelid = relation AND a.attname = l.name
+                                         AND a.attnum > 0 AND NOT a.attisdropped LOOP
+        IF col.type IS NULL THEN
+            IF col.required THEN
+                RAISE EXCEPTION 'retrain.%: relation "%" has no column "%"', fn, relation, col.name
+                    USING ERRCODE = 'undefined_column',
+                          HINT = 'A source needs version, predicted_at (timestamptz) and score; see docs/monitoring.md.';
+            END IF;
+        ELSIF col.types IS NOT NULL AND NOT col.type = ANY (col.types) THEN
+            RAISE EXCEPTION 'retrain.%: column "%" of "%" is %, not one of %', fn, col.name, relation, col.type,
+                            array_to_string(col.types::text[], ', ')
+                USING ERRCODE = 'datatype_mismatch';
+        ELSE
+            present := present || col.name;
+        END IF;
+    END LOOP;
+    RETURN present;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._source_columns(text, regclass) IS
+    'The documented columns of a source relation, or an error naming the missing or mistyped one (internal)';
+
+-- The FROM clause every read of a model's predictions uses: predictions as
+-- p (model, version, predicted_at, score, latency_ms, error, features) and
+-- their outcomes as o (prediction_id, set when labelled; label, actual,
+-- observed_at).  The source is looked up and checked again at each read: it
+-- may have been dropped, renamed or altered since set_source().
+CREATE OR REPLACE FUNCTION @extschema@._source_from(fn text, m @extschema@.models)
+    RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rel regclass;
+    cols text[];
+    features text;
+BEGIN
+    IF m.source IS NULL THEN
+        -- an index probe per prediction (LIMIT keeps the planner from
+        -- flattening it into a hash join that reads every model's
+        -- outcomes for each model)
+        RETURN '@extschema@.predictions p '
+               'LEFT JOIN LATERAL (SELECT o.prediction_id, o.label, o.actual, o.observed_at FROM @extschema@.outcomes o '
+               '                    WHERE o.prediction_id = p.id LIMIT 1) o ON true';
+    END IF;
+    rel := to_regclass(m.source);
+    IF rel IS NULL THEN
+        RAISE EXCEPTION 'retrain.%: the source % of model "%" does not exist', fn, m.source, m.name
+            USING ERRCODE = 'undefined_table', HINT = 'Point the model at its relation again with retrain.set_source().';
+    END IF;
+    cols := @extschema@._source_columns(fn, rel);
+    -- the wide layout's features are read as columns of src (see _source_features)
+    features := CASE WHEN 'features' = ANY (cols) THEN 's.features' ELSE 'NULL::jsonb' END;
+    RETURN format('(SELECT %L::text AS model, s.version::text AS version, s.predicted_at, s.score::float8 AS score, '
+                  '%s AS latency_ms, %s AS error, %s AS features, %s AS label, %s AS actual, %s AS observed_at, s AS src '
+                  'FROM %s s%s) p '
+                  'CROSS JOIN LATERAL (SELECT CASE WHEN p.label IS NOT NULL OR p.actual IS NOT NULL THEN 0 END AS prediction_id, '
+                  'p.label, p.actual, p.observed_at) o',
+                  m.name,
+                  CASE WHEN 'latency_ms' = ANY (cols) THEN 's.latency_ms::float8' ELSE 'NULL::float8' END,
+                  CASE WHEN 'error' = ANY (cols) THEN 's.error' ELSE 'NULL::boolean' END,
+                  features,
+                  CASE WHEN 'label' = ANY (cols) THEN 's.label' ELSE 'NULL::boolean' END,
+                  CASE WHEN 'actual' = ANY (cols) THEN 's.actual::float8' ELSE 'NULL::float8' END,
+                  -- without observed_at, a label counts as known when its prediction was made
+                  CASE WHEN 'observed_at' = ANY (cols) THEN 's.observed_at' ELSE 's.predicted_at' END,
+                  @extschema@._qualified(rel),
+                  CASE WHEN 'model' = ANY (cols) THEN format(' WHERE s.model = %L', m.name) ELSE '' END);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._source_from(text, @extschema@.models) IS
+    'The FROM clause (p: predictions, o: outcomes) that reads a model''s predictions from its source (internal)';
+
+-- The feature columns of a source in the wide layout (no jsonb column
+-- "features"): every column that is not a documented one, in table order.
+-- NULL when features come from a jsonb column.
+CREATE OR REPLACE FUNCTION @extschema@._source_features(m @extschema@.models)
+    RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a
+                  WHERE a.attrelid = to_regclass(m.source) AND a.attnum > 0 AND NOT a.attisdropped
+                    AND a.attname::text NOT IN (SELECT l.name FROM @extschema@._source_layout() l)
+                  ORDER BY a.attnum)
+     WHERE m.source IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                        WHERE a.attrelid = to_regclass(m.source) AND a.attname = 'features' AND NOT a.attisdropped)
+$$;
+COMMENT ON FUNCTION @extschema@._source_features(@extschema@.models) IS
+    'A wide source''s feature columns, or NULL when features come from retrain.predictions or a jsonb column (internal)';
+
+-- Run a read of a model's predictions that yields one jsonb value: as the
+-- extension over retrain's own tables, as the model's owner over its own
+-- source, so that set_source() gives nobody more than the owner may read.
+CREATE OR REPLACE FUNCTION @extschema@._read(m @extschema@.models, query text)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    IF m.source IS NULL THEN
+        EXECUTE query INTO r;
+        RETURN r;
+    END IF;
+    RETURN @extschema@._as_owner(m.owner, 'jsonb', 'pg_catalog, pg_temp', query)::jsonb;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._read(@extschema@.models, text) IS
+    'Run a one-value read of a model''s predictions with the privileges its source calls for (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.set_source(model text, relation regclass)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m @extschema@.models;
+    cols text[];
+    qualified text;
+    features text[];
+BEGIN
+    m := @extschema@._lock_model('set_source', model);
+    -- The source is read with the owner's privileges: only who may act as
+    -- the owner may choose what the owner's privileges read.
+    IF NOT pg_has_role(@extschema@._actor(), m.owner, 'MEMBER') THEN
+        RAISE EXCEPTION 'retrain.set_source: only members of the owner role of model "%" may set its source', model
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The source is read with the owner''s privileges.';
+    END IF;
+    IF relation IS NOT NULL THEN
+        cols := @extschema@._source_columns('set_source', relation);
+        IF NOT has_table_privilege(m.owner, relation, 'SELECT') THEN
+            RAISE EXCEPTION 'retrain.set_source: the owner "%" of model "%" may not read %', m.owner, model, relation
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('GRANT SELECT ON %s TO %I;', relation, m.owner);
+        END IF;
+        qualified := @extschema@._qualified(relation);
+    END IF;
+    UPDATE @extschema@.models mm SET source = qualified WHERE mm.name = m.name RETURNING * INTO m;
+    features := @extschema@._source_features(m);
+    PERFORM @extschema@._log(m.name, NULL, 'source_set',
+                             jsonb_build_object('source', qualified, 'columns', cols,
+                                                'feature_columns', features));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_source(text, regclass) IS
+    'Read a model''s predictions and outcomes from its own table or view (documented columns) instead of retrain.predictions; NULL goes back to retrain.predictions; only members of the owner role may';

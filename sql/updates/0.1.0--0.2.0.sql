@@ -1,0 +1,2 @@
+-- retrain 0.1.0 to 0.2.0: what the @replace sections of sql/install/ cannot
+-- do by themselves (they follow this file in the built upgrade script).
