@@ -94,6 +94,33 @@ SELECT trigger, fired, round(observed::numeric, 4) AS observed, round(threshold:
 -- check() changed nothing.
 SELECT count(*) AS requests FROM retrain.requests WHERE model = 'trig';
 
+-- Every default lives in one place, _policy_defaults(), which
+-- effective_policy() merges under the policy: a policy that names no psi
+-- and no min_labels gets 0.25 and 100; changed there, check() uses the new
+-- ones (in a transaction rolled back).
+BEGIN;
+SELECT retrain.set_policy('trig', policy #- '{triggers,drift,psi}' #- '{triggers,performance,min_labels}')
+       -> 'triggers' -> 'drift' -> 'psi' AS default_psi
+  FROM retrain.models WHERE name = 'trig';
+SELECT trigger, fired, round(threshold::numeric, 4) AS threshold, detail->'min_labels' AS min_labels
+  FROM retrain.check('trig', '2026-06-12 00:00+00') WHERE trigger IN ('drift', 'performance');
+ROLLBACK;
+-- (a new transaction: a function's plan keeps what it folded for the rest of one)
+BEGIN;
+SELECT retrain.set_policy('trig', policy #- '{triggers,drift,psi}' #- '{triggers,performance,min_labels}') ? 'triggers'
+  FROM retrain.models WHERE name = 'trig';
+DO $$
+BEGIN
+    EXECUTE format('CREATE OR REPLACE FUNCTION retrain._policy_defaults() RETURNS jsonb '
+                   'LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN %L::jsonb',
+                   jsonb_set(jsonb_set(retrain._policy_defaults(), '{triggers,drift,psi}', '9'),
+                             '{triggers,performance,min_labels}', '1000'));
+END
+$$;
+SELECT trigger, fired, round(threshold::numeric, 4) AS threshold, detail->'min_labels' AS min_labels
+  FROM retrain.check('trig', '2026-06-12 00:00+00') WHERE trigger IN ('drift', 'performance');
+ROLLBACK;
+
 -- run_checks() makes one request with every fired trigger's reason; a second
 -- run joins it instead of making another, and the week's schedule
 -- occurrence does not fire twice.

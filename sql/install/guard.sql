@@ -20,6 +20,186 @@ $$;
 COMMENT ON FUNCTION @extschema@._duration(interval) IS
     'An interval as "12 s", "4.5 min", "25.0 h" or "3.0 days" for messages (internal)';
 
+-- A version's figures over the canary's time so far: {n, error_rate,
+-- latency (the policy's percentile), metric (AUC, or -RMSE: higher is
+-- better either way)}.
+CREATE OR REPLACE FUNCTION @extschema@._guard_figures(m @extschema@.models, version text, percentile pg_catalog.float8,
+                                                      since timestamptz, at timestamptz)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN @extschema@._read(m, format(
+        'SELECT to_jsonb(x) FROM (SELECT count(*) AS n, avg(p.error::integer)::float8 AS error_rate, '
+        'percentile_cont(%s) WITHIN GROUP (ORDER BY p.latency_ms) AS latency, %s AS metric '
+        'FROM %s WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at < %L) x',
+        percentile / 100,
+        CASE m.task WHEN 'binary_classification' THEN '@extschema@.auc(p.score, o.label)'
+                    ELSE '-@extschema@.rmse(p.score, o.actual)' END,
+        @extschema@._source_from('guard_rollouts', m), m.name, version, since, at));
+END
+$$;
+COMMENT ON FUNCTION @extschema@._guard_figures(@extschema@.models, text, pg_catalog.float8, timestamptz, timestamptz) IS
+    'A version''s prediction count, error rate, latency percentile and main metric over a time range (internal)';
+
+-- The limits, one function each: (rollback policy, canary figures,
+-- production figures) -> why the canary must roll back, or NULL.
+
+CREATE OR REPLACE FUNCTION @extschema@._limit_error_rate(rollback jsonb, canary jsonb, production jsonb)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE WHEN (canary->>'error_rate')::float8 > (rollback->>'max_error_rate')::float8
+                THEN format('error rate %s > %s', round((canary->>'error_rate')::float8::numeric, 4),
+                            rollback->>'max_error_rate') END;
+COMMENT ON FUNCTION @extschema@._limit_error_rate(jsonb, jsonb, jsonb) IS
+    'The rollout guard''s error rate limit: the canary''s error rate above max_error_rate (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._limit_latency(rollback jsonb, canary jsonb, production jsonb)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT CASE WHEN p > 0 AND c > p * (1 + increase)
+                        THEN format('p%s latency %s ms > %s ms (production %s ms + %s%%)', rollback->>'latency_percentile',
+                                    round(c::numeric, 1), round((p * (1 + increase))::numeric, 1), round(p::numeric, 1),
+                                    round(100 * (rollback->>'max_latency_increase')::numeric)) END
+              FROM (SELECT (canary->>'latency')::float8 AS c, (production->>'latency')::float8 AS p,
+                           (rollback->>'max_latency_increase')::float8 AS increase) x);
+COMMENT ON FUNCTION @extschema@._limit_latency(jsonb, jsonb, jsonb) IS
+    'The rollout guard''s latency limit: the canary''s latency percentile above production''s by more than max_latency_increase (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._limit_metric_drop(rollback jsonb, canary jsonb, production jsonb, task text)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT CASE WHEN rollback ? 'max_metric_drop' AND c < p - (rollback->>'max_metric_drop')::float8
+                        THEN format('%s %s below production %s by more than %s',
+                                    CASE task WHEN 'binary_classification' THEN 'AUC' ELSE '-RMSE' END,
+                                    round(c::numeric, 4), round(p::numeric, 4), rollback->>'max_metric_drop') END
+              FROM (SELECT (canary->>'metric')::float8 AS c, (production->>'metric')::float8 AS p) x);
+COMMENT ON FUNCTION @extschema@._limit_metric_drop(jsonb, jsonb, jsonb, text) IS
+    'The rollout guard''s metric limit: the canary''s AUC (or -RMSE) below production''s by more than max_metric_drop (internal)';
+
+-- The owner's rollback checks ("three critical feedback labels within an
+-- hour"), each run with the owner's privileges: the first that returned
+-- true, and those that failed.
+CREATE OR REPLACE FUNCTION @extschema@._guard_owner_checks(m @extschema@.models, checks jsonb,
+                                                           OUT why text, OUT failed text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner_check record;
+    outcome record;
+BEGIN
+    FOR owner_check IN SELECT e.key, e.value #>> '{}' AS query
+                         FROM jsonb_each(coalesce(checks, '{}')) e ORDER BY e.key LOOP
+        SELECT * INTO outcome FROM @extschema@._run_owner_check(m.owner, owner_check.query);
+        IF outcome.error IS NOT NULL THEN
+            failed := coalesce(failed || '; ', '') || format('rollback check %s %s', owner_check.key, outcome.error);
+        ELSIF outcome.result AND why IS NULL THEN
+            why := format('rollback check %s returned true', owner_check.key);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._guard_owner_checks(@extschema@.models, jsonb) IS
+    'Run the owner''s rollback checks: the first that returned true, and the errors of those that failed (internal)';
+
+-- A healthy canary advances once its step has lasted the step's dwell
+-- (without dwell, at the next healthy cycle), else holds.
+CREATE OR REPLACE FUNCTION @extschema@._guard_step(rollout jsonb, percent numeric, step_since timestamptz, at timestamptz,
+                                                   OUT decision text, OUT reason text)
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    step_index integer;
+    dwell interval;
+BEGIN
+    SELECT min(i) - 1 INTO step_index
+      FROM jsonb_array_elements_text(rollout->'steps') WITH ORDINALITY AS s(v, i) WHERE v::numeric >= percent;
+    dwell := coalesce((rollout->'dwell'->>step_index)::interval, interval '0');
+    IF at - step_since >= dwell THEN
+        decision := 'advance';
+        reason := format('healthy for %s at %s%%', @extschema@._duration(at - step_since), trim_scale(percent));
+    ELSE
+        decision := 'hold';
+        reason := format('healthy; %s of %s at %s%% so far',
+                         @extschema@._duration(at - step_since), @extschema@._duration(dwell), trim_scale(percent));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._guard_step(jsonb, numeric, timestamptz, timestamptz) IS
+    'Whether a healthy canary has stayed its step''s dwell: advance, or hold (internal)';
+
+-- One canary, judged and acted on under its model's lock: roll back at once
+-- when an owner's check says so; hold when one failed; wait for enough
+-- predictions; roll back on the first limit crossed; else advance or hold.
+-- Every decision is logged with both versions' figures.
+CREATE OR REPLACE FUNCTION @extschema@._guard_canary(model text, at timestamptz, OUT canary text,
+                                                     OUT decision text, OUT reason text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m @extschema@.models := @extschema@._lock_model('guard_rollouts', model);
+    d @extschema@.deployments;
+    pol jsonb := @extschema@.effective_policy(model);
+    since timestamptz;
+    step_since timestamptz;
+    c jsonb;
+    p jsonb;
+    checks record;
+BEGIN
+    -- read under the lock: another session may have moved it
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = m.name;
+    canary := d.canary_version;
+    IF canary IS NULL THEN
+        RETURN;
+    END IF;
+    -- the canary's time: since it was promoted; the step's: since the last change of traffic
+    SELECT max(l.at) FILTER (WHERE l.event = 'promoted'), max(l.at) INTO since, step_since
+      FROM @extschema@.log l
+     WHERE l.model = m.name AND l.version = canary AND l.event IN ('promoted', 'advanced', 'traffic_changed');
+    c := @extschema@._guard_figures(m, canary, (pol->'rollback'->>'latency_percentile')::float8, since, at);
+    p := @extschema@._guard_figures(m, d.production_version, (pol->'rollback'->>'latency_percentile')::float8, since, at);
+
+    -- the owner's checks act at once, however few predictions the canary has
+    checks := @extschema@._guard_owner_checks(m, pol->'rollback'->'checks');
+    IF checks.why IS NOT NULL THEN
+        decision := 'rollback';
+        reason := checks.why;
+    ELSIF checks.failed IS NOT NULL THEN
+        decision := 'hold';
+        reason := checks.failed;
+    ELSIF (c->>'n')::float8 < (pol->'rollback'->>'min_predictions')::float8 THEN
+        decision := 'wait';
+        reason := format('%s of %s predictions needed to judge the canary', c->>'n', pol->'rollback'->>'min_predictions');
+    ELSE
+        reason := coalesce(@extschema@._limit_error_rate(pol->'rollback', c, p),
+                           @extschema@._limit_latency(pol->'rollback', c, p),
+                           @extschema@._limit_metric_drop(pol->'rollback', c, p, m.task));
+        IF reason IS NOT NULL THEN
+            decision := 'rollback';
+        ELSE
+            SELECT * INTO decision, reason FROM @extschema@._guard_step(pol->'rollout', d.canary_percent, step_since, at);
+        END IF;
+    END IF;
+
+    IF decision = 'rollback' THEN
+        PERFORM @extschema@.rollback(m.name, 'rollout guard: ' || reason);
+    ELSIF decision = 'advance' THEN
+        PERFORM @extschema@.advance(m.name);
+    END IF;
+    PERFORM @extschema@._log(m.name, canary, 'guard',
+        jsonb_build_object('decision', decision, 'reason', reason, 'canary', c, 'production', p));
+END
+$$;
+COMMENT ON FUNCTION @extschema@._guard_canary(text, timestamptz) IS
+    'Judge a model''s running canary and act on the decision: rollback, hold, wait or advance (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@.guard_rollouts(at timestamptz DEFAULT now())
     RETURNS TABLE (model text, canary text, decision text, reason text)
     LANGUAGE plpgsql SECURITY DEFINER
@@ -28,125 +208,16 @@ CREATE OR REPLACE FUNCTION @extschema@.guard_rollouts(at timestamptz DEFAULT now
 AS $$
 DECLARE
     d @extschema@.deployments;
-    m @extschema@.models;
-    pol jsonb;
-    since timestamptz;
-    step_since timestamptz;
-    pct float8;
-    c record;
-    p record;
-    steps jsonb;
-    step_index integer;
-    dwell interval;
-    why text;
-    owner_check record;
-    outcome record;
-    check_failed text;
-    src text;
-    metric text;
-    -- canary or production over the canary's time so far
-    query constant text := 'SELECT to_jsonb(x) FROM (SELECT count(*) AS n, avg(p.error::integer)::float8 AS error_rate, '
-                           'percentile_cont(%s) WITHIN GROUP (ORDER BY p.latency_ms) AS latency, %s AS metric '
-                           'FROM %s WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at < %L) x';
 BEGIN
     FOR d IN SELECT * FROM @extschema@.deployments dd WHERE dd.canary_version IS NOT NULL ORDER BY dd.model LOOP
         BEGIN
-            m := @extschema@._lock_model('guard_rollouts', d.model);
-            -- re-read under the lock: another session may have moved it
-            SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = m.name;
-            CONTINUE WHEN d.canary_version IS NULL;
-            pol := @extschema@.effective_policy(m.name);
-            pct := (pol->'rollback'->>'latency_percentile')::float8 / 100;
-            -- the canary's time: since it was promoted; the step's: since the last change of traffic
-            SELECT max(l.at) INTO since FROM @extschema@.log l
-             WHERE l.model = m.name AND l.version = d.canary_version AND l.event = 'promoted';
-            SELECT max(l.at) INTO step_since FROM @extschema@.log l
-             WHERE l.model = m.name AND l.version = d.canary_version
-               AND l.event IN ('promoted', 'advanced', 'traffic_changed');
-
-            -- canary and production over the canary's time so far, each row
-            -- {n, error_rate, latency, metric}
-            src := @extschema@._source_from('guard_rollouts', m);
-            metric := CASE m.task WHEN 'binary_classification' THEN '@extschema@.auc(p.score, o.label)'
-                                  ELSE '-@extschema@.rmse(p.score, o.actual)' END;
-            SELECT * INTO c FROM jsonb_to_record(@extschema@._read(m, format(query, pct, metric, src, m.name, d.canary_version, since, at)))
-                AS x(n bigint, error_rate float8, latency float8, metric float8);
-            SELECT * INTO p FROM jsonb_to_record(@extschema@._read(m, format(query, pct, metric, src, m.name, d.production_version, since, at)))
-                AS x(n bigint, error_rate float8, latency float8, metric float8);
-
-            model := m.name;
-            canary := d.canary_version;
-            why := NULL;
-            -- The owner's rollback checks ("three critical feedback labels
-            -- within an hour") act at once, however few predictions the
-            -- canary has; one that fails keeps the canary where it is.
-            check_failed := NULL;
-            FOR owner_check IN SELECT e.key, e.value #>> '{}' AS query
-                                 FROM jsonb_each(coalesce(pol->'rollback'->'checks', '{}')) e ORDER BY e.key LOOP
-                SELECT * INTO outcome FROM @extschema@._run_owner_check(m.owner, owner_check.query);
-                IF outcome.error IS NOT NULL THEN
-                    check_failed := coalesce(check_failed || '; ', '')
-                                    || format('rollback check %s %s', owner_check.key, outcome.error);
-                ELSIF outcome.result AND why IS NULL THEN
-                    why := format('rollback check %s returned true', owner_check.key);
-                END IF;
-            END LOOP;
-            IF why IS NOT NULL THEN
-                decision := 'rollback';
-                reason := why;
-                PERFORM @extschema@.rollback(m.name, 'rollout guard: ' || why);
-            ELSIF check_failed IS NOT NULL THEN
-                decision := 'hold';
-                reason := check_failed;
-            ELSIF c.n < (pol->'rollback'->>'min_predictions')::float8 THEN
-                decision := 'wait';
-                reason := format('%s of %s predictions needed to judge the canary', c.n, pol->'rollback'->>'min_predictions');
-            ELSE
-                IF c.error_rate > (pol->'rollback'->>'max_error_rate')::float8 THEN
-                    why := format('error rate %s > %s', round(c.error_rate::numeric, 4), pol->'rollback'->>'max_error_rate');
-                ELSIF p.latency > 0 AND c.latency > p.latency * (1 + (pol->'rollback'->>'max_latency_increase')::float8) THEN
-                    why := format('p%s latency %s ms > %s ms (production %s ms + %s%%)', pol->'rollback'->>'latency_percentile',
-                                  round(c.latency::numeric, 1),
-                                  round((p.latency * (1 + (pol->'rollback'->>'max_latency_increase')::float8))::numeric, 1),
-                                  round(p.latency::numeric, 1),
-                                  round(100 * (pol->'rollback'->>'max_latency_increase')::numeric));
-                ELSIF pol->'rollback' ? 'max_metric_drop' AND c.metric IS NOT NULL AND p.metric IS NOT NULL
-                      AND c.metric < p.metric - (pol->'rollback'->>'max_metric_drop')::float8 THEN
-                    why := format('%s %s below production %s by more than %s',
-                                  CASE m.task WHEN 'binary_classification' THEN 'AUC' ELSE '-RMSE' END,
-                                  round(c.metric::numeric, 4), round(p.metric::numeric, 4),
-                                  pol->'rollback'->>'max_metric_drop');
-                END IF;
-                IF why IS NOT NULL THEN
-                    decision := 'rollback';
-                    reason := why;
-                    PERFORM @extschema@.rollback(m.name, 'rollout guard: ' || why);
-                ELSE
-                    steps := pol->'rollout'->'steps';
-                    SELECT min(i) - 1 INTO step_index
-                      FROM jsonb_array_elements_text(steps) WITH ORDINALITY AS s(v, i) WHERE v::numeric >= d.canary_percent;
-                    dwell := coalesce((pol->'rollout'->'dwell'->>step_index)::interval, interval '0');
-                    IF at - step_since >= dwell THEN
-                        decision := 'advance';
-                        reason := format('healthy for %s at %s%%',
-                                         @extschema@._duration(at - step_since), trim_scale(d.canary_percent));
-                        PERFORM @extschema@.advance(m.name);
-                    ELSE
-                        decision := 'hold';
-                        reason := format('healthy; %s of %s at %s%% so far',
-                                         @extschema@._duration(at - step_since), @extschema@._duration(dwell),
-                                         trim_scale(d.canary_percent));
-                    END IF;
-                END IF;
-            END IF;
-            PERFORM @extschema@._log(m.name, d.canary_version, 'guard',
-                jsonb_build_object('decision', decision, 'reason', reason,
-                                   'canary', jsonb_build_object('n', c.n, 'error_rate', c.error_rate, 'latency', c.latency, 'metric', c.metric),
-                                   'production', jsonb_build_object('n', p.n, 'error_rate', p.error_rate, 'latency', p.latency, 'metric', p.metric)));
+            model := d.model;
+            SELECT * INTO canary, decision, reason FROM @extschema@._guard_canary(d.model, at) g;
+            -- the canary may have ended before its lock was had
+            CONTINUE WHEN canary IS NULL;
             RETURN NEXT;
         EXCEPTION WHEN OTHERS THEN
             -- one model's failure is logged and skipped; the others go on
-            model := d.model;
             canary := d.canary_version;
             decision := 'error';
             reason := SQLERRM;

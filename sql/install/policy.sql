@@ -4,22 +4,62 @@
 
 -- @replace
 
--- Policy: one document per model, one validator, defaults merged on read.
--- The defaults live here, in one place: a key added later has a default
--- for every existing model.
+-- The default of every policy key, and the only place retrain keeps one:
+-- effective_policy() merges them under what a model's policy sets, so a key
+-- added later has its default for every existing model, and check(), the
+-- rollout guard, the queue and the validators read the effective policy.
+-- "triggers" holds the defaults of each trigger's settings, merged only
+-- under the triggers a policy names (a trigger is on when it is named).
+CREATE OR REPLACE FUNCTION @extschema@._policy_defaults()
+    RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN '{
+      "gates": [],
+      "approvals": {},
+      "rollout": {"steps": [10, 50, 100]},
+      "rollback": {"max_error_rate": 0.02, "max_latency_increase": 0.5, "latency_percentile": 99,
+                   "min_predictions": 100},
+      "triggers": {
+        "drift": {"psi": 0.25, "aggregate": "max", "share": 0.5, "window": "7 days"},
+        "performance": {"min_labels": 100, "threshold": 0.5, "window": "7 days"},
+        "confidence": {"window": "7 days"},
+        "data_growth": {},
+        "schedule": {},
+        "feature_change": {}
+      },
+      "eligibility": {"min_new_labels": 0},
+      "requests": {"claim_timeout": "1 hour", "cooldown": "7 days"}
+    }'::jsonb;
+COMMENT ON FUNCTION @extschema@._policy_defaults() IS
+    'The default of every policy key, merged by effective_policy() (internal)';
+
+-- A section of the defaults that is an object is merged key by key under
+-- the same section of the policy; any other section the policy sets
+-- replaces the default whole.  Each trigger the policy names gets that
+-- trigger's defaults under its own settings.
+CREATE OR REPLACE FUNCTION @extschema@._merge_policy(defaults jsonb, policy jsonb)
+    RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT jsonb_object_agg(k, CASE
+                       WHEN k = 'triggers' THEN
+                           coalesce((SELECT jsonb_object_agg(t.key, coalesce(defaults->'triggers'->t.key, '{}') || t.value)
+                                       FROM jsonb_each(policy->'triggers') t), '{}')
+                       WHEN jsonb_typeof(defaults->k) = 'object' AND jsonb_typeof(policy->k) = 'object'
+                           THEN (defaults->k) || (policy->k)
+                       ELSE coalesce(policy->k, defaults->k) END)
+              FROM (SELECT jsonb_object_keys(defaults) UNION SELECT jsonb_object_keys(policy)) AS keys(k));
+COMMENT ON FUNCTION @extschema@._merge_policy(jsonb, jsonb) IS
+    'A policy document with the defaults merged under it, section by section and trigger by trigger (internal)';
+
+-- SECURITY DEFINER to call the internal functions above; it reads nothing
+-- PUBLIC may not read.
 CREATE OR REPLACE FUNCTION @extschema@.effective_policy(model text)
     RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
-    RETURN (SELECT d || (m.policy - 'rollout' - 'requests' - 'rollback')
-                   || jsonb_build_object('rollout', (d->'rollout') || coalesce(m.policy->'rollout', '{}'),
-                                         'requests', (d->'requests') || coalesce(m.policy->'requests', '{}'),
-                                         'rollback', (d->'rollback') || coalesce(m.policy->'rollback', '{}'))
-              FROM @extschema@.models m,
-                   (SELECT '{"gates": [], "approvals": {}, "rollout": {"steps": [10, 50, 100]},
-                             "requests": {"claim_timeout": "1 hour", "cooldown": "7 days"},
-                             "rollback": {"max_error_rate": 0.02, "max_latency_increase": 0.5,
-                                          "latency_percentile": 99, "min_predictions": 100}}'::jsonb AS d) defaults
+    RETURN (SELECT @extschema@._merge_policy(@extschema@._policy_defaults(), m.policy)
+              FROM @extschema@.models m
              WHERE m.name = effective_policy.model);
 COMMENT ON FUNCTION @extschema@.effective_policy(text) IS
     'A model''s policy with the defaults filled in for every key it does not set';
@@ -150,148 +190,215 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._check_triggers(jsonb) IS 'The validator of a policy''s triggers (internal)';
 
+-- One validator per section of the policy: each refuses what its section
+-- may not hold, with the section's valid shape in the message.
+
+CREATE OR REPLACE FUNCTION @extschema@._check_gates(gates jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g jsonb;
+BEGIN
+    IF jsonb_typeof(gates) <> 'array' THEN
+        RAISE EXCEPTION 'retrain.set_policy: gates must be an array of gates'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR g IN SELECT * FROM jsonb_array_elements(gates) LOOP
+        IF jsonb_typeof(g) <> 'object'
+           OR EXISTS (SELECT 1 FROM jsonb_object_keys(g) x WHERE x NOT IN ('metric', 'op', 'value', 'relative'))
+           OR jsonb_typeof(g->'metric') IS DISTINCT FROM 'string'
+           OR NOT coalesce(g->>'op', '') IN ('>=', '>', '<=', '<')
+           OR ((g ? 'value') = (g ? 'relative'))
+           OR jsonb_typeof(coalesce(g->'value', g->'relative')) <> 'number' THEN
+            RAISE EXCEPTION 'retrain.set_policy: invalid gate %', g
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'A gate is {"metric": name, "op": ">=" | ">" | "<=" | "<", and "value": number (absolute) or "relative": number (added to production''s metric)}.';
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_gates(jsonb) IS 'The validator of a policy''s gates (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._check_approvals(approvals jsonb)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+BEGIN
+    IF jsonb_typeof(approvals) <> 'object' THEN
+        RAISE EXCEPTION 'retrain.set_policy: approvals must map each capacity to a role'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR c IN SELECT * FROM jsonb_each(approvals) LOOP
+        IF jsonb_typeof(c.value) <> 'string' OR to_regrole(quote_ident(c.value #>> '{}')) IS NULL THEN
+            RAISE EXCEPTION 'retrain.set_policy: the role of capacity "%" must be an existing role, not %', c.key, c.value
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_approvals(jsonb) IS 'The validator of a policy''s approvals (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._check_rollout(rollout jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    steps jsonb := rollout->'steps';
+    i integer;
+BEGIN
+    IF jsonb_typeof(rollout) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(rollout) x WHERE x NOT IN ('steps', 'dwell')) THEN
+        RAISE EXCEPTION 'retrain.set_policy: rollout must be an object with steps (and dwell)'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Valid keys: steps, dwell.';
+    END IF;
+    IF steps IS NOT NULL THEN
+        IF jsonb_typeof(steps) <> 'array' OR jsonb_array_length(steps) = 0
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(steps) e
+                       WHERE jsonb_typeof(e) <> 'number' OR (e #>> '{}')::numeric <= 0
+                          OR (e #>> '{}')::numeric > 100)
+           OR (steps->-1 #>> '{}')::numeric <> 100 THEN
+            RAISE EXCEPTION 'retrain.set_policy: rollout steps must be percentages in (0, 100], rising, ending at 100, not %', steps
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR i IN 1 .. jsonb_array_length(steps) - 1 LOOP
+            IF (steps->i #>> '{}')::numeric <= (steps->(i - 1) #>> '{}')::numeric THEN
+                RAISE EXCEPTION 'retrain.set_policy: rollout steps must rise, not %', steps
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END LOOP;
+    END IF;
+    -- dwell: how long each step before the last must stay healthy
+    IF rollout ? 'dwell' THEN
+        steps := coalesce(steps, @extschema@._policy_defaults()->'rollout'->'steps');
+        IF jsonb_typeof(rollout->'dwell') <> 'array'
+           OR jsonb_array_length(rollout->'dwell') <> jsonb_array_length(steps) - 1
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(rollout->'dwell') e
+                       WHERE jsonb_typeof(e) <> 'string'
+                          OR @extschema@._positive_interval(e #>> '{}') IS NOT TRUE) THEN
+            RAISE EXCEPTION 'retrain.set_policy: rollout dwell must give an interval for each step before the last, not %',
+                rollout->'dwell'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'For steps [10, 50, 100]: "dwell": ["1 day", "2 days"].';
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_rollout(jsonb) IS 'The validator of a policy''s rollout steps and dwell (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._check_eligibility(eligibility jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF jsonb_typeof(eligibility) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_each(eligibility) e
+                   WHERE e.key NOT IN ('min_new_labels', 'checks')
+                      OR (e.key = 'min_new_labels'
+                          AND (jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0))
+                      OR (e.key = 'checks' AND NOT @extschema@._valid_checks(e.value))) THEN
+        RAISE EXCEPTION 'retrain.set_policy: invalid eligibility %', eligibility
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Valid keys: min_new_labels (a number >= 0), checks (an object of lower-case names to boolean queries).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_eligibility(jsonb) IS 'The validator of a policy''s eligibility (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._check_rollback(rollback jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF jsonb_typeof(rollback) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_each(rollback) e
+                   WHERE CASE e.key
+                         WHEN 'checks' THEN NOT @extschema@._valid_checks(e.value)
+                         ELSE e.key NOT IN ('max_error_rate', 'max_latency_increase', 'latency_percentile',
+                                            'max_metric_drop', 'min_predictions')
+                              OR jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0
+                              OR (e.key = 'latency_percentile' AND (e.value #>> '{}')::numeric NOT BETWEEN 50 AND 100)
+                         END) THEN
+        RAISE EXCEPTION 'retrain.set_policy: invalid rollback limits %', rollback
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Valid keys (numbers >= 0): max_error_rate, max_latency_increase, latency_percentile (50 to 100), max_metric_drop, min_predictions; and checks (an object of lower-case names to boolean queries).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_rollback(jsonb) IS 'The validator of a policy''s rollback limits and checks (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._check_requests(requests jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF jsonb_typeof(requests) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_each(requests) x
+                   WHERE x.key NOT IN ('claim_timeout', 'cooldown')
+                      OR jsonb_typeof(x.value) <> 'string'
+                      OR @extschema@._positive_interval(x.value #>> '{}') IS NOT TRUE) THEN
+        RAISE EXCEPTION 'retrain.set_policy: requests must be {"claim_timeout": interval, "cooldown": interval}, not %', requests
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Valid keys (positive intervals): claim_timeout, cooldown.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_requests(jsonb) IS 'The validator of a policy''s request queue settings (internal)';
+
+-- The policy's keys are the defaults' keys; each section has its validator.
 CREATE OR REPLACE FUNCTION @extschema@._check_policy(policy jsonb)
     RETURNS void
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    valid_keys text[] := ARRAY['approvals', 'eligibility', 'gates', 'requests', 'rollback', 'rollout', 'triggers'];
     k text;
-    g jsonb;
-    c record;
-    steps jsonb;
-    i integer;
 BEGIN
     IF policy IS NULL OR jsonb_typeof(policy) <> 'object' THEN
         RAISE EXCEPTION 'retrain.set_policy: the policy must be a JSON object'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     FOR k IN SELECT jsonb_object_keys(policy) LOOP
-        IF NOT k = ANY (valid_keys) THEN
+        IF NOT @extschema@._policy_defaults() ? k THEN
             RAISE EXCEPTION 'retrain.set_policy: unknown policy key "%"', k
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = format('Valid keys: %s.', array_to_string(valid_keys, ', '));
+                      DETAIL = format('Valid keys: %s.', (SELECT string_agg(d, ', ' ORDER BY d)
+                                                            FROM jsonb_object_keys(@extschema@._policy_defaults()) d));
         END IF;
     END LOOP;
-
     IF policy ? 'gates' THEN
-        IF jsonb_typeof(policy->'gates') <> 'array' THEN
-            RAISE EXCEPTION 'retrain.set_policy: gates must be an array of gates'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        FOR g IN SELECT * FROM jsonb_array_elements(policy->'gates') LOOP
-            IF jsonb_typeof(g) <> 'object'
-               OR EXISTS (SELECT 1 FROM jsonb_object_keys(g) x WHERE x NOT IN ('metric', 'op', 'value', 'relative'))
-               OR jsonb_typeof(g->'metric') IS DISTINCT FROM 'string'
-               OR NOT coalesce(g->>'op', '') IN ('>=', '>', '<=', '<')
-               OR ((g ? 'value') = (g ? 'relative'))
-               OR jsonb_typeof(coalesce(g->'value', g->'relative')) <> 'number' THEN
-                RAISE EXCEPTION 'retrain.set_policy: invalid gate %', g
-                    USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'A gate is {"metric": name, "op": ">=" | ">" | "<=" | "<", and "value": number (absolute) or "relative": number (added to production''s metric)}.';
-            END IF;
-        END LOOP;
+        PERFORM @extschema@._check_gates(policy->'gates');
     END IF;
-
     IF policy ? 'approvals' THEN
-        IF jsonb_typeof(policy->'approvals') <> 'object' THEN
-            RAISE EXCEPTION 'retrain.set_policy: approvals must map each capacity to a role'
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        FOR c IN SELECT * FROM jsonb_each(policy->'approvals') LOOP
-            IF jsonb_typeof(c.value) <> 'string' OR to_regrole(quote_ident(c.value #>> '{}')) IS NULL THEN
-                RAISE EXCEPTION 'retrain.set_policy: the role of capacity "%" must be an existing role, not %', c.key, c.value
-                    USING ERRCODE = 'invalid_parameter_value';
-            END IF;
-        END LOOP;
+        PERFORM @extschema@._check_approvals(policy->'approvals');
     END IF;
-
     IF policy ? 'rollout' THEN
-        IF jsonb_typeof(policy->'rollout') <> 'object'
-           OR EXISTS (SELECT 1 FROM jsonb_object_keys(policy->'rollout') x WHERE x NOT IN ('steps', 'dwell')) THEN
-            RAISE EXCEPTION 'retrain.set_policy: rollout must be an object with steps (and dwell)'
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Valid keys: steps, dwell.';
-        END IF;
-        steps := policy->'rollout'->'steps';
-        IF steps IS NOT NULL THEN
-            IF jsonb_typeof(steps) <> 'array' OR jsonb_array_length(steps) = 0
-               OR EXISTS (SELECT 1 FROM jsonb_array_elements(steps) e
-                           WHERE jsonb_typeof(e) <> 'number' OR (e #>> '{}')::numeric <= 0
-                              OR (e #>> '{}')::numeric > 100)
-               OR (steps->-1 #>> '{}')::numeric <> 100 THEN
-                RAISE EXCEPTION 'retrain.set_policy: rollout steps must be percentages in (0, 100], rising, ending at 100, not %', steps
-                    USING ERRCODE = 'invalid_parameter_value';
-            END IF;
-            FOR i IN 1 .. jsonb_array_length(steps) - 1 LOOP
-                IF (steps->i #>> '{}')::numeric <= (steps->(i - 1) #>> '{}')::numeric THEN
-                    RAISE EXCEPTION 'retrain.set_policy: rollout steps must rise, not %', steps
-                        USING ERRCODE = 'invalid_parameter_value';
-                END IF;
-            END LOOP;
-        END IF;
-        -- dwell: how long each step before the last must stay healthy
-        IF policy->'rollout' ? 'dwell' THEN
-            steps := coalesce(policy->'rollout'->'steps', '[10, 50, 100]');
-            IF jsonb_typeof(policy->'rollout'->'dwell') <> 'array'
-               OR jsonb_array_length(policy->'rollout'->'dwell') <> jsonb_array_length(steps) - 1
-               OR EXISTS (SELECT 1 FROM jsonb_array_elements(policy->'rollout'->'dwell') e
-                           WHERE jsonb_typeof(e) <> 'string'
-                              OR @extschema@._positive_interval(e #>> '{}') IS NOT TRUE) THEN
-                RAISE EXCEPTION 'retrain.set_policy: rollout dwell must give an interval for each step before the last, not %',
-                    policy->'rollout'->'dwell'
-                    USING ERRCODE = 'invalid_parameter_value',
-                          HINT = 'For steps [10, 50, 100]: "dwell": ["1 day", "2 days"].';
-            END IF;
-        END IF;
+        PERFORM @extschema@._check_rollout(policy->'rollout');
     END IF;
-
     IF policy ? 'triggers' THEN
         PERFORM @extschema@._check_triggers(policy->'triggers');
     END IF;
     IF policy ? 'eligibility' THEN
-        IF jsonb_typeof(policy->'eligibility') <> 'object'
-           OR EXISTS (SELECT 1 FROM jsonb_each(policy->'eligibility') e
-                       WHERE e.key NOT IN ('min_new_labels', 'checks')
-                          OR (e.key = 'min_new_labels'
-                              AND (jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0))
-                          OR (e.key = 'checks' AND NOT @extschema@._valid_checks(e.value))) THEN
-            RAISE EXCEPTION 'retrain.set_policy: invalid eligibility %', policy->'eligibility'
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Valid keys: min_new_labels (a number >= 0), checks (an object of lower-case names to boolean queries).';
-        END IF;
+        PERFORM @extschema@._check_eligibility(policy->'eligibility');
     END IF;
-
     IF policy ? 'rollback' THEN
-        IF jsonb_typeof(policy->'rollback') <> 'object'
-           OR EXISTS (SELECT 1 FROM jsonb_each(policy->'rollback') e
-                       WHERE CASE e.key
-                             WHEN 'checks' THEN NOT @extschema@._valid_checks(e.value)
-                             ELSE e.key NOT IN ('max_error_rate', 'max_latency_increase', 'latency_percentile',
-                                                'max_metric_drop', 'min_predictions')
-                                  OR jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0 END)
-           OR coalesce((policy->'rollback'->>'latency_percentile')::numeric, 99) NOT BETWEEN 50 AND 100 THEN
-            RAISE EXCEPTION 'retrain.set_policy: invalid rollback limits %', policy->'rollback'
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Valid keys (numbers >= 0): max_error_rate, max_latency_increase, latency_percentile (50 to 100), max_metric_drop, min_predictions; and checks (an object of lower-case names to boolean queries).';
-        END IF;
+        PERFORM @extschema@._check_rollback(policy->'rollback');
     END IF;
-
     IF policy ? 'requests' THEN
-        IF jsonb_typeof(policy->'requests') <> 'object'
-           OR EXISTS (SELECT 1 FROM jsonb_each(policy->'requests') x
-                       WHERE x.key NOT IN ('claim_timeout', 'cooldown')
-                          OR jsonb_typeof(x.value) <> 'string'
-                          OR @extschema@._positive_interval(x.value #>> '{}') IS NOT TRUE) THEN
-            RAISE EXCEPTION 'retrain.set_policy: requests must be {"claim_timeout": interval, "cooldown": interval}, not %', policy->'requests'
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Valid keys (positive intervals): claim_timeout, cooldown.';
-        END IF;
+        PERFORM @extschema@._check_requests(policy->'requests');
     END IF;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._check_policy(jsonb) IS 'The policy validator (internal)';
+COMMENT ON FUNCTION @extschema@._check_policy(jsonb) IS 'The policy validator: the keys, then each section''s validator (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@.set_policy(model text, policy jsonb)
     RETURNS jsonb

@@ -90,88 +90,361 @@ $$;
 COMMENT ON FUNCTION @extschema@.schedule_occurrence(jsonb, timestamptz, timestamptz) IS
     'The latest occurrence at or before at of a schedule trigger (weekly, monthly on a day or the nth weekday, or an interval since the last training); times are UTC';
 
-CREATE OR REPLACE FUNCTION @extschema@.check(model text, at timestamptz DEFAULT now())
-    RETURNS TABLE (trigger text, fired boolean, observed pg_catalog.float8, threshold pg_catalog.float8,
-                   eligible boolean, detail jsonb)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+-- What check() judges
+-- ===================
+--
+-- check() gathers the figures of a model once (_figures: one scan of the
+-- production version's window, the labels since the last training, the
+-- schedule's state) and hands them, with each trigger's settings from the
+-- effective policy, to one function per trigger kind.  Each of those,
+-- _trigger_<kind>(settings jsonb, figures jsonb), returns whether it fired,
+-- what it observed against which threshold, and its detail; it reads
+-- nothing else, so each can be read, and tested, on its own.
+
+-- Labels that arrived since the last training and by at: data growth and
+-- eligibility count them.  Over retrain's own tables the count runs through
+-- EXECUTE, planned for this model's values each time: the generic plan
+-- PL/pgSQL settles on after five calls hash-joins every model's outcomes,
+-- three times slower on a busy table.
+CREATE OR REPLACE FUNCTION @extschema@._new_labels(m @extschema@.models, since timestamptz, at timestamptz)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
-    -- one query per model, of moderate size: compiling it costs more than it saves
-    SET jit = off
 AS $$
 DECLARE
-    -- "check" is a reserved word: the model argument is named $1 below
-    m @extschema@.models;
-    pol jsonb;
-    trg jsonb;
-    d @extschema@.deployments;
-    prod @extschema@.model_versions;
-    last_training timestamptz;
-    new_labels bigint := 0;
-    training_rows bigint;
-    is_eligible boolean;
-    min_labels numeric;
-    windows interval[];
-    max_window interval;
-    select_list text[] := '{}';
-    b @extschema@.baselines;
+    n bigint;
+BEGIN
+    IF since IS NULL THEN
+        RETURN 0;
+    END IF;
+    IF m.source IS NOT NULL THEN
+        RETURN @extschema@._read(m, format('SELECT to_jsonb(count(*)) FROM %s '
+                                           'WHERE o.prediction_id IS NOT NULL AND o.observed_at > %L AND o.observed_at <= %L',
+                                           @extschema@._source_from('check', m), since, at));
+    END IF;
+    EXECUTE 'SELECT count(*) FROM @extschema@.outcomes o '
+            'JOIN @extschema@.predictions p ON p.id = o.prediction_id '
+            'WHERE p.model = $1 AND o.observed_at > $2 AND o.observed_at <= $3'
+       INTO n USING m.name, since, at;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._new_labels(@extschema@.models, timestamptz, timestamptz) IS
+    'How many outcomes of a model were observed after since and by at (internal)';
+
+-- The aggregate a performance trigger's metric is computed with, over the
+-- FROM clause of _source_from (p: predictions, o: outcomes).
+CREATE OR REPLACE FUNCTION @extschema@._metric_expression(metric text, threshold pg_catalog.float8)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE WHEN metric IN ('f1', 'precision', 'recall', 'accuracy')
+                    THEN format('@extschema@.%I(p.score, o.label, %s)', metric, threshold)
+                WHEN metric IN ('auc', 'brier', 'log_loss') THEN format('@extschema@.%I(p.score, o.label)', metric)
+                ELSE format('@extschema@.%I(p.score, o.actual)', metric) END;
+COMMENT ON FUNCTION @extschema@._metric_expression(text, pg_catalog.float8) IS
+    'The aggregate call that computes a metric over predictions p and outcomes o (internal)';
+
+-- One scan of the production version's recent predictions serves drift,
+-- performance and confidence, each over its own window: the figures
+-- predictions, confidence, labelled, metric, and per baselined feature its
+-- baseline with the window's counts ("drift").
+CREATE OR REPLACE FUNCTION @extschema@._window(m @extschema@.models, trg jsonb, version text, at timestamptz)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    wide text[] := @extschema@._source_features(m);
+    parts text[] := ARRAY['jsonb_build_object(''predictions'', count(*))'];
+    counts text[] := '{}';
     feats @extschema@.baselines[] := '{}';
+    b @extschema@.baselines;
+    fexpr text;
+    since_ timestamptz;
     r jsonb;
-    psis float8[] := '{}';
-    psi float8;
-    counts jsonb;
-    actual float8[];
-    metric text;
-    higher_better boolean;
-    registered float8;
-    value float8;
+BEGIN
+    IF version IS NULL OR NOT trg ?| ARRAY['drift', 'performance', 'confidence'] THEN
+        RETURN '{}';
+    END IF;
+    IF trg ? 'confidence' THEN
+        parts := parts || format('jsonb_build_object(''confidence'', avg(greatest(p.score, 1 - p.score)) '
+                                 'FILTER (WHERE p.predicted_at >= %L))',
+                                 at - (trg->'confidence'->>'window')::interval);
+    END IF;
+    IF trg ? 'performance' THEN
+        since_ := at - (trg->'performance'->>'window')::interval;
+        parts := parts || format('jsonb_build_object(''labelled'', count(o.prediction_id) FILTER (WHERE p.predicted_at >= %L), '
+                                 '''metric'', %s FILTER (WHERE p.predicted_at >= %L))',
+                                 since_,
+                                 @extschema@._metric_expression(trg->'performance'->>'metric',
+                                                                (trg->'performance'->>'threshold')::float8),
+                                 since_);
+    END IF;
+    IF trg ? 'drift' THEN
+        since_ := at - (trg->'drift'->>'window')::interval;
+        FOR b IN SELECT * FROM @extschema@.baselines bl
+                  WHERE bl.model = m.name AND bl.version = _window.version ORDER BY bl.feature LOOP
+            feats := feats || b;
+            -- a feature the wide source no longer has counts as missing
+            fexpr := CASE WHEN wide IS NULL THEN format('(p.features->>%L)', b.feature)
+                          WHEN b.feature = ANY (wide) THEN format('(p.src).%I::text', b.feature)
+                          ELSE 'NULL::text' END;
+            counts := counts || CASE WHEN b.kind = 'numeric' THEN
+                format('to_jsonb(@extschema@.histogram_missing(%s::float8, %L::float8[]) FILTER (WHERE p.predicted_at >= %L))',
+                       fexpr, coalesce(b.edges, '{}'), since_)
+              ELSE
+                format('to_jsonb(@extschema@.category_counts(%s) FILTER (WHERE p.predicted_at >= %L))', fexpr, since_)
+              END;
+        END LOOP;
+        IF cardinality(counts) > 0 THEN
+            -- an array, not arguments: a source may have more features than a function has arguments
+            parts := parts || format('jsonb_build_object(''counts'', to_jsonb(ARRAY[%s]))', array_to_string(counts, ', '));
+        END IF;
+    END IF;
+    r := @extschema@._read(m, format(
+        'SELECT %s FROM %s WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at < %L',
+        array_to_string(parts, ' || '), @extschema@._source_from('check', m), m.name, version,
+        at - (SELECT max((t.value->>'window')::interval) FROM jsonb_each(trg) t
+               WHERE t.key IN ('drift', 'performance', 'confidence')),
+        at));
+    -- each baselined feature beside its counts
+    RETURN (r - 'counts') || jsonb_build_object('drift', coalesce(
+        (SELECT jsonb_agg(jsonb_build_object('feature', f.feature, 'kind', f.kind, 'expected', f.expected,
+                                             'categories', f.categories, 'counts', r->'counts'->(f.i::integer - 1))
+                          ORDER BY f.i)
+           FROM unnest(feats) WITH ORDINALITY AS f(model, version, feature, kind, edges, expected, categories,
+                                                     row_count, missing_share, captured_at, i)), '[]'));
+END
+$$;
+COMMENT ON FUNCTION @extschema@._window(@extschema@.models, jsonb, text, timestamptz) IS
+    'The figures of one scan of a version''s recent predictions for the drift, performance and confidence triggers (internal)';
+
+-- The feature names of the predictions served by at: a wide source's
+-- columns, or the keys of the latest prediction's features; NULL when none.
+CREATE OR REPLACE FUNCTION @extschema@._served_features(m @extschema@.models, version text, at timestamptz)
+    RETURNS text[]
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    wide text[] := @extschema@._source_features(m);
+    served text[];
+BEGIN
+    IF wide IS NOT NULL THEN
+        RETURN ARRAY(SELECT f FROM unnest(wide) f ORDER BY 1);
+    END IF;
+    served := ARRAY(SELECT jsonb_array_elements_text(@extschema@._read(m, format(
+        'SELECT to_jsonb(ARRAY(SELECT jsonb_object_keys(p.features) ORDER BY 1)) FROM %s '
+        'WHERE p.model = %L AND p.version = %L AND p.predicted_at < %L AND p.features IS NOT NULL '
+        'ORDER BY p.predicted_at DESC LIMIT 1', @extschema@._source_from('check', m), m.name, version, at))));
+    RETURN nullif(served, '{}');
+END
+$$;
+COMMENT ON FUNCTION @extschema@._served_features(@extschema@.models, text, timestamptz) IS
+    'The features a model''s latest predictions were served with (internal)';
+
+-- Everything the triggers judge, in one document.
+CREATE OR REPLACE FUNCTION @extschema@._figures(m @extschema@.models, trg jsonb, prod @extschema@.model_versions,
+                                                at timestamptz)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    last_training timestamptz := coalesce(upper(prod.data_range), prod.registered_at);
+    figures jsonb;
+BEGIN
+    figures := @extschema@._window(m, trg, prod.version, at) || jsonb_build_object(
+        'at', at,
+        'created_at', m.created_at,
+        'last_training', last_training,
+        'new_labels', @extschema@._new_labels(m, last_training, at),
+        'registered', prod.metrics,
+        'trained_on', to_jsonb(prod.features),
+        'training_rows', (SELECT max(bl.row_count) FROM @extschema@.baselines bl
+                           WHERE bl.model = m.name AND bl.version = prod.version),
+        'last_fired', (SELECT ts.last_occurrence FROM @extschema@.trigger_state ts
+                        WHERE ts.model = m.name AND ts.trigger = 'schedule'));
+    IF trg ? 'feature_change' AND prod.version IS NOT NULL THEN
+        figures := figures || jsonb_build_object('served', to_jsonb(@extschema@._served_features(m, prod.version, at)));
+    END IF;
+    RETURN figures;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._figures(@extschema@.models, jsonb, @extschema@.model_versions, timestamptz) IS
+    'The figures a model''s triggers are judged on at a time (internal)';
+
+-- The triggers, one function each: (settings, figures) -> fired, observed,
+-- threshold, detail.  Settings carry their defaults (effective_policy).
+
+CREATE OR REPLACE FUNCTION @extschema@._trigger_confidence(settings jsonb, figures jsonb,
+                                                           OUT fired boolean, OUT observed pg_catalog.float8,
+                                                           OUT threshold pg_catalog.float8, OUT detail jsonb)
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    observed := (figures->>'confidence')::float8;
+    threshold := (settings->>'min')::float8;
+    fired := coalesce(observed < threshold, false);
+    detail := jsonb_build_object('window', settings->>'window', 'predictions', figures->'predictions');
+END
+$$;
+COMMENT ON FUNCTION @extschema@._trigger_confidence(jsonb, jsonb) IS
+    'The confidence trigger: mean max(p, 1 - p) over its window below min (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._trigger_performance(settings jsonb, figures jsonb,
+                                                            OUT fired boolean, OUT observed pg_catalog.float8,
+                                                            OUT threshold pg_catalog.float8, OUT detail jsonb)
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    metric text := settings->>'metric';
+    registered float8 := (figures->'registered'->>metric)::float8;
+    value float8 := (figures->>'metric')::float8;
     drop_ float8;
-    occurrence timestamptz;
-    last_fired timestamptz;
-    latest_features text[];
-    idx integer;
-    eligibility jsonb;
+BEGIN
+    -- a drop is a fall of a score, or a rise of a loss
+    drop_ := CASE WHEN metric IN ('auc', 'f1', 'precision', 'recall', 'accuracy') THEN registered - value
+                  ELSE value - registered END;
+    observed := drop_;
+    threshold := (settings->>'max_drop')::float8;
+    fired := coalesce((figures->>'labelled')::numeric, 0) >= (settings->>'min_labels')::numeric
+             AND (coalesce(drop_ > threshold, false)
+                  OR coalesce(drop_ / nullif(abs(registered), 0) > (settings->>'max_relative_drop')::float8, false));
+    detail := jsonb_build_object('metric', metric, 'value', value, 'registered', registered,
+                                 'relative_drop', drop_ / nullif(abs(registered), 0),
+                                 'max_relative_drop', settings->'max_relative_drop',
+                                 'labelled', figures->'labelled', 'min_labels', settings->'min_labels');
+END
+$$;
+COMMENT ON FUNCTION @extschema@._trigger_performance(jsonb, jsonb) IS
+    'The performance trigger: the metric over its window against the production version''s registered one (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._trigger_drift(settings jsonb, figures jsonb,
+                                                      OUT fired boolean, OUT observed pg_catalog.float8,
+                                                      OUT threshold pg_catalog.float8, OUT detail jsonb)
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f jsonb;
+    actual float8[];
+    psi float8;
+    psis float8[] := '{}';
+    by_feature jsonb := '{}';
+BEGIN
+    FOR f IN SELECT * FROM jsonb_array_elements(figures->'drift') LOOP
+        psi := NULL;
+        IF f->>'kind' = 'numeric' AND jsonb_typeof(f->'counts') = 'array' AND jsonb_typeof(f->'expected') = 'array' THEN
+            -- the counts end with the missing values' count, which PSI leaves out
+            actual := ARRAY(SELECT c::float8 FROM jsonb_array_elements_text(f->'counts') WITH ORDINALITY AS e(c, o) ORDER BY o);
+            actual := actual[1:cardinality(actual) - 1];
+            IF (SELECT sum(c) FROM unnest(actual) c) > 0 THEN
+                psi := @extschema@.psi(ARRAY(SELECT e::float8 FROM jsonb_array_elements_text(f->'expected') e), actual);
+            END IF;
+        ELSIF f->>'kind' = 'categorical' AND jsonb_typeof(f->'counts') = 'object'
+              AND jsonb_typeof(f->'categories') = 'object' THEN
+            psi := @extschema@.psi(f->'categories', f->'counts');
+        END IF;
+        IF psi IS NOT NULL THEN
+            psis := psis || psi;
+            by_feature := by_feature || jsonb_build_object(f->>'feature', psi);
+        END IF;
+    END LOOP;
+    threshold := (settings->>'psi')::float8;
+    observed := CASE settings->>'aggregate'
+                    WHEN 'max' THEN (SELECT max(x) FROM unnest(psis) x)
+                    WHEN 'mean' THEN (SELECT avg(x) FROM unnest(psis) x)
+                    ELSE (SELECT avg((x > threshold)::integer) FROM unnest(psis) x) END;
+    fired := CASE settings->>'aggregate'
+                 WHEN 'share' THEN coalesce(observed >= (settings->>'share')::float8, false)
+                 ELSE coalesce(observed > threshold, false) END;
+    detail := jsonb_build_object('aggregate', settings->>'aggregate', 'features', cardinality(psis),
+                                 'psi', to_jsonb(psis), 'by_feature', by_feature, 'window', settings->>'window');
+END
+$$;
+COMMENT ON FUNCTION @extschema@._trigger_drift(jsonb, jsonb) IS
+    'The drift trigger: PSI of each baselined feature over its window, aggregated by max, mean or share (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._trigger_data_growth(settings jsonb, figures jsonb,
+                                                            OUT fired boolean, OUT observed pg_catalog.float8,
+                                                            OUT threshold pg_catalog.float8, OUT detail jsonb)
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    observed := (figures->>'new_labels')::float8;
+    threshold := least((settings->>'count')::float8,
+                       (settings->>'share')::float8 * (figures->>'training_rows')::float8);
+    fired := figures->>'last_training' IS NOT NULL AND coalesce(observed >= threshold, false);
+    detail := jsonb_build_object('new_labels', figures->'new_labels', 'since', figures->'last_training',
+                                 'training_rows', figures->'training_rows');
+END
+$$;
+COMMENT ON FUNCTION @extschema@._trigger_data_growth(jsonb, jsonb) IS
+    'The data growth trigger: labels since the last training against a count or a share of the training rows (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._trigger_schedule(settings jsonb, figures jsonb,
+                                                         OUT fired boolean, OUT observed pg_catalog.float8,
+                                                         OUT threshold pg_catalog.float8, OUT detail jsonb)
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    occurrence timestamptz := @extschema@.schedule_occurrence(settings, (figures->>'at')::timestamptz,
+                                                              (figures->>'last_training')::timestamptz);
+BEGIN
+    -- once per occurrence, and none from before the model was registered
+    fired := occurrence IS NOT NULL AND occurrence >= (figures->>'created_at')::timestamptz
+             AND occurrence > coalesce((figures->>'last_fired')::timestamptz, '-infinity');
+    detail := jsonb_build_object('occurrence', occurrence, 'last_fired', figures->'last_fired');
+END
+$$;
+COMMENT ON FUNCTION @extschema@._trigger_schedule(jsonb, jsonb) IS
+    'The schedule trigger: an occurrence of the schedule that has not fired yet (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._trigger_feature_change(settings jsonb, figures jsonb,
+                                                               OUT fired boolean, OUT observed pg_catalog.float8,
+                                                               OUT threshold pg_catalog.float8, OUT detail jsonb)
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    trained_on text[];
+    served text[];
+BEGIN
+    IF jsonb_typeof(figures->'trained_on') = 'array' THEN
+        trained_on := ARRAY(SELECT jsonb_array_elements_text(figures->'trained_on'));
+    END IF;
+    IF jsonb_typeof(figures->'served') = 'array' THEN
+        served := ARRAY(SELECT jsonb_array_elements_text(figures->'served'));
+    END IF;
+    fired := trained_on IS NOT NULL AND served IS NOT NULL
+             AND NOT (trained_on @> served AND served @> trained_on);
+    detail := jsonb_build_object('trained_on', to_jsonb(trained_on), 'served', to_jsonb(served),
+                                 'added', (SELECT jsonb_agg(f) FROM unnest(served) f WHERE NOT f = ANY (trained_on)),
+                                 'dropped', (SELECT jsonb_agg(f) FROM unnest(trained_on) f WHERE NOT f = ANY (served)));
+END
+$$;
+COMMENT ON FUNCTION @extschema@._trigger_feature_change(jsonb, jsonb) IS
+    'The feature change trigger: features served that the production version was not trained on, or the reverse (internal)';
+
+-- Whether a fired trigger may make a request: enough new labels, every one
+-- of the owner's named checks true, and no retrain in flight.
+CREATE OR REPLACE FUNCTION @extschema@._eligibility(m @extschema@.models, pol jsonb, new_labels bigint, at timestamptz)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
     failed jsonb := '{}';
     owner_check record;
     outcome record;
-    src text;
-    wide text[];
-    fexpr text;
     in_flight jsonb;
-    by_feature jsonb := '{}';
 BEGIN
-    IF $1 IS NULL OR at IS NULL THEN
-        RAISE EXCEPTION 'retrain.check: model and at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    SELECT * INTO m FROM @extschema@.models mm WHERE mm.name = $1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'retrain.check: unknown model "%"', model USING ERRCODE = 'undefined_object';
-    END IF;
-    pol := @extschema@.effective_policy(model);
-    trg := coalesce(pol->'triggers', '{}');
-    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = $1;
-    IF d.production_version IS NOT NULL THEN
-        SELECT * INTO prod FROM @extschema@.model_versions mv
-         WHERE mv.model = $1 AND mv.version = d.production_version;
-        last_training := coalesce(upper(prod.data_range), prod.registered_at);
-    END IF;
-
-    -- Labels that arrived since the last training: data growth and
-    -- eligibility.  EXECUTE plans it for this model's values each time: the
-    -- generic plan PL/pgSQL settles on after five calls hash-joins every
-    -- model's outcomes, three times slower on a busy table.
-    src := @extschema@._source_from('check', m);
-    wide := @extschema@._source_features(m);
-    IF last_training IS NOT NULL AND m.source IS NOT NULL THEN
-        new_labels := @extschema@._read(m, format('SELECT to_jsonb(count(*)) FROM %s '
-                                                  'WHERE o.prediction_id IS NOT NULL AND o.observed_at > %L AND o.observed_at <= %L',
-                                                  src, last_training, at));
-    ELSIF last_training IS NOT NULL THEN
-        EXECUTE 'SELECT count(*) FROM @extschema@.outcomes o '
-                'JOIN @extschema@.predictions p ON p.id = o.prediction_id '
-                'WHERE p.model = $1 AND o.observed_at > $2 AND o.observed_at <= $3'
-           INTO new_labels USING $1, last_training, at;
-    END IF;
-    min_labels := coalesce((pol->'eligibility'->>'min_new_labels')::numeric, 0);
     -- the owner's named checks, each run with the owner's privileges
     FOR owner_check IN SELECT e.key, e.value #>> '{}' AS query
                          FROM jsonb_each(coalesce(pol->'eligibility'->'checks', '{}')) e ORDER BY e.key LOOP
@@ -191,192 +464,67 @@ BEGIN
       INTO in_flight
       FROM @extschema@.requests q
       JOIN @extschema@.model_versions mv ON mv.model = q.model AND mv.version = q.version
-     WHERE q.model = $1 AND q.status = 'done' AND q.finished_at <= at
+     WHERE q.model = m.name AND q.status = 'done' AND q.finished_at <= at
        AND q.finished_at > at - (pol->'requests'->>'cooldown')::interval
        AND mv.stage IN ('registered', 'shadow', 'canary')
      ORDER BY q.finished_at DESC LIMIT 1;
-    is_eligible := new_labels >= min_labels AND failed = '{}' AND in_flight IS NULL;
-    eligibility := jsonb_build_object('eligibility',
-                                      jsonb_build_object('new_labels', new_labels, 'min_new_labels', min_labels,
-                                                         'failed_checks', failed, 'in_flight', in_flight));
+    RETURN jsonb_build_object('eligible', new_labels >= (pol->'eligibility'->>'min_new_labels')::numeric
+                                          AND failed = '{}' AND in_flight IS NULL,
+                              'new_labels', new_labels, 'min_new_labels', pol->'eligibility'->'min_new_labels',
+                              'failed_checks', failed, 'in_flight', in_flight);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._eligibility(@extschema@.models, jsonb, bigint, timestamptz) IS
+    'Whether a model may make a retrain request now, and why not (internal)';
 
-    -- One scan of the production version's recent predictions serves
-    -- drift, performance and confidence, each with its own window.
-    IF prod.version IS NOT NULL AND trg ?| ARRAY['drift', 'performance', 'confidence'] THEN
-        select_list := select_list || 'to_jsonb(count(*))'::text;
-        IF trg ? 'confidence' THEN
-            select_list := select_list || format(
-                'to_jsonb(avg(greatest(p.score, 1 - p.score)) FILTER (WHERE p.predicted_at >= %L))',
-                at - coalesce(trg->'confidence'->>'window', '7 days')::interval);
-        END IF;
-        IF trg ? 'performance' THEN
-            metric := trg->'performance'->>'metric';
-            select_list := select_list
-                || format('to_jsonb(count(o.prediction_id) FILTER (WHERE p.predicted_at >= %L))',
-                          at - coalesce(trg->'performance'->>'window', '7 days')::interval)
-                || format('to_jsonb(%s FILTER (WHERE p.predicted_at >= %L))',
-                          CASE WHEN metric IN ('f1', 'precision', 'recall', 'accuracy')
-                                   THEN format('@extschema@.%I(p.score, o.label, %s)', metric,
-                                               coalesce(trg->'performance'->>'threshold', '0.5'))
-                               WHEN metric IN ('auc', 'brier', 'log_loss') THEN format('@extschema@.%I(p.score, o.label)', metric)
-                               ELSE format('@extschema@.%I(p.score, o.actual)', metric) END,
-                          at - coalesce(trg->'performance'->>'window', '7 days')::interval);
-        END IF;
-        IF trg ? 'drift' THEN
-            FOR b IN SELECT * FROM @extschema@.baselines bl
-                      WHERE bl.model = $1 AND bl.version = prod.version ORDER BY bl.feature LOOP
-                feats := feats || b;
-                -- a feature the wide source no longer has counts as missing
-                fexpr := CASE WHEN wide IS NULL THEN format('(p.features->>%L)', b.feature)
-                              WHEN b.feature = ANY (wide) THEN format('(p.src).%I::text', b.feature)
-                              ELSE 'NULL::text' END;
-                select_list := select_list || CASE WHEN b.kind = 'numeric' THEN
-                    format('to_jsonb(@extschema@.histogram_missing(%s::float8, %L::float8[]) FILTER (WHERE p.predicted_at >= %L))',
-                           fexpr, coalesce(b.edges, '{}'),
-                           at - coalesce(trg->'drift'->>'window', '7 days')::interval)
-                  ELSE
-                    format('to_jsonb(@extschema@.category_counts(%s) FILTER (WHERE p.predicted_at >= %L))',
-                           fexpr, at - coalesce(trg->'drift'->>'window', '7 days')::interval)
-                  END;
-            END LOOP;
-        END IF;
-        SELECT max(w) INTO max_window FROM unnest(ARRAY[
-            CASE WHEN trg ? 'confidence' THEN coalesce(trg->'confidence'->>'window', '7 days')::interval END,
-            CASE WHEN trg ? 'performance' THEN coalesce(trg->'performance'->>'window', '7 days')::interval END,
-            CASE WHEN trg ? 'drift' THEN coalesce(trg->'drift'->>'window', '7 days')::interval END]) w;
-        r := @extschema@._read(m, format('SELECT to_jsonb(ARRAY[%s]) FROM %s '
-                                         'WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at < %L',
-                                         array_to_string(select_list, ', '), src, model, prod.version, at - max_window, at));
+CREATE OR REPLACE FUNCTION @extschema@.check(model text, at timestamptz DEFAULT now())
+    RETURNS TABLE (trigger text, fired boolean, observed pg_catalog.float8, threshold pg_catalog.float8,
+                   eligible boolean, detail jsonb)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    -- one query per model, of moderate size: compiling it costs more than it saves
+    SET jit = off
+    -- the figures pass through jsonb, whose numbers are float8's text: from
+    -- 1 up that text is exact, whatever the caller set
+    SET extra_float_digits = 1
+AS $$
+DECLARE
+    -- "check" is a reserved word: the model argument is named $1 below
+    m @extschema@.models;
+    pol jsonb;
+    prod @extschema@.model_versions;
+    figures jsonb;
+    elig jsonb;
+    kind text;
+    r record;
+BEGIN
+    IF $1 IS NULL OR at IS NULL THEN
+        RAISE EXCEPTION 'retrain.check: model and at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    idx := 1;
-
-    IF trg ? 'confidence' THEN
-        trigger := 'confidence';
-        observed := (r->>idx)::float8;
-        threshold := (trg->'confidence'->>'min')::float8;
-        fired := coalesce(observed < threshold, false);
-        eligible := is_eligible;
-        detail := jsonb_build_object('window', coalesce(trg->'confidence'->>'window', '7 days'), 'predictions', r->0);
-        idx := idx + 1;
-        detail := coalesce(detail, '{}') || eligibility;
+    SELECT * INTO m FROM @extschema@.models mm WHERE mm.name = $1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'retrain.check: unknown model "%"', model USING ERRCODE = 'undefined_object';
+    END IF;
+    pol := @extschema@.effective_policy($1);
+    SELECT mv.* INTO prod
+      FROM @extschema@.deployments d
+      JOIN @extschema@.model_versions mv ON mv.model = d.model AND mv.version = d.production_version
+     WHERE d.model = $1;
+    figures := @extschema@._figures(m, pol->'triggers', prod, at);
+    elig := @extschema@._eligibility(m, pol, (figures->>'new_labels')::bigint, at);
+    -- in the order check() has always reported them
+    FOREACH kind IN ARRAY ARRAY['confidence', 'performance', 'drift', 'data_growth', 'schedule', 'feature_change'] LOOP
+        CONTINUE WHEN NOT pol->'triggers' ? kind;
+        EXECUTE format('SELECT * FROM @extschema@.%I($1, $2)', '_trigger_' || kind)
+           INTO r USING pol->'triggers'->kind, figures;
+        trigger := kind;
+        fired := r.fired;
+        observed := r.observed;
+        threshold := r.threshold;
+        eligible := (elig->>'eligible')::boolean;
+        detail := r.detail || jsonb_build_object('eligibility', elig - 'eligible');
         RETURN NEXT;
-    END IF;
-
-    IF trg ? 'performance' THEN
-        trigger := 'performance';
-        metric := trg->'performance'->>'metric';
-        higher_better := metric IN ('auc', 'f1', 'precision', 'recall', 'accuracy');
-        registered := (prod.metrics->>metric)::float8;
-        value := (r->>(idx + 1))::float8;
-        drop_ := CASE WHEN higher_better THEN registered - value ELSE value - registered END;
-        observed := drop_;
-        threshold := (trg->'performance'->>'max_drop')::float8;
-        fired := coalesce((r->>idx)::numeric, 0) >= coalesce((trg->'performance'->>'min_labels')::numeric, 100)
-                 AND (coalesce(drop_ > (trg->'performance'->>'max_drop')::float8, false)
-                      OR coalesce(drop_ / nullif(abs(registered), 0) > (trg->'performance'->>'max_relative_drop')::float8, false));
-        eligible := is_eligible;
-        detail := jsonb_build_object('metric', metric, 'value', value, 'registered', registered,
-                                     'relative_drop', drop_ / nullif(abs(registered), 0),
-                                     'max_relative_drop', trg->'performance'->'max_relative_drop',
-                                     'labelled', r->idx, 'min_labels', coalesce(trg->'performance'->'min_labels', '100'));
-        idx := idx + 2;
-        detail := coalesce(detail, '{}') || eligibility;
-        RETURN NEXT;
-    END IF;
-
-    IF trg ? 'drift' THEN
-        FOR i IN 1 .. cardinality(feats) LOOP
-            b := feats[i];
-            counts := r->idx;
-            idx := idx + 1;
-            psi := NULL;
-            IF b.kind = 'numeric' AND jsonb_typeof(counts) = 'array' AND b.expected IS NOT NULL THEN
-                actual := ARRAY(SELECT c::float8 FROM jsonb_array_elements_text(counts) WITH ORDINALITY AS e(c, o) ORDER BY o);
-                actual := actual[1:cardinality(actual) - 1];
-                IF (SELECT sum(c) FROM unnest(actual) c) > 0 THEN
-                    psi := @extschema@.psi(b.expected, actual);
-                END IF;
-            ELSIF b.kind = 'categorical' AND jsonb_typeof(counts) = 'object' AND b.categories IS NOT NULL THEN
-                psi := @extschema@.psi(b.categories, counts);
-            END IF;
-            IF psi IS NOT NULL THEN
-                psis := psis || psi;
-                by_feature := by_feature || jsonb_build_object(b.feature, psi);
-            END IF;
-        END LOOP;
-        trigger := 'drift';
-        threshold := coalesce((trg->'drift'->>'psi')::float8, 0.25);
-        observed := CASE coalesce(trg->'drift'->>'aggregate', 'max')
-                        WHEN 'max' THEN (SELECT max(x) FROM unnest(psis) x)
-                        WHEN 'mean' THEN (SELECT avg(x) FROM unnest(psis) x)
-                        ELSE (SELECT avg((x > threshold)::integer) FROM unnest(psis) x) END;
-        fired := CASE coalesce(trg->'drift'->>'aggregate', 'max')
-                     WHEN 'share' THEN coalesce(observed >= coalesce((trg->'drift'->>'share')::float8, 0.5), false)
-                     ELSE coalesce(observed > threshold, false) END;
-        eligible := is_eligible;
-        detail := jsonb_build_object('aggregate', coalesce(trg->'drift'->>'aggregate', 'max'), 'features', cardinality(psis),
-                                     'psi', to_jsonb(psis), 'by_feature', by_feature,
-                                     'window', coalesce(trg->'drift'->>'window', '7 days'));
-        detail := coalesce(detail, '{}') || eligibility;
-        RETURN NEXT;
-    END IF;
-
-    IF trg ? 'data_growth' THEN
-        SELECT max(bl.row_count) INTO training_rows FROM @extschema@.baselines bl
-         WHERE bl.model = $1 AND bl.version = prod.version;
-        trigger := 'data_growth';
-        observed := new_labels;
-        threshold := least((trg->'data_growth'->>'count')::float8,
-                           (trg->'data_growth'->>'share')::float8 * training_rows);
-        fired := last_training IS NOT NULL AND coalesce(observed >= threshold, false);
-        eligible := is_eligible;
-        detail := jsonb_build_object('new_labels', new_labels, 'since', last_training, 'training_rows', training_rows);
-        detail := coalesce(detail, '{}') || eligibility;
-        RETURN NEXT;
-    END IF;
-
-    IF trg ? 'schedule' THEN
-        occurrence := @extschema@.schedule_occurrence(trg->'schedule', at, last_training);
-        SELECT ts.last_occurrence INTO last_fired FROM @extschema@.trigger_state ts
-         WHERE ts.model = $1 AND ts.trigger = 'schedule';
-        trigger := 'schedule';
-        observed := NULL;
-        threshold := NULL;
-        fired := occurrence IS NOT NULL AND occurrence >= m.created_at
-                 AND occurrence > coalesce(last_fired, '-infinity');
-        eligible := is_eligible;
-        detail := jsonb_build_object('occurrence', occurrence, 'last_fired', last_fired);
-        detail := coalesce(detail, '{}') || eligibility;
-        RETURN NEXT;
-    END IF;
-
-    IF trg ? 'feature_change' THEN
-        IF wide IS NOT NULL THEN
-            -- the wide source's columns are its features
-            latest_features := ARRAY(SELECT f FROM unnest(wide) f ORDER BY 1);
-        ELSE
-            -- the features of the latest prediction served
-            latest_features := ARRAY(SELECT jsonb_array_elements_text(@extschema@._read(m, format(
-                'SELECT to_jsonb(ARRAY(SELECT jsonb_object_keys(p.features) ORDER BY 1)) FROM %s '
-                'WHERE p.model = %L AND p.version = %L AND p.predicted_at < %L AND p.features IS NOT NULL '
-                'ORDER BY p.predicted_at DESC LIMIT 1', src, model, prod.version, at))));
-            IF cardinality(latest_features) = 0 THEN
-                latest_features := NULL;
-            END IF;
-        END IF;
-        trigger := 'feature_change';
-        observed := NULL;
-        threshold := NULL;
-        fired := prod.features IS NOT NULL AND latest_features IS NOT NULL
-                 AND NOT (prod.features @> latest_features AND latest_features @> prod.features);
-        eligible := is_eligible;
-        detail := jsonb_build_object('trained_on', prod.features, 'served',
-                                     latest_features,
-                                     'added', (SELECT jsonb_agg(f) FROM unnest(latest_features) f WHERE NOT f = ANY (prod.features)),
-                                     'dropped', (SELECT jsonb_agg(f) FROM unnest(prod.features) f WHERE NOT f = ANY (latest_features)));
-        detail := coalesce(detail, '{}') || eligibility;
-        RETURN NEXT;
-    END IF;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.check(text, timestamptz) IS
