@@ -225,6 +225,19 @@ RESET ROLE;
 SELECT retrain.route('no-such-model', 'u') AS unknown_model;
 SELECT retrain.bucket('churn', 'member-1'), retrain.bucket('', ''), retrain.bucket('model', 'ünïcode');
 
+-- A model name of 128 bytes or more is too long for the route cache's key,
+-- so route() reads its deployment at every call; the session-long cache
+-- must not grow for it (it kept about 24 bytes a call: 2.4 MB after
+-- 100,000 calls).  The short name beside it is cached as before.
+SELECT retrain.register_model(repeat('m', 200), 'binary_classification');
+SELECT retrain.register_version(repeat('m', 200), 'v1', 's3://m/v1', repeat('a', 64), '{}');
+SELECT retrain.promote(repeat('m', 200), 'v1', 'blue_green', override_reason => 'regress');
+SELECT retrain.route(repeat('m', 200), 'u') AS long_name_routes, retrain.route('churn', 'u') IS NOT NULL AS short_name_routes;
+SELECT total_bytes AS cache_before FROM pg_backend_memory_contexts WHERE name = 'retrain route cache' \gset
+SELECT count(retrain.route(repeat('m', 200), i::text)) AS routed FROM generate_series(1, 20000) i;
+SELECT total_bytes - :cache_before = 0 AS cache_did_not_grow
+  FROM pg_backend_memory_contexts WHERE name = 'retrain route cache';
+
 -- Clean up.
 DELETE FROM retrain.approvals; DELETE FROM retrain.evaluations; DELETE FROM retrain.production_history;
 UPDATE retrain.deployments SET production_version = NULL, previous_version = NULL, canary_version = NULL,

@@ -180,16 +180,21 @@ deployment_cache_callback(Datum arg, Oid relid)
 }
 
 static char *
-copy_text_datum(Datum d, bool isnull)
+copy_text_datum(MemoryContext cxt, Datum d, bool isnull)
 {
 	if (isnull)
 		return NULL;
-	return MemoryContextStrdup(deployment_context, TextDatumGetCString(d));
+	return MemoryContextStrdup(cxt, TextDatumGetCString(d));
 }
 
-/* Read a model's deployment row with SPI (as the caller). */
+/*
+ * Read a model's deployment row with SPI (as the caller).  Its versions are
+ * copied into cxt: the cache's context for a cached entry, the caller's for
+ * one that is not cached (the cache's context lives as long as the session,
+ * and a copy there per call would never be freed).
+ */
 static void
-deployment_load(const char *model, Deployment *d)
+deployment_load(const char *model, Deployment *d, MemoryContext cxt)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
@@ -218,11 +223,11 @@ deployment_load(const char *model, Deployment *d)
 		Datum		v;
 
 		v = SPI_getbinval(tup, desc, 1, &isnull);
-		d->production = copy_text_datum(v, isnull);
+		d->production = copy_text_datum(cxt, v, isnull);
 		v = SPI_getbinval(tup, desc, 2, &isnull);
-		d->canary = copy_text_datum(v, isnull);
+		d->canary = copy_text_datum(cxt, v, isnull);
 		v = SPI_getbinval(tup, desc, 3, &isnull);
-		d->shadow = copy_text_datum(v, isnull);
+		d->shadow = copy_text_datum(cxt, v, isnull);
 		v = SPI_getbinval(tup, desc, 4, &isnull);
 		d->canary_percent = isnull ? 0 : DatumGetFloat8(v);
 		v = SPI_getbinval(tup, desc, 5, &isnull);
@@ -279,9 +284,9 @@ deployment_lookup(text *model_text)
 
 	if (strlen(model) >= sizeof(((Deployment *) NULL)->model))
 	{
-		/* too long a name to cache: read it every time */
+		/* too long a name to cache: read it every time, into this call's memory */
 		d = palloc(sizeof(Deployment));
-		deployment_load(model, d);
+		deployment_load(model, d, CurrentMemoryContext);
 		return d;
 	}
 	d = hash_search(deployment_cache, model, HASH_ENTER, &found);
@@ -289,7 +294,7 @@ deployment_lookup(text *model_text)
 	{
 		PG_TRY();
 		{
-			deployment_load(model, d);
+			deployment_load(model, d, deployment_context);
 		}
 		PG_CATCH();
 		{
