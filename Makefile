@@ -16,7 +16,7 @@ OBJS = \
 	src/util.o \
 	src/metrics_rank.o \
 	src/metrics_confusion.o \
-	src/metrics_error.o \
+	src/metrics_loss.o \
 	src/drift_hist.o \
 	src/drift_category.o \
 	src/drift_ks.o \

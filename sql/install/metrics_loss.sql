@@ -23,13 +23,13 @@ CREATE OR REPLACE FUNCTION @extschema@._r2_accum(internal, pg_catalog.float8, pg
     AS 'MODULE_PATHNAME', 'retrain_r2_accum';
 CREATE OR REPLACE FUNCTION @extschema@._loss_combine(internal, internal)
     RETURNS internal LANGUAGE C PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'retrain_error_combine';
+    AS 'MODULE_PATHNAME', 'retrain_loss_combine';
 CREATE OR REPLACE FUNCTION @extschema@._loss_serial(internal)
     RETURNS bytea LANGUAGE C STRICT PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'retrain_error_serial';
+    AS 'MODULE_PATHNAME', 'retrain_loss_serial';
 CREATE OR REPLACE FUNCTION @extschema@._loss_deserial(bytea, internal)
     RETURNS internal LANGUAGE C STRICT PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'retrain_error_deserial';
+    AS 'MODULE_PATHNAME', 'retrain_loss_deserial';
 CREATE OR REPLACE FUNCTION @extschema@._mean_loss_final(internal)
     RETURNS pg_catalog.float8 LANGUAGE C STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_mean_loss_final';

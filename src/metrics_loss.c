@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * metrics_error.c
+ * metrics_loss.c
  *	  Mean-loss metrics: retrain.brier and retrain.log_loss over
  *	  (score, label), retrain.mae, retrain.rmse and retrain.r2 over
  *	  (predicted, actual).
@@ -23,7 +23,7 @@
 
 #include "util.h"
 
-typedef struct ErrorState
+typedef struct LossState
 {
 	int64		n;
 	CompensatedSum loss;		/* sum of the per-row loss */
@@ -35,19 +35,19 @@ typedef struct ErrorState
 	CompensatedSum dev2;		/* r2: sum of (actual - shift)^2 */
 	double		amin;			/* r2: smallest actual value */
 	double		amax;			/* r2: largest actual value */
-} ErrorState;
+} LossState;
 
-#define ERROR_STATE_FLOAT8S 11
+#define LOSS_STATE_FLOAT8S 11
 
 /* The state of this call, created on the first row of the group. */
-static inline ErrorState *
-error_state(FunctionCallInfo fcinfo)
+static inline LossState *
+loss_state(FunctionCallInfo fcinfo)
 {
-	ErrorState *state;
+	LossState *state;
 
 	if (!PG_ARGISNULL(0))
-		return (ErrorState *) PG_GETARG_POINTER(0);
-	state = MemoryContextAllocZero(retrain_agg_context(fcinfo), sizeof(ErrorState));
+		return (LossState *) PG_GETARG_POINTER(0);
+	state = MemoryContextAllocZero(retrain_agg_context(fcinfo), sizeof(LossState));
 	state->prod = 1.0;
 	state->amin = get_float8_infinity();
 	state->amax = -get_float8_infinity();
@@ -56,7 +56,7 @@ error_state(FunctionCallInfo fcinfo)
 
 /* Fold log_loss's pending products of likelihoods into a loss sum. */
 static void
-add_pending_log_loss(CompensatedSum *loss, const ErrorState *s)
+add_pending_log_loss(CompensatedSum *loss, const LossState *s)
 {
 	if (s->prod != 1.0)			/* each factor is < 1 */
 		csum_add(loss, -log(s->prod));
@@ -66,7 +66,7 @@ add_pending_log_loss(CompensatedSum *loss, const ErrorState *s)
 
 /* The loss sum with log_loss's pending products folded in; leaves s as is. */
 static double
-error_state_loss(const ErrorState *s)
+loss_state_value(const LossState *s)
 {
 	CompensatedSum loss = s->loss;
 
@@ -106,7 +106,7 @@ PG_FUNCTION_INFO_V1(retrain_brier_accum);
 Datum
 retrain_brier_accum(PG_FUNCTION_ARGS)
 {
-	ErrorState *state;
+	LossState *state;
 	double		p;
 	double		d;
 
@@ -114,7 +114,7 @@ retrain_brier_accum(PG_FUNCTION_ARGS)
 	p = probability_arg(fcinfo, 1);
 	d = PG_GETARG_BOOL(2) ? 1.0 - p : p;
 
-	state = error_state(fcinfo);
+	state = loss_state(fcinfo);
 	state->n++;
 	csum_add(&state->loss, d * d);
 	PG_RETURN_POINTER(state);
@@ -154,7 +154,7 @@ retrain_brier_accum(PG_FUNCTION_ARGS)
 #define LOG_LOSS_NEAR_ONE 0.999
 
 static pg_noinline void
-log_loss_slow(ErrorState *state, double p, bool label, double f)
+log_loss_slow(LossState *state, double p, bool label, double f)
 {
 	if (f <= LOG_LOSS_NEAR_ONE)
 	{
@@ -177,7 +177,7 @@ PG_FUNCTION_INFO_V1(retrain_log_loss_accum);
 Datum
 retrain_log_loss_accum(PG_FUNCTION_ARGS)
 {
-	ErrorState *state;
+	LossState *state;
 	double		p;
 	double		f;
 	bool		label;
@@ -189,7 +189,7 @@ retrain_log_loss_accum(PG_FUNCTION_ARGS)
 	/* a select, not a branch: labels are unpredictable */
 	f = label ? p : 1.0 - p;
 
-	state = error_state(fcinfo);
+	state = loss_state(fcinfo);
 	state->n++;
 	if (likely(f <= LOG_LOSS_NEAR_ONE && state->prod >= LOG_LOSS_TINY))
 		state->prod *= f;
@@ -218,14 +218,14 @@ residual_args(FunctionCallInfo fcinfo, double *actual)
 static pg_attribute_always_inline Datum
 residual_accum(FunctionCallInfo fcinfo, bool squared)
 {
-	ErrorState *state;
+	LossState *state;
 	double		actual;
 	double		e;
 
 	RETURN_STATE_IF_ANY_NULL(2);
 	e = residual_args(fcinfo, &actual);
 
-	state = error_state(fcinfo);
+	state = loss_state(fcinfo);
 	state->n++;
 	csum_add(&state->loss, squared ? e * e : fabs(e));
 	PG_RETURN_POINTER(state);
@@ -249,7 +249,7 @@ PG_FUNCTION_INFO_V1(retrain_r2_accum);
 Datum
 retrain_r2_accum(PG_FUNCTION_ARGS)
 {
-	ErrorState *state;
+	LossState *state;
 	double		actual;
 	double		e;
 	double		d;
@@ -257,7 +257,7 @@ retrain_r2_accum(PG_FUNCTION_ARGS)
 	RETURN_STATE_IF_ANY_NULL(2);
 	e = residual_args(fcinfo, &actual);
 
-	state = error_state(fcinfo);
+	state = loss_state(fcinfo);
 	if (state->n == 0)
 		state->shift = actual;
 	state->n++;
@@ -277,17 +277,17 @@ retrain_r2_accum(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-PG_FUNCTION_INFO_V1(retrain_error_combine);
+PG_FUNCTION_INFO_V1(retrain_loss_combine);
 Datum
-retrain_error_combine(PG_FUNCTION_ARGS)
+retrain_loss_combine(PG_FUNCTION_ARGS)
 {
-	ErrorState *a;
-	ErrorState *b;
+	LossState *a;
+	LossState *b;
 
 	if (PG_ARGISNULL(1))
 		RETURN_STATE_UNCHANGED();
-	a = error_state(fcinfo);
-	b = (ErrorState *) PG_GETARG_POINTER(1);
+	a = loss_state(fcinfo);
+	b = (LossState *) PG_GETARG_POINTER(1);
 	if (b->n == 0)
 		PG_RETURN_POINTER(a);
 
@@ -323,12 +323,12 @@ retrain_error_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
-PG_FUNCTION_INFO_V1(retrain_error_serial);
+PG_FUNCTION_INFO_V1(retrain_loss_serial);
 Datum
-retrain_error_serial(PG_FUNCTION_ARGS)
+retrain_loss_serial(PG_FUNCTION_ARGS)
 {
-	ErrorState *s = (ErrorState *) PG_GETARG_POINTER(0);
-	double		values[ERROR_STATE_FLOAT8S] = {
+	LossState *s = (LossState *) PG_GETARG_POINTER(0);
+	double		values[LOSS_STATE_FLOAT8S] = {
 		s->loss.sum, s->loss.comp, s->prod, s->shortfall, s->shift, s->dev.sum,
 		s->dev.comp, s->dev2.sum, s->dev2.comp, s->amin, s->amax
 	};
@@ -337,24 +337,24 @@ retrain_error_serial(PG_FUNCTION_ARGS)
 	pq_begintypsend(&buf);
 	pq_sendint64(&buf, s->n);
 	pq_sendint64(&buf, s->near_pending);
-	retrain_send_float8s(&buf, values, ERROR_STATE_FLOAT8S);
+	retrain_send_float8s(&buf, values, LOSS_STATE_FLOAT8S);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
-PG_FUNCTION_INFO_V1(retrain_error_deserial);
+PG_FUNCTION_INFO_V1(retrain_loss_deserial);
 Datum
-retrain_error_deserial(PG_FUNCTION_ARGS)
+retrain_loss_deserial(PG_FUNCTION_ARGS)
 {
 	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
 	/* a short-lived copy: the combine function adds it into its own state */
-	ErrorState *s = palloc0(sizeof(ErrorState));
-	double		values[ERROR_STATE_FLOAT8S];
+	LossState *s = palloc0(sizeof(LossState));
+	double		values[LOSS_STATE_FLOAT8S];
 	StringInfoData buf;
 
 	retrain_bytea_reader(&buf, bytes);
 	s->n = pq_getmsgint64(&buf);
 	s->near_pending = pq_getmsgint64(&buf);
-	retrain_recv_float8s(&buf, values, ERROR_STATE_FLOAT8S);
+	retrain_recv_float8s(&buf, values, LOSS_STATE_FLOAT8S);
 	pq_getmsgend(&buf);
 	s->loss.sum = values[0];
 	s->loss.comp = values[1];
@@ -375,18 +375,18 @@ PG_FUNCTION_INFO_V1(retrain_mean_loss_final);
 Datum
 retrain_mean_loss_final(PG_FUNCTION_ARGS)
 {
-	ErrorState *s = (ErrorState *) PG_GETARG_POINTER(0);
+	LossState *s = (LossState *) PG_GETARG_POINTER(0);
 
 	if (s->n == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(error_state_loss(s) / (double) s->n);
+	PG_RETURN_FLOAT8(loss_state_value(s) / (double) s->n);
 }
 
 PG_FUNCTION_INFO_V1(retrain_rmse_final);
 Datum
 retrain_rmse_final(PG_FUNCTION_ARGS)
 {
-	ErrorState *s = (ErrorState *) PG_GETARG_POINTER(0);
+	LossState *s = (LossState *) PG_GETARG_POINTER(0);
 
 	if (s->n == 0)
 		PG_RETURN_NULL();
@@ -402,7 +402,7 @@ PG_FUNCTION_INFO_V1(retrain_r2_final);
 Datum
 retrain_r2_final(PG_FUNCTION_ARGS)
 {
-	ErrorState *s = (ErrorState *) PG_GETARG_POINTER(0);
+	LossState *s = (LossState *) PG_GETARG_POINTER(0);
 	double		dev;
 	double		ss_tot;
 
@@ -413,4 +413,32 @@ retrain_r2_final(PG_FUNCTION_ARGS)
 	if (ss_tot <= 0.0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(1.0 - csum_value(&s->loss) / ss_tot);
+}
+
+/*
+ * The entry points retrain 0.1.0's install script names for _loss_combine,
+ * _loss_serial and _loss_deserial (CREATE EXTENSION retrain VERSION '0.1.0'
+ * must still find them; the upgrade to 0.2.0 moves the functions to the
+ * names above).  A released script is never edited, so every symbol one
+ * names stays exported.
+ */
+PG_FUNCTION_INFO_V1(retrain_error_combine);
+Datum
+retrain_error_combine(PG_FUNCTION_ARGS)
+{
+	return retrain_loss_combine(fcinfo);
+}
+
+PG_FUNCTION_INFO_V1(retrain_error_serial);
+Datum
+retrain_error_serial(PG_FUNCTION_ARGS)
+{
+	return retrain_loss_serial(fcinfo);
+}
+
+PG_FUNCTION_INFO_V1(retrain_error_deserial);
+Datum
+retrain_error_deserial(PG_FUNCTION_ARGS)
+{
+	return retrain_loss_deserial(fcinfo);
 }
