@@ -182,7 +182,8 @@ def test_doc_links_resolve():
     """Every relative link of README.md and docs/*.md names a file that
     exists and, with #anchor, a heading of it."""
     top = os.path.normpath(os.path.join(os.path.dirname(REFERENCE), ".."))
-    files = [os.path.join(top, "README.md")] + [os.path.join(top, "docs", f)
+    files = [os.path.join(top, f) for f in ("README.md", "CONTRIBUTING.md", "CHANGELOG.md")] + [
+        os.path.join(top, "docs", f)
                                                 for f in sorted(os.listdir(os.path.join(top, "docs")))
                                                 if f.endswith(".md")]
     broken = []
@@ -199,6 +200,25 @@ def test_doc_links_resolve():
             elif anchor and resolved.endswith(".md") and anchor[1:] not in heading_anchors(resolved):
                 broken.append(f"{os.path.relpath(path, top)}: {target}{anchor}")
     assert not broken, broken
+
+
+def test_architecture_names_every_file():
+    """docs/architecture.md maps the tree: every file of src/, sql/install/
+    and test/ is named in it, and every path it names exists."""
+    top = os.path.normpath(os.path.join(os.path.dirname(REFERENCE), ".."))
+    text = open(os.path.join(top, "docs", "architecture.md"), encoding="utf-8").read()
+    named = set(re.findall(r"`((?:src|sql|test|docs)/[\w./*-]+|[\w-]+\.(?:c|h|sql|py|sh|awk|conf))`", text))
+    missing = []
+    for folder, prefix in (("src", ""), (os.path.join("sql", "install"), ""), ("test", "test/")):
+        for f in sorted(os.listdir(os.path.join(top, folder))):
+            if f.startswith((".", "__")) or not f.endswith((".c", ".h", ".sql", ".py", ".sh", ".conf")):
+                continue  # build products, caches
+            if f not in named and prefix + f not in named and f"{folder}/{f}" not in named:
+                missing.append(f"{folder}/{f}")
+    assert not missing, f"not in docs/architecture.md: {missing}"
+    gone = [p for p in named if "/" in p and "*" not in p and "<" not in p
+            and not os.path.exists(os.path.join(top, p))]
+    assert not gone, f"docs/architecture.md names what does not exist: {gone}"
 
 
 def test_the_parser_catches_a_missing_function():
