@@ -86,23 +86,14 @@ COMMENT ON FUNCTION @extschema@._limit_metric_drop(jsonb, jsonb, jsonb, text) IS
 -- true, and those that failed.
 CREATE OR REPLACE FUNCTION @extschema@._guard_owner_checks(m @extschema@.models, checks jsonb,
                                                            OUT why text, OUT failed text)
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    owner_check record;
-    outcome record;
-BEGIN
-    FOR owner_check IN SELECT e.key, e.value #>> '{}' AS query
-                         FROM jsonb_each(coalesce(checks, '{}')) e ORDER BY e.key LOOP
-        SELECT * INTO outcome FROM @extschema@._run_owner_check(m.owner, owner_check.query);
-        IF outcome.error IS NOT NULL THEN
-            failed := coalesce(failed || '; ', '') || format('rollback check %s %s', owner_check.key, outcome.error);
-        ELSIF outcome.result AND why IS NULL THEN
-            why := format('rollback check %s returned true', owner_check.key);
-        END IF;
-    END LOOP;
-END
+    SELECT (array_agg(format('rollback check %s returned true', c.name) ORDER BY c.name)
+                FILTER (WHERE c.error IS NULL AND c.result))[1],
+           string_agg(format('rollback check %s %s', c.name, c.error), '; ' ORDER BY c.name)
+                FILTER (WHERE c.error IS NOT NULL)
+      FROM @extschema@._run_owner_checks(m, checks) c
 $$;
 COMMENT ON FUNCTION @extschema@._guard_owner_checks(@extschema@.models, jsonb) IS
     'Run the owner''s rollback checks: the first that returned true, and the errors of those that failed (internal)';

@@ -49,3 +49,22 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._run_owner_check(name, text) IS
     'Run one owner-supplied check query with the owner''s privileges: its boolean, or the error (internal)';
+
+-- A policy's named checks (eligibility.checks or rollback.checks), each run
+-- as the model's owner, in the order of their names.
+CREATE OR REPLACE FUNCTION @extschema@._run_owner_checks(m @extschema@.models, checks jsonb)
+    RETURNS TABLE (name text, result boolean, error text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    query text;
+BEGIN
+    FOR name, query IN SELECT e.key, e.value #>> '{}' FROM jsonb_each(coalesce(checks, '{}')) e ORDER BY e.key LOOP
+        SELECT c.result, c.error INTO result, error FROM @extschema@._run_owner_check(m.owner, query) c;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._run_owner_checks(@extschema@.models, jsonb) IS
+    'Run each of a policy''s named checks with the model owner''s privileges: its boolean, or its error (internal)';

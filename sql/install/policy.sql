@@ -375,27 +375,12 @@ BEGIN
                                                             FROM jsonb_object_keys(@extschema@._policy_defaults()) d));
         END IF;
     END LOOP;
-    IF policy ? 'gates' THEN
-        PERFORM @extschema@._check_gates(policy->'gates');
-    END IF;
-    IF policy ? 'approvals' THEN
-        PERFORM @extschema@._check_approvals(policy->'approvals');
-    END IF;
-    IF policy ? 'rollout' THEN
-        PERFORM @extschema@._check_rollout(policy->'rollout');
-    END IF;
-    IF policy ? 'triggers' THEN
-        PERFORM @extschema@._check_triggers(policy->'triggers');
-    END IF;
-    IF policy ? 'eligibility' THEN
-        PERFORM @extschema@._check_eligibility(policy->'eligibility');
-    END IF;
-    IF policy ? 'rollback' THEN
-        PERFORM @extschema@._check_rollback(policy->'rollback');
-    END IF;
-    IF policy ? 'requests' THEN
-        PERFORM @extschema@._check_requests(policy->'requests');
-    END IF;
+    -- in this order, so that the first error reported stays the same
+    FOREACH k IN ARRAY ARRAY['gates', 'approvals', 'rollout', 'triggers', 'eligibility', 'rollback', 'requests'] LOOP
+        IF policy ? k THEN
+            EXECUTE format('SELECT @extschema@.%I($1)', '_check_' || k) USING policy->k;
+        END IF;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._check_policy(jsonb) IS 'The policy validator: the keys, then each section''s validator (internal)';

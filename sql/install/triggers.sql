@@ -440,21 +440,14 @@ CREATE OR REPLACE FUNCTION @extschema@._eligibility(m @extschema@.models, pol js
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    failed jsonb := '{}';
-    owner_check record;
-    outcome record;
+    failed jsonb;
     in_flight jsonb;
 BEGIN
-    -- the owner's named checks, each run with the owner's privileges
-    FOR owner_check IN SELECT e.key, e.value #>> '{}' AS query
-                         FROM jsonb_each(coalesce(pol->'eligibility'->'checks', '{}')) e ORDER BY e.key LOOP
-        SELECT * INTO outcome FROM @extschema@._run_owner_check(m.owner, owner_check.query);
-        IF outcome.result IS NOT TRUE THEN
-            failed := failed || jsonb_build_object(owner_check.key,
-                                                   coalesce(outcome.error,
-                                                            format('returned %s', coalesce(outcome.result::text, 'NULL or no row'))));
-        END IF;
-    END LOOP;
+    -- the owner's named checks that did not return true, and why
+    SELECT coalesce(jsonb_object_agg(c.name, coalesce(c.error, format('returned %s', coalesce(c.result::text, 'NULL or no row'))))
+                        FILTER (WHERE c.result IS NOT TRUE), '{}')
+      INTO failed
+      FROM @extschema@._run_owner_checks(m, pol->'eligibility'->'checks') c;
     -- The answer to the last request may be on its way: a version trained
     -- for it and not yet released or discarded.  Until it is (or the
     -- cooldown passes), the production version's drift or metric drop that
