@@ -22,6 +22,9 @@ OBJS = \
 	src/drift_ks.o \
 	src/drift_kstest.o \
 	src/route.o \
+	src/owner.o \
+	src/monitoring.o \
+	src/log.o \
 	src/worker.o
 
 # The SQL surface: feature files in sql/install/, assembled by sql/build.awk
@@ -74,7 +77,8 @@ REGRESS = \
 	triggers \
 	eligibility \
 	sources \
-	registry
+	registry \
+	bounds
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

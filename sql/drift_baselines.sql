@@ -17,6 +17,13 @@ SELECT i,
        '2026-01-01'::timestamptz + i * interval '1 hour' AS seen_at
   FROM generate_series(1, 1000) i;
 
+-- The models and versions the baselines belong to, owned by a team.
+CREATE ROLE retrain_regress_team;
+SELECT retrain.register_model(m, 'binary_classification') FROM unnest(ARRAY['churn', 'm']) m;
+SELECT retrain.register_version(m, v, 's3://m/' || v, repeat('a', 64), '{}')
+  FROM (VALUES ('churn', 'v1'), ('churn', 'v2'), ('churn', 'v3'), ('m', 'v1')) x(m, v);
+SELECT retrain.set_owner(m, 'retrain_regress_team') FROM unnest(ARRAY['churn', 'm']) m;
+
 -- Every numeric and text column (i, amount, tenure, visits, plan) is
 -- profiled; quartiles here.
 SELECT retrain.capture_baseline('churn', 'v1', 'training_rows', NULL, 4);
@@ -90,29 +97,36 @@ SELECT feature, psi, missing_share, drifted FROM retrain.drift('m', 'v1', 'empty
 -- read; capture_baseline is not for PUBLIC; drift reads with the caller's
 -- rights.
 CREATE ROLE retrain_regress_analyst;
-SET ROLE retrain_regress_analyst;
+SET SESSION AUTHORIZATION retrain_regress_analyst;
 SELECT count(*) > 0 AS can_read_baselines FROM retrain.baselines;
 SELECT retrain.capture_baseline('churn', 'v3', 'training_rows');
 SELECT * FROM retrain.drift('churn', 'v1', 'training_rows');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 GRANT SELECT ON training_rows TO retrain_regress_analyst;
-SET ROLE retrain_regress_analyst;
+SET SESSION AUTHORIZATION retrain_regress_analyst;
 SELECT count(*) AS features FROM retrain.drift('churn', 'v1', 'training_rows');
 DELETE FROM retrain.baselines;
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 REVOKE ALL ON training_rows FROM retrain_regress_analyst;
--- An operator may capture, but reads the source with its own rights: no
--- SELECT on the source, no baseline.
+-- An operator may capture for its team's models only, and reads the source
+-- with its own rights: not in the team, no baseline; no SELECT on the
+-- source, no baseline.
 GRANT EXECUTE ON FUNCTION retrain.capture_baseline(text, text, regclass, text[], integer),
                           retrain._store_baseline(text, text, jsonb)
    TO retrain_regress_analyst;
-SET ROLE retrain_regress_analyst;
-SELECT retrain.capture_baseline('churn', 'v3', 'training_rows');
-RESET ROLE;
 GRANT SELECT ON training_rows TO retrain_regress_analyst;
-SET ROLE retrain_regress_analyst;
+SET SESSION AUTHORIZATION retrain_regress_analyst;
 SELECT retrain.capture_baseline('churn', 'v3', 'training_rows', '{amount}');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
+GRANT retrain_regress_team TO retrain_regress_analyst;
+REVOKE ALL ON training_rows FROM retrain_regress_analyst;
+SET SESSION AUTHORIZATION retrain_regress_analyst;
+SELECT retrain.capture_baseline('churn', 'v3', 'training_rows');
+RESET SESSION AUTHORIZATION;
+GRANT SELECT ON training_rows TO retrain_regress_analyst;
+SET SESSION AUTHORIZATION retrain_regress_analyst;
+SELECT retrain.capture_baseline('churn', 'v3', 'training_rows', '{amount}');
+RESET SESSION AUTHORIZATION;
 SELECT model, version, feature FROM retrain.baselines WHERE version = 'v3';
 REVOKE ALL ON training_rows FROM retrain_regress_analyst;
 REVOKE ALL ON FUNCTION retrain.capture_baseline(text, text, regclass, text[], integer),
@@ -120,5 +134,25 @@ REVOKE ALL ON FUNCTION retrain.capture_baseline(text, text, regclass, text[], in
     FROM retrain_regress_analyst;
 DROP ROLE retrain_regress_analyst;
 
+-- What _store_baseline is handed is checked, whoever calls it: a profile
+-- that is no distribution, a version that does not exist.
+SELECT retrain._store_baseline('churn', 'v1', '[{"feature": "x", "kind": "numeric", "row_count": 10,
+    "missing_share": 0, "edges": [1], "expected": [-1, 2]}]');
+SELECT retrain._store_baseline('churn', 'v1', '[{"feature": "x", "kind": "numeric", "row_count": 10,
+    "missing_share": 0, "edges": [2, 1, 3], "expected": [0.25, 0.25, 0.25, 0.25]}]');
+SELECT retrain._store_baseline('churn', 'v1', '[{"feature": "x", "kind": "categorical", "row_count": 10,
+    "missing_share": 1.5}]');
+SELECT retrain._store_baseline('churn', 'v1', '[{"feature": "x", "kind": "categorical", "row_count": 10,
+    "missing_share": 0, "categories": {"a": 0.5, "b": 0.6}}]');
+SELECT retrain._store_baseline('churn', 'v1', '[{"feature": "x", "kind": "numeric", "row_count": 1, "missing_share": 0},
+    {"feature": "x", "kind": "numeric", "row_count": 1, "missing_share": 0}]');
+SELECT retrain._store_baseline('churn', 'v1', '{"feature": "x"}');
+SELECT retrain._store_baseline('churn', 'v9', '[]');
+SELECT retrain._store_baseline('nope', 'v1', '[]');
+
 DROP TABLE training_rows, current_rows, empty_feature;
 DELETE FROM retrain.baselines;
+DELETE FROM retrain.model_versions WHERE model IN ('churn', 'm');
+DELETE FROM retrain.deployments WHERE model IN ('churn', 'm');
+DELETE FROM retrain.models WHERE name IN ('churn', 'm');
+DROP ROLE retrain_regress_team;

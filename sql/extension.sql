@@ -20,9 +20,9 @@ SELECT DISTINCT superuser, trusted, relocatable, schema, requires
 -- An ordinary role cannot create it.
 CREATE ROLE retrain_regress_plain;
 DROP EXTENSION retrain;
-SET ROLE retrain_regress_plain;
+SET SESSION AUTHORIZATION retrain_regress_plain;
 CREATE EXTENSION retrain;
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 DROP ROLE retrain_regress_plain;
 
 -- Dropping it removed every object.  The schema stays, as for any extension

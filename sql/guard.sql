@@ -49,18 +49,32 @@ SELECT count(*) AS guard_log_rows FROM retrain.log WHERE model = 'guarded' AND e
 
 -- Not for PUBLIC.
 CREATE ROLE retrain_regress_nobody;
-SET ROLE retrain_regress_nobody;
+SET SESSION AUTHORIZATION retrain_regress_nobody;
 SELECT * FROM retrain.guard_rollouts();
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 DROP ROLE retrain_regress_nobody;
 
 -- The owner's rollback check, "three critical feedback labels within an
 -- hour": it rolls the canary back at once, before min_predictions.
-CREATE TABLE guard_feedback (at timestamptz, severity text);
-SELECT retrain.set_policy('guarded', policy || $${"rollback": {"min_predictions": 100, "checks": {
-         "critical_feedback": "SELECT count(*) >= 3 FROM guard_feedback WHERE severity = 'critical' AND at > now() - interval '1 hour'"}}}$$)
+-- Owner code runs with search_path pg_catalog, pg_temp: a table of the
+-- owner's is named with its schema, or its schema is named in the policy.
+CREATE SCHEMA guard_team;
+CREATE TABLE guard_team.feedback (at timestamptz, severity text);
+CREATE VIEW guard_feedback AS SELECT * FROM guard_team.feedback;
+SELECT retrain.set_policy('guarded', policy || $${"search_path": ["guard_team"],
+         "rollback": {"min_predictions": 100, "checks": {
+         "critical_feedback": "SELECT count(*) >= 3 FROM feedback WHERE severity = 'critical' AND at > now() - interval '1 hour'"}}}$$)
        -> 'rollback' -> 'checks' ? 'critical_feedback' AS has_check
   FROM retrain.models WHERE name = 'guarded';
+-- a schema every role may create in is refused: anyone could plant an
+-- operator or function there that the check would run as the owner
+CREATE SCHEMA guard_open;
+GRANT CREATE ON SCHEMA guard_open TO PUBLIC;
+SELECT retrain.set_policy('guarded', '{"search_path": ["guard_open"]}');
+SELECT retrain.set_policy('guarded', '{"search_path": ["pg_temp"]}');
+SELECT retrain.set_policy('guarded', '{"search_path": ["no_such_schema"]}');
+SELECT retrain.set_policy('guarded', '{"search_path": "guard_team"}');
+DROP SCHEMA guard_open;
 SELECT retrain.set_policy('guarded', '{"rollback": {"checks": {"x": 1}}}');
 SELECT retrain.register_version('guarded', v, 's3://m/' || v, repeat(c, 64), '{}')
   FROM (VALUES ('v4', 'd'), ('v5', 'e')) x(v, c);
@@ -81,11 +95,15 @@ UPDATE retrain.models SET owner = 'guard_owner' WHERE name = 'guarded';
 SELECT retrain.promote('guarded', 'v5');
 SELECT model, canary, decision, reason FROM retrain.guard_rollouts(now() + interval '3 days');
 SELECT production_version, canary_version, canary_percent FROM retrain.deployments WHERE model = 'guarded';
-GRANT SELECT ON guard_feedback TO guard_owner;
+GRANT USAGE ON SCHEMA guard_team TO guard_owner;
+GRANT SELECT ON guard_team.feedback TO guard_owner;
 SELECT model, canary, decision, reason FROM retrain.guard_rollouts();
-REVOKE SELECT ON guard_feedback FROM guard_owner;
+REVOKE ALL ON guard_team.feedback FROM guard_owner;
+REVOKE ALL ON SCHEMA guard_team FROM guard_owner;
 UPDATE retrain.models SET owner = session_user WHERE name = 'guarded';
-DROP TABLE guard_feedback;
+DROP VIEW guard_feedback;
+DROP TABLE guard_team.feedback;
+DROP SCHEMA guard_team;
 DROP ROLE guard_owner;
 
 DELETE FROM retrain.outcomes; DELETE FROM retrain.predictions;

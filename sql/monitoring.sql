@@ -82,19 +82,19 @@ INSERT INTO retrain.requests (model, requested_by) VALUES ('pricer', 'x');
 
 -- Privileges.
 CREATE ROLE retrain_regress_app;
-SET ROLE retrain_regress_app;
+SET SESSION AUTHORIZATION retrain_regress_app;
 SELECT retrain.log_prediction('scorer', 'v1', 'u', 0.5);
 SELECT count(*) FROM retrain.predictions;
 SELECT count(*) >= 0 AS can_read_requests FROM retrain.requests;
 SELECT retrain.request_retrain('scorer', 'x');
 SELECT * FROM retrain.claim_request('me');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 GRANT EXECUTE ON FUNCTION retrain.log_prediction(text, text, text, float8, float8, boolean, jsonb, timestamptz),
                           retrain.log_outcome(bigint, boolean, timestamptz)
    TO retrain_regress_app;
-SET ROLE retrain_regress_app;
+SET SESSION AUTHORIZATION retrain_regress_app;
 SELECT retrain.log_prediction('scorer', 'v1', 'u', 0.5) > 0 AS app_may_log;
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 REVOKE ALL ON FUNCTION retrain.log_prediction(text, text, text, float8, float8, boolean, jsonb, timestamptz),
                        retrain.log_outcome(bigint, boolean, timestamptz)
     FROM retrain_regress_app;

@@ -21,7 +21,7 @@ GRANT EXECUTE ON FUNCTION retrain.approve(text, text, text, text)
    TO retrain_regress_alice, retrain_regress_bob, retrain_regress_owner;
 
 -- Registration.  The calling role owns the model.
-SET ROLE retrain_regress_owner;
+SET SESSION AUTHORIZATION retrain_regress_owner;
 SELECT retrain.register_model('churn', 'binary_classification', 'member churn, monthly');
 SELECT name, task, owner, description, policy FROM retrain.models;
 SELECT retrain.register_model('churn', 'binary_classification');
@@ -67,22 +67,22 @@ SELECT retrain.register_version('nope', 'v1', 'x', repeat('a', 64), '{}');
 SELECT * FROM retrain.evaluate('churn', 'v1');
 -- Not signed yet: refused, with everything missing listed.
 SELECT retrain.promote('churn', 'v1', 'blue_green');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 -- Sign-offs: by members of the capacity's role, once per person.
-SET ROLE retrain_regress_alice;
+SET SESSION AUTHORIZATION retrain_regress_alice;
 SELECT retrain.approve('churn', 'v1', 'approver');
 SELECT retrain.approve('churn', 'v1', 'cfo');
 SELECT retrain.approve('churn', 'v1', 'reviewer', 'reproduced from abc123');
 SELECT retrain.approve('churn', 'v1', 'reviewer');
-RESET ROLE;
-SET ROLE retrain_regress_bob;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION retrain_regress_bob;
 SELECT retrain.approve('churn', 'v1', 'approver', 'ship it');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT version, capacity, approver, comment FROM retrain.approvals ORDER BY capacity;
 
 -- Blue-green: production at once.
-SET ROLE retrain_regress_owner;
+SET SESSION AUTHORIZATION retrain_regress_owner;
 SELECT retrain.promote('churn', 'v1', 'blue_green');
 SELECT production_version, previous_version, canary_version, canary_percent, shadow_version, mode
   FROM retrain.deployments;
@@ -91,15 +91,15 @@ SELECT production_version, previous_version, canary_version, canary_percent, sha
 SELECT retrain.register_version('churn', 'v2', 's3://models/churn/v2.joblib', repeat('b', 64),
                                 '{"f1": 0.79, "auc": 0.897, "precision": 0.86, "recall": 0.81}');
 SELECT * FROM retrain.evaluate('churn', 'v2');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 GRANT retrain_regress_reviewers TO retrain_regress_owner;
-SET ROLE retrain_regress_owner;
+SET SESSION AUTHORIZATION retrain_regress_owner;
 -- The owner registered v2, so may not sign it even as a reviewer; the owner
 -- may override, with a reason.
 SELECT retrain.approve('churn', 'v2', 'reviewer');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 REVOKE retrain_regress_reviewers FROM retrain_regress_owner;
-SET ROLE retrain_regress_owner;
+SET SESSION AUTHORIZATION retrain_regress_owner;
 SELECT retrain.promote('churn', 'v2', 'canary');
 SELECT retrain.promote('churn', 'v2', 'shadow', override_reason => 'shadow only: compare online');
 SELECT production_version, canary_version, shadow_version FROM retrain.deployments;
@@ -114,14 +114,14 @@ SELECT ev.event, ev.details->>'override' AS override, ev.details->>'override_rea
 SELECT retrain.register_version('churn', 'v3', 's3://models/churn/v3.joblib', repeat('c', 64),
                                 '{"f1": 0.83, "auc": 0.91, "precision": 0.89, "recall": 0.84, "latency_p99_ms": 140}');
 SELECT gate, passed FROM retrain.evaluate('churn', 'v3');
-RESET ROLE;
-SET ROLE retrain_regress_alice;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION retrain_regress_alice;
 SELECT retrain.approve('churn', 'v3', 'reviewer');
-RESET ROLE;
-SET ROLE retrain_regress_bob;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION retrain_regress_bob;
 SELECT retrain.approve('churn', 'v3', 'approver');
-RESET ROLE;
-SET ROLE retrain_regress_owner;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION retrain_regress_owner;
 SELECT retrain.promote('churn', 'v3');
 SELECT retrain.promote('churn', 'v3');
 SELECT production_version, canary_version, canary_percent FROM retrain.deployments;
@@ -164,7 +164,7 @@ SELECT m->'production'->>'version' AS production,
        jsonb_path_query_array(m, '$.history[*].version') AS history,
        jsonb_path_query_array(m, '$.history[*].ended_by') AS ended_by
   FROM retrain.manifest('churn') m;
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 -- The log: every change, by whom, chained.
 SELECT row_number() OVER (ORDER BY id) AS n, event, version, actor
@@ -201,7 +201,7 @@ SELECT ok, first_bad_id = (SELECT last_id FROM retrain.log_head) AS found_the_mi
 ALTER TABLE retrain.log ENABLE TRIGGER log_append_only;
 
 -- Privileges: readers read, and are refused every state change.
-SET ROLE retrain_regress_reader;
+SET SESSION AUTHORIZATION retrain_regress_reader;
 SELECT count(*) > 0 AS can_read FROM retrain.deployments;
 SELECT retrain.effective_policy('churn') -> 'rollout' AS reader_sees_policy,
        retrain.manifest('churn') ->> 'model' AS reader_sees_manifest,
@@ -219,7 +219,7 @@ SELECT retrain.rollback('churn', 'x');
 SELECT retrain.force('churn', 'auto');
 UPDATE retrain.deployments SET canary_percent = 100;
 INSERT INTO retrain.log (id, at, event, actor, prev_hash, hash) VALUES (1000, now(), 'x', 'x', 'x', 'x');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 
 -- route() for models without a deployment, and bucket() test vectors (see docs).
 SELECT retrain.route('no-such-model', 'u') AS unknown_model;

@@ -52,12 +52,12 @@ SELECT p.id, t.label, p.predicted_at + interval '1 hour'
   FROM retrain.predictions p JOIN src_traffic t ON t.unit_key = p.unit_key
  WHERE p.model = 'builtin' AND t.label IS NOT NULL;
 
-SET ROLE src_owner;
+SET SESSION AUTHORIZATION src_owner;
 SELECT retrain.register_model('own', 'binary_classification');
 SELECT retrain.register_model('wide', 'binary_classification');
 SELECT retrain.set_source('own', 'src_log');
 SELECT retrain.set_source('wide', 'src_wide');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT name, source FROM retrain.models WHERE name IN ('builtin', 'own', 'wide') ORDER BY name;
 SELECT details FROM retrain.log WHERE model = 'wide' AND event = 'source_set';
 
@@ -113,9 +113,9 @@ SELECT detail->'features' AS features_with_psi
 -- and a source the owner can no longer read fails the model's check.
 CREATE VIEW src_owner_only AS SELECT * FROM src_log WHERE current_user = 'src_owner';
 GRANT SELECT ON src_owner_only TO src_owner;
-SET ROLE src_owner;
+SET SESSION AUTHORIZATION src_owner;
 SELECT retrain.set_source('own', 'src_owner_only');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT count(*) AS rows_seen_by_superuser FROM src_owner_only;
 SELECT detail->'predictions' AS predictions_seen_as_owner
   FROM retrain.check('own', '2026-06-12 00:00+00') WHERE trigger = 'confidence';
@@ -129,14 +129,14 @@ GRANT SELECT ON src_owner_only TO src_owner;
 -- A dropped source fails clearly; NULL goes back to retrain.predictions.
 CREATE TABLE src_gone (version text, predicted_at timestamptz, score float8);
 GRANT SELECT ON src_gone TO src_owner;
-SET ROLE src_owner;
+SET SESSION AUTHORIZATION src_owner;
 SELECT retrain.set_source('wide', 'src_gone');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 DROP TABLE src_gone;
 SELECT retrain.check('wide', '2026-06-12 00:00+00');
-SET ROLE src_owner;
+SET SESSION AUTHORIZATION src_owner;
 SELECT retrain.set_source('wide', NULL);
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT source IS NULL AS back_to_predictions FROM retrain.models WHERE name = 'wide';
 SELECT count(*) AS rows FROM retrain.check('wide', '2026-06-12 00:00+00');
 
@@ -156,17 +156,17 @@ SELECT retrain.set_source('own', 'src_naive_time');
 SELECT retrain.set_source('own', 'src_log_idx');
 SELECT retrain.set_source('own', 'src_no_grant');
 -- only who may act as the owner chooses what the owner's privileges read
-SET ROLE src_operator;
+SET SESSION AUTHORIZATION src_operator;
 SELECT retrain.set_source('own', 'src_log');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 -- not for PUBLIC
 SELECT has_function_privilege('public', 'retrain.set_source(text, regclass)', 'EXECUTE') AS public_may;
 
 -- The rollout guard reads the canary from the source too: a version 2
 -- whose p99 latency is double production's is rolled back.
-SET ROLE src_owner;
+SET SESSION AUTHORIZATION src_owner;
 SELECT retrain.set_source('own', 'src_log');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT retrain.register_version('own', 'v2', 's3://m/v2', repeat('b', 64), '{"f1": 0.82}');
 SELECT retrain.set_policy('own', '{"rollback": {"max_latency_increase": 0.5, "latency_percentile": 99,
                                                 "min_predictions": 50}}') IS NOT NULL AS policy_set;

@@ -169,10 +169,10 @@ SELECT retrain.check('trig', NULL);
 
 -- Not for PUBLIC.
 CREATE ROLE retrain_regress_nobody;
-SET ROLE retrain_regress_nobody;
+SET SESSION AUTHORIZATION retrain_regress_nobody;
 SELECT retrain.run_checks();
 SELECT * FROM retrain.check('trig');
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 DROP ROLE retrain_regress_nobody;
 
 -- Clean up.

@@ -20,9 +20,9 @@ SELECT provolatile, proisstrict, proparallel, prorettype::regtype
 
 -- Any role may call it.
 CREATE ROLE retrain_regress_reader;
-SET ROLE retrain_regress_reader;
+SET SESSION AUTHORIZATION retrain_regress_reader;
 SELECT retrain.version() IS NOT NULL AS callable_by_anyone;
-RESET ROLE;
+RESET SESSION AUTHORIZATION;
 DROP ROLE retrain_regress_reader;
 
 -- The retrain.* prefix is reserved: a misspelt setting is an error, not a

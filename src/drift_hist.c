@@ -25,9 +25,9 @@
 #include "utils/memutils.h"
 
 #include "drift.h"
+#include "retrain.h"
 #include "util.h"
 
-#define MAX_BINS 1000000
 
 /*
  * PSI = sum over buckets of (a - e) ln(a / e), a and e the actual and
@@ -272,6 +272,13 @@ hist_state_for_row(FunctionCallInfo fcinfo, HistState *state, bool with_expected
 
 	if (state == NULL)
 	{
+		/* the counts take 8 bytes a bucket for the whole group */
+		if (nedges + 1 > retrain_max_bins)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("%s: %d edges make more buckets than retrain.max_bins (%d)",
+							retrain_func_name(fcinfo), nedges, retrain_max_bins),
+					 errhint("A superuser may raise retrain.max_bins.")));
 		retrain_check_edges(fcinfo, edges, nedges, "edges");
 		if (with_expected)
 		{
@@ -515,11 +522,12 @@ retrain_quantile_accum(PG_FUNCTION_ARGS)
 
 	if (unlikely(state == NULL || bins != state->bins))
 	{
-		if (bins < 2 || bins > MAX_BINS)
+		if (bins < 2 || bins > retrain_max_bins)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s: bins must be between 2 and %d, not %d",
-							retrain_func_name(fcinfo), MAX_BINS, bins)));
+							retrain_func_name(fcinfo), retrain_max_bins, bins),
+					 errhint("retrain.max_bins bounds it; a superuser may raise it.")));
 		if (state != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

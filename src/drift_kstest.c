@@ -32,6 +32,7 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/float.h"
 
 #include "util.h"
@@ -198,6 +199,7 @@ kolmogorov_cdf_durbin(int64 n, double d)
 
 	for (e = n; e > 0; e /= 2)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (e % 2)
 		{
 			matmul(P, H, T, m);
@@ -320,6 +322,8 @@ kolmogorov_cdf_pomeranz(int n, double x)
 		int			tmps = V0s;
 		const double *pw;
 		int			len;
+
+		CHECK_FOR_INTERRUPTS();
 
 		V0 = V1;
 		V1 = tmp;

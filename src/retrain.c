@@ -18,11 +18,15 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include <limits.h>
+
 #include "retrain.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
+
+int			retrain_max_bins = 10000;
 
 PG_FUNCTION_INFO_V1(retrain_version);
 
@@ -34,6 +38,22 @@ _PG_init(void)
 	 * preloaded, so that they show (and are checked) in every session.
 	 */
 	retrain_define_worker_gucs();
+	DefineCustomIntVariable("retrain.check_timeout",
+							"Longest time one model's checks, or its canary's guard, may take in a check cycle.",
+							"A model that takes longer is stopped and logged as check_failed; the cycle goes on with the next. 0: no limit.",
+							&retrain_check_timeout,
+							60000, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("retrain.max_bins",
+							"Most buckets a histogram, PSI or quantile_edges may be asked for.",
+							"A bound on what one call may allocate; a superuser may raise it.",
+							&retrain_max_bins,
+							10000, 2, 1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
 
 	/*
 	 * Any retrain.* setting this library does not define is a typo.  Reserve

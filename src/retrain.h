@@ -18,4 +18,11 @@
 extern void retrain_define_worker_gucs(void);
 extern void retrain_register_worker(void);
 
+/* owner.c: refuse a state change inside code a model's owner supplied */
+extern void retrain_check_not_in_owner_code(const char *what);
+
+/* settings defined in retrain.c */
+extern int	retrain_check_timeout;	/* owner.c: ms a model's checks may take */
+extern int	retrain_max_bins;	/* drift_hist.c: bins a histogram may have */
+
 #endif							/* RETRAIN_H */

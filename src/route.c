@@ -422,18 +422,3 @@ retrain_deployments_changed(PG_FUNCTION_ARGS)
 
 	return PointerGetDatum(NULL);
 }
-
-/*
- * _actor() → name: the role on whose behalf a state change happens, for
- * the log and for permission checks.  Inside the SECURITY DEFINER functions
- * of the write path current_user is the extension's owner; the outer user
- * is the role the session acts as (its login role, or the one it SET ROLE
- * to), which the caller cannot choose freely.
- */
-PG_FUNCTION_INFO_V1(retrain_actor);
-Datum
-retrain_actor(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_DATUM(DirectFunctionCall1(namein,
-										CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false))));
-}

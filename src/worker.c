@@ -2,8 +2,9 @@
  *
  * worker.c
  *	  The background worker: every retrain.naptime seconds it runs one cycle
- *	  of retrain.run_checks() and retrain.guard_rollouts() in the database
- *	  retrain.database, each cycle in its own transaction.
+ *	  in the database retrain.database: every running canary's guard, then
+ *	  every model's checks, each model in a transaction of its own under
+ *	  retrain.check_timeout.
  *
  * The worker holds no decision logic: everything it does is the SQL of the
  * governance layer, so a pg_cron job (retrain.schedule_checks) or a person
@@ -18,6 +19,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -26,6 +28,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -90,43 +93,156 @@ retrain_register_worker(void)
 	RegisterBackgroundWorker(&worker);
 }
 
-/* Run one cycle in its own transaction; false if the extension is not installed. */
+/*
+ * Run one statement in a transaction of its own.  Returns false, having
+ * reported the error and rolled back, if it failed.
+ */
 static bool
-run_cycle(void)
+run_in_transaction(const char *what, const char *sql, int nargs, Oid *argtypes, Datum *values,
+				   bool read_only, List **result)
 {
-	bool		installed;
-	int			ret;
+	MemoryContext outer = CurrentMemoryContext;
+	volatile bool ok = true;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
-
-	pgstat_report_activity(STATE_RUNNING, "retrain: checking whether the extension is installed");
-	ret = SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'retrain'", true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading pg_extension failed: %s", SPI_result_code_string(ret));
-	installed = SPI_processed > 0;
-
-	if (installed)
+	pgstat_report_activity(STATE_RUNNING, what);
+	PG_TRY();
 	{
-		pgstat_report_activity(STATE_RUNNING, "SELECT retrain.run_checks()");
-		ret = SPI_execute("SELECT retrain.run_checks()", false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "retrain.run_checks() failed: %s", SPI_result_code_string(ret));
-		pgstat_report_activity(STATE_RUNNING, "SELECT retrain.guard_rollouts()");
-		ret = SPI_execute("SELECT count(*) FROM retrain.guard_rollouts()", false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "retrain.guard_rollouts() failed: %s", SPI_result_code_string(ret));
-	}
+		int			ret;
+		uint64		i;
 
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, read_only, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
+		/* the first column of every row, as text in the caller's context */
+		for (i = 0; result != NULL && i < SPI_processed; i++)
+		{
+			char	   *value = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			MemoryContext spi = MemoryContextSwitchTo(outer);
+
+			*result = lappend(*result, pstrdup(value ? value : ""));
+			MemoryContextSwitchTo(spi);
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		/* report, roll back, and go on with the next statement */
+		MemoryContextSwitchTo(outer);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(outer);
 	pgstat_report_stat(false);
+	return ok;
+}
+
+/*
+ * One model's part of the cycle in its own transaction, under
+ * retrain.check_timeout (retrain._cycle_model).  A model that ran out of
+ * time, or failed outside its own error handling, is logged in a
+ * transaction of its own, and the cycle goes on.
+ */
+static void
+cycle_model(const char *model, bool guard)
+{
+	Oid			argtypes[2] = {TEXTOID, BOOLOID};
+	Datum		values[2] = {CStringGetTextDatum(model), BoolGetDatum(guard)};
+	MemoryContext context = CurrentMemoryContext;
+	char	   *message = NULL;
+	char	   *sqlstate = NULL;
+	char	   *what = psprintf("retrain: %s of model %s", guard ? "rollout guard" : "checks", model);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, what);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT retrain._cycle_model($1, pg_catalog.now(), $2)",
+								  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "%s failed", what);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		message = edata->message;
+		sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
+		ereport(LOG, (errmsg("%s: %s", what, message)));
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+
+	if (message != NULL)
+	{
+		Oid			logtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		logvalues[4] = {CStringGetTextDatum(model),
+			CStringGetTextDatum(guard ? "guard_failed" : "check_failed"),
+			CStringGetTextDatum(sqlstate),
+		CStringGetTextDatum(message)};
+
+		(void) run_in_transaction("retrain: logging a failed model",
+								  "SELECT retrain._log($1, NULL, $2, "
+								  "pg_catalog.jsonb_build_object('sqlstate', $3::text, 'message', $4::text))",
+								  4, logtypes, logvalues, false, NULL);
+	}
+	pgstat_report_stat(false);
+}
+
+/*
+ * One cycle: every running canary's guard, then every model's checks, each
+ * model in a transaction of its own, so that no transaction holds retrain's
+ * write lock across models and a slow model stalls only itself; then the
+ * log's head, anchored in the server log.  False if the extension is not
+ * installed.
+ */
+static bool
+run_cycle(void)
+{
+	List	   *installed = NIL;
+	List	   *canaries = NIL;
+	List	   *models = NIL;
+	ListCell   *lc;
+
+	if (!run_in_transaction("retrain: checking whether the extension is installed",
+							"SELECT extname::text FROM pg_catalog.pg_extension WHERE extname = 'retrain'",
+							0, NULL, NULL, true, &installed) || installed == NIL)
+		return false;
+	if (!run_in_transaction("retrain: listing models",
+							"SELECT model FROM retrain.deployments WHERE canary_version IS NOT NULL ORDER BY model",
+							0, NULL, NULL, true, &canaries) ||
+		!run_in_transaction("retrain: listing models",
+							"SELECT name FROM retrain.models ORDER BY name",
+							0, NULL, NULL, true, &models))
+		return true;
+	foreach(lc, canaries)
+		cycle_model(lfirst(lc), true);
+	foreach(lc, models)
+		cycle_model(lfirst(lc), false);
+	(void) run_in_transaction("retrain: anchoring the log's head",
+							  "SELECT (retrain._anchor_log()).head_id",
+							  0, NULL, NULL, false, NULL);
 	pgstat_report_activity(STATE_IDLE, NULL);
-	return installed;
+	return true;
 }
 
 void
@@ -174,7 +290,6 @@ retrain_worker_main(Datum main_arg)
 			continue;
 
 		MemoryContextSwitchTo(cycle_context);
-		PG_TRY();
 		{
 			bool		installed = run_cycle();
 
@@ -184,16 +299,7 @@ retrain_worker_main(Datum main_arg)
 								retrain_database)));
 			told_not_installed = !installed;
 		}
-		PG_CATCH();
-		{
-			/* report, roll back, and try again at the next cycle */
-			MemoryContextSwitchTo(cycle_context);
-			EmitErrorReport();
-			FlushErrorState();
-			AbortCurrentTransaction();
-			pgstat_report_activity(STATE_IDLE, NULL);
-		}
-		PG_END_TRY();
+		pgstat_report_activity(STATE_IDLE, NULL);
 		MemoryContextSwitchTo(TopMemoryContext);
 		MemoryContextReset(cycle_context);
 	}

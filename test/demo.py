@@ -113,10 +113,11 @@ def wait_for(what, predicate, timeout=TIMEOUT):
     raise SystemExit(f"demo: {what} did not happen within {timeout} s")
 
 
-def connect(role=None):
+def connect(person=None):
+    """A session of the superuser, or of a person (as if they had logged in)."""
     conn = psycopg.connect(autocommit=True, row_factory=dict_row)
-    if role:
-        conn.execute(f"SET ROLE {role}")
+    if person:
+        conn.execute(f"SET SESSION AUTHORIZATION {person}")
     return conn
 
 
@@ -253,8 +254,9 @@ def setup_roles(admin):
         recipe = f.read().split("<!-- grant recipe -->", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
     admin.execute(recipe)
     for sql in [
+        "CREATE ROLE olivia IN ROLE ml_operator, churn_team",
         "CREATE ROLE alice IN ROLE ml_reviewers", "CREATE ROLE bob IN ROLE product_owners",
-        "CREATE ROLE trainer LOGIN IN ROLE ml_trainer", "CREATE ROLE churn_app IN ROLE ml_app",
+        "CREATE ROLE trainer LOGIN IN ROLE ml_trainer, churn_team", "CREATE ROLE churn_app IN ROLE ml_app",
         # the trainer reads the feature store
         "GRANT USAGE ON SCHEMA demo TO ml_trainer",
         "GRANT SELECT ON demo.members TO ml_trainer",
@@ -314,10 +316,12 @@ def main():
         "(pg_stat_activity shows it as 'retrain worker')")
     n = generate_history(admin, rng, now)
     setup_roles(admin)
-    op, alice, bob = connect("ml_operator"), connect("alice"), connect("bob")
+    op, alice, bob = connect("olivia"), connect("alice"), connect("bob")
     op.execute("SELECT retrain.register_model('churn', 'binary_classification', 'member churn in the next month')")
+    op.execute("SELECT retrain.set_owner('churn', 'churn_team')")
     op.execute("SELECT retrain.set_policy('churn', %s)", (json.dumps(POLICY),))
-    say("model churn (binary_classification), owner ml_operator; its policy:")
+    say("model churn (binary_classification), registered by olivia (ml_operator) for churn_team, its owner; "
+        "its policy:")
     for key in ("gates", "approvals", "rollout", "rollback", "triggers", "eligibility"):
         say(f"  {key}: {json.dumps(POLICY[key])}")
 
@@ -364,7 +368,7 @@ def main():
     show(op, "SELECT f.key AS feature, round(f.value::numeric, 4) AS psi FROM retrain.check('churn') c, "
              "jsonb_each_text(c.detail->'by_feature') f WHERE c.trigger = 'drift' ORDER BY f.value::float8 DESC")
     request = wait_for("the worker's retrain request", lambda: op.execute(
-        "SELECT * FROM retrain.requests WHERE model = 'churn' AND requested_by <> 'ml_operator'").fetchone())
+        "SELECT * FROM retrain.requests WHERE model = 'churn' AND requested_by <> 'olivia'").fetchone())
     say(f"the worker made request {request['id']} at {request['requested_at']:%H:%M:%S}:")
     for reason in request["reasons"]:
         say(f"  {reason['reason']}  (by {reason['by']})")

@@ -63,47 +63,62 @@ def test_grant_recipe():
             block = recipe.split("<!-- grant recipe -->", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
             conn.execute(block)
             conn.execute("CREATE ROLE ops_alice IN ROLE ml_reviewers")
-            conn.execute("CREATE ROLE ops_op IN ROLE ml_operator")
-            # the operator registers and releases; the trainer registers versions
-            conn.execute("SET ROLE ops_op")
+            conn.execute("CREATE ROLE ops_op IN ROLE ml_operator, churn_team")
+            conn.execute("CREATE ROLE ops_trainer IN ROLE ml_trainer, churn_team")
+            # an operator and a trainer of another team
+            conn.execute("CREATE ROLE ops_other IN ROLE ml_operator")
+            conn.execute("CREATE ROLE ops_other_trainer IN ROLE ml_trainer")
+            # the operator registers the team's model and releases; the trainer registers versions
+            conn.execute("SET SESSION AUTHORIZATION ops_op")
             conn.execute("SELECT retrain.register_model('m', 'binary_classification')")
+            conn.execute("SELECT retrain.set_owner('m', 'churn_team')")
             conn.execute("SELECT retrain.set_policy('m', '{\"approvals\": {\"reviewer\": \"ml_reviewers\"}}')")
-            conn.execute("RESET ROLE")
-            conn.execute("SET ROLE ml_trainer")
+            conn.execute("RESET SESSION AUTHORIZATION")
+            conn.execute("SET SESSION AUTHORIZATION ops_other_trainer")
+            expect_error(conn, "SELECT retrain.register_version('m', 'v0', 's3://v0', repeat('b', 64), '{}')", "42501")
+            conn.execute("RESET SESSION AUTHORIZATION")
+            conn.execute("SET SESSION AUTHORIZATION ops_trainer")
             conn.execute("SELECT retrain.register_version('m', 'v1', 's3://v1', repeat('a', 64), '{}')")
             expect_error(conn, "SELECT retrain.promote('m', 'v1')", "42501")
-            conn.execute("RESET ROLE")
-            conn.execute("SET ROLE ops_alice")
+            conn.execute("RESET SESSION AUTHORIZATION")
+            conn.execute("SET SESSION AUTHORIZATION ops_alice")
             conn.execute("SELECT retrain.approve('m', 'v1', 'reviewer')")
             expect_error(conn, "SELECT retrain.promote('m', 'v1')", "42501")
-            conn.execute("RESET ROLE")
-            conn.execute("SET ROLE ops_op")
+            conn.execute("RESET SESSION AUTHORIZATION")
+            # another team's operator may execute the functions, not act on this team's model
+            conn.execute("SET SESSION AUTHORIZATION ops_other")
+            expect_error(conn, "SELECT retrain.promote('m', 'v1', 'blue_green')", "42501")
+            expect_error(conn, "SELECT retrain.set_policy('m', '{}')", "42501")
+            expect_error(conn, "SELECT retrain.force('m', 'fallback')", "42501")
+            conn.execute("RESET SESSION AUTHORIZATION")
+            conn.execute("SET SESSION AUTHORIZATION ops_op")
             assert scalar(conn, "SELECT retrain.promote('m', 'v1', 'blue_green')") == "blue_green"
             expect_error(conn, "SELECT * FROM retrain.claim_request('x')", "42501")
-            conn.execute("RESET ROLE")
+            conn.execute("RESET SESSION AUTHORIZATION")
             # the application logs and routes; it cannot release
-            conn.execute("SET ROLE ml_app")
+            conn.execute("SET SESSION AUTHORIZATION ml_app")
             assert scalar(conn, "SELECT retrain.route('m', 'u1')") == "v1"
             assert scalar(conn, "SELECT retrain.log_prediction('m', 'v1', 'u1', 0.5)") > 0
             expect_error(conn, "SELECT retrain.rollback('m', 'x')", "42501")
-            conn.execute("RESET ROLE")
+            conn.execute("RESET SESSION AUTHORIZATION")
             # analysts read the prediction log and the daily report
-            conn.execute("SET ROLE ml_analyst")
+            conn.execute("SET SESSION AUTHORIZATION ml_analyst")
             assert scalar(conn, "SELECT count(*) FROM retrain.version_stats") == 1
             expect_error(conn, "SELECT retrain.log_prediction('m', 'v1', 'u1', 0.5)", "42501")
-            conn.execute("RESET ROLE")
+            conn.execute("RESET SESSION AUTHORIZATION")
             # PUBLIC reads the registry but changes nothing
             conn.execute("CREATE ROLE ops_nobody")
-            conn.execute("SET ROLE ops_nobody")
+            conn.execute("SET SESSION AUTHORIZATION ops_nobody")
             assert scalar(conn, "SELECT production_version FROM retrain.deployments") == "v1"
             expect_error(conn, "SELECT count(*) FROM retrain.predictions", "42501")
             expect_error(conn, "SELECT retrain.register_model('n', 'regression')", "42501")
-            conn.execute("RESET ROLE")
+            conn.execute("RESET SESSION AUTHORIZATION")
     finally:
         with connect("postgres") as admin:
             admin.execute("DROP DATABASE IF EXISTS ops_roles")
-            for role in ("ops_alice", "ops_op", "ops_nobody", "ml_operator", "ml_trainer", "ml_app", "ml_analyst",
-                         "ml_reviewers", "product_owners"):
+            for role in ("ops_alice", "ops_op", "ops_trainer", "ops_other", "ops_other_trainer", "ops_nobody",
+                         "ml_operator", "ml_trainer", "ml_app", "ml_analyst", "ml_reviewers", "product_owners",
+                         "churn_team"):
                 admin.execute(f"DROP ROLE IF EXISTS {role}")
 
 

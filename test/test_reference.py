@@ -127,12 +127,12 @@ def test_readme_tour_runs():
     readme = open(os.path.join(os.path.dirname(REFERENCE), "..", "README.md"), encoding="utf-8").read()
     tour = readme.split("## A five-minute tour in psql", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
     # the two sign-offs are made by members of the two roles
-    tour = tour.replace("SELECT retrain.approve('churn', 'v1', 'reviewer'", "SET ROLE tour_alice; SELECT retrain.approve("
+    tour = tour.replace("SELECT retrain.approve('churn', 'v1', 'reviewer'", "SET SESSION AUTHORIZATION tour_alice; SELECT retrain.approve("
                         "'churn', 'v1', 'reviewer'").replace("SELECT retrain.approve('churn', 'v1', 'approver'",
-                                                             "SET ROLE tour_bob; SELECT retrain.approve("
+                                                             "SET SESSION AUTHORIZATION tour_bob; SELECT retrain.approve("
                                                              "'churn', 'v1', 'approver'")
-    tour = re.sub(r"(retrain\.approve\([^;]*;)", r"\1 RESET ROLE;", tour)
-    assert tour.count("SET ROLE tour_") == 2 and tour.count("RESET ROLE") == 2, tour
+    tour = re.sub(r"(retrain\.approve\([^;]*;)", r"\1 RESET SESSION AUTHORIZATION;", tour)
+    assert tour.count("SET SESSION AUTHORIZATION tour_") == 2 and tour.count("RESET SESSION AUTHORIZATION") == 2, tour
     setup = """
         CREATE TABLE scored_predictions AS
         SELECT 'v0' AS version, (i % 100) / 100.0 AS score, i % 3 = 0 AS label, (i % 120)::float8 AS amount

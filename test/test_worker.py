@@ -14,19 +14,9 @@ import time
 import psycopg
 
 from testlib import (ScratchCluster, connect, expect_error, run_as_owner, run_suite, run_threads, scalar,
-                     train_until)
+                     train_until, wait_for)
 
 WORKER = "SELECT pid FROM pg_stat_activity WHERE backend_type = 'retrain worker'"
-
-
-def wait_for(what, fn, timeout=30.0, interval=0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def checked_rows(conn):
@@ -63,16 +53,16 @@ def test_worker_lifecycle():
             conn.execute("SELECT pg_reload_conf()")
             wait_for("cycles after switching on", lambda: checked_rows(conn) > before)
 
-            # an error in a cycle is reported and the worker goes on
+            # an error in a cycle is reported, logged for the model, and the worker goes on
             pid = scalar(conn, WORKER)
-            conn.execute("ALTER FUNCTION retrain.run_checks() RENAME TO run_checks_away")
+            conn.execute("ALTER FUNCTION retrain._check_model(text, timestamptz) RENAME TO _check_model_away")
             time.sleep(2.5)
-            log = open(os.path.join(cluster.dir, "log"), encoding="utf-8", errors="replace").read() \
-                if os.access(os.path.join(cluster.dir, "log"), os.R_OK) else \
-                run_as_owner("cat", os.path.join(cluster.dir, "log")).stdout
-            assert "retrain.run_checks() does not exist" in log, log[-2000:]
+            log = cluster.log()
+            assert "retrain._check_model(text, timestamp with time zone) does not exist" in log, log[-2000:]
             assert scalar(conn, WORKER) == pid, "the worker did not survive an error"
-            conn.execute("ALTER FUNCTION retrain.run_checks_away() RENAME TO run_checks")
+            assert scalar(conn, "SELECT count(*) FROM retrain.log WHERE model = 'w' AND event = 'check_failed' "
+                                "AND details->>'message' LIKE '%%does not exist%%'") > 0
+            conn.execute("ALTER FUNCTION retrain._check_model_away(text, timestamptz) RENAME TO _check_model")
             before = checked_rows(conn)
             wait_for("cycles after the error", lambda: checked_rows(conn) > before)
 

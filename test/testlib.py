@@ -114,15 +114,29 @@ class ScratchCluster:
                      "-w", "-t", "60", "start")
         return self
 
-    def connect(self, dbname="postgres", **kwargs):
+    def connect(self, dbname="postgres", user="postgres", **kwargs):
         kwargs.setdefault("autocommit", True)
-        return psycopg.connect(host=self.dir, port=self.port, user="postgres",
-                               dbname=dbname, **kwargs)
+        return psycopg.connect(host=self.dir, port=self.port, user=user, dbname=dbname, **kwargs)
+
+    def log(self):
+        """The server log so far."""
+        return run_as_owner("cat", os.path.join(self.dir, "log")).stdout
 
     def __exit__(self, *exc):
         run_as_owner(f"{self.bin}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop", check=False)
         run_as_owner("rm", "-rf", self.dir, check=False)
         return False
+
+
+def wait_for(what, fn, timeout=30.0, interval=0.25):
+    """Poll fn until it returns something true, and return that; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def run_threads(n, target):
@@ -171,9 +185,10 @@ def fill_every_table(conn, reviewer):
         " \"triggers\": {\"schedule\": {\"interval\": \"1 day\"}}}')",
         "SELECT retrain.register_version('ops', 'v2', 's3://m/v2', repeat('b', 64), '{\"f1\": 0.9}')",
         "SELECT retrain.evaluate('ops', 'v2')",
-        f"SET ROLE {reviewer}",
+        # the reviewer signs in a session of their own (as if logged in)
+        f"SET SESSION AUTHORIZATION {reviewer}",
         "SELECT retrain.approve('ops', 'v2', 'reviewer', 'fine')",
-        "RESET ROLE",
+        "RESET SESSION AUTHORIZATION",
         "SELECT retrain.promote('ops', 'v2')",
         "SELECT retrain.log_outcome(retrain.log_prediction('ops', 'v1', 'u' || i, 0.7), i % 2 = 0)"
         " FROM generate_series(1, 50) i",

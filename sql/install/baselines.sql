@@ -42,7 +42,78 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.baselines', '');
 
 -- Writing baselines needs rights the caller of capture_baseline need not
 -- have; reading the source must use the caller's own.  So the reading
--- function is SECURITY INVOKER and hands the profile to this one.
+-- function is SECURITY INVOKER and hands the profile to this one, which
+-- trusts nothing of it: the model and version must exist, the caller must
+-- be allowed to act on the model, and every distribution must be one
+-- (check() would otherwise fail on it, or find drift where there is none).
+CREATE OR REPLACE FUNCTION @extschema@._check_profile(profile jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p jsonb;
+    why text;
+BEGIN
+    IF jsonb_typeof(profile) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'retrain._store_baseline: the profile must be an array of features'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR p IN SELECT * FROM jsonb_array_elements(profile) LOOP
+        why := CASE
+            WHEN jsonb_typeof(p) <> 'object' OR jsonb_typeof(p->'feature') IS DISTINCT FROM 'string' OR p->>'feature' = ''
+                THEN 'a feature needs a non-empty name'
+            WHEN NOT coalesce(p->>'kind', '') IN ('numeric', 'categorical')
+                THEN 'kind must be numeric or categorical'
+            WHEN jsonb_typeof(p->'row_count') IS DISTINCT FROM 'number' OR (p->>'row_count')::numeric < 0
+                 OR (p->>'row_count')::numeric % 1 <> 0
+                THEN 'row_count must be a whole number >= 0'
+            WHEN jsonb_typeof(p->'missing_share') IS DISTINCT FROM 'number'
+                 OR (p->>'missing_share')::numeric NOT BETWEEN 0 AND 1
+                THEN 'missing_share must be a number in [0, 1]'
+            WHEN p->>'kind' = 'numeric' AND (p ? 'edges') <> (p ? 'expected')
+                THEN 'edges and expected go together'
+            WHEN p->>'kind' = 'numeric' AND p ? 'edges' AND (
+                     jsonb_typeof(p->'edges') <> 'array' OR jsonb_typeof(p->'expected') <> 'array'
+                     OR jsonb_array_length(p->'expected') <> jsonb_array_length(p->'edges') + 1
+                     OR EXISTS (SELECT 1 FROM jsonb_array_elements(p->'edges') e WHERE jsonb_typeof(e) <> 'number')
+                     OR EXISTS (SELECT 1 FROM jsonb_array_elements(p->'edges') WITH ORDINALITY e(v, o)
+                                 WHERE o > 1 AND (e.v #>> '{}')::numeric <= (p->'edges'->>(o::integer - 2))::numeric))
+                THEN 'edges must be rising numbers and expected one share more'
+            WHEN p->>'kind' = 'numeric' AND p ? 'expected' AND NOT @extschema@._is_distribution(p->'expected')
+                THEN 'expected must be shares >= 0 that add up to 1'
+            WHEN p->>'kind' = 'categorical' AND p ? 'categories' AND jsonb_typeof(p->'categories') <> 'null'
+                 AND (jsonb_typeof(p->'categories') <> 'object'
+                      OR NOT @extschema@._is_distribution((SELECT jsonb_agg(c.value) FROM jsonb_each(p->'categories') c)))
+                THEN 'categories must map each category to a share >= 0, adding up to 1'
+            WHEN p->>'kind' = 'categorical' AND p ? 'edges'
+                THEN 'a categorical feature has no edges'
+        END;
+        IF why IS NOT NULL THEN
+            RAISE EXCEPTION 'retrain._store_baseline: feature %: %', coalesce(p->>'feature', p::text), why
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    IF (SELECT count(*) <> count(DISTINCT e->>'feature') FROM jsonb_array_elements(profile) e) THEN
+        RAISE EXCEPTION 'retrain._store_baseline: a feature is named twice' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_profile(jsonb) IS
+    'Refuse a baseline profile that is not one: kinds, counts, shares, rising edges, distributions (internal)';
+
+-- Shares of a distribution: numbers >= 0 that add up to 1 (to rounding).
+CREATE OR REPLACE FUNCTION @extschema@._is_distribution(shares jsonb)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN jsonb_typeof(shares) = 'array' AND jsonb_array_length(shares) > 0
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(shares) s
+                        WHERE jsonb_typeof(s) <> 'number' OR (s #>> '{}')::numeric < 0)
+       AND abs((SELECT sum((s #>> '{}')::numeric) FROM jsonb_array_elements(shares) s) - 1) <= 1e-9;
+COMMENT ON FUNCTION @extschema@._is_distribution(jsonb) IS
+    'Whether a jsonb array holds shares >= 0 adding up to 1 (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@._store_baseline(model text, version text, profile jsonb)
     RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
@@ -51,7 +122,9 @@ AS $$
 DECLARE
     stored integer;
 BEGIN
-    PERFORM @extschema@._begin_change();
+    PERFORM @extschema@._lock_model('capture_baseline', model);
+    PERFORM @extschema@._version('capture_baseline', model, version);
+    PERFORM @extschema@._check_profile(profile);
     DELETE FROM @extschema@.baselines b WHERE b.model = _store_baseline.model AND b.version = _store_baseline.version;
     INSERT INTO @extschema@.baselines (model, version, feature, kind, edges, expected, categories,
                                        row_count, missing_share)
@@ -67,7 +140,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._store_baseline(text, text, jsonb) IS
-    'Replace the baseline of a model version by a profile computed by capture_baseline (internal)';
+    'Replace the baseline of a model version by a profile computed by capture_baseline, checked first (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@.capture_baseline(model text, version text, source pg_catalog.regclass,
                                              features text[] DEFAULT NULL, bins integer DEFAULT 10)

@@ -30,15 +30,19 @@ BEGIN
     IF cron IS NULL THEN
         RAISE EXCEPTION 'retrain.schedule_checks: cron must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- a job of the same name is replaced
+    -- A job of the same name is replaced.  pg_cron runs a job as the role
+    -- that scheduled it: this function's owner, the extension's (a
+    -- superuser).  The command is fixed, and the owner code the cycle runs
+    -- is confined to its owners' rights (docs/operations.md, "Security
+    -- model").
     EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
-      USING 'retrain-checks', cron, 'SELECT retrain.run_checks(); SELECT count(*) FROM retrain.guard_rollouts()';
+      USING 'retrain-checks', cron, 'CALL @extschema@.run_cycle()';
     PERFORM @extschema@._log(NULL, NULL, 'checks_scheduled', jsonb_build_object('cron', cron, 'job', job));
     RETURN job;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.schedule_checks(text) IS
-    'Create (or replace) the pg_cron job "retrain-checks" that runs run_checks() and guard_rollouts() on a cron schedule; returns the job id';
+    'Create (or replace) the pg_cron job "retrain-checks" that runs the check cycle (CALL retrain.run_cycle()) on a cron schedule, as the extension''s owner; returns the job id';
 
 CREATE OR REPLACE FUNCTION @extschema@.unschedule_checks()
     RETURNS boolean

@@ -125,37 +125,33 @@ $$;
 COMMENT ON FUNCTION @extschema@._guard_step(jsonb, numeric, timestamptz, timestamptz) IS
     'Whether a healthy canary has stayed its step''s dwell: advance, or hold (internal)';
 
--- One canary, judged and acted on under its model's lock: roll back at once
--- when an owner's check says so; hold when one failed; wait for enough
--- predictions; roll back on the first limit crossed; else advance or hold.
--- Every decision is logged with both versions' figures.
-CREATE OR REPLACE FUNCTION @extschema@._guard_canary(model text, at timestamptz, OUT canary text,
-                                                     OUT decision text, OUT reason text)
+-- What the guard decides about a canary, without acting on it: roll back at
+-- once when an owner's check says so; hold when one failed; wait for
+-- enough predictions; roll back on the first limit crossed; else advance or
+-- hold.  It takes no lock: the figures and the owner's checks take as long
+-- as they take, and no other session waits for them.
+CREATE OR REPLACE FUNCTION @extschema@._guard_judge(m @extschema@.models, d @extschema@.deployments, at timestamptz,
+                                                    OUT decision text, OUT reason text,
+                                                    OUT canary_figures jsonb, OUT production_figures jsonb)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m @extschema@.models := @extschema@._lock_model('guard_rollouts', model);
-    d @extschema@.deployments;
-    pol jsonb := @extschema@.effective_policy(model);
+    pol jsonb := @extschema@.effective_policy(m.name);
     since timestamptz;
     step_since timestamptz;
     c jsonb;
     p jsonb;
     checks record;
 BEGIN
-    -- read under the lock: another session may have moved it
-    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = m.name;
-    canary := d.canary_version;
-    IF canary IS NULL THEN
-        RETURN;
-    END IF;
     -- the canary's time: since it was promoted; the step's: since the last change of traffic
     SELECT max(l.at) FILTER (WHERE l.event = 'promoted'), max(l.at) INTO since, step_since
       FROM @extschema@.log l
-     WHERE l.model = m.name AND l.version = canary AND l.event IN ('promoted', 'advanced', 'traffic_changed');
-    c := @extschema@._guard_figures(m, canary, (pol->'rollback'->>'latency_percentile')::float8, since, at);
+     WHERE l.model = m.name AND l.version = d.canary_version AND l.event IN ('promoted', 'advanced', 'traffic_changed');
+    c := @extschema@._guard_figures(m, d.canary_version, (pol->'rollback'->>'latency_percentile')::float8, since, at);
     p := @extschema@._guard_figures(m, d.production_version, (pol->'rollback'->>'latency_percentile')::float8, since, at);
+    canary_figures := c;
+    production_figures := p;
 
     -- the owner's checks act at once, however few predictions the canary has
     checks := @extschema@._guard_owner_checks(m, pol->'rollback'->'checks');
@@ -178,18 +174,76 @@ BEGIN
             SELECT * INTO decision, reason FROM @extschema@._guard_step(pol->'rollout', d.canary_percent, step_since, at);
         END IF;
     END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._guard_judge(@extschema@.models, @extschema@.deployments, timestamptz) IS
+    'Judge a running canary without acting: rollback, hold, wait or advance, and why (internal)';
 
-    IF decision = 'rollback' THEN
-        PERFORM @extschema@.rollback(m.name, 'rollout guard: ' || reason);
-    ELSIF decision = 'advance' THEN
-        PERFORM @extschema@.advance(m.name);
+-- One canary: judged without the write lock, then acted on under it, on the
+-- facts judged (a canary that moved meanwhile is judged again next time).
+-- Every decision is logged with both versions' figures.
+CREATE OR REPLACE FUNCTION @extschema@._guard_canary(model text, at timestamptz, OUT canary text,
+                                                     OUT decision text, OUT reason text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m @extschema@.models;
+    d @extschema@.deployments;
+    now_d @extschema@.deployments;
+    judged record;
+BEGIN
+    SELECT * INTO m FROM @extschema@.models mm WHERE mm.name = model;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'retrain.guard_rollouts: unknown model "%"', model USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = m.name;
+    canary := d.canary_version;
+    IF canary IS NULL THEN
+        RETURN;
+    END IF;
+    judged := @extschema@._guard_judge(m, d, at);
+
+    PERFORM @extschema@._lock_model('guard_rollouts', m.name);
+    SELECT * INTO now_d FROM @extschema@.deployments dd WHERE dd.model = m.name;
+    IF (now_d.canary_version, now_d.canary_percent) IS DISTINCT FROM (d.canary_version, d.canary_percent) THEN
+        decision := 'hold';
+        reason := 'the canary changed while it was judged; it is judged again at the next cycle';
+    ELSE
+        decision := judged.decision;
+        reason := judged.reason;
+        IF decision = 'rollback' THEN
+            PERFORM @extschema@.rollback(m.name, 'rollout guard: ' || reason);
+        ELSIF decision = 'advance' THEN
+            PERFORM @extschema@.advance(m.name);
+        END IF;
     END IF;
     PERFORM @extschema@._log(m.name, canary, 'guard',
-        jsonb_build_object('decision', decision, 'reason', reason, 'canary', c, 'production', p));
+        jsonb_build_object('decision', decision, 'reason', reason,
+                           'canary', judged.canary_figures, 'production', judged.production_figures));
 END
 $$;
 COMMENT ON FUNCTION @extschema@._guard_canary(text, timestamptz) IS
-    'Judge a model''s running canary and act on the decision: rollback, hold, wait or advance (internal)';
+    'Judge a model''s running canary, then act on the decision under the model''s lock (internal)';
+
+-- One model's guard as the cycle runs it: a failure is logged and reported
+-- as the decision "error", and the other models go on.
+CREATE OR REPLACE FUNCTION @extschema@._guard_model(model text, at timestamptz, OUT canary text,
+                                                    OUT decision text, OUT reason text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    SELECT * INTO canary, decision, reason FROM @extschema@._guard_canary(model, at) g;
+EXCEPTION WHEN OTHERS THEN
+    canary := (SELECT d.canary_version FROM @extschema@.deployments d WHERE d.model = _guard_model.model);
+    decision := 'error';
+    reason := SQLERRM;
+    PERFORM @extschema@._log(model, canary, 'guard_failed', jsonb_build_object('sqlstate', SQLSTATE, 'message', SQLERRM));
+END
+$$;
+COMMENT ON FUNCTION @extschema@._guard_model(text, timestamptz) IS
+    'The rollout guard of one model, a failure logged as guard_failed (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@.guard_rollouts(at timestamptz DEFAULT now())
     RETURNS TABLE (model text, canary text, decision text, reason text)
@@ -197,27 +251,17 @@ CREATE OR REPLACE FUNCTION @extschema@.guard_rollouts(at timestamptz DEFAULT now
     SET search_path = pg_catalog, pg_temp
     SET jit = off
 AS $$
-DECLARE
-    d @extschema@.deployments;
 BEGIN
-    FOR d IN SELECT * FROM @extschema@.deployments dd WHERE dd.canary_version IS NOT NULL ORDER BY dd.model LOOP
-        BEGIN
-            model := d.model;
-            SELECT * INTO canary, decision, reason FROM @extschema@._guard_canary(d.model, at) g;
-            -- the canary may have ended before its lock was had
-            CONTINUE WHEN canary IS NULL;
-            RETURN NEXT;
-        EXCEPTION WHEN OTHERS THEN
-            -- one model's failure is logged and skipped; the others go on
-            canary := d.canary_version;
-            decision := 'error';
-            reason := SQLERRM;
-            PERFORM @extschema@._log(d.model, d.canary_version, 'guard_failed',
-                                     jsonb_build_object('sqlstate', SQLSTATE, 'message', SQLERRM));
-            RETURN NEXT;
-        END;
+    -- the running canaries of the models the caller may act on
+    FOR model IN SELECT d.model FROM @extschema@.deployments d JOIN @extschema@.models m ON m.name = d.model
+                  WHERE d.canary_version IS NOT NULL AND @extschema@._may_act(m.owner)
+                  ORDER BY d.model LOOP
+        SELECT * INTO canary, decision, reason FROM @extschema@._guard_model(model, at) g;
+        -- the canary may have ended before it was judged
+        CONTINUE WHEN canary IS NULL AND decision IS NULL;
+        RETURN NEXT;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.guard_rollouts(timestamptz) IS
-    'For each running canary: roll back on error rate, latency or metric limits of the policy or when one of the owner''s rollback checks returns true, advance after the step''s dwell time when healthy, else hold; every decision logged';
+    'For each running canary of the models the caller may act on: roll back on error rate, latency or metric limits of the policy or when one of the owner''s rollback checks returns true, advance after the step''s dwell time when healthy, else hold; every decision logged';

@@ -4,24 +4,43 @@
 
 -- @replace
 
+-- Who makes a change: the session's user, the login (or the role a
+-- superuser took with SET SESSION AUTHORIZATION).  A person who SET ROLEs
+-- to a group is still that person, for the log and for the rule that
+-- nobody signs what they registered; the group is recorded beside (_log).
+-- Inside code a model's owner supplied it refuses: the session that runs a
+-- check is not the owner's to act as.
 CREATE OR REPLACE FUNCTION @extschema@._actor()
-    RETURNS name LANGUAGE C STABLE PARALLEL SAFE
+    RETURNS name LANGUAGE C STABLE
     AS 'MODULE_PATHNAME', 'retrain_actor';
 COMMENT ON FUNCTION @extschema@._actor() IS
-    'The role a state change is made by: the session''s current role outside security-definer functions (internal)';
+    'Who makes a state change: the session''s user (the login), never inside owner code (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._acting_role()
+    RETURNS name LANGUAGE C STABLE
+    AS 'MODULE_PATHNAME', 'retrain_acting_role';
+COMMENT ON FUNCTION @extschema@._acting_role() IS
+    'The role the session acts as (after SET ROLE), never inside owner code (internal)';
+
+-- For the state changes that take no lock (logging predictions and
+-- outcomes): refused inside code a model's owner supplied, as every other
+-- state change is by _begin_change().
+CREATE OR REPLACE FUNCTION @extschema@._refuse_in_owner_code(fn text)
+    RETURNS void LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'retrain_refuse_in_owner_code';
+COMMENT ON FUNCTION @extschema@._refuse_in_owner_code(text) IS
+    'Refuse a state change inside code a model''s owner supplied (internal)';
 
 -- Every state change first takes this one transaction-scoped lock, before
 -- any row lock.  Changes to retrain's tables are thereby serialised in one
 -- order (the log's order is commit order, and its chain needs that anyway),
 -- and no two of them can deadlock on each other's row locks, whatever rows
--- they touch in whatever order (run_checks() touches every model).
+-- they touch in whatever order.  Refused inside owner code.
 CREATE OR REPLACE FUNCTION @extschema@._begin_change()
-    RETURNS void
-    LANGUAGE sql
-    -- 'retrain' as a 64-bit key: 0x7265747261696e
-    RETURN pg_catalog.pg_advisory_xact_lock(32199484592351598);
+    RETURNS void LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'retrain_begin_change';
 COMMENT ON FUNCTION @extschema@._begin_change() IS
-    'Take the lock that serialises retrain''s state changes (internal)';
+    'Take the lock that serialises retrain''s state changes, refused inside owner code (internal)';
 
 -- @once
 
@@ -41,7 +60,8 @@ CREATE INDEX log_model_at ON @extschema@.log (model, at);
 COMMENT ON TABLE @extschema@.log IS
     'The retraining log: one row per event, written only by retrain''s functions in the transaction of the change; each row''s hash covers its content and the previous row''s hash';
 COMMENT ON COLUMN @extschema@.log.event IS 'registered, policy_set, evaluated, approved, promoted, traffic_changed, advanced, rolled_back, forced, baseline_captured, ...';
-COMMENT ON COLUMN @extschema@.log.actor IS 'the role that made the change';
+COMMENT ON COLUMN @extschema@.log.actor IS
+    'the login that made the change (the session''s user); details->>''role'' names the role it acted as, when another';
 COMMENT ON COLUMN @extschema@.log.hash IS 'SHA-256 (hex) of the row''s content and prev_hash';
 
 -- The end of the chain, so that deleting the last rows is detected too.
@@ -82,8 +102,13 @@ DECLARE
     new_id bigint;
     now_ timestamptz := clock_timestamp();
     actor_ name := @extschema@._actor();
+    role_ name := @extschema@._acting_role();
     h text;
 BEGIN
+    -- a person acting as a group: both are on record
+    IF role_ <> actor_ THEN
+        details := coalesce(details, '{}') || jsonb_build_object('role', role_);
+    END IF;
     -- appends are serialised on the head row until commit, so the chain
     -- follows commit order; the row is made on first use (not by the
     -- install script, so that a restored dump does not collide with it)
@@ -121,6 +146,14 @@ COMMENT ON TRIGGER log_no_truncate ON @extschema@.log IS 'The log is append-only
 
 -- SECURITY DEFINER only to call the internal hash function; it reads
 -- nothing a reader may not read.
+-- One server log line with the log's head: where an edit of the tables
+-- cannot reach it (see src/log.c).
+CREATE OR REPLACE FUNCTION @extschema@._announce_log_head(head_id bigint, head_hash text, how text)
+    RETURNS void LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'retrain_announce_log_head';
+COMMENT ON FUNCTION @extschema@._announce_log_head(bigint, text, text) IS
+    'Write the log''s head (id and hash) to the server log (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@.verify_log(OUT ok boolean, OUT first_bad_id bigint, OUT rows_checked bigint)
     RETURNS record
     LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -155,7 +188,43 @@ BEGIN
         ok := false;
         first_bad_id := expect_id;
     END IF;
+    -- the head, where an edit of the tables cannot reach it: compare it
+    -- later with verify_log(expected_head_id, expected_hash)
+    PERFORM @extschema@._announce_log_head(expect_id - 1, prev,
+                                           CASE WHEN ok THEN 'verify_log: ok' ELSE 'verify_log: broken' END);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.verify_log() IS
-    'Check the hash chain of retrain.log: ok, the first id where it breaks (edited, deleted or reordered rows), and how many rows were checked';
+    'Check the hash chain of retrain.log: ok, the first id where it breaks (edited, deleted or reordered rows), and how many rows were checked; writes the head to the server log';
+
+-- The chain checked against a head recorded outside the database (from the
+-- server log, a NOTIFY, or an earlier call): a chain cut after that head and
+-- rewritten since verifies on its own, but not against it.
+CREATE OR REPLACE FUNCTION @extschema@.verify_log(expected_head_id bigint, expected_hash text,
+                                                  OUT ok boolean, OUT first_bad_id bigint, OUT rows_checked bigint)
+    RETURNS record
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    recorded text;
+BEGIN
+    IF expected_head_id IS NULL OR expected_hash IS NULL OR expected_head_id < 0 THEN
+        RAISE EXCEPTION 'retrain.verify_log: expected_head_id (>= 0) and expected_hash must be given'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT v.ok, v.first_bad_id, v.rows_checked INTO ok, first_bad_id, rows_checked FROM @extschema@.verify_log() v;
+    IF NOT ok THEN
+        RETURN;
+    END IF;
+    recorded := CASE WHEN expected_head_id = 0 THEN repeat('0', 64)
+                     ELSE (SELECT l.hash FROM @extschema@.log l WHERE l.id = expected_head_id) END;
+    IF recorded IS DISTINCT FROM lower(expected_hash) THEN
+        -- the row is gone, or the chain up to it is another one
+        ok := false;
+        first_bad_id := least(expected_head_id, rows_checked + 1);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.verify_log(bigint, text) IS
+    'verify_log() and, beyond it, whether the chain still holds the head recorded elsewhere (its id and hash): false when rows were cut and rewritten';

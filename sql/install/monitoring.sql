@@ -44,6 +44,17 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.outcomes', '');
 
 -- @replace
 
+-- What log_prediction() checks before its insert, in one call on the hot
+-- path: not inside code a model's owner supplied; a model, a version and a
+-- time; a latency of at least 0 (the table's constraints would say so too,
+-- with the whole row in their DETAIL).
+CREATE OR REPLACE FUNCTION @extschema@._admit_prediction(model text, version text, predicted_at timestamptz,
+                                                         latency_ms pg_catalog.float8)
+    RETURNS void LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'retrain_admit_prediction';
+COMMENT ON FUNCTION @extschema@._admit_prediction(text, text, timestamptz, pg_catalog.float8) IS
+    'Refuse a prediction log_prediction() may not insert, with its own message (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@.log_prediction(model text, version text, unit_key text, score pg_catalog.float8,
                                            latency_ms pg_catalog.float8 DEFAULT NULL, error boolean DEFAULT false,
                                            features jsonb DEFAULT NULL,
@@ -52,6 +63,7 @@ CREATE OR REPLACE FUNCTION @extschema@.log_prediction(model text, version text, 
     LANGUAGE sql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     BEGIN ATOMIC
+        SELECT @extschema@._admit_prediction(model, version, predicted_at, latency_ms);
         INSERT INTO @extschema@.predictions (model, version, unit_key, predicted_at, score, latency_ms, error, features)
         VALUES (model, version, unit_key, predicted_at, score, latency_ms, coalesce(error, false), features)
         RETURNING id;
@@ -68,6 +80,7 @@ AS $$
 DECLARE
     predicted timestamptz;
 BEGIN
+    PERFORM @extschema@._refuse_in_owner_code('log_outcome');
     IF prediction_id IS NULL OR observed_at IS NULL THEN
         RAISE EXCEPTION 'retrain.log_outcome: prediction_id and observed_at must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
@@ -82,10 +95,11 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'retrain.log_outcome: no prediction %', prediction_id USING ERRCODE = 'undefined_object';
     END IF;
-    -- an outcome known before its prediction was made is a clock or join error
+    -- an outcome known before its prediction was made is a clock or join
+    -- error; the message keeps the prediction's time to itself (an
+    -- application may log predictions without being allowed to read them)
     IF observed_at < predicted THEN
-        RAISE EXCEPTION 'retrain.log_outcome: observed_at % is before prediction %''s predicted_at %',
-                        observed_at, prediction_id, predicted
+        RAISE EXCEPTION 'retrain.log_outcome: observed_at % is before prediction % was made', observed_at, prediction_id
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     BEGIN

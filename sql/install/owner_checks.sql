@@ -1,53 +1,51 @@
 -- Code a model's owner supplies (eligibility and rollback checks, reads of
--- a set_source relation) runs with the owner's privileges and no more.
+-- a set_source relation) runs with the owner's privileges and no more, and
+-- leaves nothing behind (src/owner.c says how).
 
 -- @replace
 
--- Run a query as a role and never as more: the query becomes the body of a
--- temporary SECURITY DEFINER function owned by that role, called and
--- dropped at once.  Inside a SECURITY DEFINER function SET ROLE and SET
--- SESSION AUTHORIZATION are refused, so the query cannot climb back to the
--- privileges of the caller (the extension's owner); the function is STABLE,
--- so it cannot write either.  pg_temp comes last in its search_path, so a
--- caller's temporary table cannot stand in for one the query names.  The
--- result comes back as text of the given type; errors propagate, and the
--- rollback of the caller's (sub)transaction drops the function with it.
+-- The query's one value as text, computed as the owner inside a
+-- security-restricted operation, under a rolled-back GUC nest level and
+-- search_path, in a subtransaction that is always rolled back.
 CREATE OR REPLACE FUNCTION @extschema@._as_owner(owner name, returns regtype, search_path text, query text)
     RETURNS text
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    result text;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = owner) THEN
-        RAISE EXCEPTION 'the model''s owner "%" is not a role', owner USING ERRCODE = 'undefined_object';
-    END IF;
-    EXECUTE format('CREATE FUNCTION pg_temp._retrain_as_owner() RETURNS %s '
-                   'LANGUAGE sql STABLE SECURITY DEFINER SET search_path = %s AS %L', returns, search_path, query);
-    EXECUTE format('ALTER FUNCTION pg_temp._retrain_as_owner() OWNER TO %I', owner);
-    EXECUTE 'SELECT pg_temp._retrain_as_owner()::text' INTO result;
-    DROP FUNCTION pg_temp._retrain_as_owner();
-    RETURN result;
-END
-$$;
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'retrain_as_owner';
 COMMENT ON FUNCTION @extschema@._as_owner(name, regtype, text, text) IS
-    'Run a query with the privileges of a role and no more: its one value as text (internal)';
+    'Run a query with the privileges of a role and no more, leaving nothing behind: its one value as text (internal)';
+
+-- The search_path owner code runs with: pg_catalog first (a role that may
+-- create objects elsewhere cannot take over a built-in operator or
+-- function), the schemas the owner names in the policy, pg_temp last.
+CREATE OR REPLACE FUNCTION @extschema@._owner_search_path(policy jsonb)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT string_agg(s, ', ' ORDER BY o)
+              FROM (SELECT 'pg_catalog', 0
+                    UNION ALL
+                    SELECT quote_ident(e), o FROM jsonb_array_elements_text(coalesce(policy->'search_path', '[]'))
+                                                  WITH ORDINALITY AS x(e, o)
+                    UNION ALL
+                    SELECT 'pg_temp', 1000000) AS p(s, o));
+COMMENT ON FUNCTION @extschema@._owner_search_path(jsonb) IS
+    'The search_path of a model''s owner code: pg_catalog, the policy''s search_path schemas, pg_temp (internal)';
 
 -- One of the owner's checks (eligibility or rollback): its boolean, or why
 -- it has none.
-CREATE OR REPLACE FUNCTION @extschema@._run_owner_check(owner name, query text, OUT result boolean, OUT error text)
+CREATE OR REPLACE FUNCTION @extschema@._run_owner_check(owner name, search_path text, query text,
+                                                        OUT result boolean, OUT error text)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    result := @extschema@._as_owner(owner, 'boolean', 'public, pg_catalog, pg_temp', query)::boolean;
+    result := @extschema@._as_owner(owner, 'boolean', search_path, query)::boolean;
 EXCEPTION WHEN OTHERS THEN
     result := NULL;
     error := format('failed: %s (SQLSTATE %s)', SQLERRM, SQLSTATE);
 END
 $$;
-COMMENT ON FUNCTION @extschema@._run_owner_check(name, text) IS
+COMMENT ON FUNCTION @extschema@._run_owner_check(name, text, text) IS
     'Run one owner-supplied check query with the owner''s privileges: its boolean, or the error (internal)';
 
 -- A policy's named checks (eligibility.checks or rollback.checks), each run
@@ -59,9 +57,10 @@ CREATE OR REPLACE FUNCTION @extschema@._run_owner_checks(m @extschema@.models, c
 AS $$
 DECLARE
     query text;
+    path text := @extschema@._owner_search_path(m.policy);
 BEGIN
     FOR name, query IN SELECT e.key, e.value #>> '{}' FROM jsonb_each(coalesce(checks, '{}')) e ORDER BY e.key LOOP
-        SELECT c.result, c.error INTO result, error FROM @extschema@._run_owner_check(m.owner, query) c;
+        SELECT c.result, c.error INTO result, error FROM @extschema@._run_owner_check(m.owner, path, query) c;
         RETURN NEXT;
     END LOOP;
 END

@@ -28,7 +28,8 @@ CREATE OR REPLACE FUNCTION @extschema@._policy_defaults()
         "feature_change": {}
       },
       "eligibility": {"min_new_labels": 0},
-      "requests": {"claim_timeout": "1 hour", "cooldown": "7 days"}
+      "requests": {"claim_timeout": "1 hour", "cooldown": "7 days"},
+      "search_path": []
     }'::jsonb;
 COMMENT ON FUNCTION @extschema@._policy_defaults() IS
     'The default of every policy key, merged by effective_policy() (internal)';
@@ -64,18 +65,36 @@ CREATE OR REPLACE FUNCTION @extschema@.effective_policy(model text)
 COMMENT ON FUNCTION @extschema@.effective_policy(text) IS
     'A model''s policy with the defaults filled in for every key it does not set';
 
-CREATE OR REPLACE FUNCTION @extschema@._positive_interval(value text)
+-- Every interval of a policy (windows, dwell, claim_timeout, cooldown, a
+-- schedule's interval) lies between 1 second and 10 years, with one sign
+-- throughout: "1 day -23 hours" is refused rather than read as an hour.
+-- Plain SQL without an exception handler: _valid_schedule() calls it from
+-- schedule_occurrence(), which is PARALLEL SAFE.
+CREATE OR REPLACE FUNCTION @extschema@._interval_in_bounds(i interval)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT i BETWEEN interval '1 second' AND interval '10 years'
+                   AND NOT (greatest(m, d, t) > 0 AND least(m, d, t) < 0)
+              FROM (SELECT sign(extract(year FROM i) * 12 + extract(month FROM i)) AS m,
+                           sign(extract(day FROM i)) AS d,
+                           sign(extract(hour FROM i) * 3600 + extract(minute FROM i) * 60 + extract(second FROM i)) AS t) x);
+COMMENT ON FUNCTION @extschema@._interval_in_bounds(interval) IS
+    'Whether an interval lies between 1 second and 10 years with one sign throughout (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._valid_interval(value text)
     RETURNS boolean LANGUAGE plpgsql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN value::interval > interval '0';
+    RETURN @extschema@._interval_in_bounds(value::interval);
 EXCEPTION WHEN others THEN
+    -- text that is no interval at all
     RETURN false;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._positive_interval(text) IS
-    'Whether text is a positive interval (internal)';
+COMMENT ON FUNCTION @extschema@._valid_interval(text) IS
+    'Whether text is an interval a policy may hold: 1 second to 10 years, one sign (internal)';
 
 -- A schedule is one of four shapes (see docs/triggers.md), with valid
 -- values: set_policy() refuses others, and schedule_occurrence() too.
@@ -100,7 +119,7 @@ AS $$
             THEN false
         WHEN schedule ? 'interval'
             THEN NOT schedule ?| ARRAY['every', 'weekday', 'nth', 'day', 'at']
-                 AND (schedule->>'interval')::interval > interval '0'
+                 AND @extschema@._interval_in_bounds((schedule->>'interval')::interval)
         WHEN schedule->>'every' = 'week'
             THEN schedule ? 'weekday' AND NOT schedule ?| ARRAY['nth', 'day']
         WHEN schedule->>'every' = 'month'
@@ -162,7 +181,7 @@ BEGIN
                 WHEN kind #>> '{}' = 'number' THEN jsonb_typeof(k.value) = 'number' AND (k.value #>> '{}')::numeric >= 0
                 WHEN kind #>> '{}' = 'positive' THEN jsonb_typeof(k.value) = 'number' AND (k.value #>> '{}')::numeric > 0
                 WHEN kind #>> '{}' = 'fraction' THEN jsonb_typeof(k.value) = 'number' AND (k.value #>> '{}')::numeric BETWEEN 0 AND 1
-                WHEN kind #>> '{}' = 'interval' THEN jsonb_typeof(k.value) = 'string' AND @extschema@._positive_interval(k.value #>> '{}')
+                WHEN kind #>> '{}' = 'interval' THEN jsonb_typeof(k.value) = 'string' AND @extschema@._valid_interval(k.value #>> '{}')
                 WHEN kind #>> '{}' = 'time' THEN jsonb_typeof(k.value) = 'string' AND k.value #>> '{}' ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'
             END;
             IF NOT coalesce(ok, false) THEN
@@ -251,6 +270,8 @@ AS $$
 DECLARE
     steps jsonb := rollout->'steps';
     i integer;
+    cur numeric;
+    prev numeric := 0;
 BEGIN
     IF jsonb_typeof(rollout) <> 'object'
        OR EXISTS (SELECT 1 FROM jsonb_object_keys(rollout) x WHERE x NOT IN ('steps', 'dwell')) THEN
@@ -267,11 +288,15 @@ BEGIN
             RAISE EXCEPTION 'retrain.set_policy: rollout steps must be percentages in (0, 100], rising, ending at 100, not %', steps
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        FOR i IN 1 .. jsonb_array_length(steps) - 1 LOOP
-            IF (steps->i #>> '{}')::numeric <= (steps->(i - 1) #>> '{}')::numeric THEN
-                RAISE EXCEPTION 'retrain.set_policy: rollout steps must rise, not %', steps
+        -- traffic is kept to two decimals: steps must differ there, and the
+        -- first must not round to 0
+        FOR i IN 0 .. jsonb_array_length(steps) - 1 LOOP
+            cur := round((steps->i #>> '{}')::numeric, 2);
+            IF cur <= prev THEN
+                RAISE EXCEPTION 'retrain.set_policy: rollout steps must rise by at least 0.01 (traffic is kept to two decimals), not %', steps
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
+            prev := cur;
         END LOOP;
     END IF;
     -- dwell: how long each step before the last must stay healthy
@@ -281,7 +306,7 @@ BEGIN
            OR jsonb_array_length(rollout->'dwell') <> jsonb_array_length(steps) - 1
            OR EXISTS (SELECT 1 FROM jsonb_array_elements(rollout->'dwell') e
                        WHERE jsonb_typeof(e) <> 'string'
-                          OR @extschema@._positive_interval(e #>> '{}') IS NOT TRUE) THEN
+                          OR @extschema@._valid_interval(e #>> '{}') IS NOT TRUE) THEN
             RAISE EXCEPTION 'retrain.set_policy: rollout dwell must give an interval for each step before the last, not %',
                 rollout->'dwell'
                 USING ERRCODE = 'invalid_parameter_value',
@@ -345,14 +370,51 @@ BEGIN
        OR EXISTS (SELECT 1 FROM jsonb_each(requests) x
                    WHERE x.key NOT IN ('claim_timeout', 'cooldown')
                       OR jsonb_typeof(x.value) <> 'string'
-                      OR @extschema@._positive_interval(x.value #>> '{}') IS NOT TRUE) THEN
+                      OR @extschema@._valid_interval(x.value #>> '{}') IS NOT TRUE) THEN
         RAISE EXCEPTION 'retrain.set_policy: requests must be {"claim_timeout": interval, "cooldown": interval}, not %', requests
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Valid keys (positive intervals): claim_timeout, cooldown.';
+                  DETAIL = 'Valid keys (intervals from 1 second to 10 years): claim_timeout, cooldown.';
     END IF;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._check_requests(jsonb) IS 'The validator of a policy''s request queue settings (internal)';
+
+-- The schemas owner code may name without qualification.  None in which
+-- PUBLIC may create objects: anyone could put a function or operator there
+-- that the owner's checks would then run with the owner's rights.
+CREATE OR REPLACE FUNCTION @extschema@._check_search_path(search_path jsonb)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text;
+BEGIN
+    IF jsonb_typeof(search_path) <> 'array'
+       OR EXISTS (SELECT 1 FROM jsonb_array_elements(search_path) e WHERE jsonb_typeof(e) <> 'string') THEN
+        RAISE EXCEPTION 'retrain.set_policy: search_path must be an array of schema names, not %', search_path
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR s IN SELECT jsonb_array_elements_text(search_path) LOOP
+        IF s IN ('pg_catalog', 'pg_temp') OR s LIKE 'pg\_temp\_%' OR s LIKE 'pg\_toast%' THEN
+            RAISE EXCEPTION 'retrain.set_policy: search_path may not name %', s
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Owner code always searches pg_catalog first and pg_temp last.';
+        END IF;
+        IF to_regnamespace(quote_ident(s)) IS NULL THEN
+            RAISE EXCEPTION 'retrain.set_policy: search_path names schema "%", which does not exist', s
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF has_schema_privilege('public', to_regnamespace(quote_ident(s)), 'CREATE') THEN
+            RAISE EXCEPTION 'retrain.set_policy: search_path may not name schema "%": every role may create objects in it', s
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Another role could put a function or operator there that the owner''s checks would run with the owner''s rights.',
+                      HINT = format('REVOKE CREATE ON SCHEMA %I FROM PUBLIC, or name a schema only your team may create in.', s);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_search_path(jsonb) IS 'The validator of a policy''s search_path for owner code (internal)';
 
 -- The policy's keys are the defaults' keys; each section has its validator.
 CREATE OR REPLACE FUNCTION @extschema@._check_policy(policy jsonb)
@@ -376,7 +438,8 @@ BEGIN
         END IF;
     END LOOP;
     -- in this order, so that the first error reported stays the same
-    FOREACH k IN ARRAY ARRAY['gates', 'approvals', 'rollout', 'triggers', 'eligibility', 'rollback', 'requests'] LOOP
+    FOREACH k IN ARRAY ARRAY['gates', 'approvals', 'rollout', 'triggers', 'eligibility', 'rollback', 'requests',
+                             'search_path'] LOOP
         IF policy ? k THEN
             EXECUTE format('SELECT @extschema@.%I($1)', '_check_' || k) USING policy->k;
         END IF;
@@ -385,6 +448,28 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._check_policy(jsonb) IS 'The policy validator: the keys, then each section''s validator (internal)';
 
+-- What a new policy takes away from the old one: removed or changed gates,
+-- removed or reassigned sign-offs.  Logged with both documents, so that
+-- loosening a release's controls is never silent.
+CREATE OR REPLACE FUNCTION @extschema@._relaxed(before jsonb, after jsonb)
+    RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN coalesce((SELECT jsonb_agg(item ORDER BY item) FROM (
+        SELECT 'gate removed or changed: ' || g::text AS item
+          FROM jsonb_array_elements(coalesce(before->'gates', '[]')) g
+         WHERE NOT coalesce(after->'gates', '[]') @> jsonb_build_array(g)
+        UNION ALL
+        SELECT format('sign-off removed or reassigned: %s (%s)', c.key, c.value #>> '{}')
+          FROM jsonb_each(coalesce(before->'approvals', '{}')) c
+         WHERE coalesce(after->'approvals'->c.key, 'null') <> c.value) x), '[]');
+COMMENT ON FUNCTION @extschema@._relaxed(jsonb, jsonb) IS
+    'The gates and sign-offs a new policy removes or changes (internal)';
+
+-- A model's policy is its owner's: the checks in it run with the owner's
+-- privileges, and its gates and sign-offs are what stands between a version
+-- and production.  Only members of the owner role (or a superuser) set it
+-- (_lock_model).
 CREATE OR REPLACE FUNCTION @extschema@.set_policy(model text, policy jsonb)
     RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -392,25 +477,19 @@ CREATE OR REPLACE FUNCTION @extschema@.set_policy(model text, policy jsonb)
 AS $$
 DECLARE
     m @extschema@.models;
+    relaxed jsonb;
 BEGIN
     m := @extschema@._lock_model('set_policy', model);
     PERFORM @extschema@._check_policy(policy);
-    -- The eligibility and rollback checks run with the owner's privileges:
-    -- only who may act as the owner may write or change them.
-    IF ARRAY[m.policy->'eligibility'->'checks', m.policy->'rollback'->'checks']
-       IS DISTINCT FROM ARRAY[policy->'eligibility'->'checks', policy->'rollback'->'checks']
-       AND NOT pg_has_role(@extschema@._actor(), m.owner, 'MEMBER') THEN
-        RAISE EXCEPTION 'retrain.set_policy: only members of the owner role of model "%" may change its eligibility or rollback checks', model
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'The checks run with the owner''s privileges.';
-    END IF;
-    UPDATE @extschema@.models mm SET policy = set_policy.policy WHERE mm.name = set_policy.model;
-    PERFORM @extschema@._log(model, NULL, 'policy_set', jsonb_build_object('policy', policy));
-    RETURN @extschema@.effective_policy(model);
+    relaxed := @extschema@._relaxed(m.policy, policy);
+    UPDATE @extschema@.models mm SET policy = set_policy.policy WHERE mm.name = m.name;
+    PERFORM @extschema@._log(m.name, NULL, 'policy_set',
+                             jsonb_build_object('policy', policy, 'before', m.policy, 'relaxed', relaxed));
+    RETURN @extschema@.effective_policy(m.name);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.set_policy(text, jsonb) IS
-    'Validate and set a model''s policy document (gates, approvals, rollout, rollback, triggers, eligibility, requests); only members of the owner role may change its checks; returns the effective policy';
+    'Validate and set a model''s policy document (gates, approvals, rollout, rollback, triggers, eligibility, requests, search_path); only members of the owner role may; returns the effective policy';
 
 -- A policy's named checks: lower-case names to non-empty query strings.
 CREATE OR REPLACE FUNCTION @extschema@._valid_checks(checks jsonb)

@@ -45,7 +45,8 @@ DECLARE
         '@extschema@.route_detail(text, text)',
         '@extschema@.effective_policy(text)',
         '@extschema@.manifest(text)',
-        '@extschema@.verify_log()'
+        '@extschema@.verify_log()',
+        '@extschema@.verify_log(bigint, text)'
     ]::regprocedure[];
     f regprocedure;
 BEGIN
@@ -57,7 +58,7 @@ BEGIN
                 AND p.oid <> ALL (for_public)
               ORDER BY p.oid
     LOOP
-        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+        EXECUTE pg_catalog.format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);
     END LOOP;
 END
 $$;

@@ -98,11 +98,13 @@ BEGIN
     END IF;
     PERFORM @extschema@._begin_change();
     -- claims not finished within the model's claim_timeout go back to the queue
+    -- (a trainer sees the requests of the models it may act on, its team's)
     FOR r IN
         SELECT q.* FROM @extschema@.requests q
          WHERE q.status = 'claimed'
            AND q.claimed_at < now() - (@extschema@.effective_policy(q.model)->'requests'->>'claim_timeout')::interval
-         FOR UPDATE SKIP LOCKED
+           AND @extschema@._may_act((SELECT m.owner FROM @extschema@.models m WHERE m.name = q.model))
+         FOR UPDATE OF q SKIP LOCKED
     LOOP
         UPDATE @extschema@.requests q SET status = 'open', claimed_by = NULL, claimed_at = NULL WHERE q.id = r.id;
         PERFORM @extschema@._log(r.model, NULL, 'retrain_claim_expired',
@@ -110,8 +112,10 @@ BEGIN
     END LOOP;
 
     SELECT q.* INTO r FROM @extschema@.requests q
-     WHERE q.status = 'open' ORDER BY q.id
-     FOR UPDATE SKIP LOCKED LIMIT 1;
+     WHERE q.status = 'open'
+       AND @extschema@._may_act((SELECT m.owner FROM @extschema@.models m WHERE m.name = q.model))
+     ORDER BY q.id
+     FOR UPDATE OF q SKIP LOCKED LIMIT 1;
     IF NOT FOUND THEN
         RETURN;
     END IF;
@@ -122,7 +126,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.claim_request(text) IS
-    'Take the oldest open retrain request for a trainer (FOR UPDATE SKIP LOCKED); claims older than the policy''s claim_timeout return to the queue first. Returns no row when there is nothing to do';
+    'Take the oldest open retrain request of the models the caller may act on (FOR UPDATE SKIP LOCKED); claims older than the policy''s claim_timeout return to the queue first. Returns no row when there is nothing to do';
 
 CREATE OR REPLACE FUNCTION @extschema@.finish_request(id bigint, status text, version text DEFAULT NULL, message text DEFAULT NULL)
     RETURNS @extschema@.requests

@@ -136,7 +136,23 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.production_history', '')
 -- @replace
 
 -- The model's row, locked: every state change starts here.
-CREATE OR REPLACE FUNCTION @extschema@._lock_model(fn text, model text)
+-- Whether the session's user may act on a model of this owner: a member
+-- of the owner role, or a superuser.  One team's people act on their
+-- models; another team's, however many functions they may execute, do not.
+CREATE OR REPLACE FUNCTION @extschema@._may_act(owner name)
+    RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT a.rolsuper OR (EXISTS (SELECT 1 FROM pg_roles o WHERE o.rolname = owner)
+                                  AND pg_has_role(a.oid, owner, 'MEMBER'))
+              FROM pg_roles a WHERE a.rolname = @extschema@._actor());
+COMMENT ON FUNCTION @extschema@._may_act(name) IS
+    'Whether the session''s user is a superuser or a member of the given owner role (internal)';
+
+-- The model's row, locked: every state change starts here.  Unless told
+-- otherwise (a sign-off, whose rule is the policy's), only who may act on
+-- the model gets past it.
+CREATE OR REPLACE FUNCTION @extschema@._lock_model(fn text, model text, owner_only boolean DEFAULT true)
     RETURNS @extschema@.models
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -152,11 +168,17 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'retrain.%: unknown model "%"', fn, model USING ERRCODE = 'undefined_object';
     END IF;
+    IF owner_only AND NOT @extschema@._may_act(m.owner) THEN
+        RAISE EXCEPTION 'retrain.%: % may not act on model "%", which belongs to %', fn, @extschema@._actor(), model, m.owner
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Only members of a model''s owner role, or a superuser, may change it.';
+    END IF;
     PERFORM 1 FROM @extschema@.deployments d WHERE d.model = _lock_model.model FOR UPDATE;
     RETURN m;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._lock_model(text, text) IS 'Lock a model''s rows for a state change, or fail with 42704 (internal)';
+COMMENT ON FUNCTION @extschema@._lock_model(text, text, boolean) IS
+    'Lock a model''s rows for a state change by who may act on it, or fail with 42704 or 42501 (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@._version(fn text, model text, version text)
     RETURNS @extschema@.model_versions
@@ -190,10 +212,15 @@ BEGIN
         RAISE EXCEPTION 'retrain.register_model: task must be binary_classification or regression, not "%"', task
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF name = '' THEN
+        RAISE EXCEPTION 'retrain.register_model: a model''s name must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     PERFORM @extschema@._begin_change();
     BEGIN
+        -- the role the caller acts as owns it: SET ROLE team_a first, and
+        -- team_a's members may act on the model
         INSERT INTO @extschema@.models (name, task, owner, description)
-        VALUES (register_model.name, task, @extschema@._actor(), description);
+        VALUES (register_model.name, task, @extschema@._acting_role(), description);
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'retrain.register_model: model "%" is already registered', register_model.name
             USING ERRCODE = 'unique_violation';
@@ -204,7 +231,39 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.register_model(text, text, text) IS
-    'Register a model (binary_classification or regression); the calling role becomes its owner';
+    'Register a model (binary_classification or regression); the role the caller acts as (after SET ROLE) becomes its owner';
+
+-- Ownership decides whose rights the model's checks run with: a model may
+-- only go to a role its current owner's member also belongs to (never, by
+-- this path, to a role with more rights than the person giving it).
+CREATE OR REPLACE FUNCTION @extschema@.set_owner(model text, owner name)
+    RETURNS name
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m @extschema@.models;
+BEGIN
+    m := @extschema@._lock_model('set_owner', model);
+    IF owner IS NULL THEN
+        RAISE EXCEPTION 'retrain.set_owner: owner must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = owner) THEN
+        RAISE EXCEPTION 'retrain.set_owner: role "%" does not exist', owner USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT @extschema@._may_act(owner) THEN
+        RAISE EXCEPTION 'retrain.set_owner: % may not give model "%" to %: not a member of that role',
+                        @extschema@._actor(), model, owner
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'The model''s checks and source run with its owner''s rights.';
+    END IF;
+    UPDATE @extschema@.models mm SET owner = set_owner.owner WHERE mm.name = m.name;
+    PERFORM @extschema@._log(m.name, NULL, 'owner_set', jsonb_build_object('from', m.owner, 'to', owner));
+    RETURN owner;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.set_owner(text, name) IS
+    'Give a model to another role (whose rights its checks and source then run with); only a member of both the old and the new owner role may';
 
 CREATE OR REPLACE FUNCTION @extschema@.register_version(model text, version text, artifact_uri text, artifact_sha256 text,
                                              metrics jsonb, params jsonb DEFAULT '{}', code_commit text DEFAULT NULL,
@@ -327,7 +386,8 @@ DECLARE
     role_ text;
     actor_ name := @extschema@._actor();
 BEGIN
-    PERFORM @extschema@._lock_model('approve', model);
+    -- a sign-off's rule is the policy's: members of the capacity's role sign
+    PERFORM @extschema@._lock_model('approve', model, owner_only => false);
     v := @extschema@._version('approve', model, version);
     role_ := @extschema@.effective_policy(model)->'approvals'->>capacity;
     IF role_ IS NULL THEN

@@ -184,14 +184,9 @@ DECLARE
     qualified text;
     features text[];
 BEGIN
+    -- The source is read with the owner's privileges: only who may act on
+    -- the model (a member of the owner role) chooses what they read.
     m := @extschema@._lock_model('set_source', model);
-    -- The source is read with the owner's privileges: only who may act as
-    -- the owner may choose what the owner's privileges read.
-    IF NOT pg_has_role(@extschema@._actor(), m.owner, 'MEMBER') THEN
-        RAISE EXCEPTION 'retrain.set_source: only members of the owner role of model "%" may set its source', model
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'The source is read with the owner''s privileges.';
-    END IF;
     IF relation IS NOT NULL THEN
         cols := @extschema@._source_columns('set_source', relation);
         IF NOT has_table_privilege(m.owner, relation, 'SELECT') THEN

@@ -498,6 +498,12 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'retrain.check: unknown model "%"', model USING ERRCODE = 'undefined_object';
     END IF;
+    -- the owner's checks run, and their errors show: not for another team
+    IF NOT @extschema@._may_act(m.owner) THEN
+        RAISE EXCEPTION 'retrain.check: % may not check model "%", which belongs to %', @extschema@._actor(), m.name, m.owner
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Only members of a model''s owner role, or a superuser, may.';
+    END IF;
     pol := @extschema@.effective_policy($1);
     SELECT mv.* INTO prod
       FROM @extschema@.deployments d
@@ -523,6 +529,59 @@ $$;
 COMMENT ON FUNCTION @extschema@.check(text, timestamptz) IS
     'Evaluate a model''s retraining triggers at a time without changing anything: per trigger, whether it fired, what was observed against what threshold, and whether the model is eligible (min_new_labels and the owner''s named checks)';
 
+-- One model's checks as the cycle runs them: check() (which takes no lock,
+-- however long the owner's checks take), then, for fired and eligible
+-- triggers, the model's request made or joined under its lock, and the
+-- decision logged.  A failure is logged as check_failed; the caller goes on
+-- with the next model.  Returns whether a new request was made.
+CREATE OR REPLACE FUNCTION @extschema@._check_model(model text, at timestamptz)
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+    reasons text[] := '{}';
+    fired_triggers text[] := '{}';
+    schedule_occurrence_ timestamptz;
+    request_id bigint;
+    created boolean := false;
+BEGIN
+    FOR c IN SELECT * FROM @extschema@.check(model, at) LOOP
+        IF c.fired AND c.eligible THEN
+            fired_triggers := fired_triggers || c.trigger;
+            reasons := reasons || format('%s: %s', c.trigger,
+                CASE WHEN c.observed IS NOT NULL
+                     THEN format('%s against %s', round(c.observed::numeric, 4), round(c.threshold::numeric, 4))
+                     ELSE coalesce(c.detail->>'occurrence', c.detail::text) END);
+            IF c.trigger = 'schedule' THEN
+                schedule_occurrence_ := (c.detail->>'occurrence')::timestamptz;
+            END IF;
+        END IF;
+    END LOOP;
+    IF cardinality(reasons) > 0 THEN
+        SELECT q.id, q.created INTO request_id, created
+          FROM @extschema@._request(model, jsonb_build_object('trigger', array_to_string(fired_triggers, ', '),
+                                                              'reason', array_to_string(reasons, '; '),
+                                                              'by', @extschema@._actor())) q;
+        IF schedule_occurrence_ IS NOT NULL THEN
+            INSERT INTO @extschema@.trigger_state VALUES (model, 'schedule', schedule_occurrence_)
+            ON CONFLICT ON CONSTRAINT trigger_state_pkey DO UPDATE SET last_occurrence = excluded.last_occurrence;
+        END IF;
+    END IF;
+    PERFORM @extschema@._log(model, NULL, 'checked', jsonb_build_object('fired', fired_triggers, 'request', request_id));
+    RETURN created;
+EXCEPTION WHEN OTHERS THEN
+    PERFORM @extschema@._log(model, NULL, 'check_failed', jsonb_build_object('sqlstate', SQLSTATE, 'message', SQLERRM));
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_model(text, timestamptz) IS
+    'One model''s checks: make or join its request for fired and eligible triggers, log the decision (internal)';
+
+-- All in the caller's transaction: for a person or a test.  The worker and
+-- the pg_cron job run the same per model, each in its own transaction
+-- (run_cycle), so that no transaction holds the write lock across models.
 CREATE OR REPLACE FUNCTION @extschema@.run_checks()
     RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
@@ -530,54 +589,86 @@ CREATE OR REPLACE FUNCTION @extschema@.run_checks()
 AS $$
 DECLARE
     m text;
-    c record;
-    reasons text[];
-    fired_triggers text[];
-    schedule_occurrence_ timestamptz;
-    request_id bigint;
-    created boolean;
     made integer := 0;
 BEGIN
-    FOR m IN SELECT name FROM @extschema@.models ORDER BY name LOOP
-        BEGIN
-            reasons := '{}';
-            fired_triggers := '{}';
-            schedule_occurrence_ := NULL;
-            request_id := NULL;
-            FOR c IN SELECT * FROM @extschema@.check(m, now()) LOOP
-                IF c.fired AND c.eligible THEN
-                    fired_triggers := fired_triggers || c.trigger;
-                    reasons := reasons || format('%s: %s', c.trigger,
-                        CASE WHEN c.observed IS NOT NULL
-                             THEN format('%s against %s', round(c.observed::numeric, 4), round(c.threshold::numeric, 4))
-                             ELSE coalesce(c.detail->>'occurrence', c.detail::text) END);
-                    IF c.trigger = 'schedule' THEN
-                        schedule_occurrence_ := (c.detail->>'occurrence')::timestamptz;
-                    END IF;
-                END IF;
-            END LOOP;
-            IF cardinality(reasons) > 0 THEN
-                SELECT q.id, q.created INTO request_id, created
-                  FROM @extschema@._request(m, jsonb_build_object('trigger', array_to_string(fired_triggers, ', '),
-                                                                  'reason', array_to_string(reasons, '; '),
-                                                                  'by', @extschema@._actor())) q;
-                IF created THEN
-                    made := made + 1;
-                END IF;
-                IF schedule_occurrence_ IS NOT NULL THEN
-                    INSERT INTO @extschema@.trigger_state VALUES (m, 'schedule', schedule_occurrence_)
-                    ON CONFLICT (model, trigger) DO UPDATE SET last_occurrence = excluded.last_occurrence;
-                END IF;
-            END IF;
-            PERFORM @extschema@._log(m, NULL, 'checked',
-                                     jsonb_build_object('fired', fired_triggers, 'request', request_id));
-        EXCEPTION WHEN OTHERS THEN
-            -- one model's failure is logged and skipped; the others go on
-            PERFORM @extschema@._log(m, NULL, 'check_failed', jsonb_build_object('sqlstate', SQLSTATE, 'message', SQLERRM));
-        END;
+    FOR m IN SELECT mm.name FROM @extschema@.models mm WHERE @extschema@._may_act(mm.owner) ORDER BY mm.name LOOP
+        IF @extschema@._check_model(m, now()) THEN
+            made := made + 1;
+        END IF;
     END LOOP;
     RETURN made;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.run_checks() IS
-    'Check every model''s triggers now; for fired and eligible ones make (or join) the model''s retrain request; log each decision; returns the number of new requests';
+    'Check the triggers of every model the caller may act on, now, in the caller''s transaction; for fired and eligible ones make (or join) the model''s retrain request; log each decision; returns the number of new requests';
+
+-- Where the log's chain ends, written where an edit of retrain's tables
+-- cannot reach it: the server log (kept by log shipping and log
+-- collectors) and a NOTIFY on channel retrain_log_head.  Compare with
+-- verify_log(expected_head_id, expected_hash).
+CREATE OR REPLACE FUNCTION @extschema@._anchor_log(OUT head_id bigint, OUT head_hash text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    SELECT h.last_id, h.last_hash INTO head_id, head_hash FROM @extschema@.log_head h;
+    head_id := coalesce(head_id, 0);
+    head_hash := coalesce(head_hash, repeat('0', 64));
+    PERFORM @extschema@._announce_log_head(head_id, head_hash, 'check cycle');
+    PERFORM pg_notify('retrain_log_head', jsonb_build_object('id', head_id, 'hash', head_hash)::text);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._anchor_log() IS
+    'Write the log''s head (id and hash) to the server log and NOTIFY retrain_log_head (internal)';
+
+-- The check cycle as the pg_cron job runs it (the background worker runs
+-- the same, from C): every running canary's guard, then every model's
+-- checks, each model in its own transaction under retrain.check_timeout,
+-- and the log's head anchored at the end.  A procedure, for its COMMITs;
+-- not SECURITY DEFINER, since such a procedure may not commit: it is for
+-- the job's role (see docs/operations.md), and names everything it uses
+-- with its schema.
+CREATE OR REPLACE PROCEDURE @extschema@.run_cycle()
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    m text;
+    guard boolean;
+BEGIN
+    FOR m, guard IN SELECT d.model, true FROM @extschema@.deployments d
+                     WHERE d.canary_version IS NOT NULL
+                    UNION ALL
+                    SELECT mm.name, false FROM @extschema@.models mm
+                     ORDER BY 2 DESC, 1 LOOP
+        BEGIN
+            PERFORM @extschema@._cycle_model(m, pg_catalog.now(), guard);
+        EXCEPTION WHEN query_canceled THEN
+            -- a model that ran out of time is logged and skipped; a cancel
+            -- asked for by a person stops the cycle
+            IF NOT @extschema@._timed_out() THEN
+                RAISE;
+            END IF;
+            PERFORM @extschema@._log(m, NULL, CASE WHEN guard THEN 'guard_failed' ELSE 'check_failed' END,
+                                     pg_catalog.jsonb_build_object('sqlstate', SQLSTATE, 'message', SQLERRM));
+        END;
+        COMMIT;
+    END LOOP;
+    PERFORM @extschema@._anchor_log();
+    COMMIT;
+END
+$$;
+COMMENT ON PROCEDURE @extschema@.run_cycle() IS
+    'The check cycle: each running canary''s guard, then each model''s checks, every model in its own transaction under retrain.check_timeout; then the log''s head written to the server log';
+
+-- The C side of the cycle: a model's part under retrain.check_timeout.
+CREATE OR REPLACE FUNCTION @extschema@._cycle_model(model text, at timestamptz, guard boolean)
+    RETURNS void LANGUAGE C VOLATILE STRICT
+    AS 'MODULE_PATHNAME', 'retrain_cycle_model';
+COMMENT ON FUNCTION @extschema@._cycle_model(text, timestamptz, boolean) IS
+    'Run one model''s checks or guard under retrain.check_timeout (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._timed_out()
+    RETURNS boolean LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'retrain_timed_out';
+COMMENT ON FUNCTION @extschema@._timed_out() IS
+    'Whether the last model of the cycle ran out of retrain.check_timeout (internal)';
