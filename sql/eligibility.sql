@@ -99,6 +99,13 @@ BEGIN
 END
 $$;
 ALTER FUNCTION elig_team.make_temp_table() OWNER TO elig_owner;
+CREATE FUNCTION elig_team.listen_for_something() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE 'LISTEN retrain_regress_channel';
+    RETURN true;
+END
+$$;
+ALTER FUNCTION elig_team.listen_for_something() OWNER TO elig_owner;
 SET SESSION AUTHORIZATION elig_owner;
 SELECT retrain.set_policy('elig', $${
   "search_path": ["elig_team"],
@@ -111,6 +118,7 @@ SELECT retrain.set_policy('elig', $${
     "settings": "SELECT set_config('extra_float_digits', '-15', false) IS NOT NULL",
     "temp_table": "SELECT make_temp_table()",
     "session_lock": "SELECT pg_advisory_lock(4242) IS NOT NULL",
+    "listen": "SELECT listen_for_something()",
     "no_row": "SELECT true WHERE false",
     "not_boolean": "SELECT 42",
     "broken": "SELECT FROM"
@@ -124,6 +132,7 @@ SELECT count(*) AS incidents_kept FROM elig_team.incidents;
 SHOW extra_float_digits;
 SELECT to_regclass('pg_temp.elig_left_behind') AS temp_table_left;
 SELECT count(*) AS advisory_locks_left FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+SELECT count(*) AS channels_left FROM pg_listening_channels();
 
 -- An owner that is no longer a role fails its checks, not the cycle.
 BEGIN;

@@ -282,6 +282,10 @@ def test_attacks_through_the_worker():
         problems = violations(conn)
         assert not problems, problems
         effects = cycle_effects(conn, since)
+        # the refusals are on record: the failed checks of each cycle
+        logged = [d.get("failed_checks", {}) for m, e, d in effects if m == "sec_a" and e == "checked"]
+        assert logged and all("security-restricted operation" in f.get("escape", "") and
+                              "42501" in f.get("promote_b", "") for f in logged), logged[:1]
         assert not [e for e in effects if e[0] == "sec_b" and e[1] != "checked"], effects
         assert [e for e in effects if e[0] == "sec_a_src" and e[1] == "check_failed"], effects
         # team A's own model goes on being checked, with its attacks failing
@@ -305,6 +309,10 @@ def test_attacks_through_pg_cron():
         assert not problems, problems
         assert scalar(conn, "SELECT count(*) FROM retrain.log WHERE id > %s AND model = 'sec_b' "
                             "AND event = 'checked'", (since,)) >= 1
+        refused = scalar(conn, "SELECT details->'failed_checks' FROM retrain.log WHERE id > %s "
+                               "AND model = 'sec_a' AND event = 'checked' AND actor = 'postgres' "
+                               "ORDER BY id DESC LIMIT 1", (since,))
+        assert "42501" in refused["register_pwn"], refused
 
 
 def test_signing_as_a_group():

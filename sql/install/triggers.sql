@@ -543,11 +543,13 @@ DECLARE
     c record;
     reasons text[] := '{}';
     fired_triggers text[] := '{}';
+    failed_checks jsonb := '{}';
     schedule_occurrence_ timestamptz;
     request_id bigint;
     created boolean := false;
 BEGIN
     FOR c IN SELECT * FROM @extschema@.check(model, at) LOOP
+        failed_checks := coalesce(c.detail->'eligibility'->'failed_checks', '{}');
         IF c.fired AND c.eligible THEN
             fired_triggers := fired_triggers || c.trigger;
             reasons := reasons || format('%s: %s', c.trigger,
@@ -569,7 +571,11 @@ BEGIN
             ON CONFLICT ON CONSTRAINT trigger_state_pkey DO UPDATE SET last_occurrence = excluded.last_occurrence;
         END IF;
     END IF;
-    PERFORM @extschema@._log(model, NULL, 'checked', jsonb_build_object('fired', fired_triggers, 'request', request_id));
+    -- the owner's checks that failed are on record, refusals included
+    PERFORM @extschema@._log(model, NULL, 'checked',
+                             jsonb_build_object('fired', fired_triggers, 'request', request_id)
+                             || CASE WHEN failed_checks = '{}' THEN '{}'
+                                     ELSE jsonb_build_object('failed_checks', failed_checks) END);
     RETURN created;
 EXCEPTION WHEN OTHERS THEN
     PERFORM @extschema@._log(model, NULL, 'check_failed', jsonb_build_object('sqlstate', SQLSTATE, 'message', SQLERRM));
