@@ -375,6 +375,15 @@ retrain_cycle_model(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	disable_timeout(check_timeout_id, false);
+	if (check_timed_out)
+	{
+		/*
+		 * The time ran out just as the model finished: the cancel asked for
+		 * is ours and has nothing left to stop.
+		 */
+		check_timed_out = false;
+		QueryCancelPending = false;
+	}
 	PG_RETURN_VOID();
 }
 
