@@ -284,8 +284,8 @@ def test_attacks_through_the_worker():
         effects = cycle_effects(conn, since)
         # the refusals are on record: the failed checks of each cycle
         logged = [d.get("failed_checks", {}) for m, e, d in effects if m == "sec_a" and e == "checked"]
-        assert logged and all("security-restricted operation" in f.get("escape", "") and
-                              "42501" in f.get("promote_b", "") for f in logged), logged[:1]
+        assert logged and all(f.get("escape") == "failed (SQLSTATE 42501)" and
+                              f.get("promote_b") == "failed (SQLSTATE 42501)" for f in logged), logged[:1]
         assert not [e for e in effects if e[0] == "sec_b" and e[1] != "checked"], effects
         assert [e for e in effects if e[0] == "sec_a_src" and e[1] == "check_failed"], effects
         # team A's own model goes on being checked, with its attacks failing
@@ -313,6 +313,26 @@ def test_attacks_through_pg_cron():
                                "AND model = 'sec_a' AND event = 'checked' AND actor = 'postgres' "
                                "ORDER BY id DESC LIMIT 1", (since,))
         assert "42501" in refused["register_pwn"], refused
+
+
+def test_the_log_keeps_no_data_of_the_owner():
+    """Every role reads the log: an owner check's error that quotes a value
+    of the owner's table is kept there as its SQLSTATE only; the owner's
+    members see the message in check()."""
+    with db("sec_a_ops") as conn:
+        conn.execute("CREATE TABLE sec_a.secrets (s text)")
+        conn.execute("INSERT INTO sec_a.secrets VALUES ('s3cr3t')")
+    set_attacks({"leaky": "SELECT (SELECT s FROM sec_a.secrets)::integer > 0"})
+    with db() as conn:
+        since = scalar(conn, "SELECT coalesce(max(id), 0) FROM retrain.log")
+        conn.execute("SELECT retrain.run_checks()")
+        logged = conn.execute("SELECT details::text FROM retrain.log WHERE id > %s", (since,)).fetchall()
+        assert logged and not any("s3cr3t" in d for (d,) in logged), logged
+    with db("sec_a_ops") as conn:
+        assert "s3cr3t" in check_failures(conn)["leaky"]
+    with db("sec_ana1") as conn:
+        assert not scalar(conn, "SELECT count(*) FROM retrain.log WHERE details::text LIKE '%%s3cr3t%%'")
+    set_attacks({})
 
 
 def test_signing_as_a_group():

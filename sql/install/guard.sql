@@ -219,7 +219,7 @@ BEGIN
         END IF;
     END IF;
     PERFORM @extschema@._log(m.name, canary, 'guard',
-        jsonb_build_object('decision', decision, 'reason', reason,
+        jsonb_build_object('decision', decision, 'reason', @extschema@._redact(reason),
                            'canary', judged.canary_figures, 'production', judged.production_figures));
 END
 $$;

@@ -67,3 +67,16 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._run_owner_checks(@extschema@.models, jsonb) IS
     'Run each of a policy''s named checks with the model owner''s privileges: its boolean, or its error (internal)';
+
+-- What the log keeps of a failed owner check: its SQLSTATE, not its message,
+-- which may show the owner's data (an error quoting a value of the owner's
+-- table) while every role reads the log.  check() shows the message to the
+-- owner's members.
+CREATE OR REPLACE FUNCTION @extschema@._redact(message text)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN regexp_replace(message, 'failed: .*? \(SQLSTATE ([0-9A-Z]{5})\)', 'failed (SQLSTATE \1)', 'g');
+COMMENT ON FUNCTION @extschema@._redact(text) IS
+    'An owner check''s failure as the log keeps it: the SQLSTATE without the message (internal)';
+

@@ -167,7 +167,16 @@ BEGIN
         EXECUTE query INTO r;
         RETURN r;
     END IF;
-    RETURN @extschema@._as_owner(m.owner, 'jsonb', 'pg_catalog, pg_temp', query)::jsonb;
+    BEGIN
+        RETURN @extschema@._as_owner(m.owner, 'jsonb', 'pg_catalog, pg_temp', query)::jsonb;
+    EXCEPTION WHEN OTHERS THEN
+        -- The owner's relation failed; its message may show the owner's
+        -- data, and this one goes to the log, which every role reads: the
+        -- message names the model, the DETAIL (for check()'s caller, a
+        -- member of the owner role) keeps the original.
+        RAISE EXCEPTION 'retrain: reading the source % of model "%" failed (SQLSTATE %)', m.source, m.name, SQLSTATE
+            USING ERRCODE = SQLSTATE, DETAIL = SQLERRM;
+    END;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._read(@extschema@.models, text) IS

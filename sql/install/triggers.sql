@@ -575,7 +575,9 @@ BEGIN
     PERFORM @extschema@._log(model, NULL, 'checked',
                              jsonb_build_object('fired', fired_triggers, 'request', request_id)
                              || CASE WHEN failed_checks = '{}' THEN '{}'
-                                     ELSE jsonb_build_object('failed_checks', failed_checks) END);
+                                     ELSE jsonb_build_object('failed_checks',
+                                              (SELECT jsonb_object_agg(f.key, @extschema@._redact(f.value))
+                                                 FROM jsonb_each_text(failed_checks) f)) END);
     RETURN created;
 EXCEPTION WHEN OTHERS THEN
     PERFORM @extschema@._log(model, NULL, 'check_failed', jsonb_build_object('sqlstate', SQLSTATE, 'message', SQLERRM));
