@@ -59,7 +59,7 @@ SELECT p.oid::regprocedure AS public_definer_or_volatile,
  WHERE p.pronamespace = 'retrain'::regnamespace AND p.prokind = 'f'
    AND has_function_privilege('public', p.oid, 'EXECUTE')
    AND (p.prosecdef OR p.provolatile = 'v')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- PUBLIC may change no table of the extension.
 SELECT c.oid::regclass AS public_may_write, x.privilege_type
