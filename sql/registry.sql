@@ -17,7 +17,7 @@ GRANT EXECUTE ON FUNCTION retrain.register_model(text, text, text),
                           retrain.set_traffic(text, numeric), retrain.advance(text),
                           retrain.rollback(text, text), retrain.force(text, text, timestamptz)
    TO retrain_regress_owner;
-GRANT EXECUTE ON FUNCTION retrain.approve(text, text, text, text)
+GRANT EXECUTE ON FUNCTION retrain.approve(text, text, text, text), retrain.set_owner(text, name)
    TO retrain_regress_alice, retrain_regress_bob, retrain_regress_owner;
 
 -- Registration.  The calling role owns the model.
@@ -196,6 +196,16 @@ SELECT ok, first_bad_id = (SELECT id FROM forged) AS found_the_swap FROM retrain
 UPDATE retrain.log l SET event = p.event, version = p.version, details = p.details
   FROM pair p WHERE p.id = l.id;
 SELECT ok FROM retrain.verify_log();
+-- The chain against a head recorded elsewhere: the head it has, one it
+-- never had, a hash that is not the head's.
+SELECT ok FROM retrain.verify_log((SELECT last_id FROM retrain.log_head), (SELECT last_hash FROM retrain.log_head));
+SELECT ok, first_bad_id = (SELECT last_id + 1 FROM retrain.log_head) AS at_the_end
+  FROM retrain.verify_log((SELECT last_id + 5 FROM retrain.log_head), repeat('a', 64));
+SELECT ok FROM retrain.verify_log((SELECT last_id FROM retrain.log_head), repeat('a', 64));
+SELECT ok FROM retrain.verify_log(0, repeat('0', 64)) AS the_empty_head;
+SELECT * FROM retrain.verify_log(NULL, NULL);
+SELECT * FROM retrain.verify_log(-1, repeat('0', 64));
+
 DELETE FROM retrain.log WHERE id = (SELECT max(id) FROM retrain.log);
 SELECT ok, first_bad_id = (SELECT last_id FROM retrain.log_head) AS found_the_missing_tail FROM retrain.verify_log();
 ALTER TABLE retrain.log ENABLE TRIGGER log_append_only;
@@ -237,6 +247,19 @@ SELECT total_bytes AS cache_before FROM pg_backend_memory_contexts WHERE name = 
 SELECT count(retrain.route(repeat('m', 200), i::text)) AS routed FROM generate_series(1, 20000) i;
 SELECT total_bytes - :cache_before = 0 AS cache_did_not_grow
   FROM pg_backend_memory_contexts WHERE name = 'retrain route cache';
+
+-- Ownership: only a member of both the current and the new owner role.
+SELECT retrain.set_owner('churn', 'retrain_regress_reviewers') AS new_owner;
+SELECT owner FROM retrain.models WHERE name = 'churn';
+SET SESSION AUTHORIZATION retrain_regress_alice;
+SELECT retrain.set_owner('churn', 'retrain_regress_owner');
+RESET SESSION AUTHORIZATION;
+SELECT retrain.set_owner('churn', 'retrain_regress_owner') AS back_to;
+SELECT retrain.set_owner('churn', NULL);
+SELECT retrain.set_owner('churn', 'no_such_role');
+SELECT retrain.set_owner('nope', 'retrain_regress_owner');
+SELECT retrain.set_owner(NULL, 'retrain_regress_owner');
+SELECT event, details FROM retrain.log WHERE event = 'owner_set' AND model = 'churn' ORDER BY id;
 
 -- Clean up.
 DELETE FROM retrain.approvals; DELETE FROM retrain.evaluations; DELETE FROM retrain.production_history;

@@ -175,6 +175,18 @@ SELECT * FROM retrain.check('trig');
 RESET SESSION AUTHORIZATION;
 DROP ROLE retrain_regress_nobody;
 
+-- The cycle as the worker and the pg_cron job run it: every model in a
+-- transaction of its own, then the log's head written to the server log.
+-- A procedure: not inside a transaction block.
+SELECT max(id) AS before_cycle FROM retrain.log \gset
+CALL retrain.run_cycle();
+SELECT count(*) = 0 AS every_model_checked FROM retrain.models m
+ WHERE NOT EXISTS (SELECT 1 FROM retrain.log l
+                    WHERE l.id > :before_cycle AND l.model = m.name AND l.event IN ('checked', 'check_failed'));
+BEGIN;
+CALL retrain.run_cycle();
+ROLLBACK;
+
 -- Clean up.
 DELETE FROM retrain.requests; DELETE FROM retrain.outcomes; DELETE FROM retrain.predictions;
 DELETE FROM retrain.trigger_state; DELETE FROM retrain.baselines;
