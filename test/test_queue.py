@@ -5,6 +5,8 @@
 - racing trainers claim each open request exactly once (FOR UPDATE SKIP
   LOCKED);
 - a new request sends NOTIFY retrain_requests with a JSON payload, at commit.
+- an answer committed while a check cycle's transaction runs keeps the
+  cycle from making the same request again.
 """
 
 import json
@@ -116,6 +118,40 @@ def test_racing_check_cycles_keep_one_open_request():
         assert scalar(conn, "SELECT count(*) FROM retrain.log WHERE event = 'check_failed'") == 0
         assert scalar(conn, "SELECT ok FROM retrain.verify_log()")
     assert not unexpected, unexpected
+
+def test_answer_committed_during_a_cycle_stays_in_flight():
+    """The demo's flake: a cycle's transaction starts, the trainer then
+    commits its answer (request done, version registered), and the cycle
+    reads both.  now() is older than the answer's finished_at, yet the
+    answer is in flight: the production version's trigger that made the
+    request must not make the same request again."""
+    with connect() as conn:
+        m = "queue_in_flight"
+        conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (m,))
+        conn.execute("SELECT retrain.register_version(%s, 'v1', 's3://m', repeat('a', 64), '{}')", (m,))
+        conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green')", (m,))
+        conn.execute("""SELECT retrain.set_policy(%s, '{"triggers": {"schedule": {"interval": "1 second"}}}')""", (m,))
+        rid = scalar(conn, "SELECT retrain.request_retrain(%s, 'drift')", (m,))
+        # the queue is shared: claim, and set aside, what earlier tests left
+        while (row := conn.execute("SELECT id FROM retrain.claim_request('t')").fetchone())[0] != rid:
+            conn.execute("SELECT retrain.finish_request(%s, 'failed', message => 'not this test''s')", row)
+        conn.execute("SELECT retrain.register_version(%s, 'v2', 's3://m2', repeat('b', 64), '{}')", (m,))
+        time.sleep(1.1)  # the schedule of the production version v1 is due
+        with connect() as cycle:
+            with cycle.transaction():
+                cycle.execute("SELECT now()")  # the cycle's transaction has begun
+                conn.execute("SELECT retrain.finish_request(%s, 'done', 'v2')", (rid,))
+                cycle.execute("SELECT retrain.run_checks()")
+                decided = scalar(cycle, "SELECT details FROM retrain.log WHERE model = %s AND event = 'checked' "
+                                        "ORDER BY id DESC LIMIT 1", (m,))
+                fired, eligible, detail = cycle.execute(
+                    "SELECT fired, eligible, detail->'eligibility'->'in_flight' FROM retrain.check(%s) "
+                    "WHERE trigger = 'schedule'", (m,)).fetchone()
+        # the schedule is due, but the answer is on its way: no request
+        assert fired and not eligible, (fired, eligible)
+        assert decided == {"fired": [], "request": None}, decided
+        assert scalar(conn, "SELECT count(*) FROM retrain.requests WHERE model = %s AND status = 'open'", (m,)) == 0
+        assert detail is not None and detail["request"] == rid and detail["version"] == "v2", detail
 
 
 def test_finish_refuses_foreign_states():

@@ -451,13 +451,15 @@ BEGIN
     -- The answer to the last request may be on its way: a version trained
     -- for it and not yet released or discarded.  Until it is (or the
     -- cooldown passes), the production version's drift or metric drop that
-    -- made the request would only make the same request again.
+    -- made the request would only make the same request again.  Asked about
+    -- the present, an answer committed after this transaction began (its
+    -- finished_at later than now()) is in flight too: the cycle reads it.
     SELECT jsonb_build_object('request', q.id, 'version', q.version, 'stage', mv.stage,
                               'until', q.finished_at + (pol->'requests'->>'cooldown')::interval)
       INTO in_flight
       FROM @extschema@.requests q
       JOIN @extschema@.model_versions mv ON mv.model = q.model AND mv.version = q.version
-     WHERE q.model = m.name AND q.status = 'done' AND q.finished_at <= at
+     WHERE q.model = m.name AND q.status = 'done' AND (q.finished_at <= at OR at >= pg_catalog.now())
        AND q.finished_at > at - (pol->'requests'->>'cooldown')::interval
        AND mv.stage IN ('registered', 'shadow', 'canary')
      ORDER BY q.finished_at DESC LIMIT 1;
