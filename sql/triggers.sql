@@ -177,7 +177,14 @@ DROP ROLE retrain_regress_nobody;
 
 -- The cycle as the worker and the pg_cron job run it: every model in a
 -- transaction of its own, then the log's head written to the server log.
--- A procedure: not inside a transaction block.
+-- A procedure: not inside a transaction block.  What it visits, in order:
+-- the running canaries' guards, then every model's checks.
+SELECT * FROM retrain._cycle_plan() WITH ORDINALITY WHERE model LIKE 'trig%';
+BEGIN;
+SELECT retrain.register_version('trig_broken', 'v2', 's3://m/v2', repeat('d', 64), '{}') IS NOT NULL AS registered;
+SELECT retrain.promote('trig_broken', 'v2', 'canary');
+SELECT * FROM retrain._cycle_plan() WITH ORDINALITY WHERE model LIKE 'trig%';
+ROLLBACK;
 SELECT max(id) AS before_cycle FROM retrain.log \gset
 CALL retrain.run_cycle();
 SELECT count(*) = 0 AS every_model_checked FROM retrain.models m

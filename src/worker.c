@@ -219,25 +219,29 @@ static bool
 run_cycle(void)
 {
 	List	   *installed = NIL;
-	List	   *canaries = NIL;
-	List	   *models = NIL;
+	List	   *plan = NIL;
 	ListCell   *lc;
 
 	if (!run_in_transaction("retrain: checking whether the extension is installed",
 							"SELECT extname::text FROM pg_catalog.pg_extension WHERE extname = 'retrain'",
 							0, NULL, NULL, true, &installed) || installed == NIL)
 		return false;
+
+	/*
+	 * The same plan as the procedure run_cycle(), in one snapshot; each entry
+	 * is "1" (the guard) or "0" (the checks) followed by the model's name.
+	 */
 	if (!run_in_transaction("retrain: listing models",
-							"SELECT model FROM retrain.deployments WHERE canary_version IS NOT NULL ORDER BY model",
-							0, NULL, NULL, true, &canaries) ||
-		!run_in_transaction("retrain: listing models",
-							"SELECT name FROM retrain.models ORDER BY name",
-							0, NULL, NULL, true, &models))
+							"SELECT p.guard::pg_catalog.int4::pg_catalog.text OPERATOR(pg_catalog.||) p.model "
+							"FROM retrain._cycle_plan() WITH ORDINALITY p ORDER BY p.ordinality",
+							0, NULL, NULL, true, &plan))
 		return true;
-	foreach(lc, canaries)
-		cycle_model(lfirst(lc), true);
-	foreach(lc, models)
-		cycle_model(lfirst(lc), false);
+	foreach(lc, plan)
+	{
+		const char *entry = lfirst(lc);
+
+		cycle_model(entry + 1, entry[0] == '1');
+	}
 	(void) run_in_transaction("retrain: anchoring the log's head",
 							  "SELECT (retrain._anchor_log()).head_id",
 							  0, NULL, NULL, false, NULL);

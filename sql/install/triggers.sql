@@ -631,6 +631,21 @@ $$;
 COMMENT ON FUNCTION @extschema@._anchor_log() IS
     'Write the log''s head (id and hash) to the server log and NOTIFY retrain_log_head (internal)';
 
+-- What a check cycle visits, in order: every running canary's guard, then
+-- every model's checks.  One list for the procedure and the worker (C).
+CREATE OR REPLACE FUNCTION @extschema@._cycle_plan()
+    RETURNS TABLE (model text, guard boolean)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT d.model, true FROM @extschema@.deployments d WHERE d.canary_version IS NOT NULL
+    UNION ALL
+    SELECT mm.name, false FROM @extschema@.models mm
+    ORDER BY 2 DESC, 1
+$$;
+COMMENT ON FUNCTION @extschema@._cycle_plan() IS
+    'What a check cycle visits, in order: each running canary''s guard, then each model''s checks (internal)';
+
 -- The check cycle as the pg_cron job runs it (the background worker runs
 -- the same, from C): every running canary's guard, then every model's
 -- checks, each model in its own transaction under retrain.check_timeout,
@@ -645,11 +660,7 @@ DECLARE
     m text;
     guard boolean;
 BEGIN
-    FOR m, guard IN SELECT d.model, true FROM @extschema@.deployments d
-                     WHERE d.canary_version IS NOT NULL
-                    UNION ALL
-                    SELECT mm.name, false FROM @extschema@.models mm
-                     ORDER BY 2 DESC, 1 LOOP
+    FOR m, guard IN SELECT p.model, p.guard FROM @extschema@._cycle_plan() WITH ORDINALITY p ORDER BY p.ordinality LOOP
         BEGIN
             PERFORM @extschema@._cycle_model(m, pg_catalog.now(), guard);
         EXCEPTION WHEN query_canceled THEN
