@@ -78,7 +78,8 @@ REGRESS = \
 	eligibility \
 	sources \
 	registry \
-	bounds
+	bounds \
+	decisions
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

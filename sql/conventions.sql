@@ -37,7 +37,8 @@ SELECT count(*) > 20 AS has_aggregates
   FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
  WHERE p.pronamespace = 'retrain'::regnamespace;
 
--- Support functions (names starting with "_") are not executable by PUBLIC.
+-- Support functions (names starting with "_") are not executable by PUBLIC,
+-- but for the three pure ones schedule_occurrence() calls as its caller.
 SELECT p.oid::regprocedure AS public_support_function
   FROM pg_proc p
  WHERE p.pronamespace = 'retrain'::regnamespace AND p.proname LIKE '\_%'

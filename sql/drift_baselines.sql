@@ -93,10 +93,14 @@ SELECT retrain.capture_baseline('m', 'v1', 'empty_feature');
 SELECT feature, edges, expected, categories, missing_share FROM retrain.baselines WHERE model = 'm' ORDER BY feature;
 SELECT feature, psi, missing_share, drifted FROM retrain.drift('m', 'v1', 'empty_feature') ORDER BY feature;
 
--- Privileges: any role may read baselines and measure drift on what it may
--- read; capture_baseline is not for PUBLIC; drift reads with the caller's
--- rights.
+-- Privileges: baselines are for the model's owner and the prediction
+-- log's readers (not every role); capture_baseline is not for PUBLIC;
+-- drift reads with the caller's rights.
 CREATE ROLE retrain_regress_analyst;
+SET SESSION AUTHORIZATION retrain_regress_analyst;
+SELECT count(*) > 0 AS can_read_baselines FROM retrain.baselines;
+RESET SESSION AUTHORIZATION;
+GRANT SELECT ON retrain.predictions TO retrain_regress_analyst;
 SET SESSION AUTHORIZATION retrain_regress_analyst;
 SELECT count(*) > 0 AS can_read_baselines FROM retrain.baselines;
 SELECT retrain.capture_baseline('churn', 'v3', 'training_rows');
@@ -132,6 +136,7 @@ REVOKE ALL ON training_rows FROM retrain_regress_analyst;
 REVOKE ALL ON FUNCTION retrain.capture_baseline(text, text, regclass, text[], integer),
                        retrain._store_baseline(text, text, jsonb)
     FROM retrain_regress_analyst;
+REVOKE ALL ON retrain.predictions FROM retrain_regress_analyst;
 DROP ROLE retrain_regress_analyst;
 
 -- What _store_baseline is handed is checked, whoever calls it: a profile

@@ -231,7 +231,8 @@ UPDATE retrain.deployments SET canary_percent = 100;
 INSERT INTO retrain.log (id, at, event, actor, prev_hash, hash) VALUES (1000, now(), 'x', 'x', 'x', 'x');
 RESET SESSION AUTHORIZATION;
 
--- route() for models without a deployment, and bucket() test vectors (see docs).
+-- route() for a model that is not registered (an error, not a silent
+-- fallback), and bucket() test vectors (see docs).
 SELECT retrain.route('no-such-model', 'u') AS unknown_model;
 SELECT retrain.bucket('churn', 'member-1'), retrain.bucket('', ''), retrain.bucket('model', 'ünïcode');
 

@@ -51,7 +51,7 @@ SELECT (i % 100)::float8 AS a, (ARRAY['x', 'y'])[1 + i % 2] AS c FROM generate_s
 SELECT retrain.register_model('trig', 'binary_classification');
 SELECT retrain.register_version('trig', 'v1', 's3://m/v1', repeat('a', 64), '{"f1": 0.80}',
                                 data_range => '[2026-01-01, 2026-05-01)', features => '{a, c}');
-SELECT retrain.capture_baseline('trig', 'v1', 'trig_training');
+SELECT retrain.capture_baseline('trig', 'v1', 'trig_training', '{a, c}');
 SELECT retrain.promote('trig', 'v1', 'blue_green');
 SELECT retrain.set_policy('trig', '{
   "triggers": {"drift": {"psi": 0.25, "aggregate": "max", "window": "7 days"},

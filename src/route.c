@@ -17,7 +17,13 @@
  * retrain.deployments fires a trigger (retrain._deployments_changed) that
  * queues a relcache invalidation of the table; at commit it reaches every
  * backend, whose callback empties its cache, so the next route() reads the
- * committed row.  The same trigger sends NOTIFY retrain_deployments with the
+ * committed row.  A backend reads those messages when a transaction starts
+ * or a lock is taken, and a cache hit takes none: so route() reads them
+ * itself (a cheap check when there are none), and each statement of a READ
+ * COMMITTED transaction routes as its snapshot reads the table.  Under
+ * REPEATABLE READ or SERIALIZABLE a statement must see the transaction's
+ * snapshot, which the cache cannot promise: route() reads the row then.
+ * The same trigger sends NOTIFY retrain_deployments with the
  * model's name for applications that cache on their side.
  *
  * Copyright (c) 2026, The retrain developers
@@ -27,6 +33,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "catalog/namespace.h"
 #include "commands/async.h"
@@ -151,7 +158,7 @@ typedef struct Deployment
 	char	   *production;
 	char	   *canary;
 	char	   *shadow;
-	double		canary_percent;
+	int32		canary_bp;		/* canary share in basis points, 0 to 10000 */
 	char		mode;			/* a(uto), p(roduction), c(andidate), f(allback) */
 	bool		has_until;
 	TimestampTz until;
@@ -204,7 +211,7 @@ deployment_load(const char *model, Deployment *d, MemoryContext cxt)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	ret = SPI_execute_with_args("SELECT production_version, canary_version, shadow_version, "
-								"canary_percent::float8, mode, mode_until "
+								"(canary_percent * 100)::int4, mode, mode_until "
 								"FROM retrain.deployments WHERE model = $1",
 								1, argtypes, values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
@@ -212,7 +219,7 @@ deployment_load(const char *model, Deployment *d, MemoryContext cxt)
 
 	d->exists = SPI_processed > 0;
 	d->production = d->canary = d->shadow = NULL;
-	d->canary_percent = 0;
+	d->canary_bp = 0;
 	d->mode = 'a';
 	d->has_until = false;
 	if (d->exists)
@@ -229,7 +236,7 @@ deployment_load(const char *model, Deployment *d, MemoryContext cxt)
 		v = SPI_getbinval(tup, desc, 3, &isnull);
 		d->shadow = copy_text_datum(cxt, v, isnull);
 		v = SPI_getbinval(tup, desc, 4, &isnull);
-		d->canary_percent = isnull ? 0 : DatumGetFloat8(v);
+		d->canary_bp = isnull ? 0 : DatumGetInt32(v);
 		v = SPI_getbinval(tup, desc, 5, &isnull);
 		if (!isnull)
 		{
@@ -257,6 +264,8 @@ deployment_lookup(text *model_text)
 		CacheRegisterRelcacheCallback(deployment_cache_callback, (Datum) 0);
 		callback_registered = true;
 	}
+	/* first: the callback may empty the cache and forget the table's OID */
+	AcceptInvalidationMessages();
 	if (!OidIsValid(deployments_relid))
 	{
 		Oid			nsp = get_namespace_oid("retrain", false);
@@ -282,9 +291,12 @@ deployment_lookup(text *model_text)
 									   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
 
-	if (strlen(model) >= sizeof(((Deployment *) NULL)->model))
+	if (strlen(model) >= sizeof(((Deployment *) NULL)->model) || IsolationUsesXactSnapshot())
 	{
-		/* too long a name to cache: read it every time, into this call's memory */
+		/*
+		 * Too long a name to cache, or a transaction snapshot the cache may
+		 * be newer or older than: read it every time, into this call's memory
+		 */
 		d = palloc(sizeof(Deployment));
 		deployment_load(model, d, CurrentMemoryContext);
 		return d;
@@ -339,7 +351,12 @@ route_decide(const Deployment *d, int bucket)
 				return r;
 		}
 	}
-	if (d->canary != NULL && bucket < d->canary_percent * (ROUTE_BUCKETS / 100))
+	/*
+	 * Integers: canary_percent has two decimals, so basis points are exact,
+	 * and a bucket is one basis point.  (In float8, 0.07 * 100 is
+	 * 7.000000000000001, and bucket 7 went to the canary.)
+	 */
+	if (d->canary != NULL && bucket < d->canary_bp * (ROUTE_BUCKETS / 10000))
 	{
 		r.arm = "canary";
 		r.version = d->canary;
@@ -352,6 +369,20 @@ route_decide(const Deployment *d, int bucket)
 	return r;
 }
 
+/*
+ * A model that is not registered is a mistake (a typo would otherwise serve
+ * the fallback without a word); NULL is kept for a registered model with
+ * nothing to serve.
+ */
+static void
+route_check_exists(text *model, const Deployment *d, const char *fn)
+{
+	if (!d->exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("retrain.%s: unknown model \"%s\"", fn, text_to_cstring(model))));
+}
+
 /* route(model text, unit_key text) → text: NULL means "use no model" */
 PG_FUNCTION_INFO_V1(retrain_route);
 Datum
@@ -359,7 +390,10 @@ retrain_route(PG_FUNCTION_ARGS)
 {
 	text	   *model = PG_GETARG_TEXT_PP(0);
 	const Deployment *d = deployment_lookup(model);
-	RouteDecision r = route_decide(d, d->exists ? unit_bucket(model, PG_GETARG_TEXT_PP(1)) : 0);
+	RouteDecision r;
+
+	route_check_exists(model, d, "route");
+	r = route_decide(d, unit_bucket(model, PG_GETARG_TEXT_PP(1)));
 
 	if (r.version == NULL)
 		PG_RETURN_NULL();
@@ -377,11 +411,15 @@ retrain_route_detail(PG_FUNCTION_ARGS)
 {
 	text	   *model = PG_GETARG_TEXT_PP(0);
 	const Deployment *d = deployment_lookup(model);
-	int			bucket = unit_bucket(model, PG_GETARG_TEXT_PP(1));
-	RouteDecision r = route_decide(d, bucket);
+	int			bucket;
+	RouteDecision r;
 	TupleDesc	tupdesc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
+
+	route_check_exists(model, d, "route_detail");
+	bucket = unit_bucket(model, PG_GETARG_TEXT_PP(1));
+	r = route_decide(d, bucket);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

@@ -9,7 +9,10 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_aggregate.h"
 #include "libpq/pqformat.h"
+#include "nodes/execnodes.h"
 #include "miscadmin.h"
 #include "nodes/primnodes.h"
 #include "catalog/pg_type_d.h"
@@ -18,21 +21,63 @@
 #include "utils/float.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "util.h"
+
+/*
+ * The aggregate a support function runs for when it runs as a window
+ * function: WindowAgg hands its support functions no Aggref, so look among
+ * the node's window functions for the aggregate whose transition or final
+ * function this is (when two share it, the first is named; their messages
+ * are about the same inputs).
+ */
+static Oid
+window_aggregate(FunctionCallInfo fcinfo)
+{
+	WindowAggState *winstate = (WindowAggState *) fcinfo->context;
+	Oid			support = fcinfo->flinfo ? fcinfo->flinfo->fn_oid : InvalidOid;
+	ListCell   *lc;
+
+	if (!OidIsValid(support))
+		return InvalidOid;
+	foreach(lc, winstate->funcs)
+	{
+		WindowFuncExprState *wfs = (WindowFuncExprState *) lfirst(lc);
+		Oid			agg = wfs->wfunc->winfnoid;
+		HeapTuple	tup;
+		bool		match = false;
+
+		if (!wfs->wfunc->winagg)
+			continue;
+		tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(agg));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		match = ((Form_pg_aggregate) GETSTRUCT(tup))->aggtransfn == support ||
+			((Form_pg_aggregate) GETSTRUCT(tup))->aggfinalfn == support;
+		ReleaseSysCache(tup);
+		if (match)
+			return agg;
+	}
+	return InvalidOid;
+}
 
 char *
 retrain_func_name(FunctionCallInfo fcinfo)
 {
 	Oid			fn = InvalidOid;
+	int			context = AggCheckCallContext(fcinfo, NULL);
 
-	if (AggCheckCallContext(fcinfo, NULL))
+	if (context == AGG_CONTEXT_AGGREGATE)
 	{
 		Aggref	   *aggref = AggGetAggref(fcinfo);
 
 		if (aggref != NULL)
 			fn = aggref->aggfnoid;
 	}
+	else if (context == AGG_CONTEXT_WINDOW && fcinfo->context != NULL &&
+			 IsA(fcinfo->context, WindowAggState))
+		fn = window_aggregate(fcinfo);
 	if (!OidIsValid(fn) && fcinfo->flinfo != NULL)
 		fn = fcinfo->flinfo->fn_oid;
 	if (!OidIsValid(fn))

@@ -32,11 +32,22 @@ COMMENT ON COLUMN @extschema@.baselines.row_count IS 'rows profiled';
 COMMENT ON COLUMN @extschema@.baselines.missing_share IS 'share of rows where the value was NULL (or NaN)';
 COMMENT ON COLUMN @extschema@.baselines.captured_at IS 'when the profile was captured';
 
--- Readers (analysts, applications) may see what a model was trained on;
--- only capture_baseline writes.
+-- Only capture_baseline writes.
 REVOKE ALL ON @extschema@.baselines FROM PUBLIC;
 GRANT SELECT ON @extschema@.baselines TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.baselines', '');
+-- A baseline is derived from a model's data (bin edges are quantiles of
+-- its values, categories are its values): its rows are for the model's
+-- owner and for whoever may read the prediction log (the analysts of the
+-- GRANT recipe), not for every role.  Superusers and retrain's own
+-- functions (the tables' owner) are not subject to it.
+ALTER TABLE @extschema@.baselines ENABLE ROW LEVEL SECURITY;
+CREATE POLICY baselines_readers ON @extschema@.baselines FOR SELECT
+    USING (pg_catalog.has_table_privilege('@extschema@.predictions', 'SELECT')
+           OR EXISTS (SELECT 1 FROM @extschema@.models m JOIN pg_catalog.pg_roles r ON r.rolname = m.owner
+                       WHERE m.name = baselines.model AND pg_catalog.pg_has_role(r.oid, 'MEMBER')));
+COMMENT ON POLICY baselines_readers ON @extschema@.baselines IS
+    'Baselines are readable by members of the model''s owner role and by roles that may read retrain.predictions';
 
 -- @replace
 
@@ -176,13 +187,15 @@ BEGIN
     END IF;
     -- The columns to profile: numbers as numeric features, text as
     -- categorical ones; a named column that is missing or of another type
-    -- is an error.
+    -- is an error.  Unnamed, only numbers: a category's name is the value
+    -- itself (a text column may hold names or identifiers), and it is kept
+    -- only for columns the caller chose.
     FOR cols IN
         SELECT f.name, a.atttypid::regtype AS type
           FROM unnest(coalesce(features, ARRAY(
                    SELECT a2.attname::text FROM pg_attribute a2
                     WHERE a2.attrelid = source AND a2.attnum > 0 AND NOT a2.attisdropped
-                      AND a2.atttypid = ANY (numeric_types || text_types)
+                      AND a2.atttypid = ANY (numeric_types)
                     ORDER BY a2.attnum))) WITH ORDINALITY AS f(name, ord)
           LEFT JOIN pg_attribute a
             ON a.attrelid = source AND a.attname = f.name AND a.attnum > 0 AND NOT a.attisdropped
@@ -236,9 +249,11 @@ BEGIN
         profile := profile || jsonb_build_object(
             'feature', f, 'kind', 'categorical', 'row_count', total,
             'missing_share', CASE WHEN total = 0 THEN 0 ELSE (r->>(i + 1))::float8 / total END,
-            'categories', (SELECT jsonb_object_agg(key, c / t)
-                             FROM (SELECT key, value::float8 AS c, sum(value::float8) OVER () AS t
-                                     FROM jsonb_each_text(counts)) x));
+            -- an empty table or a column never filled: no distribution
+            'categories', CASE WHEN jsonb_typeof(counts) = 'object' THEN
+                            (SELECT jsonb_object_agg(key, c / t)
+                               FROM (SELECT key, value::float8 AS c, sum(value::float8) OVER () AS t
+                                       FROM jsonb_each_text(counts)) x) END);
         i := i + 2;
     END LOOP;
 
@@ -272,7 +287,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.capture_baseline(text, text, pg_catalog.regclass, text[], integer) IS
-    'Profile the named (default: all numeric and text) columns of source as the baseline of a model version, replacing an earlier one; returns the number of features stored';
+    'Profile the named (default: all numeric) columns of source as the baseline of a model version, replacing an earlier one; returns the number of features stored';
 
 CREATE OR REPLACE FUNCTION @extschema@.drift(model text, version text, current pg_catalog.regclass,
                                   since timestamptz DEFAULT NULL, time_column text DEFAULT NULL,

@@ -79,6 +79,7 @@ CREATE OR REPLACE FUNCTION @extschema@._log_outcome(prediction_id bigint, label 
 AS $$
 DECLARE
     predicted timestamptz;
+    task text;
 BEGIN
     PERFORM @extschema@._refuse_in_owner_code('log_outcome');
     IF prediction_id IS NULL OR observed_at IS NULL THEN
@@ -91,9 +92,25 @@ BEGIN
     IF actual = 'NaN' OR actual IN ('Infinity', '-Infinity') THEN
         RAISE EXCEPTION 'retrain.log_outcome: actual must be finite, not %', actual USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT p.predicted_at INTO predicted FROM @extschema@.predictions p WHERE p.id = _log_outcome.prediction_id;
+    SELECT p.predicted_at, m.task INTO predicted, task
+      FROM @extschema@.predictions p LEFT JOIN @extschema@.models m ON m.name = p.model
+     WHERE p.id = _log_outcome.prediction_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'retrain.log_outcome: no prediction %', prediction_id USING ERRCODE = 'undefined_object';
+    END IF;
+    -- log_outcome(id, 1) picks the float8 form: on a classifier that would
+    -- store a number where the label belongs, and the true label would then
+    -- be refused as a second outcome
+    IF task = 'binary_classification' AND label IS NULL THEN
+        RAISE EXCEPTION 'retrain.log_outcome: prediction % is of a classification model, whose outcome is a label, not the number %',
+                        prediction_id, actual
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = format('Pass a boolean: retrain.log_outcome(%s, %s).', prediction_id, (actual <> 0)::text);
+    ELSIF task = 'regression' AND actual IS NULL THEN
+        RAISE EXCEPTION 'retrain.log_outcome: prediction % is of a regression model, whose outcome is a number, not the label %',
+                        prediction_id, label
+            USING ERRCODE = 'datatype_mismatch',
+                  HINT = format('Pass the actual value: retrain.log_outcome(%s, actual => 1.5).', prediction_id);
     END IF;
     -- an outcome known before its prediction was made is a clock or join
     -- error; the message keeps the prediction's time to itself (an

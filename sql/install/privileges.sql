@@ -36,6 +36,10 @@ DECLARE
         '@extschema@.js_distance(pg_catalog.float8[], pg_catalog.float8[], pg_catalog.float8)',
         '@extschema@.ks_pvalue(pg_catalog.float8, bigint, bigint)',
         '@extschema@.schedule_occurrence(jsonb, timestamptz, timestamptz)',
+        -- and the pure helpers it calls as its caller
+        '@extschema@._valid_schedule(jsonb)',
+        '@extschema@._schedule_hint()',
+        '@extschema@._interval_in_bounds(interval)',
         -- drift reports read the relation they are given with the caller's rights
         '@extschema@.drift(text, text, pg_catalog.regclass, timestamptz, text, pg_catalog.float8)',
         '@extschema@.drift_summary(text, text, pg_catalog.regclass, timestamptz, text, pg_catalog.float8, pg_catalog.float8)',

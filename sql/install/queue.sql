@@ -36,7 +36,9 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.requests_id_seq', '');
 -- @replace
 
 -- The one write path of the queue: make the model's request, or add the
--- reason to the open one.  why is {"trigger", "reason", "by"}; created says
+-- reason to the open one.  why is {"trigger", "reason", "by"}, kept with
+-- when it was first and last given and how often ("first_at", "last_at",
+-- "count"); created says
 -- which of the two happened, decided under the model's lock.
 CREATE OR REPLACE FUNCTION @extschema@._request(model text, why jsonb, OUT id bigint, OUT created boolean)
     LANGUAGE plpgsql
@@ -44,14 +46,32 @@ CREATE OR REPLACE FUNCTION @extschema@._request(model text, why jsonb, OUT id bi
 AS $$
 DECLARE
     r @extschema@.requests;
+    same integer;
+    now_ timestamptz := pg_catalog.now();
 BEGIN
     PERFORM @extschema@._lock_model('request_retrain', model);
+    why := why || jsonb_build_object('first_at', now_, 'last_at', now_, 'count', 1);
     SELECT * INTO r FROM @extschema@.requests q
      WHERE q.model = _request.model AND q.status IN ('open', 'claimed');
     IF FOUND THEN
-        -- one open request per model: the new reason joins it
-        UPDATE @extschema@.requests q SET reasons = q.reasons || why WHERE q.id = r.id;
-        PERFORM @extschema@._log(model, NULL, 'retrain_request_joined', jsonb_build_object('request', r.id, 'reason', why));
+        -- One open request per model: the new reason joins it.  A reason
+        -- already there (the same trigger seen again by the same role at
+        -- the next cycle, or the same words asked again) is counted, not
+        -- repeated: a trigger that stays fired adds no entry per cycle.
+        SELECT e.o - 1 INTO same
+          FROM jsonb_array_elements(r.reasons) WITH ORDINALITY AS e(v, o)
+         WHERE e.v->>'trigger' = why->>'trigger' AND e.v->>'by' IS NOT DISTINCT FROM why->>'by'
+           AND (why->>'trigger' <> 'manual' OR e.v->>'reason' = why->>'reason')
+         ORDER BY e.o LIMIT 1;
+        IF same IS NULL THEN
+            UPDATE @extschema@.requests q SET reasons = q.reasons || why WHERE q.id = r.id;
+        ELSE
+            why := (r.reasons->same) || jsonb_build_object('reason', why->'reason', 'last_at', now_,
+                                                           'count', coalesce((r.reasons->same->>'count')::bigint, 1) + 1);
+            UPDATE @extschema@.requests q SET reasons = jsonb_set(q.reasons, ARRAY[same::text], why) WHERE q.id = r.id;
+        END IF;
+        PERFORM @extschema@._log(model, NULL, 'retrain_request_joined',
+                                 jsonb_build_object('request', r.id, 'reason', why, 'repeated', same IS NOT NULL));
         id := r.id;
         created := false;
         RETURN;

