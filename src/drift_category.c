@@ -236,6 +236,31 @@ typedef struct CategoryList
 	double		total;
 } CategoryList;
 
+/* Whether a numeric is 0 (a count of 1e-400 is not, though float8 says so). */
+static bool
+numeric_is_zero_value(Numeric n)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(n),
+											 NumericGetDatum(int64_to_numeric(0)))) == 0;
+}
+
+/* Counts divided by the largest, for counts beyond float8's range. */
+static void
+category_counts_rescale(CategoryList *list, Numeric *nums, Numeric max)
+{
+	int			i;
+
+	list->total = 0;
+	for (i = 0; i < list->n; i++)
+	{
+		Numeric		share = numeric_div_opt_error(nums[i], max, NULL);
+
+		list->counts[i] = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+															 NumericGetDatum(share)));
+		list->total += list->counts[i];
+	}
+}
+
 static CategoryList
 category_list(FunctionCallInfo fcinfo, Jsonb *jb, const char *argname)
 {
@@ -244,6 +269,9 @@ category_list(FunctionCallInfo fcinfo, Jsonb *jb, const char *argname)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	int			cap;
+	Numeric    *nums;
+	Numeric		max = NULL;
+	bool		any_positive = false;
 
 	if (!JB_ROOT_IS_OBJECT(jb))
 		ereport(ERROR,
@@ -253,6 +281,7 @@ category_list(FunctionCallInfo fcinfo, Jsonb *jb, const char *argname)
 	cap = Max(JB_ROOT_COUNT(jb), 1);
 	list.keys = palloc(sizeof(JsonbValue) * cap);
 	list.counts = palloc(sizeof(double) * cap);
+	nums = palloc(sizeof(Numeric) * cap);
 
 	it = JsonbIteratorInit(&jb->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -281,10 +310,23 @@ category_list(FunctionCallInfo fcinfo, Jsonb *jb, const char *argname)
 								list.keys[list.n].val.string.len,
 								list.keys[list.n].val.string.val,
 								float8out_internal(count))));
+			nums[list.n] = v.val.numeric;
+			if (max == NULL || DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+																NumericGetDatum(v.val.numeric),
+																NumericGetDatum(max))) > 0)
+				max = v.val.numeric;
+			any_positive = any_positive || count != 0 || !numeric_is_zero_value(v.val.numeric);
 			list.counts[list.n++] = count;
 			list.total += count;
 		}
 	}
+	/*
+	 * jsonb's numbers go beyond float8 both ways (a count of 1e400, or of
+	 * 1e-400): then every count is divided by the largest first, in numeric,
+	 * which keeps the shares.
+	 */
+	if (any_positive && !(isfinite(list.total) && list.total >= 1e-300))
+		category_counts_rescale(&list, nums, max);
 	if (list.total <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

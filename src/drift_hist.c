@@ -40,12 +40,14 @@ retrain_psi_of(const double *expected, double expected_total,
 			   const double *actual, double actual_total, int n, double epsilon)
 {
 	CompensatedSum sum = {0, 0};
+	const double *es = retrain_shares(expected, n, expected_total);
+	const double *as = retrain_shares(actual, n, actual_total);
 	int			i;
 
 	for (i = 0; i < n; i++)
 	{
-		double		e = expected[i] / expected_total;
-		double		a = actual[i] / actual_total;
+		double		e = es[i];
+		double		a = as[i];
 
 		if (e == 0)
 			e = epsilon;
@@ -123,11 +125,13 @@ retrain_js_distance(PG_FUNCTION_ARGS)
 						retrain_func_name(fcinfo), np, nq)));
 	ptotal = retrain_check_distribution(fcinfo, p, np, "expected");
 	qtotal = retrain_check_distribution(fcinfo, q, nq, "actual");
+	p = retrain_shares(p, np, ptotal);
+	q = retrain_shares(q, nq, qtotal);
 
 	for (i = 0; i < np; i++)
 	{
-		double		pi = p[i] / ptotal;
-		double		qi = q[i] / qtotal;
+		double		pi = p[i];
+		double		qi = q[i];
 		double		m = (pi + qi) / 2.0;
 
 		/* x ln(x / m), 0 for x = 0: scipy.special.rel_entr */
@@ -634,6 +638,13 @@ retrain_quantile_edges_final(PG_FUNCTION_ARGS)
 		double		second = float8_from_sort_key(keys[hi]);
 		double		edge = (lo == hi || first == second) ? first
 			: first + (second - first) * (pos - (double) lo);
+
+		/*
+		 * Two finite values can be more than float8 apart (-1e308 and
+		 * 1e308): interpolate between their halves, which are not.
+		 */
+		if (isinf(edge) && isfinite(first) && isfinite(second))
+			edge = 2.0 * (first / 2 + (second / 2 - first / 2) * (pos - (double) lo));
 
 		if (isnan(edge))
 			ereport(ERROR,

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * drift_kstest.c
- *	  retrain.ks_pvalue(d, n1, n2): the asymptotic p-value of the
- *	  two-sample Kolmogorov-Smirnov statistic, as scipy's
- *	  ks_2samp(method='asymp') computes it for the two-sided test: the
+ *	  retrain.ks_pvalue(d, n1, n2): the p-value of the two-sample
+ *	  Kolmogorov-Smirnov statistic for the two-sided test, as scipy's
+ *	  ks_2samp(method='auto') computes it: exact while neither sample has
+ *	  more than 10,000 values (ks_exact_sf below), else asymptotic: the
  *	  survival function of the one-sample two-sided statistic D_n at d, with
  *	  n the effective sample size round(n1 n2 / (n1 + n2)).
  *
@@ -548,6 +549,83 @@ kolmogorov_sf(int64 n, double x)
 	return clip_probability(1.0 - cdf);
 }
 
+/* Up to this many values in the larger sample the p-value is exact (scipy's bound). */
+#define KS_EXACT_MAX_N 10000
+
+static int64
+gcd_int64(int64 a, int64 b)
+{
+	while (b != 0)
+	{
+		int64		t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/*
+ * The exact P(D >= d) for samples of m and n values without ties.  Under
+ * the null hypothesis every ordering of the m + n values is equally likely:
+ * a monotone lattice path from (0, 0) to (m, n), one step right per value
+ * of the first sample, one step up per value of the second.  D >= d when
+ * the path touches a point with |x/m - y/n| >= d.  With v(x, y) the share
+ * of paths to (x, y) that touched such a point,
+ *
+ *   v(x, y) = 1 on such a point, else (x v(x-1, y) + y v(x, y-1)) / (x + y),
+ *
+ * since of the paths to (x, y) the share x / (x + y) comes from the left.
+ * The p-value is v(m, n), computed directly (not as 1 minus the share of
+ * paths that stay inside, which would lose every digit of a small p).
+ * D takes values h / lcm(m, n): d is rounded to the nearest one, and the
+ * test |x n - y m| >= h gcd(m, n) is exact in integers.  Only a band of
+ * each column lies inside; the rest holds 1.
+ */
+static double
+ks_exact_sf(int64 m, int64 n, double d)
+{
+	int64		g = gcd_int64(m, n);
+	int64		lcm = (m / g) * n;
+	int64		h = (int64) rint(d * (double) lcm);
+	int64		limit = h * g;
+	double	   *v;
+	int64		lo = 0;
+	int64		x;
+	int64		y;
+	double		p;
+
+	if (h <= 0)
+		return 1.0;
+	v = palloc(sizeof(double) * (n + 1));
+	/* x = 0: outside from y m >= limit on */
+	v[0] = 0.0;
+	for (y = 1; y <= n; y++)
+		v[y] = (y * m >= limit) ? 1.0 : v[y - 1];
+	for (x = 1; x <= m; x++)
+	{
+		/* inside: x n - limit < y m < x n + limit */
+		int64		new_lo = (x * n - limit) / m + 1;
+		int64		hi = (x * n + limit - 1) / m;
+
+		CHECK_FOR_INTERRUPTS();
+		if (x * n - limit < 0)
+			new_lo = 0;
+		hi = Min(hi, n);
+		/* points that fell below the band are outside now */
+		for (y = lo; y < new_lo && y <= n; y++)
+			v[y] = 1.0;
+		lo = new_lo;
+		for (y = lo; y <= hi; y++)
+			v[y] = (y == 0) ? v[0]
+				: ((double) x * v[y] + (double) y * v[y - 1]) / (double) (x + y);
+		/* above the band every point was outside from the start: v = 1 */
+	}
+	p = v[n];
+	pfree(v);
+	return clip_probability(p);
+}
+
 /*
  * ks_pvalue(d float8, n1 bigint, n2 bigint): the p-value of D = d between
  * samples of n1 and n2 values.
@@ -573,6 +651,9 @@ retrain_ks_pvalue(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: sample sizes must be at least 1, not " INT64_FORMAT " and " INT64_FORMAT,
 						retrain_func_name(fcinfo), n1, n2)));
+
+	if (Max(n1, n2) <= KS_EXACT_MAX_N)
+		PG_RETURN_FLOAT8(ks_exact_sf(n1, n2, d));
 
 	/* the effective sample size, rounded half to even as numpy rounds */
 	big = (double) Max(n1, n2);

@@ -197,8 +197,20 @@ metric_fbeta(const Confusion *c, double beta, double *result)
 
 	if (c->tp == 0 && c->fp == 0 && c->fn == 0)
 		return false;
-	*result = (1.0 + b2) * (double) c->tp /
-		((1.0 + b2) * (double) c->tp + b2 * (double) c->fn + (double) c->fp);
+	if (b2 <= 1e100)
+		*result = (1.0 + b2) * (double) c->tp /
+			((1.0 + b2) * (double) c->tp + b2 * (double) c->fn + (double) c->fp);
+	else
+	{
+		/*
+		 * A huge beta: (1 + b2) tp overflows, and inf / inf is NaN.  Divided
+		 * through by b2, the same ratio tends to recall, as it should.
+		 */
+		double		ib2 = (1.0 / beta) / beta;
+
+		*result = (1.0 + ib2) * (double) c->tp /
+			((1.0 + ib2) * (double) c->tp + (double) c->fn + ib2 * (double) c->fp);
+	}
 	return true;
 }
 

@@ -11,6 +11,15 @@
  * deviations from a shift (the group's first actual value) and their range,
  * which tells a constant column exactly.
  *
+ * mae, rmse and r2 take any finite values: their squares (and a difference
+ * of two finite values) may overflow, and the squares of tiny values
+ * underflow.  So while every value lies within 2^-400 .. 2^400 (or is 0)
+ * the sums are plain; once one does not, the state moves to a scale 2^K,
+ * K the binary exponent of the largest value seen, and holds every value
+ * divided by 2^K (each then below 1 in magnitude): sums of n values stay
+ * below 2n, and the final functions multiply the scale back in, raising
+ * 22003 only when the answer itself is beyond float8.
+ *
  * Copyright (c) 2026, The retrain developers
  *
  *-------------------------------------------------------------------------
@@ -35,9 +44,16 @@ typedef struct LossState
 	CompensatedSum dev2;		/* r2: sum of (actual - shift)^2 */
 	double		amin;			/* r2: smallest actual value */
 	double		amax;			/* r2: largest actual value */
+	double		maxabs;			/* mae, rmse, r2: largest |value| seen */
+	int32		scale;			/* mae, rmse, r2: K, values held as v / 2^K */
+	bool		squared;		/* the loss sums squares (rmse, r2) */
 } LossState;
 
-#define LOSS_STATE_FLOAT8S 11
+#define LOSS_STATE_FLOAT8S 12
+
+/* Values within which mae, rmse and r2 need no scale (see above). */
+#define LOSS_PLAIN_MAX 0x1p400
+#define LOSS_PLAIN_MIN 0x1p-400
 
 /* The state of this call, created on the first row of the group. */
 static inline LossState *
@@ -198,15 +214,75 @@ retrain_log_loss_accum(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(state);
 }
 
-/* The residual of a (predicted, actual) row; both must be finite. */
+/*
+ * Move a state to scale 2^k (k above its scale): every sum is divided by
+ * 2^(k - scale), or by its square for sums of squares.  Powers of two
+ * divide exactly, but for parts that fall below the smallest double, too
+ * small to count against the values that raised the scale.
+ */
+static void
+loss_rescale(LossState *s, int32 k)
+{
+	int			d = s->scale - k;
+	int			lossd = s->squared ? 2 * d : d;
+
+	s->loss.sum = ldexp(s->loss.sum, lossd);
+	s->loss.comp = ldexp(s->loss.comp, lossd);
+	s->shift = ldexp(s->shift, d);
+	s->dev.sum = ldexp(s->dev.sum, d);
+	s->dev.comp = ldexp(s->dev.comp, d);
+	s->dev2.sum = ldexp(s->dev2.sum, 2 * d);
+	s->dev2.comp = ldexp(s->dev2.comp, 2 * d);
+	s->scale = k;
+}
+
+/* Whether a row may be added without a scale, as most rows are. */
+static inline bool
+loss_plain(const LossState *s, double m)
+{
+	return s->scale == 0 && m <= LOSS_PLAIN_MAX && (m >= LOSS_PLAIN_MIN || m == 0.0);
+}
+
+/*
+ * The scaled values of a row: the state's scale raised, if need be, to
+ * hold m (the row's largest |value|); *actual and *predicted divided by it.
+ */
+static void
+loss_scale_row(LossState *s, double m, double *actual, double *predicted)
+{
+	int			k;
+
+	s->maxabs = Max(s->maxabs, m);
+	(void) frexp(s->maxabs, &k);
+	if (s->n == 0 || k > s->scale)
+	{
+		if (s->n == 0)
+			s->scale = k;
+		else
+			loss_rescale(s, k);
+	}
+	*actual = ldexp(*actual, -s->scale);
+	*predicted = ldexp(*predicted, -s->scale);
+}
+
+/*
+ * A (predicted, actual) row, both finite, as its residual actual -
+ * predicted and its actual value, divided by the state's scale.
+ */
 static inline double
-residual_args(FunctionCallInfo fcinfo, double *actual)
+residual_args(FunctionCallInfo fcinfo, LossState *s, double *actual)
 {
 	double		predicted = PG_GETARG_FLOAT8(1);
+	double		m;
 
 	*actual = PG_GETARG_FLOAT8(2);
 	retrain_reject_nonfinite(fcinfo, predicted, "predicted");
 	retrain_reject_nonfinite(fcinfo, *actual, "actual");
+	m = Max(fabs(predicted), fabs(*actual));
+	if (unlikely(!loss_plain(s, m)))
+		loss_scale_row(s, m, actual, &predicted);
+	else
+		s->maxabs = Max(s->maxabs, m);
 	return *actual - predicted;
 }
 
@@ -223,9 +299,9 @@ residual_accum(FunctionCallInfo fcinfo, bool squared)
 	double		e;
 
 	RETURN_STATE_IF_ANY_NULL(2);
-	e = residual_args(fcinfo, &actual);
-
 	state = loss_state(fcinfo);
+	state->squared = squared;
+	e = residual_args(fcinfo, state, &actual);
 	state->n++;
 	csum_add(&state->loss, squared ? e * e : fabs(e));
 	PG_RETURN_POINTER(state);
@@ -255,9 +331,9 @@ retrain_r2_accum(PG_FUNCTION_ARGS)
 	double		d;
 
 	RETURN_STATE_IF_ANY_NULL(2);
-	e = residual_args(fcinfo, &actual);
-
 	state = loss_state(fcinfo);
+	state->squared = true;
+	e = residual_args(fcinfo, state, &actual);
 	if (state->n == 0)
 		state->shift = actual;
 	state->n++;
@@ -270,6 +346,8 @@ retrain_r2_accum(PG_FUNCTION_ARGS)
 	d = actual - state->shift;
 	csum_add(&state->dev, d);
 	csum_add(&state->dev2, d * d);
+	/* the range in the original units, which no scale changes */
+	actual = PG_GETARG_FLOAT8(2);
 	if (actual < state->amin)
 		state->amin = actual;
 	if (actual > state->amax)
@@ -283,6 +361,7 @@ retrain_loss_combine(PG_FUNCTION_ARGS)
 {
 	LossState *a;
 	LossState *b;
+	LossState	b_rescaled;
 
 	if (PG_ARGISNULL(1))
 		RETURN_STATE_UNCHANGED();
@@ -290,6 +369,21 @@ retrain_loss_combine(PG_FUNCTION_ARGS)
 	b = (LossState *) PG_GETARG_POINTER(1);
 	if (b->n == 0)
 		PG_RETURN_POINTER(a);
+
+	/* one scale for both, the larger; b is not ours to change */
+	a->squared = a->squared || b->squared;
+	if (a->n == 0)
+		a->scale = b->scale;
+	else if (b->scale > a->scale)
+		loss_rescale(a, b->scale);
+	else if (a->scale > b->scale)
+	{
+		b_rescaled = *b;
+		b_rescaled.squared = a->squared;
+		loss_rescale(&b_rescaled, a->scale);
+		b = &b_rescaled;
+	}
+	a->maxabs = Max(a->maxabs, b->maxabs);
 
 	if (a->n == 0)
 	{
@@ -330,13 +424,15 @@ retrain_loss_serial(PG_FUNCTION_ARGS)
 	LossState *s = (LossState *) PG_GETARG_POINTER(0);
 	double		values[LOSS_STATE_FLOAT8S] = {
 		s->loss.sum, s->loss.comp, s->prod, s->shortfall, s->shift, s->dev.sum,
-		s->dev.comp, s->dev2.sum, s->dev2.comp, s->amin, s->amax
+		s->dev.comp, s->dev2.sum, s->dev2.comp, s->amin, s->amax, s->maxabs
 	};
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);
 	pq_sendint64(&buf, s->n);
 	pq_sendint64(&buf, s->near_pending);
+	pq_sendint32(&buf, s->scale);
+	pq_sendbyte(&buf, s->squared ? 1 : 0);
 	retrain_send_float8s(&buf, values, LOSS_STATE_FLOAT8S);
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
@@ -354,6 +450,8 @@ retrain_loss_deserial(PG_FUNCTION_ARGS)
 	retrain_bytea_reader(&buf, bytes);
 	s->n = pq_getmsgint64(&buf);
 	s->near_pending = pq_getmsgint64(&buf);
+	s->scale = (int32) pq_getmsgint(&buf, 4);
+	s->squared = pq_getmsgbyte(&buf) != 0;
 	retrain_recv_float8s(&buf, values, LOSS_STATE_FLOAT8S);
 	pq_getmsgend(&buf);
 	s->loss.sum = values[0];
@@ -367,7 +465,29 @@ retrain_loss_deserial(PG_FUNCTION_ARGS)
 	s->dev2.comp = values[8];
 	s->amin = values[9];
 	s->amax = values[10];
+	s->maxabs = values[11];
 	PG_RETURN_POINTER(s);
+}
+
+/*
+ * A result of scaled sums times 2^k, or 22003 when it is beyond float8.
+ * Unscaled (k = 0), a result is what it is: log_loss of a certain mistake
+ * is infinite.
+ */
+static double
+loss_unscale(FunctionCallInfo fcinfo, double v, int k)
+{
+	double		r;
+
+	if (likely(k == 0))
+		return v;
+	r = ldexp(v, k);
+	if (unlikely(isinf(r)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s: the result is beyond the range of float8", retrain_func_name(fcinfo)),
+				 errdetail("It is about 2^%d.", (int) (log2(v) + k))));
+	return r;
 }
 
 /* Final functions are strict: a group without rows gives NULL. */
@@ -379,7 +499,7 @@ retrain_mean_loss_final(PG_FUNCTION_ARGS)
 
 	if (s->n == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(loss_state_value(s) / (double) s->n);
+	PG_RETURN_FLOAT8(loss_unscale(fcinfo, loss_state_value(s) / (double) s->n, s->scale));
 }
 
 PG_FUNCTION_INFO_V1(retrain_rmse_final);
@@ -390,7 +510,7 @@ retrain_rmse_final(PG_FUNCTION_ARGS)
 
 	if (s->n == 0)
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(sqrt(csum_value(&s->loss) / (double) s->n));
+	PG_RETURN_FLOAT8(loss_unscale(fcinfo, sqrt(csum_value(&s->loss) / (double) s->n), s->scale));
 }
 
 /*
@@ -412,6 +532,7 @@ retrain_r2_final(PG_FUNCTION_ARGS)
 	ss_tot = csum_value(&s->dev2) - dev * (dev / (double) s->n);
 	if (ss_tot <= 0.0)
 		PG_RETURN_NULL();
+	/* both sums are of squares at the same scale: their ratio needs none */
 	PG_RETURN_FLOAT8(1.0 - csum_value(&s->loss) / ss_tot);
 }
 

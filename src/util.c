@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include <float.h>
+
 #include "access/htup_details.h"
 #include "catalog/pg_aggregate.h"
 #include "libpq/pqformat.h"
@@ -373,6 +375,36 @@ retrain_check_distribution(FunctionCallInfo fcinfo, const double *v, int n, cons
 				 errmsg("%s: %s is all zeros", retrain_func_name(fcinfo), argname),
 				 errdetail("A distribution needs at least one positive count or proportion.")));
 	return sum;
+}
+
+/*
+ * The shares of a distribution whose elements add up to total: each element
+ * divided by the total, as long as the total is an ordinary number.  Finite
+ * elements can add up beyond float8 (two of 1e308), or to a total whose
+ * reciprocal is not finite; then each is divided by the largest first, so
+ * that the sum stays within n and the shares come out right.
+ */
+const double *
+retrain_shares(const double *v, int n, double total)
+{
+	double	   *shares = palloc(sizeof(double) * n);
+	double		m = 0;
+	double		scaled = 0;
+	int			i;
+
+	if (isfinite(total) && total >= DBL_MIN * 0x1p60)
+	{
+		for (i = 0; i < n; i++)
+			shares[i] = v[i] / total;
+		return shares;
+	}
+	for (i = 0; i < n; i++)
+		m = Max(m, v[i]);
+	for (i = 0; i < n; i++)
+		scaled += v[i] / m;
+	for (i = 0; i < n; i++)
+		shares[i] = (v[i] / m) / scaled;
+	return shares;
 }
 
 void

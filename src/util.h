@@ -207,6 +207,9 @@ extern const double *retrain_float8_array_arg(FunctionCallInfo fcinfo, int argno
 extern double retrain_check_distribution(FunctionCallInfo fcinfo, const double *v, int n,
 										 const char *argname);
 
+/* The shares of counts adding up to total, also where the total overflows. */
+extern const double *retrain_shares(const double *v, int n, double total);
+
 /* Check bin edges: no NaN, strictly ascending. */
 extern void retrain_check_edges(FunctionCallInfo fcinfo, const double *edges, int n,
 								const char *argname);

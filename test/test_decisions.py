@@ -85,6 +85,8 @@ def setup_module():
                      "FROM generate_series(1, 9) g")
         conn.execute("SELECT retrain.capture_baseline('dec_pub', 'v1', 'public.dec_t', '{x}')")
         conn.execute("GRANT SELECT ON public.dec_t TO dec_nobody")
+        # its baselines are for its owner's members (the analysts' case is in pg_regress)
+        conn.execute("SELECT retrain.set_owner('dec_pub', 'dec_nobody')")
 
 
 def test_every_public_function_has_a_sample_call():
@@ -162,6 +164,88 @@ def test_route_in_an_open_read_committed_transaction_sees_a_committed_fallback()
             app.rollback()
             assert scalar(app, "SELECT retrain.route('dec_route', 'u1')") == "v1"
             app.rollback()
+
+
+def test_ks_pvalue_is_exact_on_small_samples():
+    """Item 13: scipy's ks_2samp(method='exact') on small samples, and
+    ks_pvalue(1, 1, 1) = 1; above 10,000 values the asymptotic form."""
+    from scipy import stats
+    rng = np.random.default_rng(13)
+    with connect() as conn:
+        assert scalar(conn, "SELECT retrain.ks_pvalue(1, 1, 1)") == 1.0
+        cases = [(1, 1), (1, 2), (2, 3), (5, 5), (7, 13), (20, 30), (50, 50), (100, 37), (400, 300)]
+        for n1, n2 in cases:
+            for shift in (0.0, 0.5, 2.0):
+                a = rng.normal(0, 1, n1)
+                b = rng.normal(shift, 1, n2)
+                ref = stats.ks_2samp(a, b, method="exact")
+                got = scalar(conn, "SELECT retrain.ks_pvalue(%s, %s, %s)", (float(ref.statistic), n1, n2))
+                assert abs(got - ref.pvalue) <= 1e-12 + 1e-9 * ref.pvalue, (n1, n2, shift, got, ref.pvalue)
+        # past 10,000 values scipy's auto mode (and retrain) are asymptotic
+        ref = stats.ks_2samp(rng.normal(0, 1, 10001), rng.normal(0.05, 1, 9000), method="asymp")
+        got = scalar(conn, "SELECT retrain.ks_pvalue(%s, 10001, 9000)", (float(ref.statistic),))
+        assert abs(got - ref.pvalue) <= 1e-12 + 1e-9 * ref.pvalue, (got, ref.pvalue)
+
+
+def regression_inputs():
+    """scikit-learn's regression-metric test inputs, and random ones."""
+    rng = np.random.default_rng(14)
+    y_true = np.arange(50, dtype=float)
+    yield y_true, y_true + 1
+    yield np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0])
+    yield np.array([3.0, -0.5, 2.0, 7.0]), np.array([2.5, 0.0, 2.0, 8.0])
+    for _ in range(5):
+        t = rng.normal(0, 3, 200)
+        yield t, t + rng.normal(0, 1, 200)
+
+
+def test_rmse_and_r2_of_huge_and_tiny_values():
+    """Items 14 and 17: scaled by 1e200 and 1e-200 the answers scale (rmse,
+    mae) or stay (r2), as scikit-learn computes them on the unscaled inputs."""
+    from sklearn import metrics
+    with connect() as conn:
+        for t, p in regression_inputs():
+            mse = metrics.mean_squared_error(t, p)
+            want = {"rmse": np.sqrt(mse), "mae": metrics.mean_absolute_error(t, p),
+                    "r2": metrics.r2_score(t, p) if np.ptp(t) > 0 else None}
+            for scale in (1e200, 1e-200):
+                got = conn.execute(
+                    "SELECT retrain.rmse(p, a), retrain.mae(p, a), retrain.r2(p, a) "
+                    "FROM unnest(%s::float8[], %s::float8[]) u(p, a)",
+                    ((p * scale).tolist(), (t * scale).tolist())).fetchone()
+                for name, value, factor in zip(("rmse", "mae", "r2"), got, (scale, scale, 1.0)):
+                    expected = want[name]
+                    if expected is None:
+                        assert value is None, (name, scale, value)
+                        continue
+                    assert value is not None and np.isfinite(value), (name, scale, value)
+                    assert abs(value - expected * factor) <= 1e-9 * abs(expected * factor) + 1e-12 * factor, \
+                        (name, scale, value, expected * factor)
+
+
+def test_finite_inputs_give_finite_answers():
+    """Item 17: finite inputs give a finite answer where the exact one is
+    finite, or 22003 naming the function where it is not."""
+    with connect() as conn:
+        assert scalar(conn, "SELECT retrain.rmse(0, 1e155)") == 1e155
+        assert scalar(conn, "SELECT retrain.fbeta(retrain.confusion(s, l, 0.5), 1e155) "
+                            "FROM (VALUES (0.7::float8, true), (0.2, true), (0.9, false)) v(s, l)") == 0.5
+        assert scalar(conn, """SELECT retrain.psi('{"a": 1e400, "b": 1}'::jsonb, '{"a": 1, "b": 1}')""") > 4.6
+        assert scalar(conn, """SELECT retrain.psi('{"a": 1e-400, "b": 1e-400}'::jsonb, '{"a": 1, "b": 1}')""") == 0
+        assert scalar(conn, "SELECT retrain.psi('{1e308, 1e308}'::float8[], '{1, 1}')") == 0
+        assert scalar(conn, "SELECT retrain.js_distance('{1e308, 1e308}'::float8[], '{1, 1}')") == 0
+        edges = scalar(conn, "SELECT retrain.quantile_edges(x, 4) "
+                             "FROM unnest('{-1e308, 1e308, -1.5e308, 1.7e308}'::float8[]) x")
+        assert all(np.isfinite(edges)), edges
+        e = expect_error(conn, "SELECT retrain.rmse(p, a) FROM (VALUES (-1e308::float8, 1e308::float8), "
+                               "(1e308, -1e308)) v(p, a)", "22003")
+        assert "retrain.rmse" in str(e)
+        # every metric over values near the ends of float8
+        for agg in ("mae", "rmse", "r2"):
+            for big in (1e300, 1e-300, 5e-324):
+                value = scalar(conn, f"SELECT retrain.{agg}(p * %s, a * %s) "
+                                     "FROM (VALUES (1::float8, 2::float8), (2, 2.5), (3, 2.9)) v(p, a)", (big, big))
+                assert value is not None and np.isfinite(value), (agg, big, value)
 
 
 if __name__ == "__main__":
