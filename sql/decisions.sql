@@ -137,7 +137,88 @@ SELECT retrain.request_retrain('dec_reg', 'new data from the partner') = retrain
 SELECT e->>'trigger' AS trigger, e->>'reason' AS reason, e->'count' AS count
   FROM retrain.requests q, jsonb_array_elements(q.reasons) e WHERE q.model = 'dec_reg' AND q.status = 'open';
 
+
+-- Item 3: promote() judges the gates at the moment of promotion, against
+-- the production version of that moment and the current policy.  v2 (AUC
+-- 0.85) was evaluated against v1 (0.80) and passed; v3 (0.95) went live
+-- since; v2 is refused, with every failed gate in DETAIL.
+SELECT retrain.register_model('dec_gate', 'binary_classification');
+SELECT retrain.set_policy('dec_gate', '{"gates": [{"metric": "auc", "op": ">=", "relative": 0.02}]}') IS NOT NULL AS set;
+SELECT retrain.register_version('dec_gate', 'v1', 's3://m/v1', repeat('a', 64), '{"auc": 0.80}');
+SELECT retrain.register_version('dec_gate', 'v2', 's3://m/v2', repeat('b', 64), '{"auc": 0.85}');
+SELECT retrain.register_version('dec_gate', 'v3', 's3://m/v3', repeat('c', 64), '{"auc": 0.95}');
+SELECT retrain.promote('dec_gate', 'v1', 'blue_green', override_reason => 'first release');
+SELECT gate, passed FROM retrain.evaluate('dec_gate', 'v2');
+SELECT gate, passed FROM retrain.evaluate('dec_gate', 'v3');
+SELECT retrain.promote('dec_gate', 'v3', 'blue_green');
+\set VERBOSITY default
+SELECT retrain.promote('dec_gate', 'v2', 'blue_green');
+\set VERBOSITY terse
+-- and a gate raised after the evaluation counts at once
+SELECT retrain.rollback('dec_gate', 'back to v1 for the test');
+SELECT retrain.set_policy('dec_gate', '{"gates": [{"metric": "auc", "op": ">=", "relative": 0.50}]}') IS NOT NULL AS set;
+SELECT retrain.promote('dec_gate', 'v2', 'blue_green');
+
+-- Item 5: thresholds mean what they say in decimal.  "AUC must improve by
+-- 0.02" passes 0.80 -> 0.82 (float8 required 0.8200000000000001).
+SELECT retrain.set_policy('dec_gate', '{"gates": [{"metric": "auc", "op": ">=", "relative": 0.02}]}') IS NOT NULL AS set;
+SELECT retrain.register_version('dec_gate', 'v4', 's3://m/v4', repeat('d', 64), '{"auc": 0.82}');
+SELECT gate, required, observed, passed FROM retrain.evaluate('dec_gate', 'v4');
+SELECT 0.80::float8 + 0.02::float8 > 0.82::float8 AS float8_would_refuse;
+
+-- Item 4: after a rollback, previous_version and the manifest's last_good
+-- name the last good version, never the one just rolled back; rollback()
+-- goes there, or refuses with a hint when there is none; a version rolled
+-- back needs new sign-offs.
+SELECT retrain.register_model('dec_rb', 'binary_classification');
+CREATE ROLE dec_signer;
+GRANT EXECUTE ON FUNCTION retrain.approve(text, text, text, text) TO dec_signer;
+SELECT retrain.set_policy('dec_rb', '{"approvals": {"reviewer": "dec_signer"}}') IS NOT NULL AS set;
+SELECT retrain.register_version('dec_rb', v, 's3://m/' || v, repeat('a', 64), '{}') FROM unnest('{v1, v2, v3}'::text[]) v;
+SET SESSION AUTHORIZATION dec_signer;
+SELECT retrain.approve('dec_rb', v, 'reviewer') FROM unnest('{v1, v2, v3}'::text[]) v;
+RESET SESSION AUTHORIZATION;
+SELECT retrain.promote('dec_rb', 'v1', 'blue_green'), retrain.promote('dec_rb', 'v2', 'blue_green'),
+       retrain.promote('dec_rb', 'v3', 'blue_green');
+SELECT production_version, previous_version FROM retrain.deployments WHERE model = 'dec_rb';
+SELECT retrain.rollback('dec_rb', 'v3 misbehaves');
+SELECT production_version, previous_version FROM retrain.deployments WHERE model = 'dec_rb';
+SELECT version, stage FROM retrain.model_versions WHERE model = 'dec_rb' ORDER BY version;
+SELECT retrain.manifest('dec_rb')->'last_good'->>'version' AS last_good,
+       (SELECT jsonb_agg(h->>'version' || ' ' || coalesce(h->>'ended_by', 'serving'))
+          FROM jsonb_array_elements(retrain.manifest('dec_rb')->'history') h) AS history;
+\set VERBOSITY default
+SELECT retrain.promote('dec_rb', 'v3', 'blue_green');
+\set VERBOSITY terse
+SELECT approver, revoked_at IS NOT NULL AS revoked FROM retrain.approvals WHERE model = 'dec_rb' AND version = 'v3';
+SET SESSION AUTHORIZATION dec_signer;
+SELECT retrain.approve('dec_rb', 'v3', 'reviewer', 'fixed and re-checked');
+RESET SESSION AUTHORIZATION;
+SELECT retrain.promote('dec_rb', 'v3', 'canary');
+SELECT retrain.rollback('dec_rb', 'the canary misbehaves too');
+SELECT retrain.rollback('dec_rb', 'v2 misbehaves');
+SELECT production_version, previous_version FROM retrain.deployments WHERE model = 'dec_rb';
+\set VERBOSITY default
+SELECT retrain.rollback('dec_rb', 'v1 misbehaves');
+\set VERBOSITY terse
+
+-- Item 18: one shadow at most, and a version is in exactly one stage: the
+-- running canary cannot also be the shadow; a new shadow returns the one
+-- it replaces to registered.
+SELECT retrain.register_model('dec_sh', 'binary_classification');
+SELECT retrain.register_version('dec_sh', v, 's3://m/' || v, repeat('a', 64), '{}') FROM unnest('{v1, v2, v3, v4}'::text[]) v;
+SELECT retrain.promote('dec_sh', 'v1', 'blue_green', override_reason => 't'),
+       retrain.promote('dec_sh', 'v2', 'canary', override_reason => 't');
+SELECT retrain.promote('dec_sh', 'v2', 'shadow', override_reason => 't');
+SELECT retrain.promote('dec_sh', 'v3', 'shadow', override_reason => 't'),
+       retrain.promote('dec_sh', 'v4', 'shadow', override_reason => 't');
+SELECT version, stage FROM retrain.model_versions WHERE model = 'dec_sh' ORDER BY version;
+SELECT production_version, canary_version, shadow_version FROM retrain.deployments WHERE model = 'dec_sh';
+
 DROP TABLE dec_train, dec_empty, dec_patients;
 REVOKE SELECT ON retrain.predictions FROM dec_analyst;
 DROP ROLE dec_outsider;
 DROP ROLE dec_analyst;
+REVOKE EXECUTE ON FUNCTION retrain.approve(text, text, text, text) FROM dec_signer;
+DROP ROLE dec_signer;
+

@@ -130,6 +130,7 @@ def test_races_keep_invariants_and_log_chain():
         lambda c, r: c.execute("SELECT retrain.rollback('race_model', 'race')"),
         lambda c, r: c.execute("SELECT retrain.set_traffic('race_model', %s)", (r.choice([5, 25, 75]),)),
         lambda c, r: c.execute("SELECT retrain.force('race_model', %s)", (r.choice(["auto", "candidate", "production"]),)),
+        lambda c, r: c.execute("SELECT retrain.promote('race_model', %s, 'shadow')", (r.choice(["v2", "v3", "v4", "v5", "v6"]),)),
     ]
 
     def worker(seed):
@@ -155,14 +156,15 @@ def test_races_keep_invariants_and_log_chain():
     assert not unexpected, unexpected[:5]
 
     with connect() as conn:
-        d = conn.execute("SELECT production_version, canary_version, shadow_version FROM retrain.deployments "
-                         "WHERE model = 'race_model'").fetchone()
+        d = conn.execute("SELECT production_version, canary_version, shadow_version, previous_version "
+                         "FROM retrain.deployments WHERE model = 'race_model'").fetchone()
         stages = dict(conn.execute("SELECT version, stage FROM retrain.model_versions "
                                    "WHERE model = 'race_model'").fetchall())
-        production = [v for v, s in stages.items() if s == "production"]
-        canary = [v for v, s in stages.items() if s == "canary"]
-        assert production == ([d[0]] if d[0] else []), (d, stages)
-        assert canary == ([d[1]] if d[1] else []), (d, stages)
+        # stages agree with deployments: one version per serving stage, shadow
+        # and standby included
+        for i, stage in enumerate(("production", "canary", "shadow", "previous")):
+            holders = [v for v, s in stages.items() if s == stage]
+            assert holders == ([d[i]] if d[i] else []), (stage, d, stages)
         open_periods = scalar(conn, "SELECT count(*) FROM retrain.production_history "
                                     "WHERE model = 'race_model' AND ended_at IS NULL")
         assert open_periods == (1 if d[0] else 0), open_periods

@@ -4,37 +4,43 @@
 
 -- @replace
 
--- What stands between a version and promotion: failed or missing gates,
--- missing sign-offs.
+-- What stands between a version and promotion: no evaluation on record,
+-- gates that fail now (judged against the current production version and
+-- policy: a stored evaluation may be of another production version, or of
+-- gates since raised), sign-offs that are missing or were revoked by a
+-- rollback of the version.
 CREATE OR REPLACE FUNCTION @extschema@._missing_for_promotion(model text, version text)
     RETURNS text[]
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH policy AS (SELECT @extschema@.effective_policy(model) AS p),
-    latest AS (
-        SELECT max(e.evaluated_at) AS at FROM @extschema@.evaluations e
-         WHERE e.model = _missing_for_promotion.model AND e.version = _missing_for_promotion.version
-    )
+    WITH policy AS (SELECT @extschema@.effective_policy(model) AS p)
     SELECT coalesce(array_agg(item ORDER BY ord, item), '{}') FROM (
         SELECT 1 AS ord, 'not evaluated' AS item
-          FROM policy, latest WHERE jsonb_array_length(p->'gates') > 0 AND latest.at IS NULL
+          FROM policy
+         WHERE jsonb_array_length(p->'gates') > 0
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.evaluations e
+                            WHERE e.model = _missing_for_promotion.model AND e.version = _missing_for_promotion.version)
         UNION ALL
-        SELECT 2, format('gate failed: %s (required %s, observed %s)', e.gate, e.required,
-                         coalesce(e.observed::text, 'missing'))
-          FROM @extschema@.evaluations e, latest
-         WHERE e.model = _missing_for_promotion.model AND e.version = _missing_for_promotion.version
-           AND e.evaluated_at = latest.at AND NOT e.passed
+        SELECT 2, format('gate failed: %s (required %s, observed %s)', j.gate, j.required,
+                         coalesce(j.observed::text, 'missing'))
+          FROM @extschema@._judge_gates(model, version) j
+         WHERE NOT j.passed
         UNION ALL
-        SELECT 3, format('approval missing: %s (role %s)', c.key, c.value #>> '{}')
+        SELECT 3, format('approval missing: %s (role %s)%s', c.key, c.value #>> '{}',
+                         CASE WHEN EXISTS (SELECT 1 FROM @extschema@.approvals a
+                                            WHERE a.model = _missing_for_promotion.model
+                                              AND a.version = _missing_for_promotion.version AND a.capacity = c.key)
+                              THEN ', revoked by the rollback of this version' ELSE '' END)
           FROM policy, jsonb_each(p->'approvals') c
          WHERE NOT EXISTS (SELECT 1 FROM @extschema@.approvals a
                             WHERE a.model = _missing_for_promotion.model
-                              AND a.version = _missing_for_promotion.version AND a.capacity = c.key)
+                              AND a.version = _missing_for_promotion.version AND a.capacity = c.key
+                              AND a.revoked_at IS NULL)
     ) missing
 $$;
 COMMENT ON FUNCTION @extschema@._missing_for_promotion(text, text) IS
-    'The failed gates and missing approvals of a version (internal)';
+    'What stands between a version and promotion now: no evaluation, gates failing against the current production version and policy, sign-offs missing or revoked (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@._set_production(model text, version text, how text)
     RETURNS void
@@ -53,26 +59,66 @@ BEGIN
       FROM @extschema@.production_history h WHERE h.model = _set_production.model;
     IF d.production_version IS NOT NULL THEN
         UPDATE @extschema@.model_versions mv
-           SET stage = CASE WHEN how = 'rolled_back' THEN 'rolled_back' ELSE 'previous' END
+           SET stage = CASE WHEN how = 'rolled_back' THEN 'rolled_back' ELSE 'retired' END
          WHERE mv.model = _set_production.model AND mv.version = d.production_version;
-        -- only one standby
-        UPDATE @extschema@.model_versions mv SET stage = 'retired'
-         WHERE mv.model = _set_production.model AND mv.stage = 'previous'
-           AND mv.version <> d.production_version;
     END IF;
     UPDATE @extschema@.model_versions mv SET stage = 'production'
      WHERE mv.model = _set_production.model AND mv.version = _set_production.version;
     UPDATE @extschema@.deployments dd
-       SET previous_version = d.production_version, production_version = _set_production.version,
+       SET production_version = _set_production.version,
            canary_version = CASE WHEN d.canary_version = _set_production.version THEN NULL ELSE d.canary_version END,
            canary_percent = CASE WHEN d.canary_version = _set_production.version THEN 0 ELSE d.canary_percent END,
            shadow_version = CASE WHEN d.shadow_version = _set_production.version THEN NULL ELSE d.shadow_version END,
            updated_at = now_
      WHERE dd.model = _set_production.model;
+    PERFORM @extschema@._refresh_standby(_set_production.model);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._set_production(text, text, text) IS
-    'Make a version production, keeping the one before as previous and the history (internal)';
+    'Make a version production, the last good one before it as previous, and keep the history (internal)';
+
+-- The last version that served production, other than the one serving now,
+-- whose time in production did not end in a rollback and which has not
+-- been rolled back since (as a canary): where a rollback goes.
+CREATE OR REPLACE FUNCTION @extschema@._last_good(model text)
+    RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT h.version
+      FROM @extschema@.production_history h
+      JOIN @extschema@.model_versions mv ON mv.model = h.model AND mv.version = h.version
+     WHERE h.model = _last_good.model AND h.ended_at IS NOT NULL
+       AND mv.stage NOT IN ('rolled_back', 'production', 'canary', 'shadow')
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.production_history bad
+                        WHERE bad.model = h.model AND bad.version = h.version AND bad.ended_by = 'rolled_back')
+     ORDER BY h.seq DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION @extschema@._last_good(text) IS
+    'The last version that served production and was not rolled back from it, other than the current one (internal)';
+
+-- The standby (deployments.previous_version, stage previous) is the last
+-- good version: after a rollback the one before the good one, never the
+-- version just rolled back, nor one that has since gone to canary or
+-- shadow.  Called after every change of stages.
+CREATE OR REPLACE FUNCTION @extschema@._refresh_standby(model text)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    standby text := @extschema@._last_good(model);
+BEGIN
+    UPDATE @extschema@.model_versions mv SET stage = 'retired'
+     WHERE mv.model = _refresh_standby.model AND mv.stage = 'previous' AND mv.version IS DISTINCT FROM standby;
+    UPDATE @extschema@.model_versions mv SET stage = 'previous'
+     WHERE mv.model = _refresh_standby.model AND mv.version = standby AND mv.stage <> 'previous';
+    UPDATE @extschema@.deployments dd SET previous_version = standby
+     WHERE dd.model = _refresh_standby.model AND dd.previous_version IS DISTINCT FROM standby;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._refresh_standby(text) IS
+    'Make the last good version the standby: deployments.previous_version and stage previous (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@.promote(model text, version text, strategy text DEFAULT 'canary',
                                     override_reason text DEFAULT NULL)
@@ -103,6 +149,17 @@ BEGIN
         RAISE EXCEPTION 'retrain.promote: model "%" already has version "%" in canary', model, d.canary_version
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Advance it to production or roll it back first.';
+    END IF;
+    -- a version is in one stage: the running canary is not also a shadow
+    IF strategy = 'shadow' AND d.canary_version = version THEN
+        RAISE EXCEPTION 'retrain.promote: version "%" of model "%" is the running canary, not a candidate for shadow',
+                        version, model
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Roll the canary back first.';
+    END IF;
+    IF strategy = 'shadow' AND d.shadow_version = version THEN
+        RAISE EXCEPTION 'retrain.promote: version "%" of model "%" is already in shadow', version, model
+            USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
 
     missing := @extschema@._missing_for_promotion(model, version);
@@ -135,16 +192,21 @@ BEGIN
     ELSIF strategy = 'blue_green' THEN
         PERFORM @extschema@._set_production(model, version, 'replaced');
     ELSE
+        -- one shadow at most: the one it replaces was never released
+        UPDATE @extschema@.model_versions mv SET stage = 'registered'
+         WHERE mv.model = promote.model AND mv.version = d.shadow_version AND mv.stage = 'shadow';
         UPDATE @extschema@.model_versions mv SET stage = 'shadow'
          WHERE mv.model = promote.model AND mv.version = promote.version;
         UPDATE @extschema@.deployments dd SET shadow_version = promote.version, updated_at = clock_timestamp()
          WHERE dd.model = promote.model;
     END IF;
 
+    PERFORM @extschema@._refresh_standby(model);
     PERFORM @extschema@._log(model, version, 'promoted',
         jsonb_build_object('strategy', strategy, 'canary_percent', first_step,
                            'override', cardinality(missing) > 0, 'override_reason', override_reason,
-                           'missing', missing));
+                           'missing', missing, 'replaced_shadow',
+                           CASE WHEN strategy = 'shadow' THEN d.shadow_version END));
     RETURN strategy;
 END
 $$;
@@ -232,6 +294,8 @@ BEGIN
         -- stop the running canary; production stays
         UPDATE @extschema@.model_versions mv SET stage = 'rolled_back'
          WHERE mv.model = rollback.model AND mv.version = d.canary_version;
+        PERFORM @extschema@._revoke_approvals(model, d.canary_version);
+        PERFORM @extschema@._refresh_standby(model);
         UPDATE @extschema@.deployments dd SET canary_version = NULL, canary_percent = 0, updated_at = clock_timestamp()
          WHERE dd.model = rollback.model;
         PERFORM @extschema@._log(model, d.canary_version, 'rolled_back',
@@ -243,25 +307,35 @@ BEGIN
         RAISE EXCEPTION 'retrain.rollback: model "%" has nothing in production or canary to roll back', model
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    -- the latest earlier production version not rolled back from
-    SELECT h.version INTO target
-      FROM @extschema@.production_history h
-      JOIN @extschema@.model_versions mv ON mv.model = h.model AND mv.version = h.version
-     WHERE h.model = rollback.model AND h.ended_at IS NOT NULL AND h.version <> d.production_version
-       AND mv.stage <> 'rolled_back'
-     ORDER BY h.seq DESC LIMIT 1;
+    -- the last good production version (deployments.previous_version)
+    target := d.previous_version;
     IF target IS NULL THEN
-        RAISE EXCEPTION 'retrain.rollback: model "%" has no earlier production version to return to', model
-            USING ERRCODE = 'object_not_in_prerequisite_state';
+        RAISE EXCEPTION 'retrain.rollback: model "%" has no earlier good production version to return to', model
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('To serve no model: SELECT retrain.force(%L, ''fallback'');', model);
     END IF;
     PERFORM @extschema@._set_production(model, target, 'rolled_back');
+    PERFORM @extschema@._revoke_approvals(model, d.production_version);
     PERFORM @extschema@._log(model, d.production_version, 'rolled_back',
                              jsonb_build_object('reason', reason, 'what', 'production', 'to', target));
     RETURN target;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rollback(text, text) IS
-    'Stop a running canary, or else return production to the version before it (repeatable, never to a version rolled back from); returns the version now in production';
+    'Stop a running canary, or else return production to the last good version (deployments.previous_version; repeatable, never to a version rolled back from); the version rolled back loses its sign-offs; returns the version now in production';
+
+-- A version rolled back loses its sign-offs: promoting it again needs new
+-- ones (or the owner's override with a reason).
+CREATE OR REPLACE FUNCTION @extschema@._revoke_approvals(model text, version text)
+    RETURNS void
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE @extschema@.approvals a SET revoked_at = clock_timestamp()
+     WHERE a.model = _revoke_approvals.model AND a.version = _revoke_approvals.version AND a.revoked_at IS NULL
+$$;
+COMMENT ON FUNCTION @extschema@._revoke_approvals(text, text) IS
+    'Mark a rolled-back version''s sign-offs as no longer counting (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@.force(model text, mode text, until timestamptz DEFAULT NULL)
     RETURNS text
@@ -302,6 +376,12 @@ AS $$
                          FROM @extschema@.deployments d
                          JOIN @extschema@.model_versions v ON v.model = d.model AND v.version = d.production_version
                         WHERE d.model = m.name),
+        -- what to redeploy if production misbehaves: never a version rolled back
+        'last_good', (SELECT jsonb_build_object('version', v.version, 'artifact_uri', v.artifact_uri,
+                                                'artifact_sha256', v.artifact_sha256, 'code_commit', v.code_commit)
+                        FROM @extschema@.deployments d
+                        JOIN @extschema@.model_versions v ON v.model = d.model AND v.version = d.previous_version
+                       WHERE d.model = m.name),
         'history', coalesce((SELECT jsonb_agg(jsonb_build_object('version', h.version,
                                                                  'artifact_sha256', v.artifact_sha256,
                                                                  'from', h.started_at, 'to', h.ended_at,
@@ -312,4 +392,4 @@ AS $$
       FROM @extschema@.models m WHERE m.name = manifest.model
 $$;
 COMMENT ON FUNCTION @extschema@.manifest(text) IS
-    'The production entry and the history of production versions with their SHA-256s, oldest first (manifest.history[n-1] is the one before the last)';
+    'The production entry, the last good version to return to (last_good: never one rolled back), and the history of production versions with their SHA-256s and how each period ended, oldest first';

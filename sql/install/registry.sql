@@ -87,11 +87,17 @@ CREATE TABLE @extschema@.approvals (
     approver    name NOT NULL,
     approved_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     comment     text,
-    PRIMARY KEY (model, version, capacity),
-    UNIQUE (model, version, approver),
+    revoked_at  timestamptz,
     FOREIGN KEY (model, version) REFERENCES @extschema@.model_versions (model, version)
 );
-COMMENT ON TABLE @extschema@.approvals IS 'Sign-offs: who signed which version in which capacity, when, with what comment';
+COMMENT ON TABLE @extschema@.approvals IS 'Sign-offs: who signed which version in which capacity, when, with what comment; a rollback of the version revokes them';
+COMMENT ON COLUMN @extschema@.approvals.revoked_at IS 'when the sign-off stopped counting (the version was rolled back); NULL while it counts';
+-- One sign-off per capacity and one per signer, among those that count: a
+-- version rolled back is signed again.
+CREATE UNIQUE INDEX approvals_capacity ON @extschema@.approvals (model, version, capacity) WHERE revoked_at IS NULL;
+CREATE UNIQUE INDEX approvals_approver ON @extschema@.approvals (model, version, approver) WHERE revoked_at IS NULL;
+COMMENT ON INDEX @extschema@.approvals_capacity IS 'One sign-off that counts per version and capacity';
+COMMENT ON INDEX @extschema@.approvals_approver IS 'One sign-off that counts per version and signer';
 
 CREATE TABLE @extschema@.evaluations (
     model        text NOT NULL,
@@ -309,9 +315,25 @@ $$;
 COMMENT ON FUNCTION @extschema@.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[]) IS
     'Register a version with everything needed to reproduce it (artifact, SHA-256, code commit, hyperparameters, seed, data snapshot and range, features) and its offline metrics';
 
-CREATE OR REPLACE FUNCTION @extschema@.evaluate(model text, version text)
-    RETURNS TABLE (gate text, required pg_catalog.float8, observed pg_catalog.float8, passed boolean)
-    LANGUAGE plpgsql SECURITY DEFINER
+-- Figures and thresholds meet in decimal: a figure (a float8 metric, or a
+-- number of a metrics document) is rounded to 15 significant digits, as
+-- many as a float8 holds for sure, and compared in numeric with the
+-- threshold as the policy writes it.  So "AUC must improve by 0.02" passes
+-- 0.80 -> 0.82, which float8 arithmetic refuses (0.8 + 0.02 is
+-- 0.8200000000000001).  Casting float8 to numeric rounds just so.
+CREATE OR REPLACE FUNCTION @extschema@._decimal(figure jsonb)
+    RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (figure #>> '{}')::pg_catalog.float8::numeric;
+COMMENT ON FUNCTION @extschema@._decimal(jsonb) IS
+    'A jsonb figure rounded to 15 significant digits, as numeric, for comparisons with a policy''s thresholds (internal)';
+
+-- A version's gates judged now, against the current production version and
+-- the current policy: evaluate() records them, promote() decides on them.
+CREATE OR REPLACE FUNCTION @extschema@._judge_gates(model text, version text)
+    RETURNS TABLE (gate text, required numeric, observed numeric, passed boolean)
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -319,26 +341,24 @@ DECLARE
     prod @extschema@.model_versions;
     d @extschema@.deployments;
     g jsonb;
-    at_ timestamptz := clock_timestamp();
-    results jsonb := '[]';
 BEGIN
-    PERFORM @extschema@._lock_model('evaluate', model);
-    v := @extschema@._version('evaluate', model, version);
-    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = evaluate.model;
+    SELECT * INTO v FROM @extschema@.model_versions mv
+     WHERE mv.model = _judge_gates.model AND mv.version = _judge_gates.version;
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = _judge_gates.model;
     IF d.production_version IS NOT NULL THEN
         SELECT * INTO prod FROM @extschema@.model_versions mv
-         WHERE mv.model = evaluate.model AND mv.version = d.production_version;
+         WHERE mv.model = _judge_gates.model AND mv.version = d.production_version;
     END IF;
     FOR g IN SELECT * FROM jsonb_array_elements(@extschema@.effective_policy(model)->'gates') LOOP
-        observed := (v.metrics->>(g->>'metric'))::float8;
+        observed := @extschema@._decimal(v.metrics->(g->>'metric'));
         IF g ? 'value' THEN
-            required := (g->>'value')::float8;
+            required := (g->>'value')::numeric;
             gate := format('%s %s %s', g->>'metric', g->>'op', g->>'value');
         ELSE
-            required := (prod.metrics->>(g->>'metric'))::float8 + (g->>'relative')::float8;
+            required := @extschema@._decimal(prod.metrics->(g->>'metric')) + (g->>'relative')::numeric;
             gate := format('%s %s production %s %s', g->>'metric', g->>'op',
-                           CASE WHEN (g->>'relative')::float8 < 0 THEN '-' ELSE '+' END,
-                           abs((g->>'relative')::float8));
+                           CASE WHEN (g->>'relative')::numeric < 0 THEN '-' ELSE '+' END,
+                           abs((g->>'relative')::numeric));
         END IF;
         -- A missing metric fails its gate, and so does a relative gate when
         -- production lacks the metric.  With no production version at all
@@ -347,23 +367,45 @@ BEGIN
         IF NOT g ? 'value' AND d.production_version IS NULL THEN
             passed := observed IS NOT NULL;
             gate := gate || ' (no production version)';
-            INSERT INTO @extschema@.evaluations VALUES (model, version, at_, gate, NULL, observed, passed);
-            results := results || jsonb_build_object('gate', gate, 'required', NULL, 'observed', observed,
-                                                     'passed', passed);
             required := NULL;
-            RETURN NEXT;
-            CONTINUE;
+        ELSE
+            passed := coalesce(CASE g->>'op'
+                                   WHEN '>=' THEN observed >= required
+                                   WHEN '>' THEN observed > required
+                                   WHEN '<=' THEN observed <= required
+                                   WHEN '<' THEN observed < required
+                               END, false);
         END IF;
-        passed := CASE g->>'op'
-                      WHEN '>=' THEN observed >= required
-                      WHEN '>' THEN observed > required
-                      WHEN '<=' THEN observed <= required
-                      WHEN '<' THEN observed < required
-                  END;
-        passed := coalesce(passed, false);
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._judge_gates(text, text) IS
+    'A version''s gates judged now against the production version and the policy, in decimal (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.evaluate(model text, version text)
+    RETURNS TABLE (gate text, required pg_catalog.float8, observed pg_catalog.float8, passed boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.deployments;
+    at_ timestamptz := clock_timestamp();
+    results jsonb := '[]';
+    j record;
+BEGIN
+    PERFORM @extschema@._lock_model('evaluate', model);
+    PERFORM @extschema@._version('evaluate', model, version);
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = evaluate.model;
+    FOR j IN SELECT * FROM @extschema@._judge_gates(model, version) LOOP
+        gate := j.gate;
+        required := j.required;
+        observed := j.observed;
+        passed := j.passed;
         INSERT INTO @extschema@.evaluations VALUES (model, version, at_, gate, required, observed, passed);
-        results := results || jsonb_build_object('gate', gate, 'required', required, 'observed', observed,
-                                                 'passed', passed);
+        -- the log keeps the decimals the gate was judged on
+        results := results || jsonb_build_object('gate', j.gate, 'required', j.required, 'observed', j.observed,
+                                                 'passed', j.passed);
         RETURN NEXT;
     END LOOP;
     PERFORM @extschema@._log(model, version, 'evaluated',
@@ -373,8 +415,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.evaluate(text, text) IS
-    'Check a version against the policy''s gates (absolute, or relative to the production version''s metrics); stores and logs the result';
-
+    'Check a version against the policy''s gates (absolute, or relative to the production version''s metrics, compared in decimal); stores and logs the result';
 
 CREATE OR REPLACE FUNCTION @extschema@.approve(model text, version text, capacity text, comment text DEFAULT NULL)
     RETURNS void
@@ -405,12 +446,14 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     IF EXISTS (SELECT 1 FROM @extschema@.approvals a
-                WHERE a.model = approve.model AND a.version = approve.version AND a.approver = actor_) THEN
+                WHERE a.model = approve.model AND a.version = approve.version AND a.approver = actor_
+                  AND a.revoked_at IS NULL) THEN
         RAISE EXCEPTION 'retrain.approve: % has already signed version "%" of model "%"', actor_, version, model
             USING ERRCODE = 'unique_violation';
     END IF;
     IF EXISTS (SELECT 1 FROM @extschema@.approvals a
-                WHERE a.model = approve.model AND a.version = approve.version AND a.capacity = approve.capacity) THEN
+                WHERE a.model = approve.model AND a.version = approve.version AND a.capacity = approve.capacity
+                  AND a.revoked_at IS NULL) THEN
         RAISE EXCEPTION 'retrain.approve: version "%" of model "%" is already signed as %', version, model, capacity
             USING ERRCODE = 'unique_violation';
     END IF;

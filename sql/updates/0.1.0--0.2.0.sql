@@ -40,3 +40,16 @@ CREATE POLICY baselines_readers ON @extschema@.baselines FOR SELECT
                        WHERE m.name = baselines.model AND pg_catalog.pg_has_role(r.oid, 'MEMBER')));
 COMMENT ON POLICY baselines_readers ON @extschema@.baselines IS
     'Baselines are readable by members of the model''s owner role and by roles that may read retrain.predictions';
+
+-- A rollback revokes a version's sign-offs: they are kept, marked, and no
+-- longer count; the version may be signed again.
+ALTER TABLE @extschema@.approvals ADD COLUMN revoked_at timestamptz;
+ALTER TABLE @extschema@.approvals DROP CONSTRAINT approvals_pkey, DROP CONSTRAINT approvals_model_version_approver_key;
+COMMENT ON TABLE @extschema@.approvals IS 'Sign-offs: who signed which version in which capacity, when, with what comment; a rollback of the version revokes them';
+COMMENT ON COLUMN @extschema@.approvals.revoked_at IS 'when the sign-off stopped counting (the version was rolled back); NULL while it counts';
+-- One sign-off per capacity and one per signer, among those that count: a
+-- version rolled back is signed again.
+CREATE UNIQUE INDEX approvals_capacity ON @extschema@.approvals (model, version, capacity) WHERE revoked_at IS NULL;
+CREATE UNIQUE INDEX approvals_approver ON @extschema@.approvals (model, version, approver) WHERE revoked_at IS NULL;
+COMMENT ON INDEX @extschema@.approvals_capacity IS 'One sign-off that counts per version and capacity';
+COMMENT ON INDEX @extschema@.approvals_approver IS 'One sign-off that counts per version and signer';
