@@ -201,16 +201,28 @@ def fill_every_table(conn, reviewer):
     assert not empty, f"fill_every_table left these tables empty: {empty}"
 
 
-def table_snapshot(conn):
-    """A digest of the rows of every table of the extension, by table name
-    (None for an empty table)."""
-    tables = [r[0] for r in conn.execute(
-        "SELECT c.relname FROM pg_depend d JOIN pg_class c ON c.oid = d.objid "
+def table_columns(conn):
+    """The columns of every table of the extension, by table name."""
+    return {t: cols for t, cols in conn.execute(
+        "SELECT c.relname, array_agg(a.attname::text ORDER BY a.attnum) FROM pg_depend d "
+        "JOIN pg_class c ON c.oid = d.objid "
         "JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'retrain' "
+        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
         "WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND c.relkind IN ('r', 'p') "
-        "ORDER BY 1")]
-    return {t: conn.execute(f"SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM retrain.{t} x").fetchone()[0]
-            for t in tables}
+        "GROUP BY c.relname ORDER BY 1")}
+
+
+def table_snapshot(conn, columns=None):
+    """A digest of the rows of every table of the extension, by table name
+    (None for an empty table): of the columns given per table (an upgrade
+    compares the columns that were there before it), or of all."""
+    columns = columns or table_columns(conn)
+    digests = {}
+    for t, cols in columns.items():
+        row = ", ".join(f'x."{c}"' for c in cols)
+        digests[t] = conn.execute(f"SELECT md5(string_agg(ROW({row})::text, ',' ORDER BY ROW({row})::text)) "
+                                  f"FROM retrain.{t} x").fetchone()[0]
+    return digests
 
 
 def run_suite(namespace):
