@@ -43,8 +43,9 @@ SELECT count(*) FROM (
 SELECT model, canary, decision, reason FROM retrain.guard_rollouts();
 SELECT production_version, canary_version FROM retrain.deployments WHERE model = 'guarded';
 
--- Nothing to guard.
-SELECT count(*) AS decisions FROM retrain.guard_rollouts();
+-- Nothing to guard: no canary, and production's watch (rollback.watch, 24
+-- hours after its release) is over.
+SELECT count(*) AS decisions FROM retrain.guard_rollouts(now() + interval '25 hours');
 SELECT count(*) AS guard_log_rows FROM retrain.log WHERE model = 'guarded' AND event = 'guard';
 
 -- Not for PUBLIC.

@@ -59,7 +59,7 @@ SELECT retrain.set_policy('trig', '{
                "data_growth": {"count": 300},
                "confidence": {"min": 0.7, "window": "7 days"},
                "schedule": {"every": "week", "weekday": "sunday", "at": "02:00"},
-               "feature_change": {}},
+               "feature_change": {"window": "365 days"}},
   "eligibility": {"min_new_labels": 25}}') ? 'triggers' AS policy_set;
 UPDATE retrain.models SET created_at = '2026-05-01' WHERE name = 'trig';
 

@@ -10,6 +10,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "fmgr.h"
 #include "utils/float.h"
 
@@ -31,10 +33,22 @@ retrain_admit_prediction(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("retrain.log_prediction: model, version and predicted_at must not be NULL")));
-	if (!PG_ARGISNULL(3) && PG_GETARG_FLOAT8(3) < 0)
+
+	/*
+	 * A figure the checks aggregate must be a number they can take: one NaN
+	 * score would stop every check of the model (the table's constraints
+	 * refuse it too, for INSERT and COPY, in their own words).
+	 */
+	if (!PG_ARGISNULL(3) && !isfinite(PG_GETARG_FLOAT8(3)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("retrain.log_prediction: latency_ms must be at least 0, not %s",
-						float8out_internal(PG_GETARG_FLOAT8(3)))));
+				 errmsg("retrain.log_prediction: score must be a finite number, not %s",
+						float8out_internal(PG_GETARG_FLOAT8(3))),
+				 errhint("Log a failed prediction with score NULL and error => true.")));
+	if (!PG_ARGISNULL(4) && !(PG_GETARG_FLOAT8(4) >= 0 && isfinite(PG_GETARG_FLOAT8(4))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retrain.log_prediction: latency_ms must be a finite number of at least 0, not %s",
+						float8out_internal(PG_GETARG_FLOAT8(4)))));
 	PG_RETURN_VOID();
 }

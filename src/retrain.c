@@ -27,6 +27,7 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 int			retrain_max_bins = 10000;
+char	   *retrain_check_at = NULL;
 
 PG_FUNCTION_INFO_V1(retrain_version);
 
@@ -46,6 +47,20 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	/*
+	 * Set by retrain around a model owner's check, so that the check can
+	 * answer for the time asked about (check(model, at) in the past, a test
+	 * of a schedule).  A string, not a timestamptz: GUCs have no such type;
+	 * ISO 8601 in UTC, which reads back the same whatever the DateStyle.
+	 */
+	DefineCustomStringVariable("retrain.check_at",
+							   "Inside a model owner's eligibility or rollback check: the time the check is asked about.",
+							   "ISO 8601 in UTC; empty outside a check. Read it as current_setting('retrain.check_at')::timestamptz.",
+							   &retrain_check_at,
+							   "",
+							   PGC_USERSET,
+							   GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
 	DefineCustomIntVariable("retrain.max_bins",
 							"Most buckets a histogram, PSI or quantile_edges may be asked for.",
 							"A bound on what one call may allocate; a superuser may raise it.",

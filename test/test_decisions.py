@@ -248,6 +248,53 @@ def test_finite_inputs_give_finite_answers():
                 assert value is not None and np.isfinite(value), (agg, big, value)
 
 
+def test_figures_do_not_depend_on_the_sessions_output_settings():
+    """Item 16: check() and drift() give the same figures at every
+    extra_float_digits (at -12 a confidence of 0.746409538355153 became
+    0.746; at -14 check() failed)."""
+    rng = np.random.default_rng(16)
+    with connect() as conn:
+        conn.execute("SELECT retrain.register_model('dec_efd', 'binary_classification')")
+        conn.execute("SELECT retrain.register_version('dec_efd', 'v1', 's3://m/v1', repeat('a', 64), "
+                     "'{\"auc\": 0.8123456789012345}')")
+        conn.execute("SELECT retrain.promote('dec_efd', 'v1', 'blue_green', override_reason => 'test')")
+        conn.execute("CREATE TABLE dec_efd_train (x float8, y float8)")
+        train = rng.normal(0, 1, (2000, 2)) * [1.0, 1e-7]
+        conn.execute("INSERT INTO dec_efd_train SELECT * FROM unnest(%s::float8[], %s::float8[])",
+                     (train[:, 0].tolist(), train[:, 1].tolist()))
+        conn.execute("SELECT retrain.capture_baseline('dec_efd', 'v1', 'dec_efd_train', '{x, y}')")
+        conn.execute("""SELECT retrain.set_policy('dec_efd', '{"triggers": {
+            "confidence": {"min": 0.746409538355153, "window": "30 days"},
+            "drift": {"psi": 0.2, "window": "30 days"},
+            "performance": {"metric": "auc", "max_drop": 0.05, "min_labels": 1, "window": "30 days"}}}')""")
+        scores = rng.uniform(0, 1, 500)
+        xs = rng.normal(0.3, 1, 500)
+        ys = rng.normal(0, 1, 500) * 1e-7
+        conn.execute("""SELECT retrain.log_outcome(retrain.log_prediction('dec_efd', 'v1', 'u' || i, s, 10, false,
+                                                   jsonb_build_object('x', x, 'y', y),
+                                                   '2026-06-01 00:00+00'::timestamptz + i * interval '1 minute'),
+                                                   s > 0.4, '2026-06-02 00:00+00')
+                          FROM unnest(%s::float8[], %s::float8[], %s::float8[]) WITH ORDINALITY u(s, x, y, i)""",
+                     (scores.tolist(), xs.tolist(), ys.tolist()))
+        # each setting's figures kept in float8, and compared at one setting:
+        # the client's own reading of float8 depends on extra_float_digits
+        settings = (-15, -12, 0, 1, 3)
+        for digits in settings:
+            conn.execute(f"SET extra_float_digits = {digits}")
+            conn.execute(f"CREATE TEMP TABLE efd_check_{digits + 15} AS SELECT trigger, fired, observed, threshold, "
+                         "detail - 'eligibility' AS detail FROM retrain.check('dec_efd', '2026-06-10 00:00+00')")
+            conn.execute(f"CREATE TEMP TABLE efd_drift_{digits + 15} AS SELECT feature, psi, js, missing_share, drifted "
+                         "FROM retrain.drift('dec_efd', 'v1', 'dec_efd_train')")
+        conn.execute("SET extra_float_digits = 3")
+        for digits in settings[1:]:
+            for kind in ("check", "drift"):
+                differ = scalar(conn, f"SELECT count(*) FROM ((TABLE efd_{kind}_0 EXCEPT TABLE efd_{kind}_{digits + 15}) "
+                                      f"UNION ALL (TABLE efd_{kind}_{digits + 15} EXCEPT TABLE efd_{kind}_0)) x")
+                assert differ == 0, (kind, digits)
+        confidence = scalar(conn, "SELECT observed FROM efd_check_0 WHERE trigger = 'confidence'")
+        assert confidence is not None and confidence != round(confidence, 3), confidence
+        assert scalar(conn, "SELECT count(*) FROM efd_drift_0 WHERE psi IS NOT NULL") == 2
+
 if __name__ == "__main__":
     setup_module()
     run_suite(globals())

@@ -149,7 +149,8 @@ def test_answer_committed_during_a_cycle_stays_in_flight():
                     "WHERE trigger = 'schedule'", (m,)).fetchone()
         # the schedule is due, but the answer is on its way: no request
         assert fired and not eligible, (fired, eligible)
-        assert decided == {"fired": [], "request": None}, decided
+        # (logged as held back: fired, not eligible)
+        assert decided == {"fired": [], "request": None, "held": ["schedule"]}, decided
         assert scalar(conn, "SELECT count(*) FROM retrain.requests WHERE model = %s AND status = 'open'", (m,)) == 0
         assert detail is not None and detail["request"] == rid and detail["version"] == "v2", detail
 

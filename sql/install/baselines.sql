@@ -158,6 +158,9 @@ CREATE OR REPLACE FUNCTION @extschema@.capture_baseline(model text, version text
     RETURNS integer
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
+    -- edges and shares pass through jsonb and SQL text: at 3, float8's text
+    -- is its shortest exact form, whatever the caller set
+    SET extra_float_digits = 3
 AS $$
 DECLARE
     numeric_types regtype[] := '{int2, int4, int8, float4, float8, numeric}';
@@ -296,6 +299,8 @@ CREATE OR REPLACE FUNCTION @extschema@.drift(model text, version text, current p
                    missing_share pg_catalog.float8, n bigint, drifted boolean)
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
+    -- counts and edges pass through jsonb and SQL text: exact at 3
+    SET extra_float_digits = 3
 AS $$
 DECLARE
     b @extschema@.baselines;

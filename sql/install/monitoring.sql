@@ -14,7 +14,11 @@ CREATE TABLE @extschema@.predictions (
     score        pg_catalog.float8,
     latency_ms   pg_catalog.float8 CHECK (latency_ms >= 0),
     error        boolean NOT NULL DEFAULT false,
-    features     jsonb
+    features     jsonb,
+    -- a figure the checks aggregate is a number they can take, whatever
+    -- writes the row (log_prediction, INSERT, COPY)
+    CONSTRAINT predictions_score_finite CHECK (score > '-Infinity' AND score < 'Infinity'),
+    CONSTRAINT predictions_latency_finite CHECK (latency_ms < 'Infinity')
 );
 CREATE INDEX predictions_model_time ON @extschema@.predictions (model, predicted_at);
 COMMENT ON SEQUENCE @extschema@.predictions_id_seq IS 'Ids of logged predictions';
@@ -29,7 +33,8 @@ CREATE TABLE @extschema@.outcomes (
     label         boolean,
     actual        pg_catalog.float8,
     observed_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    CHECK ((label IS NULL) <> (actual IS NULL))
+    CHECK ((label IS NULL) <> (actual IS NULL)),
+    CONSTRAINT outcomes_actual_finite CHECK (actual > '-Infinity' AND actual < 'Infinity')
 );
 CREATE INDEX outcomes_observed_at ON @extschema@.outcomes (observed_at);
 COMMENT ON TABLE @extschema@.outcomes IS
@@ -46,13 +51,13 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.outcomes', '');
 
 -- What log_prediction() checks before its insert, in one call on the hot
 -- path: not inside code a model's owner supplied; a model, a version and a
--- time; a latency of at least 0 (the table's constraints would say so too,
--- with the whole row in their DETAIL).
+-- time; a finite score; a finite latency of at least 0 (the table's
+-- constraints would say so too, with the whole row in their DETAIL).
 CREATE OR REPLACE FUNCTION @extschema@._admit_prediction(model text, version text, predicted_at timestamptz,
-                                                         latency_ms pg_catalog.float8)
+                                                         score pg_catalog.float8, latency_ms pg_catalog.float8)
     RETURNS void LANGUAGE C VOLATILE
     AS 'MODULE_PATHNAME', 'retrain_admit_prediction';
-COMMENT ON FUNCTION @extschema@._admit_prediction(text, text, timestamptz, pg_catalog.float8) IS
+COMMENT ON FUNCTION @extschema@._admit_prediction(text, text, timestamptz, pg_catalog.float8, pg_catalog.float8) IS
     'Refuse a prediction log_prediction() may not insert, with its own message (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@.log_prediction(model text, version text, unit_key text, score pg_catalog.float8,
@@ -63,7 +68,7 @@ CREATE OR REPLACE FUNCTION @extschema@.log_prediction(model text, version text, 
     LANGUAGE sql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     BEGIN ATOMIC
-        SELECT @extschema@._admit_prediction(model, version, predicted_at, latency_ms);
+        SELECT @extschema@._admit_prediction(model, version, predicted_at, score, latency_ms);
         INSERT INTO @extschema@.predictions (model, version, unit_key, predicted_at, score, latency_ms, error, features)
         VALUES (model, version, unit_key, predicted_at, score, latency_ms, coalesce(error, false), features)
         RETURNING id;

@@ -49,8 +49,12 @@ COMMENT ON FUNCTION @extschema@._run_owner_check(name, text, text) IS
     'Run one owner-supplied check query with the owner''s privileges: its boolean, or the error (internal)';
 
 -- A policy's named checks (eligibility.checks or rollback.checks), each run
--- as the model's owner, in the order of their names.
-CREATE OR REPLACE FUNCTION @extschema@._run_owner_checks(m @extschema@.models, checks jsonb)
+-- as the model's owner, in the order of their names, asked about "at": the
+-- setting retrain.check_at holds it (ISO 8601, UTC) while they run, and the
+-- caller's value is put back after.  (Not a SET clause of the function: a
+-- server still running the previous library, before its restart, would
+-- refuse to create the function at all.)
+CREATE OR REPLACE FUNCTION @extschema@._run_owner_checks(m @extschema@.models, checks jsonb, at timestamptz)
     RETURNS TABLE (name text, result boolean, error text)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -58,15 +62,22 @@ AS $$
 DECLARE
     query text;
     path text := @extschema@._owner_search_path(m.policy);
+    before text;
 BEGIN
-    FOR name, query IN SELECT e.key, e.value #>> '{}' FROM jsonb_each(coalesce(checks, '{}')) e ORDER BY e.key LOOP
+    IF checks IS NULL OR checks = '{}' THEN
+        RETURN;
+    END IF;
+    before := current_setting('retrain.check_at', true);
+    PERFORM set_config('retrain.check_at', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), true);
+    FOR name, query IN SELECT e.key, e.value #>> '{}' FROM jsonb_each(checks) e ORDER BY e.key LOOP
         SELECT c.result, c.error INTO result, error FROM @extschema@._run_owner_check(m.owner, path, query) c;
         RETURN NEXT;
     END LOOP;
+    PERFORM set_config('retrain.check_at', coalesce(before, ''), true);
 END
 $$;
-COMMENT ON FUNCTION @extschema@._run_owner_checks(@extschema@.models, jsonb) IS
-    'Run each of a policy''s named checks with the model owner''s privileges: its boolean, or its error (internal)';
+COMMENT ON FUNCTION @extschema@._run_owner_checks(@extschema@.models, jsonb, timestamptz) IS
+    'Run each of a policy''s named checks with the model owner''s privileges, retrain.check_at set to the time asked about: its boolean, or its error (internal)';
 
 -- What the log keeps of a failed owner check: its SQLSTATE, not its message,
 -- which may show the owner's data (an error quoting a value of the owner's

@@ -18,14 +18,14 @@ CREATE OR REPLACE FUNCTION @extschema@._policy_defaults()
       "approvals": {},
       "rollout": {"steps": [10, 50, 100]},
       "rollback": {"max_error_rate": 0.02, "max_latency_increase": 0.5, "latency_percentile": 99,
-                   "min_predictions": 100},
+                   "min_predictions": 100, "max_invalid_rate": 0, "watch": "24 hours"},
       "triggers": {
         "drift": {"psi": 0.25, "aggregate": "max", "share": 0.5, "window": "7 days"},
         "performance": {"min_labels": 100, "threshold": 0.5, "window": "7 days"},
         "confidence": {"window": "7 days"},
         "data_growth": {},
         "schedule": {},
-        "feature_change": {}
+        "feature_change": {"min_share": 0.5, "window": "1 day"}
       },
       "eligibility": {"min_new_labels": 0},
       "requests": {"claim_timeout": "1 hour", "cooldown": "7 days"},
@@ -154,7 +154,7 @@ DECLARE
       "schedule":       {"every": ["week", "month"], "weekday": ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"],
                          "nth": "positive", "day": "positive", "at": "time", "interval": "interval"},
       "confidence":     {"min": "fraction", "window": "interval"},
-      "feature_change": {}
+      "feature_change": {"min_share": "fraction", "window": "interval"}
     }';
     t record;
     k record;
@@ -347,14 +347,20 @@ BEGIN
        OR EXISTS (SELECT 1 FROM jsonb_each(rollback) e
                    WHERE CASE e.key
                          WHEN 'checks' THEN NOT @extschema@._valid_checks(e.value)
+                         WHEN 'watch' THEN jsonb_typeof(e.value) <> 'string'
+                                           OR @extschema@._valid_interval(e.value #>> '{}') IS NOT TRUE
+                         WHEN 'metric' THEN NOT coalesce(e.value #>> '{}', '') IN ('auc', 'f1', 'precision', 'recall',
+                                                                                   'accuracy', 'brier', 'log_loss',
+                                                                                   'mae', 'rmse')
                          ELSE e.key NOT IN ('max_error_rate', 'max_latency_increase', 'latency_percentile',
-                                            'max_metric_drop', 'min_predictions')
+                                            'max_metric_drop', 'min_predictions', 'max_invalid_rate')
                               OR jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0
                               OR (e.key = 'latency_percentile' AND (e.value #>> '{}')::numeric NOT BETWEEN 50 AND 100)
+                              OR (e.key = 'max_invalid_rate' AND (e.value #>> '{}')::numeric > 1)
                          END) THEN
         RAISE EXCEPTION 'retrain.set_policy: invalid rollback limits %', rollback
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Valid keys (numbers >= 0): max_error_rate, max_latency_increase, latency_percentile (50 to 100), max_metric_drop, min_predictions; and checks (an object of lower-case names to boolean queries).';
+                  DETAIL = 'Valid keys (numbers >= 0): max_error_rate, max_latency_increase, latency_percentile (50 to 100), max_metric_drop, min_predictions, max_invalid_rate (0 to 1); watch (an interval); metric (auc, f1, precision, recall, accuracy, brier, log_loss, mae or rmse); and checks (an object of lower-case names to boolean queries).';
     END IF;
 END
 $$;
@@ -470,6 +476,45 @@ COMMENT ON FUNCTION @extschema@._relaxed(jsonb, jsonb) IS
 -- privileges, and its gates and sign-offs are what stands between a version
 -- and production.  Only members of the owner role (or a superuser) set it
 -- (_lock_model).
+-- What only a model's task can tell: triggers and rollback metrics of the
+-- other task would never be evaluated (a regression model has no
+-- confidence, a classifier no RMSE).
+CREATE OR REPLACE FUNCTION @extschema@._check_task_fit(task text, policy jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    classification text[] := '{auc, f1, precision, recall, accuracy, brier, log_loss}';
+    regression text[] := '{mae, rmse, r2}';
+    wrong text;
+BEGIN
+    wrong := CASE
+        WHEN task = 'regression' AND policy->'triggers' ? 'confidence'
+            THEN 'trigger "confidence" (a mean of max(p, 1 - p)) needs probabilities'
+        WHEN task = 'regression' AND policy->'triggers'->'performance'->>'metric' = ANY (classification)
+            THEN format('trigger "performance": metric "%s" is a classification metric',
+                        policy->'triggers'->'performance'->>'metric')
+        WHEN task = 'binary_classification' AND policy->'triggers'->'performance'->>'metric' = ANY (regression)
+            THEN format('trigger "performance": metric "%s" is a regression metric',
+                        policy->'triggers'->'performance'->>'metric')
+        WHEN task = 'regression' AND policy->'rollback'->>'metric' = ANY (classification)
+            THEN format('rollback.metric "%s" is a classification metric', policy->'rollback'->>'metric')
+        WHEN task = 'binary_classification' AND policy->'rollback'->>'metric' = ANY (regression)
+            THEN format('rollback.metric "%s" is a regression metric', policy->'rollback'->>'metric')
+    END;
+    IF wrong IS NOT NULL THEN
+        RAISE EXCEPTION 'retrain.set_policy: % and the model is %', wrong,
+                        replace(task, 'binary_classification', 'a binary classifier')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = CASE task WHEN 'regression' THEN 'A regression model''s metrics: mae, rmse, r2.'
+                                   ELSE 'A classifier''s metrics: auc, f1, precision, recall, accuracy, brier, log_loss.' END;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_task_fit(text, jsonb) IS
+    'Refuse triggers and rollback metrics of a policy that do not fit the model''s task (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@.set_policy(model text, policy jsonb)
     RETURNS jsonb
     LANGUAGE plpgsql SECURITY DEFINER
@@ -481,6 +526,7 @@ DECLARE
 BEGIN
     m := @extschema@._lock_model('set_policy', model);
     PERFORM @extschema@._check_policy(policy);
+    PERFORM @extschema@._check_task_fit(m.task, policy);
     relaxed := @extschema@._relaxed(m.policy, policy);
     UPDATE @extschema@.models mm SET policy = set_policy.policy WHERE mm.name = m.name;
     PERFORM @extschema@._log(m.name, NULL, 'policy_set',

@@ -85,9 +85,11 @@ COMMENT ON FUNCTION @extschema@._source_columns(text, regclass) IS
 -- The FROM clause every read of a model's predictions uses: predictions as
 -- p (model, version, predicted_at, score, latency_ms, error, features) and
 -- their outcomes as o (prediction_id, set when labelled; label, actual,
--- observed_at).  The source is looked up and checked again at each read: it
--- may have been dropped, renamed or altered since set_source().
-CREATE OR REPLACE FUNCTION @extschema@._source_from(fn text, m @extschema@.models)
+-- observed_at), as known at "at": an outcome observed later is no outcome
+-- yet, so that a question about the past is answered with what was known
+-- then.  The source is looked up and checked again at each read: it may
+-- have been dropped, renamed or altered since set_source().
+CREATE OR REPLACE FUNCTION @extschema@._source_from(fn text, m @extschema@.models, at timestamptz)
     RETURNS text
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -101,9 +103,9 @@ BEGIN
         -- an index probe per prediction (LIMIT keeps the planner from
         -- flattening it into a hash join that reads every model's
         -- outcomes for each model)
-        RETURN '@extschema@.predictions p '
-               'LEFT JOIN LATERAL (SELECT o.prediction_id, o.label, o.actual, o.observed_at FROM @extschema@.outcomes o '
-               '                    WHERE o.prediction_id = p.id LIMIT 1) o ON true';
+        RETURN format('@extschema@.predictions p '
+                      'LEFT JOIN LATERAL (SELECT o.prediction_id, o.label, o.actual, o.observed_at FROM @extschema@.outcomes o '
+                      '                    WHERE o.prediction_id = p.id AND o.observed_at <= %L LIMIT 1) o ON true', at);
     END IF;
     rel := to_regclass(m.source);
     IF rel IS NULL THEN
@@ -116,8 +118,10 @@ BEGIN
     RETURN format('(SELECT %L::text AS model, s.version::text AS version, s.predicted_at, s.score::float8 AS score, '
                   '%s AS latency_ms, %s AS error, %s AS features, %s AS label, %s AS actual, %s AS observed_at, s AS src '
                   'FROM %s s%s) p '
-                  'CROSS JOIN LATERAL (SELECT CASE WHEN p.label IS NOT NULL OR p.actual IS NOT NULL THEN 0 END AS prediction_id, '
-                  'p.label, p.actual, p.observed_at) o',
+                  'CROSS JOIN LATERAL (SELECT CASE WHEN (p.label IS NOT NULL OR p.actual IS NOT NULL) AND p.observed_at <= %L '
+                  'THEN 0 END AS prediction_id, '
+                  'CASE WHEN p.observed_at <= %L THEN p.label END AS label, '
+                  'CASE WHEN p.observed_at <= %L THEN p.actual END AS actual, p.observed_at) o',
                   m.name,
                   CASE WHEN 'latency_ms' = ANY (cols) THEN 's.latency_ms::float8' ELSE 'NULL::float8' END,
                   CASE WHEN 'error' = ANY (cols) THEN 's.error' ELSE 'NULL::boolean' END,
@@ -127,11 +131,12 @@ BEGIN
                   -- without observed_at, a label counts as known when its prediction was made
                   CASE WHEN 'observed_at' = ANY (cols) THEN 's.observed_at' ELSE 's.predicted_at' END,
                   @extschema@._qualified(rel),
-                  CASE WHEN 'model' = ANY (cols) THEN format(' WHERE s.model = %L', m.name) ELSE '' END);
+                  CASE WHEN 'model' = ANY (cols) THEN format(' WHERE s.model = %L', m.name) ELSE '' END,
+                  at, at, at);
 END
 $$;
-COMMENT ON FUNCTION @extschema@._source_from(text, @extschema@.models) IS
-    'The FROM clause (p: predictions, o: outcomes) that reads a model''s predictions from its source (internal)';
+COMMENT ON FUNCTION @extschema@._source_from(text, @extschema@.models, timestamptz) IS
+    'The FROM clause (p: predictions, o: outcomes as known at a time) that reads a model''s predictions from its source (internal)';
 
 -- The feature columns of a source in the wide layout (no jsonb column
 -- "features"): every column that is not a documented one, in table order.

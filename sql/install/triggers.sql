@@ -5,14 +5,17 @@
 -- @once
 
 -- The last occurrence of each model's schedule that made a request, so that
--- an occurrence fires once however often checks run.
+-- an occurrence fires once however often checks run; and why a trigger
+-- cannot be evaluated, so that it is logged once, not every cycle.
 CREATE TABLE @extschema@.trigger_state (
     model           text NOT NULL REFERENCES @extschema@.models (name),
     trigger         text NOT NULL,
-    last_occurrence timestamptz NOT NULL,
-    PRIMARY KEY (model, trigger)
+    last_occurrence timestamptz,
+    PRIMARY KEY (model, trigger),
+    unusable        text
 );
-COMMENT ON TABLE @extschema@.trigger_state IS 'Per model and trigger, the last schedule occurrence that fired (internal state of run_checks)';
+COMMENT ON TABLE @extschema@.trigger_state IS 'Per model and trigger, the last schedule occurrence that fired, and why the trigger cannot be evaluated (internal state of run_checks)';
+COMMENT ON COLUMN @extschema@.trigger_state.unusable IS 'why the trigger cannot be evaluated, as last logged (trigger_unusable); NULL when it can';
 GRANT SELECT ON @extschema@.trigger_state TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.trigger_state', '');
 
@@ -120,7 +123,7 @@ BEGIN
     IF m.source IS NOT NULL THEN
         RETURN @extschema@._read(m, format('SELECT to_jsonb(count(*)) FROM %s '
                                            'WHERE o.prediction_id IS NOT NULL AND o.observed_at > %L AND o.observed_at <= %L',
-                                           @extschema@._source_from('check', m), since, at));
+                                           @extschema@._source_from('check', m, at), since, at));
     END IF;
     EXECUTE 'SELECT count(*) FROM @extschema@.outcomes o '
             'JOIN @extschema@.predictions p ON p.id = o.prediction_id '
@@ -145,10 +148,28 @@ CREATE OR REPLACE FUNCTION @extschema@._metric_expression(metric text, threshold
 COMMENT ON FUNCTION @extschema@._metric_expression(text, pg_catalog.float8) IS
     'The aggregate call that computes a metric over predictions p and outcomes o (internal)';
 
--- One scan of the production version's recent predictions serves drift,
+-- Which rows of a source an aggregate can take: a classifier's score is a
+-- probability in [0, 1], a regressor's score and actual value are finite.
+-- retrain.predictions and outcomes refuse anything else when it is logged;
+-- a team's own relation (set_source) may hold it, and those rows are left
+-- out of a figure and counted ("invalid_rows"), never raised: one NaN must
+-- not switch the model's monitoring off.  NULL (no score, no outcome yet)
+-- is neither.
+CREATE OR REPLACE FUNCTION @extschema@._valid_row(task text)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE task WHEN 'binary_classification' THEN '(p.score >= 0 AND p.score <= 1)'
+                     ELSE '(p.score > ''-Infinity'' AND p.score < ''Infinity'' '
+                          'AND (o.actual IS NULL OR (o.actual > ''-Infinity'' AND o.actual < ''Infinity'')))' END;
+COMMENT ON FUNCTION @extschema@._valid_row(text) IS
+    'The condition on p (predictions) and o (outcomes) under which a row''s score and outcome are ones the metrics can take (internal)';
+
+-- One scan of the production version's predictions up to at serves drift,
 -- performance and confidence, each over its own window: the figures
--- predictions, confidence, labelled, metric, and per baselined feature its
--- baseline with the window's counts ("drift").
+-- predictions, confidence, labelled, metric, the rows each left out as
+-- invalid, and per baselined feature its baseline with the window's counts
+-- ("drift").  Outcomes count as known when observed by at.
 CREATE OR REPLACE FUNCTION @extschema@._window(m @extschema@.models, trg jsonb, version text, at timestamptz)
     RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
@@ -156,6 +177,7 @@ CREATE OR REPLACE FUNCTION @extschema@._window(m @extschema@.models, trg jsonb, 
 AS $$
 DECLARE
     wide text[] := @extschema@._source_features(m);
+    valid text := @extschema@._valid_row(m.task);
     parts text[] := ARRAY['jsonb_build_object(''predictions'', count(*))'];
     counts text[] := '{}';
     feats @extschema@.baselines[] := '{}';
@@ -168,18 +190,21 @@ BEGIN
         RETURN '{}';
     END IF;
     IF trg ? 'confidence' THEN
+        since_ := at - (trg->'confidence'->>'window')::interval;
         parts := parts || format('jsonb_build_object(''confidence'', avg(greatest(p.score, 1 - p.score)) '
-                                 'FILTER (WHERE p.predicted_at >= %L))',
-                                 at - (trg->'confidence'->>'window')::interval);
+                                 'FILTER (WHERE p.predicted_at >= %1$L AND %2$s), '
+                                 '''confidence_invalid'', count(*) FILTER (WHERE p.predicted_at >= %1$L AND NOT %2$s))',
+                                 since_, valid);
     END IF;
     IF trg ? 'performance' THEN
         since_ := at - (trg->'performance'->>'window')::interval;
-        parts := parts || format('jsonb_build_object(''labelled'', count(o.prediction_id) FILTER (WHERE p.predicted_at >= %L), '
-                                 '''metric'', %s FILTER (WHERE p.predicted_at >= %L))',
+        parts := parts || format('jsonb_build_object(''labelled'', count(o.prediction_id) FILTER (WHERE p.predicted_at >= %1$L AND %3$s), '
+                                 '''metric'', %2$s FILTER (WHERE p.predicted_at >= %1$L AND %3$s), '
+                                 '''performance_invalid'', count(*) FILTER (WHERE p.predicted_at >= %1$L AND NOT %3$s))',
                                  since_,
                                  @extschema@._metric_expression(trg->'performance'->>'metric',
                                                                 (trg->'performance'->>'threshold')::float8),
-                                 since_);
+                                 valid);
     END IF;
     IF trg ? 'drift' THEN
         since_ := at - (trg->'drift'->>'window')::interval;
@@ -203,8 +228,8 @@ BEGIN
         END IF;
     END IF;
     r := @extschema@._read(m, format(
-        'SELECT %s FROM %s WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at < %L',
-        array_to_string(parts, ' || '), @extschema@._source_from('check', m), m.name, version,
+        'SELECT %s FROM %s WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at <= %L',
+        array_to_string(parts, ' || '), @extschema@._source_from('check', m, at), m.name, version,
         at - (SELECT max((t.value->>'window')::interval) FROM jsonb_each(trg) t
                WHERE t.key IN ('drift', 'performance', 'confidence')),
         at));
@@ -218,31 +243,41 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._window(@extschema@.models, jsonb, text, timestamptz) IS
-    'The figures of one scan of a version''s recent predictions for the drift, performance and confidence triggers (internal)';
+    'The figures of one scan of a version''s predictions up to a time for the drift, performance and confidence triggers (internal)';
 
--- The feature names of the predictions served by at: a wide source's
--- columns, or the keys of the latest prediction's features; NULL when none.
-CREATE OR REPLACE FUNCTION @extschema@._served_features(m @extschema@.models, version text, at timestamptz)
-    RETURNS text[]
+-- Which features the predictions of a window were served with: how many
+-- predictions carry features at all ("rows"), and for each key how many
+-- carry it ("keys").  A wide source's rows carry every column.  A key
+-- counts when present, whatever its value: one request that omits a null
+-- value does not drop a feature; the trigger judges the shares.
+CREATE OR REPLACE FUNCTION @extschema@._feature_usage(m @extschema@.models, version text, since timestamptz,
+                                                      at timestamptz)
+    RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     wide text[] := @extschema@._source_features(m);
-    served text[];
+    rows_ bigint;
+    filter text := format('p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at <= %L',
+                          m.name, version, since, at);
 BEGIN
     IF wide IS NOT NULL THEN
-        RETURN ARRAY(SELECT f FROM unnest(wide) f ORDER BY 1);
+        rows_ := @extschema@._read(m, format('SELECT to_jsonb(count(*)) FROM %s WHERE %s',
+                                             @extschema@._source_from('check', m, at), filter));
+        RETURN jsonb_build_object('rows', rows_, 'keys',
+                                  (SELECT coalesce(jsonb_object_agg(f, rows_), '{}') FROM unnest(wide) f));
     END IF;
-    served := ARRAY(SELECT jsonb_array_elements_text(@extschema@._read(m, format(
-        'SELECT to_jsonb(ARRAY(SELECT jsonb_object_keys(p.features) ORDER BY 1)) FROM %s '
-        'WHERE p.model = %L AND p.version = %L AND p.predicted_at < %L AND p.features IS NOT NULL '
-        'ORDER BY p.predicted_at DESC LIMIT 1', @extschema@._source_from('check', m), m.name, version, at))));
-    RETURN nullif(served, '{}');
+    RETURN @extschema@._read(m, format(
+        'SELECT jsonb_build_object(''rows'', (SELECT count(*) FROM %1$s WHERE %2$s AND jsonb_typeof(p.features) = ''object''), '
+        '''keys'', (SELECT coalesce(jsonb_object_agg(k, n), ''{}'') FROM (SELECT k, count(*) AS n FROM %1$s '
+        'CROSS JOIN LATERAL jsonb_object_keys(p.features) k '
+        'WHERE %2$s AND jsonb_typeof(p.features) = ''object'' GROUP BY k) x))',
+        @extschema@._source_from('check', m, at), filter));
 END
 $$;
-COMMENT ON FUNCTION @extschema@._served_features(@extschema@.models, text, timestamptz) IS
-    'The features a model''s latest predictions were served with (internal)';
+COMMENT ON FUNCTION @extschema@._feature_usage(@extschema@.models, text, timestamptz, timestamptz) IS
+    'How many of a window''s predictions carry features, and how many carry each key (internal)';
 
 -- Everything the triggers judge, in one document.
 CREATE OR REPLACE FUNCTION @extschema@._figures(m @extschema@.models, trg jsonb, prod @extschema@.model_versions,
@@ -257,6 +292,7 @@ DECLARE
 BEGIN
     figures := @extschema@._window(m, trg, prod.version, at) || jsonb_build_object(
         'at', at,
+        'version', prod.version,
         'created_at', m.created_at,
         'last_training', last_training,
         'new_labels', @extschema@._new_labels(m, last_training, at),
@@ -267,7 +303,8 @@ BEGIN
         'last_fired', (SELECT ts.last_occurrence FROM @extschema@.trigger_state ts
                         WHERE ts.model = m.name AND ts.trigger = 'schedule'));
     IF trg ? 'feature_change' AND prod.version IS NOT NULL THEN
-        figures := figures || jsonb_build_object('served', to_jsonb(@extschema@._served_features(m, prod.version, at)));
+        figures := figures || jsonb_build_object('feature_usage', @extschema@._feature_usage(
+            m, prod.version, at - (trg->'feature_change'->>'window')::interval, at));
     END IF;
     RETURN figures;
 END
@@ -277,6 +314,23 @@ COMMENT ON FUNCTION @extschema@._figures(@extschema@.models, jsonb, @extschema@.
 
 -- The triggers, one function each: (settings, figures) -> fired, observed,
 -- threshold, detail.  Settings carry their defaults (effective_policy).
+-- A trigger that cannot be evaluated (no production version, a metric the
+-- version never registered, no baseline, no feature list) says so: fired
+-- NULL and detail->>'unusable' saying why, never a quiet false.  Figures
+-- meet thresholds in decimal (_decimal, see docs/policy.md).
+
+-- Why a trigger that needs the production version cannot be evaluated.
+CREATE OR REPLACE FUNCTION @extschema@._unusable(why text, OUT fired boolean, OUT observed pg_catalog.float8,
+                                                 OUT threshold pg_catalog.float8, OUT detail jsonb)
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    detail := jsonb_build_object('unusable', why);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._unusable(text) IS
+    'A trigger''s result when it cannot be evaluated: fired NULL and the reason (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@._trigger_confidence(settings jsonb, figures jsonb,
                                                            OUT fired boolean, OUT observed pg_catalog.float8,
@@ -285,10 +339,15 @@ CREATE OR REPLACE FUNCTION @extschema@._trigger_confidence(settings jsonb, figur
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF figures->>'version' IS NULL THEN
+        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable('no production version');
+        RETURN;
+    END IF;
     observed := (figures->>'confidence')::float8;
     threshold := (settings->>'min')::float8;
-    fired := coalesce(observed < threshold, false);
-    detail := jsonb_build_object('window', settings->>'window', 'predictions', figures->'predictions');
+    fired := coalesce(observed::numeric < (settings->>'min')::numeric, false);
+    detail := jsonb_build_object('window', settings->>'window', 'predictions', figures->'predictions',
+                                 'invalid_rows', figures->'confidence_invalid');
 END
 $$;
 COMMENT ON FUNCTION @extschema@._trigger_confidence(jsonb, jsonb) IS
@@ -302,22 +361,35 @@ CREATE OR REPLACE FUNCTION @extschema@._trigger_performance(settings jsonb, figu
 AS $$
 DECLARE
     metric text := settings->>'metric';
-    registered float8 := (figures->'registered'->>metric)::float8;
-    value float8 := (figures->>'metric')::float8;
-    drop_ float8;
+    registered numeric := @extschema@._decimal(figures->'registered'->metric);
+    value numeric := @extschema@._decimal(figures->'metric');
+    drop_ numeric;
 BEGIN
-    -- a drop is a fall of a score, or a rise of a loss
+    IF figures->>'version' IS NULL THEN
+        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable('no production version');
+        RETURN;
+    END IF;
+    IF registered IS NULL THEN
+        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable(
+            format('the production version "%s" registered no metric "%s"', figures->>'version', metric));
+        detail := detail || jsonb_build_object('metric', metric,
+                                               'registered', coalesce(figures->'registered', '{}'));
+        RETURN;
+    END IF;
+    -- a drop is a fall of a score, or a rise of a loss; in decimal, so that
+    -- 0.87 -> 0.82 drops by 0.05, not by 0.050000000000000044
     drop_ := CASE WHEN metric IN ('auc', 'f1', 'precision', 'recall', 'accuracy') THEN registered - value
                   ELSE value - registered END;
-    observed := drop_;
+    observed := drop_::float8;
     threshold := (settings->>'max_drop')::float8;
     fired := coalesce((figures->>'labelled')::numeric, 0) >= (settings->>'min_labels')::numeric
-             AND (coalesce(drop_ > threshold, false)
-                  OR coalesce(drop_ / nullif(abs(registered), 0) > (settings->>'max_relative_drop')::float8, false));
-    detail := jsonb_build_object('metric', metric, 'value', value, 'registered', registered,
-                                 'relative_drop', drop_ / nullif(abs(registered), 0),
+             AND (coalesce(drop_ > (settings->>'max_drop')::numeric, false)
+                  OR coalesce(drop_ / nullif(abs(registered), 0) > (settings->>'max_relative_drop')::numeric, false));
+    detail := jsonb_build_object('metric', metric, 'value', figures->'metric', 'registered', registered,
+                                 'relative_drop', (drop_ / nullif(abs(registered), 0))::float8,
                                  'max_relative_drop', settings->'max_relative_drop',
-                                 'labelled', figures->'labelled', 'min_labels', settings->'min_labels');
+                                 'labelled', figures->'labelled', 'min_labels', settings->'min_labels',
+                                 'invalid_rows', figures->'performance_invalid');
 END
 $$;
 COMMENT ON FUNCTION @extschema@._trigger_performance(jsonb, jsonb) IS
@@ -335,7 +407,19 @@ DECLARE
     psi float8;
     psis float8[] := '{}';
     by_feature jsonb := '{}';
+    limit_ numeric := (settings->>'psi')::numeric;
+    observed_ numeric;
 BEGIN
+    IF figures->>'version' IS NULL THEN
+        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable('no production version');
+        RETURN;
+    END IF;
+    IF jsonb_array_length(coalesce(figures->'drift', '[]')) = 0 THEN
+        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable(
+            format('no baseline for the production version "%s": capture one with retrain.capture_baseline()',
+                   figures->>'version'));
+        RETURN;
+    END IF;
     FOR f IN SELECT * FROM jsonb_array_elements(figures->'drift') LOOP
         psi := NULL;
         IF f->>'kind' = 'numeric' AND jsonb_typeof(f->'counts') = 'array' AND jsonb_typeof(f->'expected') = 'array' THEN
@@ -354,14 +438,15 @@ BEGIN
             by_feature := by_feature || jsonb_build_object(f->>'feature', psi);
         END IF;
     END LOOP;
-    threshold := (settings->>'psi')::float8;
-    observed := CASE settings->>'aggregate'
-                    WHEN 'max' THEN (SELECT max(x) FROM unnest(psis) x)
-                    WHEN 'mean' THEN (SELECT avg(x) FROM unnest(psis) x)
-                    ELSE (SELECT avg((x > threshold)::integer) FROM unnest(psis) x) END;
+    threshold := limit_::float8;
+    observed_ := CASE settings->>'aggregate'
+                     WHEN 'max' THEN (SELECT max(x::numeric) FROM unnest(psis) x)
+                     WHEN 'mean' THEN (SELECT avg(x)::numeric FROM unnest(psis) x)
+                     ELSE (SELECT avg((x::numeric > limit_)::integer) FROM unnest(psis) x) END;
+    observed := observed_::float8;
     fired := CASE settings->>'aggregate'
-                 WHEN 'share' THEN coalesce(observed >= (settings->>'share')::float8, false)
-                 ELSE coalesce(observed > threshold, false) END;
+                 WHEN 'share' THEN coalesce(observed_ >= (settings->>'share')::numeric, false)
+                 ELSE coalesce(observed_ > limit_, false) END;
     detail := jsonb_build_object('aggregate', settings->>'aggregate', 'features', cardinality(psis),
                                  'psi', to_jsonb(psis), 'by_feature', by_feature, 'window', settings->>'window');
 END
@@ -375,11 +460,24 @@ CREATE OR REPLACE FUNCTION @extschema@._trigger_data_growth(settings jsonb, figu
     LANGUAGE plpgsql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    limit_ numeric := least((settings->>'count')::numeric,
+                            (settings->>'share')::numeric * (figures->>'training_rows')::numeric);
 BEGIN
+    IF figures->>'last_training' IS NULL THEN
+        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable(
+            'no production version: no training to count labels since');
+        RETURN;
+    END IF;
+    IF limit_ IS NULL THEN
+        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable(
+            format('a share of the training rows, but the production version "%s" has no baseline to count them',
+                   figures->>'version'));
+        RETURN;
+    END IF;
     observed := (figures->>'new_labels')::float8;
-    threshold := least((settings->>'count')::float8,
-                       (settings->>'share')::float8 * (figures->>'training_rows')::float8);
-    fired := figures->>'last_training' IS NOT NULL AND coalesce(observed >= threshold, false);
+    threshold := limit_::float8;
+    fired := coalesce((figures->>'new_labels')::numeric >= limit_, false);
     detail := jsonb_build_object('new_labels', figures->'new_labels', 'since', figures->'last_training',
                                  'training_rows', figures->'training_rows');
 END
@@ -397,6 +495,11 @@ DECLARE
     occurrence timestamptz := @extschema@.schedule_occurrence(settings, (figures->>'at')::timestamptz,
                                                               (figures->>'last_training')::timestamptz);
 BEGIN
+    IF settings ? 'interval' AND figures->>'last_training' IS NULL THEN
+        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable(
+            'no production version: no training to count the interval from');
+        RETURN;
+    END IF;
     -- once per occurrence, and none from before the model was registered
     fired := occurrence IS NOT NULL AND occurrence >= (figures->>'created_at')::timestamptz
              AND occurrence > coalesce((figures->>'last_fired')::timestamptz, '-infinity');
@@ -406,6 +509,9 @@ $$;
 COMMENT ON FUNCTION @extschema@._trigger_schedule(jsonb, jsonb) IS
     'The schedule trigger: an occurrence of the schedule that has not fired yet (internal)';
 
+-- A feature is dropped when no prediction of the window carries it, added
+-- when at least min_share of them carry a key the version was not trained
+-- on.
 CREATE OR REPLACE FUNCTION @extschema@._trigger_feature_change(settings jsonb, figures jsonb,
                                                                OUT fired boolean, OUT observed pg_catalog.float8,
                                                                OUT threshold pg_catalog.float8, OUT detail jsonb)
@@ -414,23 +520,47 @@ CREATE OR REPLACE FUNCTION @extschema@._trigger_feature_change(settings jsonb, f
 AS $$
 DECLARE
     trained_on text[];
-    served text[];
+    usage jsonb := figures->'feature_usage';
+    rows_ numeric := (figures->'feature_usage'->>'rows')::numeric;
+    added jsonb;
+    dropped jsonb;
 BEGIN
-    IF jsonb_typeof(figures->'trained_on') = 'array' THEN
-        trained_on := ARRAY(SELECT jsonb_array_elements_text(figures->'trained_on'));
+    IF figures->>'version' IS NULL THEN
+        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable('no production version');
+        RETURN;
     END IF;
-    IF jsonb_typeof(figures->'served') = 'array' THEN
-        served := ARRAY(SELECT jsonb_array_elements_text(figures->'served'));
+    IF jsonb_typeof(figures->'trained_on') IS DISTINCT FROM 'array' THEN
+        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable(
+            format('the production version "%s" was registered without its features (register_version(..., features => ...))',
+                   figures->>'version'));
+        RETURN;
     END IF;
-    fired := trained_on IS NOT NULL AND served IS NOT NULL
-             AND NOT (trained_on @> served AND served @> trained_on);
-    detail := jsonb_build_object('trained_on', to_jsonb(trained_on), 'served', to_jsonb(served),
-                                 'added', (SELECT jsonb_agg(f) FROM unnest(served) f WHERE NOT f = ANY (trained_on)),
-                                 'dropped', (SELECT jsonb_agg(f) FROM unnest(trained_on) f WHERE NOT f = ANY (served)));
+    trained_on := ARRAY(SELECT jsonb_array_elements_text(figures->'trained_on'));
+    threshold := (settings->>'min_share')::float8;
+    IF coalesce(rows_, 0) = 0 THEN
+        -- nothing served in the window: nothing to compare
+        fired := false;
+        observed := 0;
+        detail := jsonb_build_object('trained_on', to_jsonb(trained_on), 'predictions', 0,
+                                     'window', settings->>'window');
+        RETURN;
+    END IF;
+    SELECT jsonb_agg(k ORDER BY k) INTO added
+      FROM jsonb_each_text(usage->'keys') AS u(k, n)
+     WHERE NOT k = ANY (trained_on) AND n::numeric / rows_ >= (settings->>'min_share')::numeric;
+    SELECT jsonb_agg(f ORDER BY f) INTO dropped
+      FROM unnest(trained_on) f
+     WHERE NOT usage->'keys' ? f;
+    fired := added IS NOT NULL OR dropped IS NOT NULL;
+    observed := coalesce(jsonb_array_length(added), 0) + coalesce(jsonb_array_length(dropped), 0);
+    detail := jsonb_build_object('trained_on', to_jsonb(trained_on), 'predictions', rows_,
+                                 'served', (SELECT jsonb_object_agg(k, (n::numeric / rows_)::float8)
+                                              FROM jsonb_each_text(usage->'keys') AS u(k, n)),
+                                 'added', added, 'dropped', dropped, 'window', settings->>'window');
 END
 $$;
 COMMENT ON FUNCTION @extschema@._trigger_feature_change(jsonb, jsonb) IS
-    'The feature change trigger: features served that the production version was not trained on, or the reverse (internal)';
+    'The feature change trigger: a feature the production version was trained on that no prediction of the window carries, or a new key at least min_share of them carry (internal)';
 
 -- Whether a fired trigger may make a request: enough new labels, every one
 -- of the owner's named checks true, and no retrain in flight.
@@ -447,7 +577,7 @@ BEGIN
     SELECT coalesce(jsonb_object_agg(c.name, coalesce(c.error, format('returned %s', coalesce(c.result::text, 'NULL or no row'))))
                         FILTER (WHERE c.result IS NOT TRUE), '{}')
       INTO failed
-      FROM @extschema@._run_owner_checks(m, pol->'eligibility'->'checks') c;
+      FROM @extschema@._run_owner_checks(m, pol->'eligibility'->'checks', at) c;
     -- The answer to the last request may be on its way: a version trained
     -- for it and not yet released or discarded.  Until it is (or the
     -- cooldown passes), the production version's drift or metric drop that
@@ -480,8 +610,8 @@ CREATE OR REPLACE FUNCTION @extschema@.check(model text, at timestamptz DEFAULT 
     -- one query per model, of moderate size: compiling it costs more than it saves
     SET jit = off
     -- the figures pass through jsonb, whose numbers are float8's text: from
-    -- 1 up that text is exact, whatever the caller set
-    SET extra_float_digits = 1
+    -- 1 up that text is float8's shortest exact form, whatever the caller set
+    SET extra_float_digits = 3
 AS $$
 DECLARE
     -- "check" is a reserved word: the model argument is named $1 below
@@ -531,11 +661,41 @@ $$;
 COMMENT ON FUNCTION @extschema@.check(text, timestamptz) IS
     'Evaluate a model''s retraining triggers at a time without changing anything: per trigger, whether it fired, what was observed against what threshold, and whether the model is eligible (min_new_labels and the owner''s named checks)';
 
+-- A trigger that cannot be evaluated is logged once per reason: when it
+-- becomes unusable, when its reason changes, and when it can be evaluated
+-- again; not at every cycle.
+CREATE OR REPLACE FUNCTION @extschema@._note_unusable(model text, trigger text, unusable text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    before text;
+BEGIN
+    SELECT ts.unusable INTO before FROM @extschema@.trigger_state ts
+     WHERE ts.model = _note_unusable.model AND ts.trigger = _note_unusable.trigger;
+    IF before IS NOT DISTINCT FROM unusable THEN
+        RETURN;
+    END IF;
+    INSERT INTO @extschema@.trigger_state AS ts (model, trigger, unusable) VALUES (model, trigger, unusable)
+    ON CONFLICT ON CONSTRAINT trigger_state_pkey DO UPDATE SET unusable = excluded.unusable;
+    IF unusable IS NOT NULL THEN
+        PERFORM @extschema@._log(model, NULL, 'trigger_unusable', jsonb_build_object('trigger', trigger, 'reason', unusable));
+    ELSE
+        PERFORM @extschema@._log(model, NULL, 'trigger_usable', jsonb_build_object('trigger', trigger, 'was', before));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._note_unusable(text, text, text) IS
+    'Record and log, once per reason, that a trigger cannot be evaluated, or can again (internal)';
+
 -- One model's checks as the cycle runs them: check() (which takes no lock,
 -- however long the owner's checks take), then, for fired and eligible
 -- triggers, the model's request made or joined under its lock, and the
--- decision logged.  A failure is logged as check_failed; the caller goes on
--- with the next model.  Returns whether a new request was made.
+-- decision logged: which fired, which of those were held back by
+-- eligibility, which could not be evaluated.  A failure is logged as
+-- check_failed; the caller goes on with the next model.  Returns whether a
+-- new request was made.
 CREATE OR REPLACE FUNCTION @extschema@._check_model(model text, at timestamptz)
     RETURNS boolean
     LANGUAGE plpgsql VOLATILE
@@ -545,6 +705,8 @@ DECLARE
     c record;
     reasons text[] := '{}';
     fired_triggers text[] := '{}';
+    held text[] := '{}';
+    unusable text[] := '{}';
     failed_checks jsonb := '{}';
     schedule_occurrence_ timestamptz;
     request_id bigint;
@@ -552,7 +714,12 @@ DECLARE
 BEGIN
     FOR c IN SELECT * FROM @extschema@.check(model, at) LOOP
         failed_checks := coalesce(c.detail->'eligibility'->'failed_checks', '{}');
-        IF c.fired AND c.eligible THEN
+        PERFORM @extschema@._note_unusable(model, c.trigger, c.detail->>'unusable');
+        IF c.fired IS NULL THEN
+            unusable := unusable || c.trigger;
+        ELSIF c.fired AND NOT c.eligible THEN
+            held := held || c.trigger;
+        ELSIF c.fired AND c.eligible THEN
             fired_triggers := fired_triggers || c.trigger;
             reasons := reasons || format('%s: %s', c.trigger,
                 CASE WHEN c.observed IS NOT NULL
@@ -569,13 +736,17 @@ BEGIN
                                                               'reason', array_to_string(reasons, '; '),
                                                               'by', @extschema@._actor())) q;
         IF schedule_occurrence_ IS NOT NULL THEN
-            INSERT INTO @extschema@.trigger_state VALUES (model, 'schedule', schedule_occurrence_)
+            INSERT INTO @extschema@.trigger_state AS ts (model, trigger, last_occurrence)
+            VALUES (model, 'schedule', schedule_occurrence_)
             ON CONFLICT ON CONSTRAINT trigger_state_pkey DO UPDATE SET last_occurrence = excluded.last_occurrence;
         END IF;
     END IF;
     -- the owner's checks that failed are on record, refusals included
     PERFORM @extschema@._log(model, NULL, 'checked',
                              jsonb_build_object('fired', fired_triggers, 'request', request_id)
+                             || CASE WHEN at < pg_catalog.now() THEN jsonb_build_object('at', at) ELSE '{}' END
+                             || CASE WHEN cardinality(held) = 0 THEN '{}' ELSE jsonb_build_object('held', held) END
+                             || CASE WHEN cardinality(unusable) = 0 THEN '{}' ELSE jsonb_build_object('unusable', unusable) END
                              || CASE WHEN failed_checks = '{}' THEN '{}'
                                      ELSE jsonb_build_object('failed_checks',
                                               (SELECT jsonb_object_agg(f.key, @extschema@._redact(f.value))
@@ -592,7 +763,10 @@ COMMENT ON FUNCTION @extschema@._check_model(text, timestamptz) IS
 -- All in the caller's transaction: for a person or a test.  The worker and
 -- the pg_cron job run the same per model, each in its own transaction
 -- (run_cycle), so that no transaction holds the write lock across models.
-CREATE OR REPLACE FUNCTION @extschema@.run_checks()
+-- Asked about another time than now, it decides as a cycle at that time
+-- would have (schedules, the once-per-occurrence rule, windows), so that a
+-- policy can be tested without waiting.
+CREATE OR REPLACE FUNCTION @extschema@.run_checks(at timestamptz)
     RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -601,14 +775,27 @@ DECLARE
     m text;
     made integer := 0;
 BEGIN
+    IF at IS NULL THEN
+        RAISE EXCEPTION 'retrain.run_checks: at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     FOR m IN SELECT mm.name FROM @extschema@.models mm WHERE @extschema@._may_act(mm.owner) ORDER BY mm.name LOOP
-        IF @extschema@._check_model(m, now()) THEN
+        IF @extschema@._check_model(m, at) THEN
             made := made + 1;
         END IF;
     END LOOP;
     RETURN made;
 END
 $$;
+COMMENT ON FUNCTION @extschema@.run_checks(timestamptz) IS
+    'Check, as of a time, the triggers of every model the caller may act on, in the caller''s transaction; for fired and eligible ones make (or join) the model''s retrain request; log each decision; returns the number of new requests';
+
+-- run_checks(now()).  Two functions rather than one with a default: the
+-- grants a site gave run_checks() stay where they are.
+CREATE OR REPLACE FUNCTION @extschema@.run_checks()
+    RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    RETURN @extschema@.run_checks(pg_catalog.now());
 COMMENT ON FUNCTION @extschema@.run_checks() IS
     'Check the triggers of every model the caller may act on, now, in the caller''s transaction; for fired and eligible ones make (or join) the model''s retrain request; log each decision; returns the number of new requests';
 
@@ -631,20 +818,21 @@ $$;
 COMMENT ON FUNCTION @extschema@._anchor_log() IS
     'Write the log''s head (id and hash) to the server log and NOTIFY retrain_log_head (internal)';
 
--- What a check cycle visits, in order: every running canary's guard, then
--- every model's checks.  One list for the procedure and the worker (C).
+-- What a check cycle visits, in order: the guard of every running canary
+-- and of every production version under watch, then every model's checks.
+-- One list for the procedure and the worker (C).
 CREATE OR REPLACE FUNCTION @extschema@._cycle_plan()
     RETURNS TABLE (model text, guard boolean)
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT d.model, true FROM @extschema@.deployments d WHERE d.canary_version IS NOT NULL
+    SELECT g.g, true FROM @extschema@._guarded(pg_catalog.now()) g(g)
     UNION ALL
     SELECT mm.name, false FROM @extschema@.models mm
     ORDER BY 2 DESC, 1
 $$;
 COMMENT ON FUNCTION @extschema@._cycle_plan() IS
-    'What a check cycle visits, in order: each running canary''s guard, then each model''s checks (internal)';
+    'What a check cycle visits, in order: the guard of each running canary and each production version under watch, then each model''s checks (internal)';
 
 -- The check cycle as the pg_cron job runs it (the background worker runs
 -- the same, from C): every running canary's guard, then every model's

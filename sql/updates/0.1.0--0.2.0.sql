@@ -5,6 +5,8 @@
 -- feature files.  (Internal functions: no site grants to keep.)
 DROP FUNCTION @extschema@._run_owner_check(name, text);
 DROP FUNCTION @extschema@._lock_model(text, text);
+-- reads as of a time: outcomes observed later are not known yet
+DROP FUNCTION @extschema@._source_from(text, @extschema@.models);
 -- renamed: intervals are bounded now, not only positive
 DROP FUNCTION @extschema@._positive_interval(text);
 -- PUBLIC may run schedule_occurrence(), so also the pure helpers it calls
@@ -53,3 +55,37 @@ CREATE UNIQUE INDEX approvals_capacity ON @extschema@.approvals (model, version,
 CREATE UNIQUE INDEX approvals_approver ON @extschema@.approvals (model, version, approver) WHERE revoked_at IS NULL;
 COMMENT ON INDEX @extschema@.approvals_capacity IS 'One sign-off that counts per version and capacity';
 COMMENT ON INDEX @extschema@.approvals_approver IS 'One sign-off that counts per version and signer';
+
+-- trigger_state also remembers why a trigger cannot be evaluated (logged
+-- once, not every cycle); a row need not hold a schedule occurrence.
+ALTER TABLE @extschema@.trigger_state ALTER COLUMN last_occurrence DROP NOT NULL, ADD COLUMN unusable text;
+COMMENT ON TABLE @extschema@.trigger_state IS 'Per model and trigger, the last schedule occurrence that fired, and why the trigger cannot be evaluated (internal state of run_checks)';
+COMMENT ON COLUMN @extschema@.trigger_state.unusable IS 'why the trigger cannot be evaluated, as last logged (trigger_unusable); NULL when it can';
+
+-- The prediction log refuses figures the checks cannot aggregate (NaN,
+-- infinities), however a row is written.  Added NOT VALID, then validated:
+-- rows 0.1.0 took in are checked, and should one fail, the update still
+-- completes, the constraint guards new rows, and a warning says how to
+-- find and fix the old ones.
+ALTER TABLE @extschema@.predictions
+    ADD CONSTRAINT predictions_score_finite CHECK (score > '-Infinity' AND score < 'Infinity') NOT VALID,
+    ADD CONSTRAINT predictions_latency_finite CHECK (latency_ms < 'Infinity') NOT VALID;
+ALTER TABLE @extschema@.outcomes
+    ADD CONSTRAINT outcomes_actual_finite CHECK (actual > '-Infinity' AND actual < 'Infinity') NOT VALID;
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN VALUES ('predictions', 'predictions_score_finite'), ('predictions', 'predictions_latency_finite'),
+                    ('outcomes', 'outcomes_actual_finite') LOOP
+        BEGIN
+            EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I VALIDATE CONSTRAINT %I', c.column1, c.column2);
+        EXCEPTION WHEN check_violation THEN
+            RAISE WARNING 'retrain: rows of @extschema@.% hold NaN or infinite values; constraint % guards new rows only',
+                          c.column1, c.column2
+                USING HINT = pg_catalog.format('Correct or delete them, then: ALTER TABLE @extschema@.%I VALIDATE CONSTRAINT %I;',
+                                               c.column1, c.column2);
+        END;
+    END LOOP;
+END
+$$;
