@@ -438,6 +438,8 @@ def main():
                     WHEN 'advanced' THEN format('%s%% -> %s%%', trim_scale((d->>'from')::numeric), d->>'to')
                     WHEN 'guard' THEN format('%s: %s', d->>'decision', d->>'reason')
                     WHEN 'checked' THEN format('fired: %s; request %s', d->>'fired', d->>'request')
+                    WHEN 'trigger_unusable' THEN format('%s cannot be evaluated: %s', d->>'trigger', d->>'reason')
+                    WHEN 'trigger_usable' THEN format('%s can be evaluated again', d->>'trigger')
                     ELSE coalesce(d->>'reason', '') END, 100) AS what
           FROM retrain.log, LATERAL (SELECT details AS d) x
          WHERE model = 'churn'
