@@ -73,6 +73,10 @@ def cases(conn):
     columns = ", ".join(f"s * {i + 1} + random() AS f{i + 1}" for i in range(FEATURES))
     create_table(conn, "bench_drift_wide", WIDE_ROWS, columns)
     conn.execute("SELECT pg_prewarm('bench_drift_wide')")
+    # a baseline belongs to a registered version (capture_baseline checks)
+    if not conn.execute("SELECT 1 FROM retrain.models WHERE name = 'bench'").fetchone():
+        conn.execute("SELECT retrain.register_model('bench', 'binary_classification')")
+        conn.execute("SELECT retrain.register_version('bench', 'v1', 's3://m', repeat('a', 64), '{}')")
     conn.execute("SELECT retrain.capture_baseline('bench', 'v1', 'bench_drift_wide')")
     sums = ", ".join(f"sum(f{i + 1})" for i in range(FEATURES))
     out.append(Case("drift(): 20 features, 1M rows",

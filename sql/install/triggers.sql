@@ -738,7 +738,10 @@ BEGIN
         IF schedule_occurrence_ IS NOT NULL THEN
             INSERT INTO @extschema@.trigger_state AS ts (model, trigger, last_occurrence)
             VALUES (model, 'schedule', schedule_occurrence_)
-            ON CONFLICT ON CONSTRAINT trigger_state_pkey DO UPDATE SET last_occurrence = excluded.last_occurrence;
+            -- never back: run_checks(at) about an earlier time must not let
+            -- an occurrence that already fired fire again
+            ON CONFLICT ON CONSTRAINT trigger_state_pkey
+            DO UPDATE SET last_occurrence = greatest(ts.last_occurrence, excluded.last_occurrence);
         END IF;
     END IF;
     -- the owner's checks that failed are on record, refusals included
