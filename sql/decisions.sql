@@ -203,6 +203,14 @@ SELECT production_version, previous_version FROM retrain.deployments WHERE model
 \set VERBOSITY default
 SELECT retrain.rollback('dec_rb', 'v1 misbehaves');
 \set VERBOSITY terse
+-- v2, fixed and signed again, serves and is replaced in the ordinary way:
+-- it is a good version to return to again
+SET SESSION AUTHORIZATION dec_signer;
+SELECT retrain.approve('dec_rb', 'v2', 'reviewer', 'fixed');
+RESET SESSION AUTHORIZATION;
+SELECT retrain.promote('dec_rb', 'v2', 'blue_green');
+SELECT retrain.promote('dec_rb', 'v3', 'blue_green', override_reason => 'the owner takes it');
+SELECT production_version, previous_version FROM retrain.deployments WHERE model = 'dec_rb';
 
 -- Item 18: one shadow at most, and a version is in exactly one stage: the
 -- running canary cannot also be the shadow; a new shadow returns the one
@@ -288,6 +296,7 @@ SELECT current_setting('retrain.check_at') = '' AS nothing_left_in_the_session;
 SELECT retrain.run_checks('2026-06-12 00:00+00') AS new_requests;
 SELECT retrain.run_checks('2026-07-01 00:00+00') AS new_requests;
 SELECT status, reasons->0->>'trigger' AS trigger FROM retrain.requests WHERE model = 'dec_tt';
+SELECT retrain.run_checks(NULL::timestamptz);
 SELECT details->>'at' AS at, details->'held' AS held FROM retrain.log
  WHERE model = 'dec_tt' AND event = 'checked' ORDER BY id;
 

@@ -78,8 +78,9 @@ COMMENT ON FUNCTION @extschema@._set_production(text, text, text) IS
     'Make a version production, the last good one before it as previous, and keep the history (internal)';
 
 -- The last version that served production, other than the one serving now,
--- whose time in production did not end in a rollback and which has not
--- been rolled back since (as a canary): where a rollback goes.
+-- whose time in production ended by being replaced (not rolled back), and
+-- which has not been rolled back since (say, as a canary) nor gone to
+-- canary or shadow: where a rollback goes.
 CREATE OR REPLACE FUNCTION @extschema@._last_good(model text)
     RETURNS text
     LANGUAGE sql STABLE
@@ -88,10 +89,8 @@ AS $$
     SELECT h.version
       FROM @extschema@.production_history h
       JOIN @extschema@.model_versions mv ON mv.model = h.model AND mv.version = h.version
-     WHERE h.model = _last_good.model AND h.ended_at IS NOT NULL
+     WHERE h.model = _last_good.model AND h.ended_by = 'replaced'
        AND mv.stage NOT IN ('rolled_back', 'production', 'canary', 'shadow')
-       AND NOT EXISTS (SELECT 1 FROM @extschema@.production_history bad
-                        WHERE bad.model = h.model AND bad.version = h.version AND bad.ended_by = 'rolled_back')
      ORDER BY h.seq DESC LIMIT 1
 $$;
 COMMENT ON FUNCTION @extschema@._last_good(text) IS
