@@ -387,6 +387,18 @@ SELECT retrain.set_policy('dec_bad', '{}') IS NOT NULL AS set;
 SELECT retrain.promote('dec_bad', 'v3', 'canary', override_reason => 'again, without the check');
 SELECT model, canary, decision, reason FROM retrain.guard_rollouts(now() + interval '1 minute') WHERE model = 'dec_bad';
 SELECT count(*) AS guard_failed FROM retrain.log WHERE model = 'dec_bad' AND event = 'guard_failed';
+-- a source the owner can no longer read at all: the owner's check still
+-- decides, and the figures that could not be read are reported, not raised
+CREATE ROLE dec_bad_owner;
+GRANT SELECT ON dec_bad_src TO dec_bad_owner;
+SELECT retrain.set_owner('dec_bad', 'dec_bad_owner');
+REVOKE SELECT ON dec_bad_src FROM dec_bad_owner;
+SELECT retrain.set_policy('dec_bad', '{"rollback": {"checks": {"wrong_output": "SELECT true"}}}') IS NOT NULL AS set;
+SELECT retrain.promote('dec_bad', 'v3', 'canary', override_reason => 'a third time');
+SELECT model, canary, decision, reason FROM retrain.guard_rollouts(now() + interval '1 minute') WHERE model = 'dec_bad';
+SELECT details->'canary'->'errors'->>'n' AS unreadable FROM retrain.log
+ WHERE model = 'dec_bad' AND event = 'guard' ORDER BY id DESC LIMIT 1;
+SELECT retrain.set_owner('dec_bad', current_user);
 
 -- Item 2: production is watched after release.  A blue-green swap whose new
 -- version answers in 1 s with 10% errors is rolled back to the version it
@@ -456,6 +468,7 @@ SELECT retrain.set_policy('dec_first', '{"rollback": {"metric": "rmse"}}');
 DROP TABLE dec_train, dec_empty, dec_patients, dec_src, dec_bad_src;
 REVOKE SELECT ON retrain.predictions FROM dec_analyst;
 DROP ROLE dec_outsider;
+DROP ROLE dec_bad_owner;
 DROP ROLE dec_analyst;
 REVOKE EXECUTE ON FUNCTION retrain.approve(text, text, text, text) FROM dec_signer;
 DROP ROLE dec_signer;

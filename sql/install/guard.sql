@@ -81,7 +81,8 @@ BEGIN
             result := result || jsonb_build_object(figures[i][1],
                 @extschema@._read(m, format('SELECT to_jsonb(%s) %s', figures[i][2], from_where)));
         EXCEPTION WHEN OTHERS THEN
-            errors := errors || jsonb_build_object(figures[i][1], format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE));
+            errors := errors || jsonb_build_object(figures[i][1],
+                CASE WHEN SQLERRM LIKE '%(SQLSTATE %' THEN SQLERRM ELSE format('%s (SQLSTATE %s)', SQLERRM, SQLSTATE) END);
         END;
     END LOOP;
     RETURN result || jsonb_build_object('metric_name', gm.metric, 'errors', errors);
@@ -193,19 +194,27 @@ COMMENT ON FUNCTION @extschema@._guard_step(jsonb, numeric, timestamptz, timesta
 -- bad version may have made unreadable); invalid scores (at once too: a
 -- model that emits NaN is broken, however few predictions it made); a
 -- failed owner check holds; too few predictions wait; then error rate,
--- latency and metric against the reference.  decision NULL: healthy.
--- Without a lock: the figures and the checks take as long as they take.
+-- latency and metric against the reference version (its figures over
+-- ref_since .. ref_until, with ref_extra laid over them: a label, or a
+-- registered metric).  decision NULL: healthy.  Without a lock: the
+-- figures and the checks take as long as they take.
 CREATE OR REPLACE FUNCTION @extschema@._guard_verdict(m @extschema@.models, pol jsonb, judged text, since timestamptz,
-                                                      reference jsonb, at timestamptz,
-                                                      OUT decision text, OUT reason text, OUT figures jsonb)
+                                                      ref text, ref_since timestamptz, ref_until timestamptz,
+                                                      ref_extra jsonb, at timestamptz,
+                                                      OUT decision text, OUT reason text, OUT figures jsonb,
+                                                      OUT reference jsonb)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    -- first: before anything reads a version's predictions
     checks record := @extschema@._guard_owner_checks(m, pol->'rollback'->'checks', at);
     gm record := @extschema@._guard_metric(m.task, pol);
 BEGIN
     figures := @extschema@._guard_figures(m, judged, pol, since, at, at);
+    IF ref IS NOT NULL THEN
+        reference := @extschema@._guard_figures(m, ref, pol, ref_since, ref_until, at) || coalesce(ref_extra, '{}');
+    END IF;
     reason := coalesce(checks.why, @extschema@._limit_invalid(pol->'rollback', figures));
     IF reason IS NOT NULL THEN
         decision := 'rollback';
@@ -226,7 +235,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._guard_verdict(@extschema@.models, jsonb, text, timestamptz, jsonb, timestamptz) IS
+COMMENT ON FUNCTION @extschema@._guard_verdict(@extschema@.models, jsonb, text, timestamptz, text, timestamptz, timestamptz, jsonb, timestamptz) IS
     'Hold a version to the rollback checks and limits against a reference: rollback, hold, wait, or NULL when healthy (internal)';
 
 -- A running canary, judged against production over the canary's time so
@@ -249,9 +258,9 @@ BEGIN
     SELECT max(l.at) FILTER (WHERE l.event = 'promoted'), max(l.at) INTO since, step_since
       FROM @extschema@.log l
      WHERE l.model = m.name AND l.version = d.canary_version AND l.event IN ('promoted', 'advanced', 'traffic_changed');
-    production_figures := @extschema@._guard_figures(m, d.production_version, pol, since, at, at);
-    v := @extschema@._guard_verdict(m, pol, d.canary_version, since, production_figures, at);
+    v := @extschema@._guard_verdict(m, pol, d.canary_version, since, d.production_version, since, at, NULL, at);
     canary_figures := v.figures;
+    production_figures := v.reference;
     decision := v.decision;
     reason := v.reason;
     IF decision IS NULL THEN
@@ -301,15 +310,14 @@ DECLARE
     elapsed interval := at - w.started_at;
     v record;
 BEGIN
-    IF w.replaced IS NOT NULL THEN
-        previous_figures := @extschema@._guard_figures(m, w.replaced, pol, w.started_at - elapsed, w.started_at, at)
-            || jsonb_build_object('label', format('previous version %s', w.replaced),
-                                  'metric', (SELECT mv.metrics->gm.metric FROM @extschema@.model_versions mv
-                                              WHERE mv.model = m.name AND mv.version = w.replaced),
-                                  'metric_source', 'registered');
-    END IF;
-    v := @extschema@._guard_verdict(m, pol, w.version, w.started_at, previous_figures, at);
+    v := @extschema@._guard_verdict(m, pol, w.version, w.started_at, w.replaced, w.started_at - elapsed, w.started_at,
+        jsonb_build_object('label', format('previous version %s', w.replaced),
+                           'metric', (SELECT mv.metrics->gm.metric FROM @extschema@.model_versions mv
+                                       WHERE mv.model = m.name AND mv.version = w.replaced),
+                           'metric_source', 'registered'),
+        at);
     production_figures := v.figures;
+    previous_figures := v.reference;
     decision := coalesce(v.decision, 'hold');
     reason := coalesce(v.reason, format('healthy; watched %s of %s since it became production',
                                         @extschema@._duration(elapsed), @extschema@._duration(w.watch)));
