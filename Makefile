@@ -79,7 +79,8 @@ REGRESS = \
 	sources \
 	registry \
 	bounds \
-	decisions
+	decisions \
+	freeze
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

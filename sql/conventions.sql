@@ -38,7 +38,8 @@ SELECT count(*) > 20 AS has_aggregates
  WHERE p.pronamespace = 'retrain'::regnamespace;
 
 -- Support functions (names starting with "_") are not executable by PUBLIC,
--- but for the three pure ones schedule_occurrence() calls as its caller.
+-- but for the pure ones schedule_occurrence() and manifest() call as their
+-- caller.
 SELECT p.oid::regprocedure AS public_support_function
   FROM pg_proc p
  WHERE p.pronamespace = 'retrain'::regnamespace AND p.proname LIKE '\_%'

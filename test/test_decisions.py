@@ -58,6 +58,8 @@ SAMPLE_CALLS = {
     "route_detail(text,text)": "SELECT * FROM retrain.route_detail('dec_pub', 'u1')",
     "effective_policy(text)": "SELECT retrain.effective_policy('dec_pub')",
     "manifest(text)": "SELECT retrain.manifest('dec_pub')",
+    "_freeze_of(retrain.deployments,timestamp with time zone)":
+        "SELECT retrain._freeze_of(d) FROM retrain.deployments d",
     "verify_log()": "SELECT * FROM retrain.verify_log()",
     "verify_log(bigint,text)": "SELECT * FROM retrain.verify_log(0, repeat('0', 64))",
 }

@@ -378,6 +378,10 @@ BEGIN
                          'retrain.force(%L, ''fallback'') serves no model', reason, m.name);
     ELSIF decision = 'rollback' THEN
         PERFORM @extschema@.rollback(m.name, 'rollout guard: ' || reason);
+    ELSIF decision = 'advance' AND @extschema@._freeze_of(now_d, at) IS NOT NULL THEN
+        -- a freeze halts the rollout where it is; the guard still rolls back
+        decision := 'hold';
+        reason := format('%s, but the model is frozen: %s', reason, @extschema@._freeze_of(now_d, at)->>'reason');
     ELSIF decision = 'advance' THEN
         PERFORM @extschema@.advance(m.name);
     END IF;

@@ -135,6 +135,7 @@ DECLARE
 BEGIN
     m := @extschema@._lock_model('promote', model);
     v := @extschema@._version('promote', model, version);
+    PERFORM @extschema@._refuse_if_frozen('promote', model);
     IF strategy IS NULL OR strategy NOT IN ('canary', 'blue_green', 'shadow') THEN
         RAISE EXCEPTION 'retrain.promote: strategy must be canary, blue_green or shadow, not %', coalesce(strategy, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
@@ -230,6 +231,10 @@ BEGIN
         RAISE EXCEPTION 'retrain.set_traffic: model "%" has no canary', model
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
+    -- down is always allowed: it takes traffic from the new version
+    IF round(percent, 2) > d.canary_percent THEN
+        PERFORM @extschema@._refuse_if_frozen('set_traffic', model);
+    END IF;
     UPDATE @extschema@.deployments dd SET canary_percent = round(percent, 2), updated_at = clock_timestamp()
      WHERE dd.model = set_traffic.model;
     PERFORM @extschema@._log(model, d.canary_version, 'traffic_changed',
@@ -255,6 +260,7 @@ BEGIN
         RAISE EXCEPTION 'retrain.advance: model "%" has no canary to advance', model
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
+    PERFORM @extschema@._refuse_if_frozen('advance', model);
     SELECT min(s::numeric) INTO next_step
       FROM jsonb_array_elements_text(@extschema@.effective_policy(model)->'rollout'->'steps') s
      WHERE s::numeric > d.canary_percent;
@@ -351,6 +357,10 @@ BEGIN
         RAISE EXCEPTION 'retrain.force: until (%) is not in the future', until
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- everyone to the canary deploys it: not while frozen
+    IF mode = 'candidate' THEN
+        PERFORM @extschema@._refuse_if_frozen('force', model);
+    END IF;
     UPDATE @extschema@.deployments d
        SET mode = force.mode, mode_until = CASE WHEN force.mode = 'auto' THEN NULL ELSE force.until END,
            updated_at = clock_timestamp()
@@ -375,6 +385,7 @@ AS $$
                          FROM @extschema@.deployments d
                          JOIN @extschema@.model_versions v ON v.model = d.model AND v.version = d.production_version
                         WHERE d.model = m.name),
+        'frozen', (SELECT @extschema@._freeze_of(d) FROM @extschema@.deployments d WHERE d.model = m.name),
         -- what to redeploy if production misbehaves: never a version rolled back
         'last_good', (SELECT jsonb_build_object('version', v.version, 'artifact_uri', v.artifact_uri,
                                                 'artifact_sha256', v.artifact_sha256, 'code_commit', v.code_commit)
@@ -392,3 +403,100 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.manifest(text) IS
     'The production entry, the last good version to return to (last_good: never one rolled back), and the history of production versions with their SHA-256s and how each period ended, oldest first';
+
+-- Release controls: a freeze halts new deployments ("halt new deployments",
+-- the regulated runbook's first rollback step).  While frozen, promote,
+-- advance, set_traffic upward, force(..., 'candidate') and the guard's
+-- advances are refused; rollbacks and force(..., 'production' | 'fallback'
+-- | 'auto') still work: they take traffic away from a new version, never
+-- to it.
+
+-- The freeze in force on a deployment row at a time, or NULL (a freeze with
+-- an end has ended by itself once it is past).
+CREATE OR REPLACE FUNCTION @extschema@._freeze_of(d @extschema@.deployments, at timestamptz DEFAULT pg_catalog.now())
+    RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE WHEN d.frozen_reason IS NOT NULL AND (d.frozen_until IS NULL OR d.frozen_until > at)
+                THEN jsonb_build_object('reason', d.frozen_reason, 'by', d.frozen_by, 'at', d.frozen_at,
+                                        'until', d.frozen_until) END;
+COMMENT ON FUNCTION @extschema@._freeze_of(@extschema@.deployments, timestamptz) IS
+    'The freeze in force on a model''s deployment at a time: reason, by, at, until; or NULL (internal)';
+
+-- Refuse a change that would deploy more of a new version while the model
+-- is frozen: 55000, with the freeze's reason in DETAIL.
+CREATE OR REPLACE FUNCTION @extschema@._refuse_if_frozen(fn text, model text)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f jsonb := (SELECT @extschema@._freeze_of(d) FROM @extschema@.deployments d WHERE d.model = _refuse_if_frozen.model);
+BEGIN
+    IF f IS NOT NULL THEN
+        RAISE EXCEPTION 'retrain.%: model "%" is frozen: new deployments are halted', fn, model
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('Frozen by %s%s: %s', f->>'by', coalesce(' until ' || (f->>'until'), ''), f->>'reason'),
+                  HINT = 'Rollbacks and force(model, ''production'' or ''fallback'') still work; the owner may unfreeze().';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._refuse_if_frozen(text, text) IS
+    'Refuse a deployment step of a frozen model with 55000 and the freeze''s reason (internal)';
+
+-- Anyone granted freeze() may freeze any model: it only takes traffic from
+-- new versions, and an operator on call for every team must be able to.
+-- Freezing again replaces the reason and the end.
+CREATE OR REPLACE FUNCTION @extschema@.freeze(model text, reason text, until timestamptz DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.deployments;
+BEGIN
+    PERFORM @extschema@._lock_model('freeze', model, owner_only => false);
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION 'retrain.freeze: a reason is required' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF until IS NOT NULL AND until <= pg_catalog.now() THEN
+        RAISE EXCEPTION 'retrain.freeze: until (%) is not in the future', until USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE @extschema@.deployments dd
+       SET frozen_reason = reason, frozen_by = @extschema@._actor(), frozen_at = clock_timestamp(),
+           frozen_until = until, updated_at = clock_timestamp()
+     WHERE dd.model = $1  -- "freeze" is a keyword: freeze.model would not parse
+    RETURNING * INTO d;
+    PERFORM @extschema@._log(model, NULL, 'frozen', jsonb_build_object('reason', reason, 'until', until));
+    RETURN @extschema@._freeze_of(d);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.freeze(text, text, timestamptz) IS
+    'Halt new deployments of a model (promote, advance, set_traffic upward, force candidate, the guard''s advances) with a reason, until unfreeze() or until; rollbacks still work';
+
+-- Only the owner's members lift a freeze before its end.
+CREATE OR REPLACE FUNCTION @extschema@.unfreeze(model text, reason text)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d @extschema@.deployments;
+BEGIN
+    PERFORM @extschema@._lock_model('unfreeze', model);
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION 'retrain.unfreeze: a reason is required' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = unfreeze.model;
+    IF @extschema@._freeze_of(d) IS NULL THEN
+        RAISE EXCEPTION 'retrain.unfreeze: model "%" is not frozen', model USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE @extschema@.deployments dd
+       SET frozen_reason = NULL, frozen_by = NULL, frozen_at = NULL, frozen_until = NULL, updated_at = clock_timestamp()
+     WHERE dd.model = unfreeze.model;
+    PERFORM @extschema@._log(model, NULL, 'unfrozen',
+                             jsonb_build_object('reason', reason, 'frozen_for', d.frozen_reason, 'frozen_by', d.frozen_by));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.unfreeze(text, text) IS
+    'Lift a model''s freeze before its end, with a reason; only members of the owner role may';

@@ -49,6 +49,8 @@ DECLARE
         '@extschema@.route_detail(text, text)',
         '@extschema@.effective_policy(text)',
         '@extschema@.manifest(text)',
+        -- and the pure function of a deployment row it calls as its caller
+        '@extschema@._freeze_of(@extschema@.deployments, timestamptz)',
         '@extschema@.verify_log()',
         '@extschema@.verify_log(bigint, text)'
     ]::regprocedure[];

@@ -70,6 +70,10 @@ CREATE TABLE @extschema@.deployments (
     mode               text NOT NULL DEFAULT 'auto' CHECK (mode IN ('auto', 'production', 'candidate', 'fallback')),
     mode_until         timestamptz,
     updated_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    frozen_reason      text,
+    frozen_by          name,
+    frozen_at          timestamptz,
+    frozen_until       timestamptz,
     FOREIGN KEY (model, production_version) REFERENCES @extschema@.model_versions (model, version),
     FOREIGN KEY (model, canary_version) REFERENCES @extschema@.model_versions (model, version),
     FOREIGN KEY (model, shadow_version) REFERENCES @extschema@.model_versions (model, version),
@@ -79,6 +83,10 @@ COMMENT ON TABLE @extschema@.deployments IS 'What each model serves now: one row
 COMMENT ON COLUMN @extschema@.deployments.canary_percent IS 'share of units routed to the canary, 0 to 100 (ML_ROLLOUT_PCT)';
 COMMENT ON COLUMN @extschema@.deployments.mode IS 'auto, or forced: production, candidate (the canary for everyone), fallback (no model)';
 COMMENT ON COLUMN @extschema@.deployments.mode_until IS 'when a forced mode expires by itself (NULL: until changed)';
+COMMENT ON COLUMN @extschema@.deployments.frozen_reason IS 'why new deployments are halted (freeze()); NULL when not frozen';
+COMMENT ON COLUMN @extschema@.deployments.frozen_by IS 'who froze the model';
+COMMENT ON COLUMN @extschema@.deployments.frozen_at IS 'when the model was frozen';
+COMMENT ON COLUMN @extschema@.deployments.frozen_until IS 'when the freeze ends by itself (NULL: until unfreeze())';
 
 CREATE TABLE @extschema@.approvals (
     model       text NOT NULL,

@@ -89,3 +89,12 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- A freeze halts new deployments of a model (freeze(), unfreeze()).
+ALTER TABLE @extschema@.deployments
+    ADD COLUMN frozen_reason text, ADD COLUMN frozen_by name, ADD COLUMN frozen_at timestamptz,
+    ADD COLUMN frozen_until timestamptz;
+COMMENT ON COLUMN @extschema@.deployments.frozen_reason IS 'why new deployments are halted (freeze()); NULL when not frozen';
+COMMENT ON COLUMN @extschema@.deployments.frozen_by IS 'who froze the model';
+COMMENT ON COLUMN @extschema@.deployments.frozen_at IS 'when the model was frozen';
+COMMENT ON COLUMN @extschema@.deployments.frozen_until IS 'when the freeze ends by itself (NULL: until unfreeze())';
