@@ -120,11 +120,59 @@ BEGIN
     INSERT INTO @extschema@.log (id, at, model, version, event, actor, details, prev_hash, hash)
     VALUES (new_id, now_, model, version, event, actor_, coalesce(details, '{}'), head.last_hash, h);
     UPDATE @extschema@.log_head SET last_id = new_id, last_hash = h;
+    PERFORM @extschema@._notify_event(new_id, now_, model, version, event, actor_, coalesce(details, '{}'));
     RETURN new_id;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._log(text, text, text, jsonb) IS
     'Append a row to the retraining log (internal: the one way rows get there)';
+
+-- One event stream for people: NOTIFY retrain_events, at commit, for every
+-- logged event someone may need to act on (a request made, taken, finished;
+-- a promotion, advance, rollback, freeze, override, forced mode; a check or
+-- guard that failed; a trigger that cannot be evaluated).  A Slack or
+-- PagerDuty bridge is one LISTEN (docs/apps.md).  The payload is JSON:
+-- {"id", "event", "model", "version", "actor", "reason", "at"}, the log
+-- row's id first, so that a bridge can read the whole row; a reason is cut
+-- to 1,000 characters to stay far within NOTIFY's 8,000 bytes.
+CREATE OR REPLACE FUNCTION @extschema@._event_reason(event text, details jsonb)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE event
+        WHEN 'retrain_requested' THEN details->'reasons'->-1->>'reason'
+        WHEN 'retrain_claimed' THEN format('request %s by %s', details->>'request', details->>'worker')
+        WHEN 'retrain_finished' THEN format('request %s %s%s', details->>'request', details->>'status',
+                                            coalesce(': ' || (details->>'message'), ''))
+        WHEN 'promoted' THEN CASE WHEN (details->>'override')::boolean
+                                  THEN format('%s, override: %s', details->>'strategy', details->>'override_reason')
+                                  ELSE details->>'strategy' END
+        WHEN 'advanced' THEN format('%s%% -> %s%%', details->>'from', details->>'to')
+        WHEN 'forced' THEN format('mode %s%s', details->>'mode', coalesce(' until ' || (details->>'until'), ''))
+        WHEN 'trigger_unusable' THEN format('%s: %s', details->>'trigger', details->>'reason')
+        WHEN 'check_failed' THEN format('%s (SQLSTATE %s)', details->>'message', details->>'sqlstate')
+        WHEN 'guard_failed' THEN format('%s (SQLSTATE %s)', details->>'message', details->>'sqlstate')
+        ELSE details->>'reason' END;
+COMMENT ON FUNCTION @extschema@._event_reason(text, jsonb) IS
+    'The one-line reason of a log event for the event stream (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._notify_event(id bigint, at timestamptz, model text, version text, event text,
+                                                     actor name, details jsonb)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF event IN ('retrain_requested', 'retrain_claimed', 'retrain_finished', 'promoted', 'advanced', 'rolled_back',
+                 'frozen', 'unfrozen', 'forced', 'trigger_unusable', 'check_failed', 'guard_failed') THEN
+        PERFORM pg_notify('retrain_events', jsonb_build_object(
+            'id', id, 'event', event, 'model', model, 'version', version, 'actor', actor,
+            'reason', left(@extschema@._event_reason(event, details), 1000), 'at', at)::text);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._notify_event(bigint, timestamptz, text, text, text, name, jsonb) IS
+    'Send NOTIFY retrain_events for a log event a person may need to act on (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@._log_is_append_only()
     RETURNS trigger LANGUAGE plpgsql
