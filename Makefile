@@ -80,7 +80,8 @@ REGRESS = \
 	registry \
 	bounds \
 	decisions \
-	freeze
+	freeze \
+	schedules_queue
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

@@ -20,12 +20,12 @@ CREATE OR REPLACE FUNCTION @extschema@._policy_defaults()
       "rollback": {"max_error_rate": 0.02, "max_latency_increase": 0.5, "latency_percentile": 99,
                    "min_predictions": 100, "max_invalid_rate": 0, "watch": "24 hours"},
       "triggers": {
-        "drift": {"psi": 0.25, "aggregate": "max", "share": 0.5, "window": "7 days"},
-        "performance": {"min_labels": 100, "threshold": 0.5, "window": "7 days"},
-        "confidence": {"window": "7 days"},
-        "data_growth": {},
-        "schedule": {},
-        "feature_change": {"min_share": 0.5, "window": "1 day"}
+        "drift": {"psi": 0.25, "aggregate": "max", "share": 0.5, "window": "7 days", "priority": "high"},
+        "performance": {"min_labels": 100, "threshold": 0.5, "window": "7 days", "priority": "high"},
+        "confidence": {"window": "7 days", "priority": "normal"},
+        "data_growth": {"priority": "normal"},
+        "schedule": {"priority": "normal"},
+        "feature_change": {"min_share": 0.5, "window": "1 day", "priority": "normal"}
       },
       "eligibility": {"min_new_labels": 0},
       "requests": {"claim_timeout": "1 hour", "cooldown": "7 days"},
@@ -110,9 +110,11 @@ AS $$
     SELECT CASE
         WHEN jsonb_typeof(schedule) IS DISTINCT FROM 'object'
           OR EXISTS (SELECT 1 FROM jsonb_each(schedule) k
-                      WHERE k.key NOT IN ('every', 'weekday', 'nth', 'day', 'at', 'interval')
+                      WHERE k.key NOT IN ('every', 'weekday', 'nth', 'day', 'at', 'interval', 'priority')
                          OR (k.key IN ('nth', 'day') AND jsonb_typeof(k.value) <> 'number')
-                         OR (k.key IN ('every', 'weekday', 'at', 'interval') AND jsonb_typeof(k.value) <> 'string'))
+                         OR (k.key IN ('every', 'weekday', 'at', 'interval') AND jsonb_typeof(k.value) <> 'string')
+                         -- the trigger's own setting beside its schedule
+                         OR (k.key = 'priority' AND NOT coalesce(k.value #>> '{}', '') IN ('high', 'normal', 'low')))
           OR (schedule ? 'weekday' AND NOT schedule->>'weekday' = ANY (ARRAY['sunday', 'monday', 'tuesday', 'wednesday',
                                                                            'thursday', 'friday', 'saturday']))
           OR (schedule ? 'at' AND schedule->>'at' !~ '^([01][0-9]|2[0-3]):[0-5][0-9]$')
@@ -146,15 +148,18 @@ CREATE OR REPLACE FUNCTION @extschema@._check_triggers(triggers jsonb)
 AS $$
 DECLARE
     spec jsonb := '{
-      "drift":          {"psi": "positive", "aggregate": ["max", "mean", "share"], "share": "fraction", "window": "interval"},
+      "drift":          {"psi": "positive", "aggregate": ["max", "mean", "share"], "share": "fraction", "window": "interval",
+                         "priority": ["high", "normal", "low"]},
       "performance":    {"metric": ["auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss", "mae", "rmse"],
                          "max_drop": "number", "max_relative_drop": "number", "min_labels": "number",
-                         "window": "interval", "threshold": "fraction"},
-      "data_growth":    {"share": "positive", "count": "positive"},
+                         "window": "interval", "threshold": "fraction",
+                         "priority": ["high", "normal", "low"]},
+      "data_growth":    {"share": "positive", "count": "positive", "priority": ["high", "normal", "low"]},
       "schedule":       {"every": ["week", "month"], "weekday": ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"],
-                         "nth": "positive", "day": "positive", "at": "time", "interval": "interval"},
-      "confidence":     {"min": "fraction", "window": "interval"},
-      "feature_change": {"min_share": "fraction", "window": "interval"}
+                         "nth": "positive", "day": "positive", "at": "time", "interval": "interval",
+                         "priority": ["high", "normal", "low"]},
+      "confidence":     {"min": "fraction", "window": "interval", "priority": ["high", "normal", "low"]},
+      "feature_change": {"min_share": "fraction", "window": "interval", "priority": ["high", "normal", "low"]}
     }';
     t record;
     k record;

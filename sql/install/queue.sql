@@ -17,7 +17,8 @@ CREATE TABLE @extschema@.requests (
     finished_at  timestamptz,
     version      text,
     message      text,
-    CHECK ((status = 'claimed') = (claimed_at IS NOT NULL AND finished_at IS NULL) OR status <> 'claimed')
+    CHECK ((status = 'claimed') = (claimed_at IS NOT NULL AND finished_at IS NULL) OR status <> 'claimed'),
+    priority     text NOT NULL DEFAULT 'normal' CHECK (priority IN ('high', 'normal', 'low'))
 );
 COMMENT ON SEQUENCE @extschema@.requests_id_seq IS 'Ids of retrain requests';
 -- at most one open (or claimed) request per model, whoever races to make one
@@ -26,6 +27,7 @@ CREATE UNIQUE INDEX requests_one_open_per_model ON @extschema@.requests (model)
 COMMENT ON TABLE @extschema@.requests IS
     'Retraining requests: why, by whom, who trains it, and what came of it; at most one open request per model';
 COMMENT ON INDEX @extschema@.requests_one_open_per_model IS 'At most one open or claimed request per model';
+COMMENT ON COLUMN @extschema@.requests.priority IS 'high, normal or low: the highest of its reasons'' triggers; claim_request() hands out high first';
 
 -- Anyone may see what is asked for; only retrain's functions change it.
 REVOKE ALL ON @extschema@.requests FROM PUBLIC;
@@ -34,6 +36,15 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.requests', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.requests_id_seq', '');
 
 -- @replace
+
+-- Of two priorities, the more urgent.
+CREATE OR REPLACE FUNCTION @extschema@._higher_priority(a text, b text)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE WHEN 'high' IN (a, b) THEN 'high' WHEN 'normal' IN (a, b) THEN 'normal' ELSE 'low' END;
+COMMENT ON FUNCTION @extschema@._higher_priority(text, text) IS
+    'The more urgent of two request priorities: high, normal, low (internal)';
 
 -- The one write path of the queue: make the model's request, or add the
 -- reason to the open one.  why is {"trigger", "reason", "by"}, kept with
@@ -67,17 +78,22 @@ BEGIN
             UPDATE @extschema@.requests q SET reasons = q.reasons || why WHERE q.id = r.id;
         ELSE
             why := (r.reasons->same) || jsonb_build_object('reason', why->'reason', 'last_at', now_,
-                                                           'count', coalesce((r.reasons->same->>'count')::bigint, 1) + 1);
+                                                           'count', coalesce((r.reasons->same->>'count')::bigint, 1) + 1,
+                                                           'priority', why->'priority');
             UPDATE @extschema@.requests q SET reasons = jsonb_set(q.reasons, ARRAY[same::text], why) WHERE q.id = r.id;
         END IF;
+        -- a more urgent reason raises the request's priority, never lowers it
+        UPDATE @extschema@.requests q
+           SET priority = @extschema@._higher_priority(q.priority, coalesce(why->>'priority', 'normal'))
+         WHERE q.id = r.id;
         PERFORM @extschema@._log(model, NULL, 'retrain_request_joined',
                                  jsonb_build_object('request', r.id, 'reason', why, 'repeated', same IS NOT NULL));
         id := r.id;
         created := false;
         RETURN;
     END IF;
-    INSERT INTO @extschema@.requests (model, reasons, requested_by)
-    VALUES (model, jsonb_build_array(why), @extschema@._actor())
+    INSERT INTO @extschema@.requests (model, reasons, requested_by, priority)
+    VALUES (model, jsonb_build_array(why), @extschema@._actor(), coalesce(why->>'priority', 'normal'))
     RETURNING * INTO r;
     PERFORM @extschema@._log(model, NULL, 'retrain_requested', jsonb_build_object('request', r.id, 'reasons', r.reasons));
     PERFORM pg_notify('retrain_requests',
@@ -99,7 +115,7 @@ BEGIN
         RAISE EXCEPTION 'retrain.request_retrain: a reason is required' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     RETURN (@extschema@._request(model, jsonb_build_object('trigger', 'manual', 'reason', reason,
-                                                           'by', @extschema@._actor()))).id;
+                                                           'by', @extschema@._actor(), 'priority', 'normal'))).id;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.request_retrain(text, text) IS
@@ -131,10 +147,11 @@ BEGIN
                                  jsonb_build_object('request', r.id, 'worker', r.claimed_by));
     END LOOP;
 
+    -- the most urgent first, then the oldest
     SELECT q.* INTO r FROM @extschema@.requests q
      WHERE q.status = 'open'
        AND @extschema@._may_act((SELECT m.owner FROM @extschema@.models m WHERE m.name = q.model))
-     ORDER BY q.id
+     ORDER BY CASE q.priority WHEN 'high' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END, q.id
      FOR UPDATE OF q SKIP LOCKED LIMIT 1;
     IF NOT FOUND THEN
         RETURN;
@@ -146,7 +163,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.claim_request(text) IS
-    'Take the oldest open retrain request of the models the caller may act on (FOR UPDATE SKIP LOCKED); claims older than the policy''s claim_timeout return to the queue first. Returns no row when there is nothing to do';
+    'Take the most urgent (then the oldest) open retrain request of the models the caller may act on (FOR UPDATE SKIP LOCKED); claims older than the policy''s claim_timeout return to the queue first. Returns no row when there is nothing to do';
 
 CREATE OR REPLACE FUNCTION @extschema@.finish_request(id bigint, status text, version text DEFAULT NULL, message text DEFAULT NULL)
     RETURNS @extschema@.requests

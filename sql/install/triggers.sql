@@ -711,6 +711,8 @@ DECLARE
     schedule_occurrence_ timestamptz;
     request_id bigint;
     created boolean := false;
+    priority text := 'low';
+    pol jsonb;
 BEGIN
     FOR c IN SELECT * FROM @extschema@.check(model, at) LOOP
         failed_checks := coalesce(c.detail->'eligibility'->'failed_checks', '{}');
@@ -721,6 +723,8 @@ BEGIN
             held := held || c.trigger;
         ELSIF c.fired AND c.eligible THEN
             fired_triggers := fired_triggers || c.trigger;
+            pol := coalesce(pol, @extschema@.effective_policy(model));
+            priority := @extschema@._higher_priority(priority, pol->'triggers'->c.trigger->>'priority');
             reasons := reasons || format('%s: %s', c.trigger,
                 CASE WHEN c.observed IS NOT NULL
                      THEN format('%s against %s', round(c.observed::numeric, 4), round(c.threshold::numeric, 4))
@@ -734,7 +738,8 @@ BEGIN
         SELECT q.id, q.created INTO request_id, created
           FROM @extschema@._request(model, jsonb_build_object('trigger', array_to_string(fired_triggers, ', '),
                                                               'reason', array_to_string(reasons, '; '),
-                                                              'by', @extschema@._actor())) q;
+                                                              'by', @extschema@._actor(),
+                                                              'priority', priority)) q;
         IF schedule_occurrence_ IS NOT NULL THEN
             INSERT INTO @extschema@.trigger_state AS ts (model, trigger, last_occurrence)
             VALUES (model, 'schedule', schedule_occurrence_)

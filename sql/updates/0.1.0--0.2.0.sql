@@ -98,3 +98,8 @@ COMMENT ON COLUMN @extschema@.deployments.frozen_reason IS 'why new deployments 
 COMMENT ON COLUMN @extschema@.deployments.frozen_by IS 'who froze the model';
 COMMENT ON COLUMN @extschema@.deployments.frozen_at IS 'when the model was frozen';
 COMMENT ON COLUMN @extschema@.deployments.frozen_until IS 'when the freeze ends by itself (NULL: until unfreeze())';
+
+-- A request's priority: the highest of its reasons' triggers.
+ALTER TABLE @extschema@.requests
+    ADD COLUMN priority text NOT NULL DEFAULT 'normal' CHECK (priority IN ('high', 'normal', 'low'));
+COMMENT ON COLUMN @extschema@.requests.priority IS 'high, normal or low: the highest of its reasons'' triggers; claim_request() hands out high first';
