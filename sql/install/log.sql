@@ -163,8 +163,9 @@ CREATE OR REPLACE FUNCTION @extschema@._notify_event(id bigint, at timestamptz, 
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF event IN ('retrain_requested', 'retrain_claimed', 'retrain_finished', 'promoted', 'advanced', 'rolled_back',
-                 'frozen', 'unfrozen', 'forced', 'trigger_unusable', 'check_failed', 'guard_failed') THEN
+    IF event IN ('retrain_requested', 'retrain_claimed', 'retrain_finished', 'retrain_failing', 'failures_reset',
+                 'promoted', 'advanced', 'rolled_back', 'frozen', 'unfrozen', 'forced', 'trigger_unusable',
+                 'check_failed', 'guard_failed') THEN
         PERFORM pg_notify('retrain_events', jsonb_build_object(
             'id', id, 'event', event, 'model', model, 'version', version, 'actor', actor,
             'reason', left(@extschema@._event_reason(event, details), 1000), 'at', at)::text);

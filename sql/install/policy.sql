@@ -28,7 +28,7 @@ CREATE OR REPLACE FUNCTION @extschema@._policy_defaults()
         "feature_change": {"min_share": 0.5, "window": "1 day", "priority": "normal"}
       },
       "eligibility": {"min_new_labels": 0},
-      "requests": {"claim_timeout": "1 hour", "cooldown": "7 days"},
+      "requests": {"claim_timeout": "1 hour", "cooldown": "7 days", "retry_backoff": "1 hour", "max_failures": 3},
       "search_path": []
     }'::jsonb;
 COMMENT ON FUNCTION @extschema@._policy_defaults() IS
@@ -379,12 +379,16 @@ AS $$
 BEGIN
     IF jsonb_typeof(requests) <> 'object'
        OR EXISTS (SELECT 1 FROM jsonb_each(requests) x
-                   WHERE x.key NOT IN ('claim_timeout', 'cooldown')
-                      OR jsonb_typeof(x.value) <> 'string'
-                      OR @extschema@._valid_interval(x.value #>> '{}') IS NOT TRUE) THEN
-        RAISE EXCEPTION 'retrain.set_policy: requests must be {"claim_timeout": interval, "cooldown": interval}, not %', requests
+                   WHERE CASE x.key
+                         WHEN 'max_failures' THEN jsonb_typeof(x.value) <> 'number'
+                                                  OR (x.value #>> '{}')::numeric < 1 OR (x.value #>> '{}')::numeric % 1 <> 0
+                         ELSE x.key NOT IN ('claim_timeout', 'cooldown', 'retry_backoff')
+                              OR jsonb_typeof(x.value) <> 'string'
+                              OR @extschema@._valid_interval(x.value #>> '{}') IS NOT TRUE
+                         END) THEN
+        RAISE EXCEPTION 'retrain.set_policy: requests must be {"claim_timeout": interval, "cooldown": interval, "retry_backoff": interval, "max_failures": n}, not %', requests
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Valid keys (intervals from 1 second to 10 years): claim_timeout, cooldown.';
+                  DETAIL = 'Valid keys: claim_timeout, cooldown, retry_backoff (intervals from 1 second to 10 years), max_failures (a whole number >= 1).';
     END IF;
 END
 $$;

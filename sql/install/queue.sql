@@ -172,6 +172,7 @@ CREATE OR REPLACE FUNCTION @extschema@.finish_request(id bigint, status text, ve
 AS $$
 DECLARE
     r @extschema@.requests;
+    failures jsonb;
 BEGIN
     SELECT q.* INTO r FROM @extschema@.requests q WHERE q.id = finish_request.id;
     IF NOT FOUND THEN
@@ -198,8 +199,73 @@ BEGIN
     PERFORM @extschema@._log(r.model, version, 'retrain_finished',
                              jsonb_build_object('request', r.id, 'status', status, 'message', message,
                                                 'worker', r.claimed_by));
+    -- the failure that makes the model failing is announced, once
+    IF status = 'failed' THEN
+        failures := @extschema@._training_failures(r.model, @extschema@.effective_policy(r.model), pg_catalog.now());
+        IF (failures->>'failures')::numeric = (failures->>'max_failures')::numeric THEN
+            PERFORM @extschema@._log(r.model, NULL, 'retrain_failing',
+                                     jsonb_build_object('reason', format('%s trainings failed in a row; last: %s',
+                                                                         failures->>'failures', message),
+                                                        'failures', failures->'failures'));
+        END IF;
+    END IF;
     RETURN r;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.finish_request(bigint, text, text, text) IS
     'Close a claimed request as done (with the version it produced) or failed, or cancel an open one';
+
+-- A queue that backs off: a model's failed trainings in a row (since its
+-- last successful one, or since a person reset them), and when the next
+-- automatic request may be made: requests.retry_backoff after the last
+-- failure, doubled for each failure before it; none at all once
+-- requests.max_failures have failed in a row ("repeated failures: create
+-- an incident"), until a training succeeds or a person calls
+-- reset_failures().  A person's request_retrain() is always taken.
+CREATE OR REPLACE FUNCTION @extschema@._training_failures(model text, pol jsonb, at timestamptz)
+    RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH since AS (
+        SELECT greatest((SELECT max(q.finished_at) FROM @extschema@.requests q
+                          WHERE q.model = _training_failures.model AND q.status = 'done' AND q.finished_at <= at),
+                        (SELECT max(l.at) FROM @extschema@.log l
+                          WHERE l.model = _training_failures.model AND l.event = 'failures_reset' AND l.at <= at)) AS t
+    ), failed AS (
+        SELECT count(*) AS n, max(q.finished_at) AS last
+          FROM @extschema@.requests q, since
+         WHERE q.model = _training_failures.model AND q.status = 'failed' AND q.finished_at <= at
+           AND q.finished_at > coalesce(since.t, '-infinity')
+    )
+    SELECT jsonb_build_object(
+        'failures', failed.n,
+        'max_failures', pol->'requests'->'max_failures',
+        'failing', failed.n >= (pol->'requests'->>'max_failures')::numeric,
+        'retry_after', CASE WHEN failed.n > 0
+                            THEN failed.last + (pol->'requests'->>'retry_backoff')::interval
+                                              * power(2, least(failed.n, 30) - 1) END)
+      FROM failed
+$$;
+COMMENT ON FUNCTION @extschema@._training_failures(text, jsonb, timestamptz) IS
+    'A model''s failed trainings in a row, whether it is failing, and when the next automatic request may be made (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.reset_failures(model text, reason text)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f jsonb;
+BEGIN
+    PERFORM @extschema@._lock_model('reset_failures', model);
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION 'retrain.reset_failures: a reason is required' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    f := @extschema@._training_failures(model, @extschema@.effective_policy(model), pg_catalog.now());
+    PERFORM @extschema@._log(model, NULL, 'failures_reset',
+                             jsonb_build_object('reason', reason, 'failures', f->'failures'));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.reset_failures(text, text) IS
+    'Forget a model''s failed trainings in a row, with a reason: automatic retrain requests resume without back-off; only members of the owner role may';

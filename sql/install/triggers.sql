@@ -572,6 +572,7 @@ AS $$
 DECLARE
     failed jsonb;
     in_flight jsonb;
+    failures jsonb;
 BEGIN
     -- the owner's named checks that did not return true, and why
     SELECT coalesce(jsonb_object_agg(c.name, coalesce(c.error, format('returned %s', coalesce(c.result::text, 'NULL or no row'))))
@@ -593,10 +594,16 @@ BEGIN
        AND q.finished_at > at - (pol->'requests'->>'cooldown')::interval
        AND mv.stage IN ('registered', 'shadow', 'canary')
      ORDER BY q.finished_at DESC LIMIT 1;
+    -- after failed trainings, back off; after too many in a row, stop
+    failures := @extschema@._training_failures(m.name, pol, at);
     RETURN jsonb_build_object('eligible', new_labels >= (pol->'eligibility'->>'min_new_labels')::numeric
-                                          AND failed = '{}' AND in_flight IS NULL,
+                                          AND failed = '{}' AND in_flight IS NULL
+                                          AND NOT (failures->>'failing')::boolean
+                                          AND coalesce((failures->>'retry_after')::timestamptz <= at, true),
                               'new_labels', new_labels, 'min_new_labels', pol->'eligibility'->'min_new_labels',
-                              'failed_checks', failed, 'in_flight', in_flight);
+                              'failed_checks', failed, 'in_flight', in_flight)
+           || CASE WHEN (failures->>'failures')::integer > 0 THEN jsonb_build_object('training_failures', failures)
+                   ELSE '{}' END;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._eligibility(@extschema@.models, jsonb, bigint, timestamptz) IS
