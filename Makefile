@@ -81,6 +81,7 @@ REGRESS = \
 	bounds \
 	decisions \
 	freeze \
+	gates \
 	schedules_queue
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 

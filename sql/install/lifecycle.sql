@@ -22,10 +22,11 @@ AS $$
            AND NOT EXISTS (SELECT 1 FROM @extschema@.evaluations e
                             WHERE e.model = _missing_for_promotion.model AND e.version = _missing_for_promotion.version)
         UNION ALL
-        SELECT 2, format('gate failed: %s (required %s, observed %s)', j.gate, j.required,
-                         coalesce(j.observed::text, 'missing'))
+        SELECT 2, CASE WHEN j.gate LIKE '%: any of %' THEN format('gate failed: %s, none passed', j.gate)
+                       ELSE format('gate failed: %s (required %s, observed %s)', j.gate,
+                                   coalesce(j.required::text, 'none'), coalesce(j.observed::text, 'missing')) END
           FROM @extschema@._judge_gates(model, version) j
-         WHERE NOT j.passed
+         WHERE NOT j.passed AND j.decides
         UNION ALL
         SELECT 3, format('approval missing: %s (role %s)%s', c.key, c.value #>> '{}',
                          CASE WHEN EXISTS (SELECT 1 FROM @extschema@.approvals a

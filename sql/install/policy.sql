@@ -217,6 +217,21 @@ COMMENT ON FUNCTION @extschema@._check_triggers(jsonb) IS 'The validator of a po
 -- One validator per section of the policy: each refuses what its section
 -- may not hold, with the section's valid shape in the message.
 
+-- One simple gate: a metric, an operator and exactly one of value, relative
+-- (added to production's metric) or ratio (production's metric times it).
+CREATE OR REPLACE FUNCTION @extschema@._valid_gate(g jsonb)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN jsonb_typeof(g) = 'object'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_object_keys(g) x WHERE x NOT IN ('metric', 'op', 'value', 'relative', 'ratio'))
+       AND jsonb_typeof(g->'metric') = 'string'
+       AND coalesce(g->>'op', '') IN ('>=', '>', '<=', '<')
+       AND (g ? 'value')::integer + (g ? 'relative')::integer + (g ? 'ratio')::integer = 1
+       AND jsonb_typeof(coalesce(g->'value', g->'relative', g->'ratio')) = 'number'
+       AND (NOT g ? 'ratio' OR (g->>'ratio')::numeric > 0);
+COMMENT ON FUNCTION @extschema@._valid_gate(jsonb) IS 'Whether a jsonb value is one simple gate (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@._check_gates(gates jsonb)
     RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -230,15 +245,21 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     FOR g IN SELECT * FROM jsonb_array_elements(gates) LOOP
-        IF jsonb_typeof(g) <> 'object'
-           OR EXISTS (SELECT 1 FROM jsonb_object_keys(g) x WHERE x NOT IN ('metric', 'op', 'value', 'relative'))
-           OR jsonb_typeof(g->'metric') IS DISTINCT FROM 'string'
-           OR NOT coalesce(g->>'op', '') IN ('>=', '>', '<=', '<')
-           OR ((g ? 'value') = (g ? 'relative'))
-           OR jsonb_typeof(coalesce(g->'value', g->'relative')) <> 'number' THEN
+        -- a simple gate; or {"any": [...]} of simple gates and at most one
+        -- more level of "any"
+        IF NOT (@extschema@._valid_gate(g)
+                OR (jsonb_typeof(g) = 'object' AND (SELECT array_agg(k) FROM jsonb_object_keys(g) k) = '{any}'
+                    AND jsonb_typeof(g->'any') = 'array' AND jsonb_array_length(g->'any') > 0
+                    AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(g->'any') a
+                                     WHERE NOT (@extschema@._valid_gate(a)
+                                                OR (jsonb_typeof(a) = 'object'
+                                                    AND (SELECT array_agg(k) FROM jsonb_object_keys(a) k) = '{any}'
+                                                    AND jsonb_typeof(a->'any') = 'array' AND jsonb_array_length(a->'any') > 0
+                                                    AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(a->'any') b
+                                                                     WHERE NOT @extschema@._valid_gate(b))))))) THEN
             RAISE EXCEPTION 'retrain.set_policy: invalid gate %', g
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'A gate is {"metric": name, "op": ">=" | ">" | "<=" | "<", and "value": number (absolute) or "relative": number (added to production''s metric)}.';
+                      HINT = 'A gate is {"metric": name, "op": ">=" | ">" | "<=" | "<", and "value": number (absolute), "relative": number (added to production''s metric) or "ratio": number > 0 (times production''s metric)}, or {"any": [gate, ...]} (one passing is enough; an "any" may hold one more level of "any").';
         END IF;
     END LOOP;
 END

@@ -337,10 +337,59 @@ CREATE OR REPLACE FUNCTION @extschema@._decimal(figure jsonb)
 COMMENT ON FUNCTION @extschema@._decimal(jsonb) IS
     'A jsonb figure rounded to 15 significant digits, as numeric, for comparisons with a policy''s thresholds (internal)';
 
+-- One gate of the simple kind, judged: {"metric", "op", and "value"
+-- (absolute), "relative" (production's value plus it) or "ratio"
+-- (production's value times it: "+2% AUC" is 1.02)}.  A missing metric
+-- fails, and so does a gate relative to production when production lacks
+-- the metric; with no production version at all (the first release) such a
+-- gate asks only that the metric be there.
+CREATE OR REPLACE FUNCTION @extschema@._judge_gate(g jsonb, metrics jsonb, production jsonb, has_production boolean,
+                                                   OUT gate text, OUT required numeric, OUT observed numeric,
+                                                   OUT passed boolean)
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    base numeric := @extschema@._decimal(production->(g->>'metric'));
+BEGIN
+    observed := @extschema@._decimal(metrics->(g->>'metric'));
+    IF g ? 'value' THEN
+        required := (g->>'value')::numeric;
+        gate := format('%s %s %s', g->>'metric', g->>'op', g->>'value');
+    ELSIF g ? 'ratio' THEN
+        required := base * (g->>'ratio')::numeric;
+        gate := format('%s %s production x %s', g->>'metric', g->>'op', g->>'ratio');
+    ELSE
+        required := base + (g->>'relative')::numeric;
+        gate := format('%s %s production %s %s', g->>'metric', g->>'op',
+                       CASE WHEN (g->>'relative')::numeric < 0 THEN '-' ELSE '+' END, abs((g->>'relative')::numeric));
+    END IF;
+    IF NOT g ? 'value' AND NOT has_production THEN
+        passed := observed IS NOT NULL;
+        gate := gate || ' (no production version)';
+        required := NULL;
+        RETURN;
+    END IF;
+    passed := coalesce(CASE g->>'op'
+                           WHEN '>=' THEN observed >= required
+                           WHEN '>' THEN observed > required
+                           WHEN '<=' THEN observed <= required
+                           WHEN '<' THEN observed < required
+                       END, false);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._judge_gate(jsonb, jsonb, jsonb, boolean) IS
+    'One simple gate judged in decimal: its text, required and observed values, and verdict (internal)';
+
 -- A version's gates judged now, against the current production version and
 -- the current policy: evaluate() records them, promote() decides on them.
+-- {"any": [...]} passes when one of its alternatives does ("+2% AUC or +5%
+-- KPI"); each alternative is shown on a row of its own (decides false),
+-- prefixed with its place, and the "any" row (decides true) names the
+-- first alternative that passed.  An alternative may itself be an "any"
+-- (one level).
 CREATE OR REPLACE FUNCTION @extschema@._judge_gates(model text, version text)
-    RETURNS TABLE (gate text, required numeric, observed numeric, passed boolean)
+    RETURNS TABLE (gate text, required numeric, observed numeric, passed boolean, decides boolean)
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -349,6 +398,7 @@ DECLARE
     prod @extschema@.model_versions;
     d @extschema@.deployments;
     g jsonb;
+    i integer;
 BEGIN
     SELECT * INTO v FROM @extschema@.model_versions mv
      WHERE mv.model = _judge_gates.model AND mv.version = _judge_gates.version;
@@ -357,39 +407,71 @@ BEGIN
         SELECT * INTO prod FROM @extschema@.model_versions mv
          WHERE mv.model = _judge_gates.model AND mv.version = d.production_version;
     END IF;
+    i := 0;
     FOR g IN SELECT * FROM jsonb_array_elements(@extschema@.effective_policy(model)->'gates') LOOP
-        observed := @extschema@._decimal(v.metrics->(g->>'metric'));
-        IF g ? 'value' THEN
-            required := (g->>'value')::numeric;
-            gate := format('%s %s %s', g->>'metric', g->>'op', g->>'value');
+        i := i + 1;
+        IF g ? 'any' THEN
+            RETURN QUERY SELECT * FROM @extschema@._judge_any(g, format('gate %s', i), v.metrics, prod.metrics,
+                                                               d.production_version IS NOT NULL);
         ELSE
-            required := @extschema@._decimal(prod.metrics->(g->>'metric')) + (g->>'relative')::numeric;
-            gate := format('%s %s production %s %s', g->>'metric', g->>'op',
-                           CASE WHEN (g->>'relative')::numeric < 0 THEN '-' ELSE '+' END,
-                           abs((g->>'relative')::numeric));
+            SELECT j.gate, j.required, j.observed, j.passed, true INTO gate, required, observed, passed, decides
+              FROM @extschema@._judge_gate(g, v.metrics, prod.metrics, d.production_version IS NOT NULL) j;
+            RETURN NEXT;
         END IF;
-        -- A missing metric fails its gate, and so does a relative gate when
-        -- production lacks the metric.  With no production version at all
-        -- (the first release) a relative gate has nothing to compare with:
-        -- it asks only that the metric be there.
-        IF NOT g ? 'value' AND d.production_version IS NULL THEN
-            passed := observed IS NOT NULL;
-            gate := gate || ' (no production version)';
-            required := NULL;
-        ELSE
-            passed := coalesce(CASE g->>'op'
-                                   WHEN '>=' THEN observed >= required
-                                   WHEN '>' THEN observed > required
-                                   WHEN '<=' THEN observed <= required
-                                   WHEN '<' THEN observed < required
-                               END, false);
-        END IF;
-        RETURN NEXT;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._judge_gates(text, text) IS
-    'A version''s gates judged now against the production version and the policy, in decimal (internal)';
+    'A version''s gates judged now against the production version and the policy, in decimal; for "any", each alternative and the verdict (internal)';
+
+-- An "any" gate: a row per alternative (decides false), then its verdict.
+CREATE OR REPLACE FUNCTION @extschema@._judge_any(g jsonb, label text, metrics jsonb, production jsonb,
+                                                  has_production boolean)
+    RETURNS TABLE (gate text, required numeric, observed numeric, passed boolean, decides boolean)
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    alt jsonb;
+    k integer := 0;
+    winner text;
+    r record;
+BEGIN
+    FOR alt IN SELECT * FROM jsonb_array_elements(g->'any') LOOP
+        k := k + 1;
+        IF alt ? 'any' THEN
+            FOR r IN SELECT * FROM @extschema@._judge_any(alt, format('%s.%s', label, k), metrics, production,
+                                                            has_production) LOOP
+                gate := r.gate;
+                required := r.required;
+                observed := r.observed;
+                passed := r.passed;
+                decides := false;
+                RETURN NEXT;
+                IF r.decides AND r.passed AND winner IS NULL THEN
+                    winner := format('%s.%s', label, k);
+                END IF;
+            END LOOP;
+            CONTINUE;
+        END IF;
+        SELECT format('%s.%s: %s', label, k, j.gate), j.required, j.observed, j.passed, false
+          INTO gate, required, observed, passed, decides
+          FROM @extschema@._judge_gate(alt, metrics, production, has_production) j;
+        RETURN NEXT;
+        IF passed AND winner IS NULL THEN
+            winner := format('%s.%s', label, k);
+        END IF;
+    END LOOP;
+    gate := format('%s: any of %s alternatives%s', label, k, coalesce(', passed by ' || winner, ''));
+    required := NULL;
+    observed := NULL;
+    passed := winner IS NOT NULL;
+    decides := true;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._judge_any(jsonb, text, jsonb, jsonb, boolean) IS
+    'An "any" gate judged: each alternative, then whether one passed and which (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@.evaluate(model text, version text)
     RETURNS TABLE (gate text, required pg_catalog.float8, observed pg_catalog.float8, passed boolean)
@@ -413,12 +495,12 @@ BEGIN
         INSERT INTO @extschema@.evaluations VALUES (model, version, at_, gate, required, observed, passed);
         -- the log keeps the decimals the gate was judged on
         results := results || jsonb_build_object('gate', j.gate, 'required', j.required, 'observed', j.observed,
-                                                 'passed', j.passed);
+                                                 'passed', j.passed, 'decides', j.decides);
         RETURN NEXT;
     END LOOP;
     PERFORM @extschema@._log(model, version, 'evaluated',
         jsonb_build_object('passed', NOT EXISTS (SELECT 1 FROM jsonb_array_elements(results) r
-                                                  WHERE NOT (r->>'passed')::boolean),
+                                                  WHERE NOT (r->>'passed')::boolean AND (r->>'decides')::boolean),
                            'gates', results, 'against', d.production_version));
 END
 $$;
