@@ -115,7 +115,9 @@ def test_racing_check_cycles_keep_one_open_request():
         assert worst <= 1, worst
         assert scalar(conn, "SELECT count(*) FROM retrain.requests WHERE model LIKE 'queue_cycle_%' "
                             "AND status = 'done'") >= 5
-        assert scalar(conn, "SELECT count(*) FROM retrain.log WHERE event = 'check_failed'") == 0
+        # (other suites' models may fail on purpose: only these count)
+        assert scalar(conn, "SELECT count(*) FROM retrain.log WHERE event = 'check_failed' "
+                            "AND model LIKE 'queue_cycle_%'") == 0
         assert scalar(conn, "SELECT ok FROM retrain.verify_log()")
     assert not unexpected, unexpected
 
