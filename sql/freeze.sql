@@ -63,6 +63,8 @@ SELECT retrain.freeze('frz', 'too late', '2020-01-01 00:00+00');
 SELECT retrain.freeze('frz', '');
 SELECT retrain.freeze(NULL, 'x');
 SELECT retrain.freeze('nosuch', 'x');
+SELECT retrain.unfreeze(NULL, 'x');
+SELECT retrain.unfreeze('nosuch', 'x');
 -- Not for PUBLIC.
 CREATE ROLE frz_nobody;
 SET SESSION AUTHORIZATION frz_nobody;

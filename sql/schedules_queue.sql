@@ -105,3 +105,5 @@ SELECT retrain.reset_failures('pq_fail', NULL);
 SELECT retrain.reset_failures('pq_fail', 'the trainer image is fixed');
 SELECT retrain.run_checks(now() + interval '1 second') AS new_requests;
 SELECT status, priority FROM retrain.requests WHERE model = 'pq_fail' ORDER BY id DESC LIMIT 1;
+SELECT retrain.reset_failures(NULL, 'x');
+SELECT retrain.reset_failures('pq_nosuch', 'x');
