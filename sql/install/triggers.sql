@@ -314,9 +314,10 @@ COMMENT ON FUNCTION @extschema@._figures(@extschema@.models, jsonb, @extschema@.
 
 -- The triggers, one function each: (settings, figures) -> fired, observed,
 -- threshold, detail.  Settings carry their defaults (effective_policy).
--- A trigger that cannot be evaluated (no production version, a metric the
--- version never registered, no baseline, no feature list) says so: fired
--- NULL and detail->>'unusable' saying why, never a quiet false.  Figures
+-- A trigger that cannot be evaluated (a metric the version never
+-- registered, no baseline, no feature list; check() itself answers for the
+-- triggers that measure a production version when there is none) says so:
+-- fired NULL and detail->>'unusable' saying why, never a quiet false.  Figures
 -- meet thresholds in decimal (_decimal, see docs/policy.md).
 
 -- Why a trigger that needs the production version cannot be evaluated.
@@ -339,10 +340,6 @@ CREATE OR REPLACE FUNCTION @extschema@._trigger_confidence(settings jsonb, figur
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF figures->>'version' IS NULL THEN
-        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable('no production version');
-        RETURN;
-    END IF;
     observed := (figures->>'confidence')::float8;
     threshold := (settings->>'min')::float8;
     fired := coalesce(observed::numeric < (settings->>'min')::numeric, false);
@@ -365,10 +362,6 @@ DECLARE
     value numeric := @extschema@._decimal(figures->'metric');
     drop_ numeric;
 BEGIN
-    IF figures->>'version' IS NULL THEN
-        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable('no production version');
-        RETURN;
-    END IF;
     IF registered IS NULL THEN
         SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable(
             format('the production version "%s" registered no metric "%s"', figures->>'version', metric));
@@ -410,10 +403,6 @@ DECLARE
     limit_ numeric := (settings->>'psi')::numeric;
     observed_ numeric;
 BEGIN
-    IF figures->>'version' IS NULL THEN
-        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable('no production version');
-        RETURN;
-    END IF;
     IF jsonb_array_length(coalesce(figures->'drift', '[]')) = 0 THEN
         SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable(
             format('no baseline for the production version "%s": capture one with retrain.capture_baseline()',
@@ -525,10 +514,6 @@ DECLARE
     added jsonb;
     dropped jsonb;
 BEGIN
-    IF figures->>'version' IS NULL THEN
-        SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable('no production version');
-        RETURN;
-    END IF;
     IF jsonb_typeof(figures->'trained_on') IS DISTINCT FROM 'array' THEN
         SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable(
             format('the production version "%s" was registered without its features (register_version(..., features => ...))',
@@ -653,8 +638,13 @@ BEGIN
     -- in the order check() has always reported them
     FOREACH kind IN ARRAY ARRAY['confidence', 'performance', 'drift', 'data_growth', 'schedule', 'feature_change'] LOOP
         CONTINUE WHEN NOT pol->'triggers' ? kind;
-        EXECUTE format('SELECT * FROM @extschema@.%I($1, $2)', '_trigger_' || kind)
-           INTO r USING pol->'triggers'->kind, figures;
+        IF prod.version IS NULL AND kind IN ('confidence', 'performance', 'drift', 'feature_change') THEN
+            -- they measure the production version: there is none yet
+            r := @extschema@._unusable('no production version');
+        ELSE
+            EXECUTE format('SELECT * FROM @extschema@.%I($1, $2)', '_trigger_' || kind)
+               INTO r USING pol->'triggers'->kind, figures;
+        END IF;
         trigger := kind;
         fired := r.fired;
         observed := r.observed;
