@@ -48,6 +48,7 @@ FEATURES = \
 	queue \
 	owner_checks \
 	sources \
+	evidence \
 	guard \
 	triggers \
 	cron
@@ -82,7 +83,8 @@ REGRESS = \
 	decisions \
 	freeze \
 	gates \
-	schedules_queue
+	schedules_queue \
+	evidence
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

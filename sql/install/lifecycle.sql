@@ -43,6 +43,28 @@ $$;
 COMMENT ON FUNCTION @extschema@._missing_for_promotion(text, text) IS
     'What stands between a version and promotion now: no evaluation, gates failing against the current production version and policy, sign-offs missing or revoked (internal)';
 
+-- rollout.shadow_min: how long a version must have scored in shadow before
+-- it may serve anyone (canary or blue-green).  Nothing when the policy does
+-- not ask for it.
+CREATE OR REPLACE FUNCTION @extschema@._shadow_shortfall(model text, version text, d @extschema@.deployments)
+    RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+           WHEN need IS NULL THEN '{}'::text[]
+           WHEN d.shadow_version IS DISTINCT FROM version OR d.shadow_since IS NULL
+               THEN ARRAY[format('not in shadow (rollout.shadow_min is %s)', written)]
+           WHEN clock_timestamp() - d.shadow_since < need
+               THEN ARRAY[format('in shadow for %s hours of the required %s (rollout.shadow_min)',
+                                 round(extract(epoch FROM clock_timestamp() - d.shadow_since) / 3600, 1), written)]
+           ELSE '{}'::text[] END
+      FROM (SELECT w::interval AS need, w AS written
+              FROM (SELECT @extschema@.effective_policy(model)->'rollout'->>'shadow_min' AS w) x) p
+$$;
+COMMENT ON FUNCTION @extschema@._shadow_shortfall(text, text, @extschema@.deployments) IS
+    'Why a version has not yet served long enough in shadow for rollout.shadow_min, or nothing (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@._set_production(model text, version text, how text)
     RETURNS void
     LANGUAGE plpgsql
@@ -70,6 +92,7 @@ BEGIN
            canary_version = CASE WHEN d.canary_version = _set_production.version THEN NULL ELSE d.canary_version END,
            canary_percent = CASE WHEN d.canary_version = _set_production.version THEN 0 ELSE d.canary_percent END,
            shadow_version = CASE WHEN d.shadow_version = _set_production.version THEN NULL ELSE d.shadow_version END,
+           shadow_since = CASE WHEN d.shadow_version = _set_production.version THEN NULL ELSE d.shadow_since END,
            updated_at = now_
      WHERE dd.model = _set_production.model;
     PERFORM @extschema@._refresh_standby(_set_production.model);
@@ -164,6 +187,12 @@ BEGIN
     END IF;
 
     missing := @extschema@._missing_for_promotion(model, version);
+    IF strategy = 'shadow' THEN
+        -- a shadow serves nobody: it needs its gates, not sign-offs
+        missing := ARRAY(SELECT x FROM unnest(missing) x WHERE x NOT LIKE 'approval missing:%');
+    ELSE
+        missing := missing || @extschema@._shadow_shortfall(model, version, d);
+    END IF;
     IF cardinality(missing) > 0 THEN
         IF override_reason IS NULL THEN
             RAISE EXCEPTION 'retrain.promote: version "%" of model "%" is not cleared for promotion', version, model
@@ -187,6 +216,7 @@ BEGIN
             UPDATE @extschema@.deployments dd
                SET canary_version = promote.version, canary_percent = first_step,
                    shadow_version = CASE WHEN dd.shadow_version = promote.version THEN NULL ELSE dd.shadow_version END,
+                   shadow_since = CASE WHEN dd.shadow_version = promote.version THEN NULL ELSE dd.shadow_since END,
                    updated_at = clock_timestamp()
              WHERE dd.model = promote.model;
         END IF;
@@ -198,7 +228,8 @@ BEGIN
          WHERE mv.model = promote.model AND mv.version = d.shadow_version AND mv.stage = 'shadow';
         UPDATE @extschema@.model_versions mv SET stage = 'shadow'
          WHERE mv.model = promote.model AND mv.version = promote.version;
-        UPDATE @extschema@.deployments dd SET shadow_version = promote.version, updated_at = clock_timestamp()
+        UPDATE @extschema@.deployments dd
+           SET shadow_version = promote.version, shadow_since = clock_timestamp(), updated_at = clock_timestamp()
          WHERE dd.model = promote.model;
     END IF;
 

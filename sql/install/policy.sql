@@ -300,10 +300,16 @@ DECLARE
     prev numeric := 0;
 BEGIN
     IF jsonb_typeof(rollout) <> 'object'
-       OR EXISTS (SELECT 1 FROM jsonb_object_keys(rollout) x WHERE x NOT IN ('steps', 'dwell')) THEN
-        RAISE EXCEPTION 'retrain.set_policy: rollout must be an object with steps (and dwell)'
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(rollout) x WHERE x NOT IN ('steps', 'dwell', 'shadow_min')) THEN
+        RAISE EXCEPTION 'retrain.set_policy: rollout must be an object with steps (and dwell, shadow_min)'
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Valid keys: steps, dwell.';
+                  DETAIL = 'Valid keys: steps, dwell, shadow_min.';
+    END IF;
+    IF rollout ? 'shadow_min' AND (jsonb_typeof(rollout->'shadow_min') <> 'string'
+                                   OR @extschema@._valid_interval(rollout->>'shadow_min') IS NOT TRUE) THEN
+        RAISE EXCEPTION 'retrain.set_policy: rollout shadow_min must be an interval, not %', rollout->'shadow_min'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For a week in shadow before any traffic: "shadow_min": "7 days".';
     END IF;
     IF steps IS NOT NULL THEN
         IF jsonb_typeof(steps) <> 'array' OR jsonb_array_length(steps) = 0

@@ -74,6 +74,7 @@ CREATE TABLE @extschema@.deployments (
     frozen_by          name,
     frozen_at          timestamptz,
     frozen_until       timestamptz,
+    shadow_since       timestamptz,
     FOREIGN KEY (model, production_version) REFERENCES @extschema@.model_versions (model, version),
     FOREIGN KEY (model, canary_version) REFERENCES @extschema@.model_versions (model, version),
     FOREIGN KEY (model, shadow_version) REFERENCES @extschema@.model_versions (model, version),
@@ -87,6 +88,7 @@ COMMENT ON COLUMN @extschema@.deployments.frozen_reason IS 'why new deployments 
 COMMENT ON COLUMN @extschema@.deployments.frozen_by IS 'who froze the model';
 COMMENT ON COLUMN @extschema@.deployments.frozen_at IS 'when the model was frozen';
 COMMENT ON COLUMN @extschema@.deployments.frozen_until IS 'when the freeze ends by itself (NULL: until unfreeze())';
+COMMENT ON COLUMN @extschema@.deployments.shadow_since IS 'when the version in shadow started shadow scoring (rollout.shadow_min counts from here)';
 
 CREATE TABLE @extschema@.approvals (
     model       text NOT NULL,
@@ -407,6 +409,9 @@ BEGIN
         SELECT * INTO prod FROM @extschema@.model_versions mv
          WHERE mv.model = _judge_gates.model AND mv.version = d.production_version;
     END IF;
+    -- the latest recorded value of each metric (registration is the first record)
+    v.metrics := @extschema@._metrics_of(v.model, v.version);
+    prod.metrics := @extschema@._metrics_of(prod.model, prod.version);
     i := 0;
     FOR g IN SELECT * FROM jsonb_array_elements(@extschema@.effective_policy(model)->'gates') LOOP
         i := i + 1;

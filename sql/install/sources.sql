@@ -83,7 +83,8 @@ COMMENT ON FUNCTION @extschema@._source_columns(text, regclass) IS
     'The documented columns of a source relation, or an error naming the missing or mistyped one (internal)';
 
 -- The FROM clause every read of a model's predictions uses: predictions as
--- p (model, version, predicted_at, score, latency_ms, error, features) and
+-- p (model, version, unit_key, predicted_at, score, latency_ms, error,
+-- features) and
 -- their outcomes as o (prediction_id, set when labelled; label, actual,
 -- observed_at), as known at "at": an outcome observed later is no outcome
 -- yet, so that a question about the past is answered with what was known
@@ -116,13 +117,14 @@ BEGIN
     -- the wide layout's features are read as columns of src (see _source_features)
     features := CASE WHEN 'features' = ANY (cols) THEN 's.features' ELSE 'NULL::jsonb' END;
     RETURN format('(SELECT %L::text AS model, s.version::text AS version, s.predicted_at, s.score::float8 AS score, '
-                  '%s AS latency_ms, %s AS error, %s AS features, %s AS label, %s AS actual, %s AS observed_at, s AS src '
+                  '%s AS unit_key, %s AS latency_ms, %s AS error, %s AS features, %s AS label, %s AS actual, %s AS observed_at, s AS src '
                   'FROM %s s%s) p '
                   'CROSS JOIN LATERAL (SELECT CASE WHEN (p.label IS NOT NULL OR p.actual IS NOT NULL) AND p.observed_at <= %L '
                   'THEN 0 END AS prediction_id, '
                   'CASE WHEN p.observed_at <= %L THEN p.label END AS label, '
                   'CASE WHEN p.observed_at <= %L THEN p.actual END AS actual, p.observed_at) o',
                   m.name,
+                  CASE WHEN 'unit_key' = ANY (cols) THEN 's.unit_key::text' ELSE 'NULL::text' END,
                   CASE WHEN 'latency_ms' = ANY (cols) THEN 's.latency_ms::float8' ELSE 'NULL::float8' END,
                   CASE WHEN 'error' = ANY (cols) THEN 's.error' ELSE 'NULL::boolean' END,
                   features,

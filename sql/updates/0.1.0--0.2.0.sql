@@ -103,3 +103,36 @@ COMMENT ON COLUMN @extschema@.deployments.frozen_until IS 'when the freeze ends 
 ALTER TABLE @extschema@.requests
     ADD COLUMN priority text NOT NULL DEFAULT 'normal' CHECK (priority IN ('high', 'normal', 'low'));
 COMMENT ON COLUMN @extschema@.requests.priority IS 'high, normal or low: the highest of its reasons'' triggers; claim_request() hands out high first';
+
+-- Shadow scoring starts at a time: rollout.shadow_min counts from it.
+ALTER TABLE @extschema@.deployments ADD COLUMN shadow_since timestamptz;
+COMMENT ON COLUMN @extschema@.deployments.shadow_since IS 'when the version in shadow started shadow scoring (rollout.shadow_min counts from here)';
+-- A shadow of 0.1.0 started when it was promoted to shadow, as its log says.
+UPDATE @extschema@.deployments d
+   SET shadow_since = (SELECT max(l.at) FROM @extschema@.log l
+                        WHERE l.model = d.model AND l.version = d.shadow_version AND l.event = 'promoted'
+                          AND l.details->>'strategy' = 'shadow')
+ WHERE d.shadow_version IS NOT NULL;
+
+-- Evidence recorded after registration (record_metrics, smoke_test,
+-- shadow_report).
+CREATE TABLE @extschema@.metric_records (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model       text NOT NULL,
+    version     text NOT NULL,
+    metrics     jsonb NOT NULL CHECK (@extschema@._numbers_only(metrics) AND metrics <> '{}'),
+    source      text NOT NULL CHECK (source <> ''),
+    recorded_by name NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    FOREIGN KEY (model, version) REFERENCES @extschema@.model_versions (model, version)
+);
+CREATE INDEX metric_records_version ON @extschema@.metric_records (model, version, id);
+COMMENT ON TABLE @extschema@.metric_records IS
+    'Figures measured after registration (record_metrics, smoke_test, shadow_report): every record kept, with its source, who recorded it and when';
+COMMENT ON COLUMN @extschema@.metric_records.metrics IS 'the figures measured, numbers only; a later record of a metric supersedes an earlier one (and the registered figure) for the gates';
+COMMENT ON COLUMN @extschema@.metric_records.source IS 'where the figures come from: "smoke_test", "shadow_report", "ci: governance workflow", "kpi dashboard", ...';
+COMMENT ON INDEX @extschema@.metric_records_version IS 'A version''s records in the order they were made';
+COMMENT ON SEQUENCE @extschema@.metric_records_id_seq IS 'Ids of metric records';
+REVOKE ALL ON @extschema@.metric_records FROM PUBLIC;
+GRANT SELECT ON @extschema@.metric_records TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.metric_records', '');
