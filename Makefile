@@ -84,7 +84,8 @@ REGRESS = \
 	freeze \
 	gates \
 	schedules_queue \
-	evidence
+	evidence \
+	versions
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

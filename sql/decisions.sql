@@ -176,7 +176,7 @@ SELECT retrain.register_model('dec_rb', 'binary_classification');
 CREATE ROLE dec_signer;
 GRANT EXECUTE ON FUNCTION retrain.approve(text, text, text, text) TO dec_signer;
 SELECT retrain.set_policy('dec_rb', '{"approvals": {"reviewer": "dec_signer"}}') IS NOT NULL AS set;
-SELECT retrain.register_version('dec_rb', v, 's3://m/' || v, repeat('a', 64), '{}') FROM unnest('{v1, v2, v3}'::text[]) v;
+SELECT retrain.register_version('dec_rb', v, 's3://m/' || v, encode(sha256(v::bytea), 'hex'), '{}') FROM unnest('{v1, v2, v3}'::text[]) v;
 SET SESSION AUTHORIZATION dec_signer;
 SELECT retrain.approve('dec_rb', v, 'reviewer') FROM unnest('{v1, v2, v3}'::text[]) v;
 RESET SESSION AUTHORIZATION;
@@ -216,7 +216,7 @@ SELECT production_version, previous_version FROM retrain.deployments WHERE model
 -- running canary cannot also be the shadow; a new shadow returns the one
 -- it replaces to registered.
 SELECT retrain.register_model('dec_sh', 'binary_classification');
-SELECT retrain.register_version('dec_sh', v, 's3://m/' || v, repeat('a', 64), '{}') FROM unnest('{v1, v2, v3, v4}'::text[]) v;
+SELECT retrain.register_version('dec_sh', v, 's3://m/' || v, encode(sha256(v::bytea), 'hex'), '{}') FROM unnest('{v1, v2, v3, v4}'::text[]) v;
 SELECT retrain.promote('dec_sh', 'v1', 'blue_green', override_reason => 't'),
        retrain.promote('dec_sh', 'v2', 'canary', override_reason => 't');
 SELECT retrain.promote('dec_sh', 'v2', 'shadow', override_reason => 't');
@@ -368,7 +368,7 @@ INSERT INTO retrain.outcomes (prediction_id, actual) VALUES (:reg_id, 'NaN');
 -- and when its source holds NaN, the owner's rollback check still runs
 -- first, and decides.
 SELECT retrain.register_model('dec_bad', 'binary_classification');
-SELECT retrain.register_version('dec_bad', v, 's3://m/' || v, repeat('a', 64), '{}') FROM unnest('{v1, v2, v3}'::text[]) v;
+SELECT retrain.register_version('dec_bad', v, 's3://m/' || v, encode(sha256(v::bytea), 'hex'), '{}') FROM unnest('{v1, v2, v3}'::text[]) v;
 SELECT retrain.promote('dec_bad', 'v1', 'blue_green', override_reason => 't'),
        retrain.promote('dec_bad', 'v2', 'canary', override_reason => 't');
 SELECT count(retrain.log_prediction('dec_bad', 'v2', 'u' || i, CASE WHEN i = 3 THEN 1.5 ELSE 0.5 END, 10))
@@ -405,7 +405,7 @@ SELECT retrain.set_owner('dec_bad', current_user);
 -- replaced within rollback.watch; after the watch the guard leaves
 -- production alone; every decision is logged.
 SELECT retrain.register_model('dec_watch', 'binary_classification');
-SELECT retrain.register_version('dec_watch', v, 's3://m/' || v, repeat('a', 64), '{"auc": 0.9}')
+SELECT retrain.register_version('dec_watch', v, 's3://m/' || v, encode(sha256(v::bytea), 'hex'), '{"auc": 0.9}')
   FROM unnest('{v1, v2, v3, v4}'::text[]) v;
 SELECT retrain.promote('dec_watch', 'v1', 'blue_green', override_reason => 't');
 UPDATE retrain.production_history SET started_at = now() - interval '3 days' WHERE model = 'dec_watch';

@@ -20,7 +20,7 @@ SELECT i,
 -- The models and versions the baselines belong to, owned by a team.
 CREATE ROLE retrain_regress_team;
 SELECT retrain.register_model(m, 'binary_classification') FROM unnest(ARRAY['churn', 'm']) m;
-SELECT retrain.register_version(m, v, 's3://m/' || v, repeat('a', 64), '{}')
+SELECT retrain.register_version(m, v, 's3://m/' || v, encode(sha256(v::bytea), 'hex'), '{}')
   FROM (VALUES ('churn', 'v1'), ('churn', 'v2'), ('churn', 'v3'), ('m', 'v1')) x(m, v);
 SELECT retrain.set_owner(m, 'retrain_regress_team') FROM unnest(ARRAY['churn', 'm']) m;
 

@@ -11,7 +11,7 @@ GRANT EXECUTE ON FUNCTION retrain.freeze(text, text, timestamptz), retrain.unfre
 GRANT EXECUTE ON FUNCTION retrain.freeze(text, text, timestamptz), retrain.unfreeze(text, text) TO frz_owner;
 SELECT retrain.register_model('frz', 'binary_classification');
 SELECT retrain.set_owner('frz', 'frz_team');
-SELECT retrain.register_version('frz', v, 's3://m/' || v, repeat('a', 64), '{}') FROM unnest('{v1, v2, v3}'::text[]) v;
+SELECT retrain.register_version('frz', v, 's3://m/' || v, encode(sha256(v::bytea), 'hex'), '{}') FROM unnest('{v1, v2, v3}'::text[]) v;
 SELECT retrain.promote('frz', 'v1', 'blue_green', override_reason => 't'),
        retrain.promote('frz', 'v2', 'canary', override_reason => 't');
 

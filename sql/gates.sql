@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 
 SELECT retrain.register_model('gt', 'binary_classification');
-SELECT retrain.register_version('gt', v, 's3://m/' || v, repeat('a', 64), m::jsonb)
+SELECT retrain.register_version('gt', v, 's3://m/' || v, encode(sha256(v::bytea), 'hex'), m::jsonb)
   FROM (VALUES ('v1', '{"auc": 0.80, "conversion": 0.100}'),
                ('v2', '{"auc": 0.816, "conversion": 0.100}'),
                ('v3', '{"auc": 0.8159, "conversion": 0.105}'),

@@ -12,7 +12,7 @@ CREATE ROLE retrain_regress_bob IN ROLE retrain_regress_approvers;
 CREATE ROLE retrain_regress_reader;
 GRANT EXECUTE ON FUNCTION retrain.register_model(text, text, text),
                           retrain.set_policy(text, jsonb),
-                          retrain.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[]),
+                          retrain.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[], bigint[], jsonb, boolean),
                           retrain.evaluate(text, text), retrain.promote(text, text, text, text),
                           retrain.set_traffic(text, numeric), retrain.advance(text),
                           retrain.rollback(text, text), retrain.force(text, text, timestamptz)

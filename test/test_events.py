@@ -26,7 +26,7 @@ def test_events_arrive_at_commit_with_the_log_row():
         # a gate the versions do not meet: promoting them is an override
         admin.execute("""SELECT retrain.set_policy('ev_model', '{"gates": [{"metric": "auc", "op": ">=", "value": 0.9}]}')""")
         for v in ("v1", "v2"):
-            admin.execute("SELECT retrain.register_version('ev_model', %s, 's3://m', repeat('a', 64), '{}')", (v,))
+            admin.execute("SELECT retrain.register_version('ev_model', %s, 's3://m', encode(sha256(%s::bytea), 'hex'), '{}')", (v, v))
         with admin.transaction():
             admin.execute("SELECT retrain.promote('ev_model', 'v1', 'blue_green', override_reason => 'first release')")
             admin.execute("SELECT retrain.promote('ev_model', 'v2', 'canary', override_reason => 'try it')")

@@ -49,7 +49,7 @@ def expected_figures(prod, shadow, labelled, labels, threshold=0.5):
 def setup_model(conn, name):
     conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (name,))
     for v in ("v1", "v2"):
-        conn.execute("SELECT retrain.register_version(%s, %s, 's3://m', repeat('a', 64), '{}')", (name, v))
+        conn.execute("SELECT retrain.register_version(%s, %s, 's3://m', encode(sha256(%s::bytea), 'hex'), '{}')", (name, v, v))
     conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green', override_reason => 'test')", (name,))
     conn.execute("SELECT retrain.promote(%s, 'v2', 'shadow', override_reason => 'test')", (name,))
 

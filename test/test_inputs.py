@@ -31,6 +31,7 @@ VALUES = {
     "double precision[]": ["'{1,2,3}'", "NULL", "'{}'", "'{NaN}'", "'{1,Infinity}'", "'{3,2,1}'", "'{NULL,1}'",
                            "'{{1,2},{3,4}}'", "array_fill(1::float8, ARRAY[100000])"],
     "text[]": ["'{a}'", "NULL", "'{}'", "'{\"\"}'", "'{NULL}'"],
+    "bigint[]": ["'{1}'", "NULL", "'{}'", "'{NULL}'", "'{-9223372036854775808}'"],
     "timestamp with time zone": ["'2026-06-01'", "NULL", "'infinity'", "'-infinity'", "'4713-01-01 BC'"],
     "tstzrange": ["'[2026-01-01, 2026-02-01)'", "NULL", "'empty'", "'(,)'"],
     "regclass": ["'pg_class'", "NULL", "'retrain.log'", "'pg_class_oid_index'"],

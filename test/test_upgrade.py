@@ -163,6 +163,37 @@ def test_upgrade_from_0_1_0():
     check_upgrade("0.1.0")
 
 
+def test_a_site_grant_on_a_recreated_function_is_named():
+    """register_version() is created again by the 0.2.0 update (new
+    arguments): the site's grant on it cannot be carried over by the script,
+    and the update says which GRANT to give again."""
+    db = "upg_grant"
+    fresh(db)
+    try:
+        with connect(db) as conn:
+            conn.execute("CREATE EXTENSION retrain VERSION '0.1.0'")
+            conn.execute("DROP ROLE IF EXISTS \"upg trainer\"")
+            conn.execute("CREATE ROLE \"upg trainer\"")
+            conn.execute("GRANT EXECUTE ON FUNCTION retrain.register_version(text, text, text, text, jsonb, jsonb, "
+                         "text, bigint, text, tstzrange, text[]) TO \"upg trainer\"")
+            warnings = []
+            conn.add_notice_handler(lambda d: warnings.append(d.message_primary))
+            conn.execute("ALTER EXTENSION retrain UPDATE")
+            want = ('retrain: register_version() has new arguments; after the update, run: '
+                    'GRANT EXECUTE ON FUNCTION retrain.register_version TO "upg trainer";')
+            assert want in warnings, warnings
+            # the statement it names works, as written
+            conn.execute(want.split("run: ", 1)[1])
+            assert scalar(conn, "SELECT has_function_privilege('upg trainer', 'retrain.register_version(text, text, "
+                                "text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[], bigint[], jsonb, "
+                                "boolean)', 'EXECUTE')")
+            conn.execute("REVOKE ALL ON FUNCTION retrain.register_version FROM \"upg trainer\"")
+    finally:
+        drop(db)
+        with connect("postgres") as admin:
+            admin.execute("DROP ROLE IF EXISTS \"upg trainer\"")
+
+
 def test_a_wrong_upgrade_is_caught():
     """The two classic mistakes of an upgrade script, made on an updated
     database: a column the fresh install has and the update did not add, and

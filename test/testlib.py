@@ -197,6 +197,9 @@ def fill_every_table(conn, reviewer):
         "SELECT retrain.run_checks()",
     ]:
         conn.execute(sql)
+    # evidence recorded after registration: 0.2.0 and later
+    if scalar(conn, "SELECT to_regproc('retrain.record_metrics') IS NOT NULL"):
+        conn.execute("SELECT retrain.record_metrics('ops', 'v2', '{\"conversion\": 0.12}', 'kpi dashboard')")
     empty = [t for t, digest in table_snapshot(conn).items() if digest is None]
     assert not empty, f"fill_every_table left these tables empty: {empty}"
 

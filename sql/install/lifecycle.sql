@@ -114,7 +114,7 @@ AS $$
       FROM @extschema@.production_history h
       JOIN @extschema@.model_versions mv ON mv.model = h.model AND mv.version = h.version
      WHERE h.model = _last_good.model AND h.ended_by = 'replaced'
-       AND mv.stage NOT IN ('rolled_back', 'production', 'canary', 'shadow')
+       AND mv.stage NOT IN ('rolled_back', 'production', 'canary', 'shadow', 'archived')
      ORDER BY h.seq DESC LIMIT 1
 $$;
 COMMENT ON FUNCTION @extschema@._last_good(text) IS
@@ -165,6 +165,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = promote.model;
+    IF v.stage = 'archived' THEN
+        RAISE EXCEPTION 'retrain.promote: version "%" of model "%" is archived', version, model
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'An archived version is kept for its lineage only; register the artifact again as a new version.';
+    END IF;
     IF d.production_version = version THEN
         RAISE EXCEPTION 'retrain.promote: version "%" of model "%" is already in production', version, model
             USING ERRCODE = 'object_not_in_prerequisite_state';

@@ -29,7 +29,9 @@ CREATE OR REPLACE FUNCTION @extschema@._policy_defaults()
       },
       "eligibility": {"min_new_labels": 0},
       "requests": {"claim_timeout": "1 hour", "cooldown": "7 days", "retry_backoff": "1 hour", "max_failures": 3},
-      "search_path": []
+      "search_path": [],
+      "versions": {},
+      "lineage": {"required": []}
     }'::jsonb;
 COMMENT ON FUNCTION @extschema@._policy_defaults() IS
     'The default of every policy key, merged by effective_policy() (internal)';
@@ -421,6 +423,62 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._check_requests(jsonb) IS 'The validator of a policy''s request queue settings (internal)';
 
+-- Naming rules for versions and artifacts (regular expressions), and how
+-- many versions to keep out of the archive.
+CREATE OR REPLACE FUNCTION @extschema@._check_versions(versions jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text;
+BEGIN
+    IF jsonb_typeof(versions) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(versions) x WHERE x NOT IN ('pattern', 'artifact_pattern', 'keep'))
+       OR (versions ? 'keep' AND (jsonb_typeof(versions->'keep') <> 'number' OR (versions->>'keep')::numeric < 1
+                                  OR (versions->>'keep')::numeric % 1 <> 0 OR (versions->>'keep')::numeric > 1000000)) THEN
+        RAISE EXCEPTION 'retrain.set_policy: versions must be {"pattern": regex, "artifact_pattern": regex, "keep": n}, not %', versions
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Valid keys: pattern and artifact_pattern (regular expressions), keep (a whole number from 1).';
+    END IF;
+    FOREACH k IN ARRAY ARRAY['pattern', 'artifact_pattern'] LOOP
+        CONTINUE WHEN NOT versions ? k;
+        IF jsonb_typeof(versions->k) <> 'string' OR versions->>k = '' THEN
+            RAISE EXCEPTION 'retrain.set_policy: versions.% must be a regular expression, not %', k, versions->k
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        BEGIN
+            PERFORM '' ~ (versions->>k);
+        EXCEPTION WHEN invalid_regular_expression THEN
+            RAISE EXCEPTION 'retrain.set_policy: versions.% is not a valid regular expression: %', k, SQLERRM
+                USING ERRCODE = 'invalid_parameter_value';
+        END;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_versions(jsonb) IS 'The validator of a policy''s versions rules (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._check_lineage(lineage jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF jsonb_typeof(lineage) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(lineage) x WHERE x <> 'required')
+       OR jsonb_typeof(lineage->'required') IS DISTINCT FROM 'array'
+       OR EXISTS (SELECT 1 FROM jsonb_array_elements(lineage->'required') r
+                   WHERE jsonb_typeof(r) <> 'string'
+                      OR r #>> '{}' NOT IN ('code_commit', 'seed', 'dataset_snapshot', 'data_snapshot', 'data_range',
+                                            'features', 'params', 'artifacts')) THEN
+        RAISE EXCEPTION 'retrain.set_policy: lineage must be {"required": [...]}, not %', lineage
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'required names any of code_commit, seed (seed or seeds), dataset_snapshot (or data_snapshot), data_range, features, params, artifacts.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_lineage(jsonb) IS 'The validator of a policy''s lineage requirements (internal)';
+
 -- The schemas owner code may name without qualification.  None in which
 -- PUBLIC may create objects: anyone could put a function or operator there
 -- that the owner's checks would then run with the owner's rights.
@@ -481,7 +539,7 @@ BEGIN
     END LOOP;
     -- in this order, so that the first error reported stays the same
     FOREACH k IN ARRAY ARRAY['gates', 'approvals', 'rollout', 'triggers', 'eligibility', 'rollback', 'requests',
-                             'search_path'] LOOP
+                             'search_path', 'versions', 'lineage'] LOOP
         IF policy ? k THEN
             EXECUTE format('SELECT @extschema@.%I($1)', '_check_' || k) USING policy->k;
         END IF;

@@ -41,7 +41,7 @@ CREATE TABLE @extschema@.model_versions (
     version          text NOT NULL CHECK (version <> ''),
     stage            text NOT NULL DEFAULT 'registered'
                      CHECK (stage IN ('registered', 'shadow', 'canary', 'production', 'previous',
-                                      'retired', 'rolled_back')),
+                                      'retired', 'rolled_back', 'archived')),
     artifact_uri     text NOT NULL,
     artifact_sha256  text NOT NULL CHECK (artifact_sha256 ~ '^[0-9a-f]{64}$'),
     code_commit      text,
@@ -53,10 +53,14 @@ CREATE TABLE @extschema@.model_versions (
     metrics          jsonb NOT NULL CHECK (@extschema@._numbers_only(metrics)),
     registered_by    name NOT NULL DEFAULT session_user,
     registered_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    seeds            bigint[],
+    artifacts        jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(artifacts) = 'object'),
     PRIMARY KEY (model, version)
 );
 COMMENT ON TABLE @extschema@.model_versions IS 'Versions of each model with their lineage, metrics and stage';
-COMMENT ON COLUMN @extschema@.model_versions.stage IS 'registered, shadow, canary, production, previous (the standby after a swap), retired, rolled_back';
+COMMENT ON COLUMN @extschema@.model_versions.stage IS 'registered, shadow, canary, production, previous (the standby after a swap), retired, rolled_back, archived (retire() or versions.keep: kept for lineage, never promoted)';
+COMMENT ON COLUMN @extschema@.model_versions.seeds IS 'every random seed of the training run, when there is more than one (seed holds the main one)';
+COMMENT ON COLUMN @extschema@.model_versions.artifacts IS 'named artifacts besides the model: name -> {"uri", "sha256"} (metrics file, manifest, reports)';
 COMMENT ON COLUMN @extschema@.model_versions.artifact_sha256 IS 'SHA-256 of the artifact, 64 lower-case hex digits';
 COMMENT ON COLUMN @extschema@.model_versions.metrics IS 'offline evaluation metrics, numbers only (f1, auc, precision, recall, latency_p99_ms, ...)';
 
@@ -281,18 +285,87 @@ $$;
 COMMENT ON FUNCTION @extschema@.set_owner(text, name) IS
     'Give a model to another role (whose rights its checks and source then run with); only a member of both the old and the new owner role may';
 
+-- What a version must carry before it is registered, by the model's
+-- policy: a version name and an artifact file name of the team's pattern,
+-- the lineage the team requires ("all training runs must be reproducible
+-- from code + seed + dataset snapshot"), well-formed named artifacts.
+CREATE OR REPLACE FUNCTION @extschema@._check_version(pol jsonb, v @extschema@.model_versions)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lacking text[];
+    bad text;
+BEGIN
+    IF pol->'versions' ? 'pattern' AND v.version !~ (pol->'versions'->>'pattern') THEN
+        RAISE EXCEPTION 'retrain.register_version: version "%" does not match the model''s versions.pattern %',
+                        v.version, pol->'versions'->'pattern'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pol->'versions' ? 'artifact_pattern'
+       AND regexp_replace(v.artifact_uri, '^.*/', '') !~ (pol->'versions'->>'artifact_pattern') THEN
+        RAISE EXCEPTION 'retrain.register_version: artifact "%" does not match the model''s versions.artifact_pattern %',
+                        regexp_replace(v.artifact_uri, '^.*/', ''), pol->'versions'->'artifact_pattern'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The pattern is matched against the file name, the part of artifact_uri after the last "/".';
+    END IF;
+    SELECT array_agg(r ORDER BY o) INTO lacking
+      FROM jsonb_array_elements_text(pol->'lineage'->'required') WITH ORDINALITY x(r, o)
+     WHERE CASE r
+           WHEN 'code_commit' THEN coalesce(v.code_commit, '') = ''
+           WHEN 'seed' THEN v.seed IS NULL AND coalesce(cardinality(v.seeds), 0) = 0
+           WHEN 'dataset_snapshot' THEN coalesce(v.dataset_snapshot, '') = ''
+           WHEN 'data_snapshot' THEN coalesce(v.dataset_snapshot, '') = ''
+           WHEN 'data_range' THEN v.data_range IS NULL
+           WHEN 'features' THEN coalesce(cardinality(v.features), 0) = 0
+           WHEN 'params' THEN v.params = '{}'
+           WHEN 'artifacts' THEN v.artifacts = '{}'
+           END;
+    IF lacking IS NOT NULL THEN
+        RAISE EXCEPTION 'retrain.register_version: version "%" of model "%" lacks lineage the policy requires: %',
+                        v.version, v.model, array_to_string(lacking, ', ')
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('lineage.required is %s: every training run must be reproducible from them.',
+                                  pol->'lineage'->'required');
+    END IF;
+    IF v.seeds IS NOT NULL AND array_position(v.seeds, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'retrain.register_version: seeds must not contain NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT a.key INTO bad FROM jsonb_each(v.artifacts) a
+     WHERE jsonb_typeof(a.value) <> 'object' OR a.key = ''
+        OR EXISTS (SELECT 1 FROM jsonb_object_keys(a.value) k WHERE k NOT IN ('uri', 'sha256'))
+        OR jsonb_typeof(a.value->'uri') IS DISTINCT FROM 'string' OR a.value->>'uri' = ''
+        OR coalesce(a.value->>'sha256', '') !~ '^[0-9a-f]{64}$'
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'retrain.register_version: artifact "%" must be {"uri": text, "sha256": 64 lower-case hex digits}, not %',
+                        bad, v.artifacts->bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_version(jsonb, @extschema@.model_versions) IS
+    'Refuse a version its model''s policy does not admit: versions.pattern, versions.artifact_pattern, lineage.required, malformed artifacts (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@.register_version(model text, version text, artifact_uri text, artifact_sha256 text,
                                              metrics jsonb, params jsonb DEFAULT '{}', code_commit text DEFAULT NULL,
                                              seed bigint DEFAULT NULL, dataset_snapshot text DEFAULT NULL,
-                                             data_range tstzrange DEFAULT NULL, features text[] DEFAULT NULL)
+                                             data_range tstzrange DEFAULT NULL, features text[] DEFAULT NULL,
+                                             seeds bigint[] DEFAULT NULL, artifacts jsonb DEFAULT '{}',
+                                             allow_duplicate_sha boolean DEFAULT false)
     RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v @extschema@.model_versions;
+    twin text;
 BEGIN
     PERFORM @extschema@._lock_model('register_version', model);
-    IF version IS NULL OR artifact_uri IS NULL OR artifact_sha256 IS NULL OR metrics IS NULL THEN
-        RAISE EXCEPTION 'retrain.register_version: version, artifact_uri, artifact_sha256 and metrics must not be NULL'
+    IF version IS NULL OR artifact_uri IS NULL OR artifact_sha256 IS NULL OR metrics IS NULL
+       OR artifacts IS NULL OR allow_duplicate_sha IS NULL THEN
+        RAISE EXCEPTION 'retrain.register_version: version, artifact_uri, artifact_sha256, metrics, artifacts and allow_duplicate_sha must not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF artifact_sha256 !~ '^[0-9a-f]{64}$' THEN
@@ -306,24 +379,118 @@ BEGIN
     IF params IS NULL OR jsonb_typeof(params) <> 'object' THEN
         RAISE EXCEPTION 'retrain.register_version: params must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF jsonb_typeof(artifacts) <> 'object' THEN
+        RAISE EXCEPTION 'retrain.register_version: artifacts must be a JSON object of name -> {"uri", "sha256"}, not %', artifacts
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v := ROW(model, version, 'registered', artifact_uri, artifact_sha256, code_commit, params, seed, dataset_snapshot,
+             data_range, features, metrics, @extschema@._actor(), now(), seeds, artifacts);
+    PERFORM @extschema@._check_version(@extschema@.effective_policy(model), v);
+    -- the same artifact under two names is a mistake unless the caller says so
+    SELECT mv.version INTO twin FROM @extschema@.model_versions mv
+     WHERE mv.model = register_version.model AND mv.artifact_sha256 = register_version.artifact_sha256
+       AND mv.version <> register_version.version
+     ORDER BY mv.registered_at LIMIT 1;
+    IF twin IS NOT NULL AND NOT allow_duplicate_sha THEN
+        RAISE EXCEPTION 'retrain.register_version: artifact_sha256 % is already registered for version "%" of model "%"',
+                        artifact_sha256, twin, model
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'If the same artifact is meant to be registered again, say so: allow_duplicate_sha => true.';
+    END IF;
     BEGIN
         INSERT INTO @extschema@.model_versions (model, version, artifact_uri, artifact_sha256, code_commit, params,
-                                                seed, dataset_snapshot, data_range, features, metrics, registered_by)
+                                                seed, dataset_snapshot, data_range, features, metrics, registered_by,
+                                                seeds, artifacts)
         VALUES (model, version, artifact_uri, artifact_sha256, code_commit, params, seed, dataset_snapshot,
-                data_range, features, metrics, @extschema@._actor());
+                data_range, features, metrics, v.registered_by, seeds, artifacts);
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'retrain.register_version: model "%" already has a version "%"', model, version
             USING ERRCODE = 'unique_violation';
     END;
     PERFORM @extschema@._log(model, version, 'registered',
         jsonb_build_object('artifact_uri', artifact_uri, 'artifact_sha256', artifact_sha256, 'metrics', metrics,
-                           'params', params, 'code_commit', code_commit, 'seed', seed,
+                           'params', params, 'code_commit', code_commit, 'seed', seed, 'seeds', seeds,
                            'dataset_snapshot', dataset_snapshot, 'data_range', data_range::text,
-                           'features', features));
+                           'features', features, 'artifacts', artifacts, 'duplicate_of', twin));
+    PERFORM @extschema@._keep_versions(model);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[]) IS
-    'Register a version with everything needed to reproduce it (artifact, SHA-256, code commit, hyperparameters, seed, data snapshot and range, features) and its offline metrics';
+COMMENT ON FUNCTION @extschema@.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[], bigint[], jsonb, boolean) IS
+    'Register a version with everything needed to reproduce it (artifact, SHA-256, code commit, hyperparameters, seeds, data snapshot and range, features, named artifacts) and its offline metrics, as the policy''s versions and lineage rules require';
+
+-- A version archived: out of the way of promotion and rollback, its lineage
+-- and log kept.  Never one that serves or stands by.
+CREATE OR REPLACE FUNCTION @extschema@._archive(model text, version text, why text)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    from_ text;
+BEGIN
+    SELECT mv.stage INTO from_ FROM @extschema@.model_versions mv
+     WHERE mv.model = _archive.model AND mv.version = _archive.version FOR UPDATE;
+    UPDATE @extschema@.model_versions mv SET stage = 'archived'
+     WHERE mv.model = _archive.model AND mv.version = _archive.version;
+    PERFORM @extschema@._log(model, version, 'archived', jsonb_build_object('reason', why, 'from', from_));
+END
+$$;
+COMMENT ON FUNCTION @extschema@._archive(text, text, text) IS 'Archive a version and log it (internal)';
+
+-- versions.keep: of the newest N versions nothing is archived; older ones
+-- that are registered, retired or rolled back are ("keep the last 5").
+CREATE OR REPLACE FUNCTION @extschema@._keep_versions(model text)
+    RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    keep integer := (@extschema@.effective_policy(model)->'versions'->>'keep')::integer;
+    n integer := 0;
+    old text;
+BEGIN
+    IF keep IS NULL THEN
+        RETURN 0;
+    END IF;
+    FOR old IN SELECT x.version
+                 FROM (SELECT mv.version, mv.stage,
+                              row_number() OVER (ORDER BY mv.registered_at DESC, mv.version DESC) AS newest
+                         FROM @extschema@.model_versions mv WHERE mv.model = _keep_versions.model) x
+                WHERE x.newest > keep AND x.stage IN ('registered', 'retired', 'rolled_back')
+                ORDER BY x.newest DESC LOOP
+        PERFORM @extschema@._archive(model, old, format('versions.keep is %s', keep));
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._keep_versions(text) IS
+    'Archive the versions beyond the policy''s versions.keep newest that neither serve nor stand by (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.retire(model text, version text)
+    RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v @extschema@.model_versions;
+BEGIN
+    PERFORM @extschema@._lock_model('retire', model);
+    v := @extschema@._version('retire', model, version);
+    IF v.stage IN ('production', 'previous', 'canary', 'shadow') THEN
+        RAISE EXCEPTION 'retrain.retire: version "%" of model "%" is %, and cannot be archived', version, model, v.stage
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = CASE v.stage WHEN 'previous' THEN 'It is the standby a rollback returns to.'
+                                      ELSE 'Roll it back or replace it first.' END;
+    END IF;
+    IF v.stage <> 'archived' THEN
+        PERFORM @extschema@._archive(model, version, 'retire');
+    END IF;
+    RETURN 'archived';
+END
+$$;
+COMMENT ON FUNCTION @extschema@.retire(text, text) IS
+    'Archive a version that neither serves nor stands by: it can no longer be promoted or returned to; its lineage and log stay';
 
 -- Figures and thresholds meet in decimal: a figure (a float8 metric, or a
 -- number of a metrics document) is rounded to 15 significant digits, as

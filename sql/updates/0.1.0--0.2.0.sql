@@ -9,6 +9,29 @@ DROP FUNCTION @extschema@._lock_model(text, text);
 DROP FUNCTION @extschema@._source_from(text, @extschema@.models);
 -- renamed: intervals are bounded now, not only positive
 DROP FUNCTION @extschema@._positive_interval(text);
+-- register_version() takes seeds, named artifacts and allow_duplicate_sha
+-- now.  A site's own grants on it cannot be carried over by this script
+-- (a GRANT here would become an initial privilege, which pg_dump leaves
+-- out): each is named in a warning, to be given again after the update.
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT pg_catalog.quote_ident(r.rolname) AS grantee, a.is_grantable
+               FROM pg_catalog.pg_proc p,
+                    LATERAL pg_catalog.aclexplode(p.proacl) a
+                    JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+              WHERE p.oid = '@extschema@.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[])'::pg_catalog.regprocedure
+                AND a.grantee <> p.proowner
+    LOOP
+        RAISE WARNING '%', pg_catalog.format(
+                'retrain: register_version() has new arguments; after the update, run: GRANT EXECUTE ON FUNCTION @extschema@.register_version TO %s%s;',
+                g.grantee, CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+            USING DETAIL = 'An extension update cannot carry a site''s grants over to a function it creates again.';
+    END LOOP;
+END
+$$;
+DROP FUNCTION @extschema@.register_version(text, text, text, text, jsonb, jsonb, text, bigint, text, tstzrange, text[]);
 -- PUBLIC may run schedule_occurrence(), so also the pure helpers it calls
 -- (0.1.0 revoked them): made again, they get the epilogue's rule for new
 -- functions, as in a fresh install
@@ -136,3 +159,15 @@ COMMENT ON SEQUENCE @extschema@.metric_records_id_seq IS 'Ids of metric records'
 REVOKE ALL ON @extschema@.metric_records FROM PUBLIC;
 GRANT SELECT ON @extschema@.metric_records TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.metric_records', '');
+
+-- Versions: several seeds, named artifacts, and the stage archived
+-- (retire(), versions.keep).
+ALTER TABLE @extschema@.model_versions
+    ADD COLUMN seeds bigint[],
+    ADD COLUMN artifacts jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(artifacts) = 'object'),
+    DROP CONSTRAINT model_versions_stage_check,
+    ADD CONSTRAINT model_versions_stage_check
+        CHECK (stage IN ('registered', 'shadow', 'canary', 'production', 'previous', 'retired', 'rolled_back', 'archived'));
+COMMENT ON COLUMN @extschema@.model_versions.stage IS 'registered, shadow, canary, production, previous (the standby after a swap), retired, rolled_back, archived (retire() or versions.keep: kept for lineage, never promoted)';
+COMMENT ON COLUMN @extschema@.model_versions.seeds IS 'every random seed of the training run, when there is more than one (seed holds the main one)';
+COMMENT ON COLUMN @extschema@.model_versions.artifacts IS 'named artifacts besides the model: name -> {"uri", "sha256"} (metrics file, manifest, reports)';
