@@ -85,7 +85,8 @@ REGRESS = \
 	gates \
 	schedules_queue \
 	evidence \
-	versions
+	versions \
+	schedules
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

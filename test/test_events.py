@@ -85,5 +85,27 @@ def test_a_failing_check_and_an_unusable_trigger_are_announced():
         admin.execute("SELECT retrain.set_source('ev_broken', NULL)")
 
 
+def test_a_schedule_reminder_is_announced_once():
+    """remind_before: the cycle sends one reminder per occurrence on the
+    stream ("PagerDuty receives a reminder 24 hours before the window")."""
+    with connect() as admin, connect() as listener:
+        got = []
+        listener.add_notify_handler(lambda n: got.append((n.channel, n.payload)))
+        listener.execute("LISTEN retrain_events")
+        admin.execute("SELECT retrain.register_model('ev_remind', 'regression')")
+        admin.execute("UPDATE retrain.models SET created_at = '2026-01-01 00:00+00' WHERE name = 'ev_remind'")
+        admin.execute("""SELECT retrain.set_policy('ev_remind', '{"triggers": {"schedule": [
+            {"name": "window", "every": "month", "weekday": "saturday", "nth": 1, "at": "06:00",
+             "remind_before": "24 hours"}]}}')""")
+        # the first Saturday of August 2026 is the 1st: reminded on 31 July 06:00
+        for at in ("2026-07-31 05:59+00", "2026-07-31 06:00+00", "2026-07-31 07:00+00"):
+            admin.execute("SELECT retrain.run_checks(%s)", (at,))
+        events = [e for e in events_of(listener, got, "ev_remind") if e["event"] == "reminder"]
+        assert len(events) == 1, events
+        assert events[0]["reason"].startswith("schedule:window at 2026-08-01"), events[0]
+        row = admin.execute("SELECT details->>'occurrence' FROM retrain.log WHERE id = %s", (events[0]["id"],)).fetchone()
+        assert row is not None
+
+
 if __name__ == "__main__":
     run_suite(globals())

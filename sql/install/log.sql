@@ -150,6 +150,7 @@ CREATE OR REPLACE FUNCTION @extschema@._event_reason(event text, details jsonb)
         WHEN 'advanced' THEN format('%s%% -> %s%%', details->>'from', details->>'to')
         WHEN 'forced' THEN format('mode %s%s', details->>'mode', coalesce(' until ' || (details->>'until'), ''))
         WHEN 'trigger_unusable' THEN format('%s: %s', details->>'trigger', details->>'reason')
+        WHEN 'reminder' THEN format('%s at %s', details->>'trigger', details->>'occurrence')
         WHEN 'check_failed' THEN format('%s (SQLSTATE %s)', details->>'message', details->>'sqlstate')
         WHEN 'guard_failed' THEN format('%s (SQLSTATE %s)', details->>'message', details->>'sqlstate')
         ELSE details->>'reason' END;
@@ -165,7 +166,7 @@ AS $$
 BEGIN
     IF event IN ('retrain_requested', 'retrain_claimed', 'retrain_finished', 'retrain_failing', 'failures_reset',
                  'promoted', 'advanced', 'rolled_back', 'frozen', 'unfrozen', 'forced', 'trigger_unusable',
-                 'check_failed', 'guard_failed') THEN
+                 'check_failed', 'guard_failed', 'reminder') THEN
         PERFORM pg_notify('retrain_events', jsonb_build_object(
             'id', id, 'event', event, 'model', model, 'version', version, 'actor', actor,
             'reason', left(@extschema@._event_reason(event, details), 1000), 'at', at)::text);

@@ -46,7 +46,13 @@ CREATE OR REPLACE FUNCTION @extschema@._merge_policy(defaults jsonb, policy json
     SET search_path = pg_catalog, pg_temp
     RETURN (SELECT jsonb_object_agg(k, CASE
                        WHEN k = 'triggers' THEN
-                           coalesce((SELECT jsonb_object_agg(t.key, coalesce(defaults->'triggers'->t.key, '{}') || t.value)
+                           coalesce((SELECT jsonb_object_agg(t.key, CASE
+                                         -- several schedules: each gets the trigger's defaults
+                                         WHEN jsonb_typeof(t.value) = 'array' THEN
+                                             (SELECT coalesce(jsonb_agg(coalesce(defaults->'triggers'->t.key, '{}') || e
+                                                                        ORDER BY o), '[]')
+                                                FROM jsonb_array_elements(t.value) WITH ORDINALITY x(e, o))
+                                         ELSE coalesce(defaults->'triggers'->t.key, '{}') || t.value END)
                                        FROM jsonb_each(policy->'triggers') t), '{}')
                        WHEN jsonb_typeof(defaults->k) = 'object' AND jsonb_typeof(policy->k) = 'object'
                            THEN (defaults->k) || (policy->k)
@@ -139,7 +145,7 @@ COMMENT ON FUNCTION @extschema@._valid_schedule(jsonb) IS 'Whether a schedule do
 CREATE OR REPLACE FUNCTION @extschema@._schedule_hint()
     RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN 'A schedule is {"every": "week", "weekday": "sunday", "at": "02:00"}, {"every": "month", "weekday": "tuesday", "nth": 2, "at": "02:00"}, {"every": "month", "day": 1}, or {"interval": "3 months"} (since the last training); times are UTC.';
+    RETURN 'A schedule is {"every": "week", "weekday": "sunday", "at": "02:00"}, {"every": "month", "weekday": "tuesday", "nth": 2, "at": "02:00"}, {"every": "month", "day": 1}, or {"interval": "3 months"} (since the last training); times are UTC. The trigger takes one or an array; each may add "from" and "until" (a time, or an interval after the first production release), "remind_before" (an interval), "priority" and, in an array, "name".';
 COMMENT ON FUNCTION @extschema@._schedule_hint() IS 'The hint of an invalid schedule''s error (internal)';
 
 -- The triggers of a policy: which keys each takes, and of what kind.
@@ -177,6 +183,11 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = format('Valid triggers: %s.', (SELECT string_agg(x, ', ' ORDER BY x) FROM jsonb_object_keys(spec) x));
         END IF;
+        IF t.key = 'schedule' THEN
+            -- one schedule or several, each with its phase and reminder
+            PERFORM @extschema@._check_schedules(t.value);
+            CONTINUE;
+        END IF;
         IF jsonb_typeof(t.value) <> 'object' THEN
             RAISE EXCEPTION 'retrain.set_policy: trigger "%" must be an object', t.key USING ERRCODE = 'invalid_parameter_value';
         END IF;
@@ -208,13 +219,108 @@ BEGIN
     IF triggers ? 'data_growth' AND NOT (triggers->'data_growth' ?| ARRAY['share', 'count']) THEN
         RAISE EXCEPTION 'retrain.set_policy: trigger "data_growth" needs share or count' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF triggers ? 'schedule' AND NOT @extschema@._valid_schedule(triggers->'schedule') THEN
-        RAISE EXCEPTION 'retrain.set_policy: invalid schedule %', triggers->'schedule'
-            USING ERRCODE = 'invalid_parameter_value', HINT = @extschema@._schedule_hint();
-    END IF;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._check_triggers(jsonb) IS 'The validator of a policy''s triggers (internal)';
+
+-- The schedules of a schedule trigger, each under the name check(), the
+-- log and trigger_state know it by: "schedule" for the one schedule of an
+-- object; "schedule:<name>", or "schedule[<n>]" (its place, from 1) for
+-- the entries of an array.
+CREATE OR REPLACE FUNCTION @extschema@._schedule_entries(schedule jsonb)
+    RETURNS TABLE (label text, entry jsonb)
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'schedule', schedule WHERE jsonb_typeof(schedule) = 'object'
+    UNION ALL
+    SELECT coalesce('schedule:' || (e->>'name'), format('schedule[%s]', o)), e
+      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(schedule) = 'array' THEN schedule ELSE '[]' END)
+           WITH ORDINALITY x(e, o)
+$$;
+COMMENT ON FUNCTION @extschema@._schedule_entries(jsonb) IS
+    'The schedules of a schedule trigger (one object or an array) with the name each is known by (internal)';
+
+-- Where a phase of a schedule starts or ends: a time ("2026-07-01",
+-- "2026-07-01T00:00Z"), or an interval after the model's first production
+-- release ("3 months").  A time starts with its year; like every time of a
+-- schedule it is UTC unless it names its zone, and calendar arithmetic is
+-- done in UTC, whatever the session's TimeZone.
+CREATE OR REPLACE FUNCTION @extschema@._phase_bound(bound text, first_release timestamptz)
+    RETURNS timestamptz
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE WHEN bound IS NULL THEN NULL
+                WHEN bound ~ '^[0-9]{4}-' AND bound ~ '(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' THEN bound::timestamptz
+                WHEN bound ~ '^[0-9]{4}-' THEN bound::timestamp AT TIME ZONE 'UTC'
+                ELSE ((first_release AT TIME ZONE 'UTC') + bound::interval) AT TIME ZONE 'UTC' END;
+COMMENT ON FUNCTION @extschema@._phase_bound(text, timestamptz) IS
+    'A schedule phase''s from or until as a time: absolute, or an interval after the first production release (internal)';
+
+-- A schedule entry's own keys, beside the schedule proper.
+CREATE OR REPLACE FUNCTION @extschema@._bare_schedule(entry jsonb)
+    RETURNS jsonb
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN entry - 'from' - 'until' - 'remind_before' - 'name' - 'priority';
+COMMENT ON FUNCTION @extschema@._bare_schedule(jsonb) IS
+    'A schedule entry without its phase, reminder, name and priority: what schedule_occurrence() takes (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@._check_schedules(schedule jsonb)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e record;
+    b text;
+    bounds jsonb;
+BEGIN
+    IF jsonb_typeof(schedule) = 'array' AND jsonb_array_length(schedule) = 0
+       OR jsonb_typeof(schedule) NOT IN ('object', 'array') THEN
+        RAISE EXCEPTION 'retrain.set_policy: trigger "schedule" must be a schedule or a non-empty array of schedules, not %', schedule
+            USING ERRCODE = 'invalid_parameter_value', HINT = @extschema@._schedule_hint();
+    END IF;
+    IF (SELECT count(DISTINCT x.label) <> count(*) FROM @extschema@._schedule_entries(schedule) x) THEN
+        RAISE EXCEPTION 'retrain.set_policy: two schedules have the same name in %', schedule
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR e IN SELECT * FROM @extschema@._schedule_entries(schedule) LOOP
+        IF jsonb_typeof(e.entry) <> 'object' OR NOT @extschema@._valid_schedule(@extschema@._bare_schedule(e.entry))
+           OR (e.entry ? 'priority' AND NOT coalesce(e.entry->>'priority', '') IN ('high', 'normal', 'low'))
+           OR (e.entry ? 'name' AND coalesce(e.entry->>'name', '') !~ '^[a-z][a-z0-9_]*$')
+           OR (e.entry ? 'name' AND jsonb_typeof(schedule) = 'object')
+           OR (e.entry ? 'remind_before' AND (jsonb_typeof(e.entry->'remind_before') <> 'string'
+                                              OR @extschema@._valid_interval(e.entry->>'remind_before') IS NOT TRUE)) THEN
+            RAISE EXCEPTION 'retrain.set_policy: invalid schedule %', e.entry
+                USING ERRCODE = 'invalid_parameter_value', HINT = @extschema@._schedule_hint();
+        END IF;
+        bounds := '{}';
+        FOREACH b IN ARRAY ARRAY['from', 'until'] LOOP
+            CONTINUE WHEN NOT e.entry ? b;
+            BEGIN
+                IF jsonb_typeof(e.entry->b) <> 'string'
+                   OR (e.entry->>b !~ '^[0-9]{4}-' AND NOT @extschema@._valid_interval(e.entry->>b)) THEN
+                    RAISE invalid_parameter_value;
+                END IF;
+                -- relative bounds compare as if the first release were at the epoch
+                bounds := bounds || jsonb_build_object(b, @extschema@._phase_bound(e.entry->>b, 'epoch'));
+            EXCEPTION WHEN invalid_parameter_value OR invalid_datetime_format OR datetime_field_overflow THEN
+                RAISE EXCEPTION 'retrain.set_policy: schedule % must be a time or an interval after the first production release, not %',
+                                b, e.entry->b
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'For example "from": "2026-07-01" or "until": "3 months".';
+            END;
+        END LOOP;
+        IF (e.entry->>'from' ~ '^[0-9]{4}-') IS NOT DISTINCT FROM (e.entry->>'until' ~ '^[0-9]{4}-')
+           AND (bounds->>'from')::timestamptz >= (bounds->>'until')::timestamptz THEN
+            RAISE EXCEPTION 'retrain.set_policy: schedule from (%) must come before until (%)', e.entry->>'from', e.entry->>'until'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_schedules(jsonb) IS
+    'The validator of a schedule trigger: one schedule or several, with phases (from, until), reminders and names (internal)';
 
 -- One validator per section of the policy: each refuses what its section
 -- may not hold, with the section's valid shape in the message.

@@ -36,6 +36,8 @@ DECLARE
         '@extschema@.js_distance(pg_catalog.float8[], pg_catalog.float8[], pg_catalog.float8)',
         '@extschema@.ks_pvalue(pg_catalog.float8, bigint, bigint)',
         '@extschema@.schedule_occurrence(jsonb, timestamptz, timestamptz)',
+        -- what a model's schedules will fire: the registry, which PUBLIC may read
+        '@extschema@.next_occurrences(text, integer, timestamptz)',
         -- and the pure helpers it calls as its caller
         '@extschema@._valid_schedule(jsonb)',
         '@extschema@._schedule_hint()',

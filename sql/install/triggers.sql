@@ -12,9 +12,11 @@ CREATE TABLE @extschema@.trigger_state (
     trigger         text NOT NULL,
     last_occurrence timestamptz,
     PRIMARY KEY (model, trigger),
-    unusable        text
+    unusable        text,
+    last_reminded   timestamptz
 );
 COMMENT ON TABLE @extschema@.trigger_state IS 'Per model and trigger, the last schedule occurrence that fired, and why the trigger cannot be evaluated (internal state of run_checks)';
+COMMENT ON COLUMN @extschema@.trigger_state.last_reminded IS 'the last schedule occurrence a reminder was sent for (remind_before)';
 COMMENT ON COLUMN @extschema@.trigger_state.unusable IS 'why the trigger cannot be evaluated, as last logged (trigger_unusable); NULL when it can';
 GRANT SELECT ON @extschema@.trigger_state TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.trigger_state', '');
@@ -29,6 +31,7 @@ CREATE OR REPLACE FUNCTION @extschema@.schedule_occurrence(schedule jsonb, at ti
 AS $$
 DECLARE
     t timestamp := at AT TIME ZONE 'UTC';
+    lt timestamp;
     tod interval;
     dow integer := array_position(ARRAY['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'],
                                   schedule->>'weekday') - 1;
@@ -48,19 +51,21 @@ BEGIN
     IF schedule ? 'interval' THEN
         -- every interval since the last training: estimate how many fit
         -- (months count as 30 days in the estimate), then step to the
-        -- exact last one, which calendar arithmetic decides
-        IF last_training IS NULL OR last_training + (schedule->>'interval')::interval > at THEN
+        -- exact last one, which calendar arithmetic in UTC decides (in the
+        -- session's time zone a month may be an hour longer or shorter)
+        lt := last_training AT TIME ZONE 'UTC';
+        IF last_training IS NULL OR lt + (schedule->>'interval')::interval > t THEN
             RETURN NULL;
         END IF;
-        n := greatest(1, floor(extract(epoch FROM at - last_training)
+        n := greatest(1, floor(extract(epoch FROM t - lt)
                                / extract(epoch FROM (schedule->>'interval')::interval)));
-        WHILE n > 1 AND last_training + n * (schedule->>'interval')::interval > at LOOP
+        WHILE n > 1 AND lt + n * (schedule->>'interval')::interval > t LOOP
             n := n - 1;
         END LOOP;
-        WHILE last_training + (n + 1) * (schedule->>'interval')::interval <= at LOOP
+        WHILE lt + (n + 1) * (schedule->>'interval')::interval <= t LOOP
             n := n + 1;
         END LOOP;
-        RETURN last_training + n * (schedule->>'interval')::interval;
+        RETURN (lt + n * (schedule->>'interval')::interval) AT TIME ZONE 'UTC';
     END IF;
     IF schedule->>'every' = 'week' THEN
         candidate := date_trunc('day', t) - ((extract(dow FROM t)::integer - dow + 7) % 7) * interval '1 day' + tod;
@@ -92,6 +97,75 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.schedule_occurrence(jsonb, timestamptz, timestamptz) IS
     'The latest occurrence at or before at of a schedule trigger (weekly, monthly on a day or the nth weekday, or an interval since the last training); times are UTC';
+
+-- What a model's schedules will fire next, and why, as the policy stands:
+-- up to n occurrences after a time, merged over all its schedules, each
+-- within its phase.  An interval schedule counts from the production
+-- version's training, as if no other training came first.
+CREATE OR REPLACE FUNCTION @extschema@.next_occurrences(model text, n integer DEFAULT 5, after timestamptz DEFAULT now())
+    RETURNS TABLE (occurrence timestamptz, trigger text, priority text, remind_at timestamptz, why text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pol jsonb;
+    last_training timestamptz;
+    first_release timestamptz;
+    e record;
+    sched jsonb;
+    lo timestamptz;
+    hi timestamptz;
+    t timestamptz;
+    c timestamptz;
+    k integer;
+    found_ jsonb := '[]';
+BEGIN
+    IF model IS NULL OR n IS NULL OR after IS NULL THEN
+        RAISE EXCEPTION 'retrain.next_occurrences: model, n and after must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF n < 0 OR n > 1000 THEN
+        RAISE EXCEPTION 'retrain.next_occurrences: n must be between 0 and 1000, not %', n USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    pol := @extschema@.effective_policy(model);
+    IF pol IS NULL THEN
+        RAISE EXCEPTION 'retrain.next_occurrences: unknown model "%"', model USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT coalesce(upper(mv.data_range), mv.registered_at) INTO last_training
+      FROM @extschema@.deployments d
+      JOIN @extschema@.model_versions mv ON mv.model = d.model AND mv.version = d.production_version
+     WHERE d.model = next_occurrences.model;
+    SELECT min(h.started_at) INTO first_release FROM @extschema@.production_history h
+     WHERE h.model = next_occurrences.model;
+    FOR e IN SELECT * FROM @extschema@._schedule_entries(pol->'triggers'->'schedule') LOOP
+        sched := @extschema@._bare_schedule(e.entry);
+        lo := @extschema@._phase_bound(e.entry->>'from', first_release);
+        hi := @extschema@._phase_bound(e.entry->>'until', first_release);
+        -- a phase counted from a first release that has not happened
+        CONTINUE WHEN (e.entry ? 'from' AND lo IS NULL) OR (e.entry ? 'until' AND hi IS NULL);
+        t := after;
+        FOR k IN 1 .. n LOOP
+            c := @extschema@._next_occurrence(sched, t, last_training, lo, hi);
+            EXIT WHEN c IS NULL;
+            found_ := found_ || jsonb_build_object(
+                'occurrence', c, 'trigger', e.label, 'priority', e.entry->>'priority',
+                'remind_at', c - (e.entry->>'remind_before')::interval,
+                'why', concat_ws(', ', format('%s %s', e.label, sched),
+                                 'from ' || @extschema@._utc(lo) || CASE WHEN e.entry->>'from' !~ '^[0-9]{4}-'
+                                                                        THEN format(' (%s after the first release)', e.entry->>'from') END,
+                                 'until ' || @extschema@._utc(hi) || CASE WHEN e.entry->>'until' !~ '^[0-9]{4}-'
+                                                                          THEN format(' (%s after the first release)', e.entry->>'until') END));
+            t := c;
+        END LOOP;
+    END LOOP;
+    RETURN QUERY SELECT (f->>'occurrence')::timestamptz, f->>'trigger', f->>'priority', (f->>'remind_at')::timestamptz,
+                        f->>'why'
+                   FROM jsonb_array_elements(found_) f
+                  ORDER BY (f->>'occurrence')::timestamptz, f->>'trigger'
+                  LIMIT n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.next_occurrences(text, integer, timestamptz) IS
+    'The next occurrences of a model''s schedules after a time (up to n, over all its schedules, each within its phase): when, which schedule, its priority, when its reminder goes out, and why';
 
 -- What check() judges
 -- ===================
@@ -300,8 +374,12 @@ BEGIN
         'trained_on', to_jsonb(prod.features),
         'training_rows', (SELECT max(bl.row_count) FROM @extschema@.baselines bl
                            WHERE bl.model = m.name AND bl.version = prod.version),
-        'last_fired', (SELECT ts.last_occurrence FROM @extschema@.trigger_state ts
-                        WHERE ts.model = m.name AND ts.trigger = 'schedule'));
+        -- per schedule: the last occurrence that fired and the last one reminded of
+        'schedules', (SELECT coalesce(jsonb_object_agg(ts.trigger, jsonb_build_object(
+                                          'last_fired', ts.last_occurrence, 'last_reminded', ts.last_reminded)), '{}')
+                        FROM @extschema@.trigger_state ts
+                       WHERE ts.model = m.name AND ts.trigger LIKE 'schedule%'),
+        'first_release', (SELECT min(h.started_at) FROM @extschema@.production_history h WHERE h.model = m.name));
     IF trg ? 'feature_change' AND prod.version IS NOT NULL THEN
         figures := figures || jsonb_build_object('feature_usage', @extschema@._feature_usage(
             m, prod.version, at - (trg->'feature_change'->>'window')::interval, at));
@@ -477,26 +555,95 @@ COMMENT ON FUNCTION @extschema@._trigger_data_growth(jsonb, jsonb) IS
 CREATE OR REPLACE FUNCTION @extschema@._trigger_schedule(settings jsonb, figures jsonb,
                                                          OUT fired boolean, OUT observed pg_catalog.float8,
                                                          OUT threshold pg_catalog.float8, OUT detail jsonb)
-    LANGUAGE plpgsql IMMUTABLE
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    occurrence timestamptz := @extschema@.schedule_occurrence(settings, (figures->>'at')::timestamptz,
-                                                              (figures->>'last_training')::timestamptz);
+    label text := coalesce(settings->>'label', 'schedule');
+    sched jsonb := @extschema@._bare_schedule(settings) - 'label';
+    at_ timestamptz := (figures->>'at')::timestamptz;
+    last_training timestamptz := (figures->>'last_training')::timestamptz;
+    first_release timestamptz := (figures->>'first_release')::timestamptz;
+    state jsonb := figures->'schedules'->label;
+    lo timestamptz := @extschema@._phase_bound(settings->>'from', first_release);
+    hi timestamptz := @extschema@._phase_bound(settings->>'until', first_release);
+    occurrence timestamptz;
+    next_ timestamptz;
 BEGIN
-    IF settings ? 'interval' AND figures->>'last_training' IS NULL THEN
+    IF sched ? 'interval' AND last_training IS NULL THEN
         SELECT * INTO fired, observed, threshold, detail FROM @extschema@._unusable(
             'no production version: no training to count the interval from');
         RETURN;
     END IF;
-    -- once per occurrence, and none from before the model was registered
+    fired := false;
+    detail := jsonb_strip_nulls(jsonb_build_object('from', lo, 'until', hi, 'priority', settings->'priority',
+                                                   'last_fired', state->'last_fired'));
+    IF (settings ? 'from' AND lo IS NULL) OR (settings ? 'until' AND hi IS NULL) THEN
+        -- a phase counted from the first release: there has been none
+        detail := detail || '{"phase": "waiting for the first production release"}';
+        RETURN;
+    END IF;
+    IF hi IS NOT NULL AND at_ >= hi THEN
+        -- the phase is over: its occurrences are the next phase's business
+        detail := detail || '{"phase": "ended"}';
+        RETURN;
+    END IF;
+    occurrence := @extschema@.schedule_occurrence(sched, at_, last_training);
+    -- once per occurrence, none from before the model was registered or
+    -- before the phase began
     fired := occurrence IS NOT NULL AND occurrence >= (figures->>'created_at')::timestamptz
-             AND occurrence > coalesce((figures->>'last_fired')::timestamptz, '-infinity');
-    detail := jsonb_build_object('occurrence', occurrence, 'last_fired', figures->'last_fired');
+             AND occurrence >= coalesce(lo, '-infinity')
+             AND occurrence > coalesce((state->>'last_fired')::timestamptz, '-infinity');
+    detail := detail || jsonb_build_object('phase', CASE WHEN at_ < lo THEN 'not started' ELSE 'active' END,
+                                           'occurrence', occurrence);
+    IF settings ? 'remind_before' THEN
+        next_ := @extschema@._next_occurrence(sched, at_, last_training, lo, hi);
+        -- one reminder per occurrence, once it is remind_before away
+        detail := detail || jsonb_build_object(
+            'next_occurrence', next_,
+            'remind', next_ IS NOT NULL AND next_ - (settings->>'remind_before')::interval <= at_
+                      AND next_ > coalesce((state->>'last_reminded')::timestamptz, '-infinity'));
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._trigger_schedule(jsonb, jsonb) IS
-    'The schedule trigger: an occurrence of the schedule that has not fired yet (internal)';
+    'One schedule of the schedule trigger: an occurrence within its phase that has not fired yet, and whether its next occurrence is due a reminder (internal)';
+
+-- The first occurrence of a schedule after a time and within a phase, or
+-- NULL.  schedule_occurrence() gives the latest at or before a time: take
+-- it a span ahead (longer than any gap between occurrences) and step back
+-- while an earlier one is still after the time.
+CREATE OR REPLACE FUNCTION @extschema@._next_occurrence(schedule jsonb, after timestamptz, last_training timestamptz,
+                                                        lo timestamptz DEFAULT NULL, hi timestamptz DEFAULT NULL)
+    RETURNS timestamptz
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    start_ timestamptz := greatest(after, lo - interval '1 microsecond');
+    span interval := CASE WHEN schedule ? 'interval' THEN (schedule->>'interval')::interval + interval '1 day'
+                          WHEN schedule->>'every' = 'week' THEN interval '8 days'
+                          ELSE interval '400 days' END;
+    c timestamptz;
+    p timestamptz;
+BEGIN
+    IF schedule ? 'interval' AND last_training IS NULL THEN
+        RETURN NULL;
+    END IF;
+    c := @extschema@.schedule_occurrence(schedule, start_ + span, last_training);
+    IF c IS NULL OR c <= start_ THEN
+        RETURN NULL;
+    END IF;
+    LOOP
+        p := @extschema@.schedule_occurrence(schedule, c - interval '1 microsecond', last_training);
+        EXIT WHEN p IS NULL OR p <= start_;
+        c := p;
+    END LOOP;
+    RETURN CASE WHEN c < coalesce(hi, 'infinity') THEN c END;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._next_occurrence(jsonb, timestamptz, timestamptz, timestamptz, timestamptz) IS
+    'The first occurrence of a schedule after a time, within a phase (internal)';
 
 -- A feature is dropped when no prediction of the window carries it, added
 -- when at least min_share of them carry a key the version was not trained
@@ -638,6 +785,22 @@ BEGIN
     -- in the order check() has always reported them
     FOREACH kind IN ARRAY ARRAY['confidence', 'performance', 'drift', 'data_growth', 'schedule', 'feature_change'] LOOP
         CONTINUE WHEN NOT pol->'triggers' ? kind;
+        IF kind = 'schedule' THEN
+            -- a row per schedule
+            FOR r IN SELECT x.label, t.*
+                       FROM @extschema@._schedule_entries(pol->'triggers'->'schedule') x,
+                            LATERAL @extschema@._trigger_schedule(x.entry || jsonb_build_object('label', x.label),
+                                                                  figures) t LOOP
+                trigger := r.label;
+                fired := r.fired;
+                observed := r.observed;
+                threshold := r.threshold;
+                eligible := (elig->>'eligible')::boolean;
+                detail := r.detail || jsonb_build_object('eligibility', elig - 'eligible');
+                RETURN NEXT;
+            END LOOP;
+            CONTINUE;
+        END IF;
         IF prod.version IS NULL AND kind IN ('confidence', 'performance', 'drift', 'feature_change') THEN
             -- they measure the production version: there is none yet
             r := @extschema@._unusable('no production version');
@@ -686,6 +849,26 @@ $$;
 COMMENT ON FUNCTION @extschema@._note_unusable(text, text, text) IS
     'Record and log, once per reason, that a trigger cannot be evaluated, or can again (internal)';
 
+-- A reminder of a schedule's next occurrence ("PagerDuty receives a
+-- reminder 24 hours before the window"): logged, and so sent on the event
+-- stream, once per occurrence.
+CREATE OR REPLACE FUNCTION @extschema@._remind(model text, trigger text, occurrence timestamptz, at timestamptz)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO @extschema@.trigger_state AS ts (model, trigger, last_reminded) VALUES (model, trigger, occurrence)
+    ON CONFLICT ON CONSTRAINT trigger_state_pkey
+    DO UPDATE SET last_reminded = greatest(ts.last_reminded, excluded.last_reminded);
+    PERFORM @extschema@._log(model, NULL, 'reminder',
+                             jsonb_build_object('trigger', trigger, 'occurrence', occurrence,
+                                                'in', date_trunc('second', occurrence - at)::text));
+END
+$$;
+COMMENT ON FUNCTION @extschema@._remind(text, text, timestamptz, timestamptz) IS
+    'Log (and announce) a reminder of a schedule''s next occurrence, once per occurrence (internal)';
+
 -- One model's checks as the cycle runs them: check() (which takes no lock,
 -- however long the owner's checks take), then, for fired and eligible
 -- triggers, the model's request made or joined under its lock, and the
@@ -705,7 +888,7 @@ DECLARE
     held text[] := '{}';
     unusable text[] := '{}';
     failed_checks jsonb := '{}';
-    schedule_occurrence_ timestamptz;
+    occurrences jsonb := '{}';
     request_id bigint;
     created boolean := false;
     priority text := 'low';
@@ -714,6 +897,9 @@ BEGIN
     FOR c IN SELECT * FROM @extschema@.check(model, at) LOOP
         failed_checks := coalesce(c.detail->'eligibility'->'failed_checks', '{}');
         PERFORM @extschema@._note_unusable(model, c.trigger, c.detail->>'unusable');
+        IF (c.detail->>'remind')::boolean THEN
+            PERFORM @extschema@._remind(model, c.trigger, (c.detail->>'next_occurrence')::timestamptz, at);
+        END IF;
         IF c.fired IS NULL THEN
             unusable := unusable || c.trigger;
         ELSIF c.fired AND NOT c.eligible THEN
@@ -721,13 +907,15 @@ BEGIN
         ELSIF c.fired AND c.eligible THEN
             fired_triggers := fired_triggers || c.trigger;
             pol := coalesce(pol, @extschema@.effective_policy(model));
-            priority := @extschema@._higher_priority(priority, pol->'triggers'->c.trigger->>'priority');
+            -- a schedule of several carries its own
+            priority := @extschema@._higher_priority(priority, coalesce(c.detail->>'priority',
+                                                                        pol->'triggers'->c.trigger->>'priority'));
             reasons := reasons || format('%s: %s', c.trigger,
                 CASE WHEN c.observed IS NOT NULL
                      THEN format('%s against %s', round(c.observed::numeric, 4), round(c.threshold::numeric, 4))
                      ELSE coalesce(c.detail->>'occurrence', c.detail::text) END);
-            IF c.trigger = 'schedule' THEN
-                schedule_occurrence_ := (c.detail->>'occurrence')::timestamptz;
+            IF c.trigger LIKE 'schedule%' THEN
+                occurrences := occurrences || jsonb_build_object(c.trigger, c.detail->'occurrence');
             END IF;
         END IF;
     END LOOP;
@@ -737,14 +925,12 @@ BEGIN
                                                               'reason', array_to_string(reasons, '; '),
                                                               'by', @extschema@._actor(),
                                                               'priority', priority)) q;
-        IF schedule_occurrence_ IS NOT NULL THEN
-            INSERT INTO @extschema@.trigger_state AS ts (model, trigger, last_occurrence)
-            VALUES (model, 'schedule', schedule_occurrence_)
-            -- never back: run_checks(at) about an earlier time must not let
-            -- an occurrence that already fired fire again
-            ON CONFLICT ON CONSTRAINT trigger_state_pkey
-            DO UPDATE SET last_occurrence = greatest(ts.last_occurrence, excluded.last_occurrence);
-        END IF;
+        INSERT INTO @extschema@.trigger_state AS ts (model, trigger, last_occurrence)
+        SELECT model, o.key, (o.value #>> '{}')::timestamptz FROM jsonb_each(occurrences) o
+        -- never back: run_checks(at) about an earlier time must not let
+        -- an occurrence that already fired fire again
+        ON CONFLICT ON CONSTRAINT trigger_state_pkey
+        DO UPDATE SET last_occurrence = greatest(ts.last_occurrence, excluded.last_occurrence);
     END IF;
     -- the owner's checks that failed are on record, refusals included
     PERFORM @extschema@._log(model, NULL, 'checked',

@@ -171,3 +171,7 @@ ALTER TABLE @extschema@.model_versions
 COMMENT ON COLUMN @extschema@.model_versions.stage IS 'registered, shadow, canary, production, previous (the standby after a swap), retired, rolled_back, archived (retire() or versions.keep: kept for lineage, never promoted)';
 COMMENT ON COLUMN @extschema@.model_versions.seeds IS 'every random seed of the training run, when there is more than one (seed holds the main one)';
 COMMENT ON COLUMN @extschema@.model_versions.artifacts IS 'named artifacts besides the model: name -> {"uri", "sha256"} (metrics file, manifest, reports)';
+
+-- A reminder per schedule occurrence (remind_before): the last one sent.
+ALTER TABLE @extschema@.trigger_state ADD COLUMN last_reminded timestamptz;
+COMMENT ON COLUMN @extschema@.trigger_state.last_reminded IS 'the last schedule occurrence a reminder was sent for (remind_before)';
