@@ -760,6 +760,7 @@ DECLARE
     figures jsonb;
     elig jsonb;
     kind text;
+    e record;
     r record;
 BEGIN
     IF $1 IS NULL OR at IS NULL THEN
@@ -782,39 +783,27 @@ BEGIN
      WHERE d.model = $1;
     figures := @extschema@._figures(m, pol->'triggers', prod, at);
     elig := @extschema@._eligibility(m, pol, (figures->>'new_labels')::bigint, at);
-    -- in the order check() has always reported them
+    -- in the order check() has always reported them; a row per schedule
     FOREACH kind IN ARRAY ARRAY['confidence', 'performance', 'drift', 'data_growth', 'schedule', 'feature_change'] LOOP
-        CONTINUE WHEN NOT pol->'triggers' ? kind;
-        IF kind = 'schedule' THEN
-            -- a row per schedule
-            FOR r IN SELECT x.label, t.*
-                       FROM @extschema@._schedule_entries(pol->'triggers'->'schedule') x,
-                            LATERAL @extschema@._trigger_schedule(x.entry || jsonb_build_object('label', x.label),
-                                                                  figures) t LOOP
-                trigger := r.label;
-                fired := r.fired;
-                observed := r.observed;
-                threshold := r.threshold;
-                eligible := (elig->>'eligible')::boolean;
-                detail := r.detail || jsonb_build_object('eligibility', elig - 'eligible');
-                RETURN NEXT;
-            END LOOP;
-            CONTINUE;
-        END IF;
-        IF prod.version IS NULL AND kind IN ('confidence', 'performance', 'drift', 'feature_change') THEN
-            -- they measure the production version: there is none yet
-            r := @extschema@._unusable('no production version');
-        ELSE
-            EXECUTE format('SELECT * FROM @extschema@.%I($1, $2)', '_trigger_' || kind)
-               INTO r USING pol->'triggers'->kind, figures;
-        END IF;
-        trigger := kind;
-        fired := r.fired;
-        observed := r.observed;
-        threshold := r.threshold;
-        eligible := (elig->>'eligible')::boolean;
-        detail := r.detail || jsonb_build_object('eligibility', elig - 'eligible');
-        RETURN NEXT;
+        FOR e IN SELECT x.label, x.entry || jsonb_build_object('label', x.label) AS settings
+                   FROM @extschema@._schedule_entries(pol->'triggers'->'schedule') x WHERE kind = 'schedule'
+                 UNION ALL
+                 SELECT kind, pol->'triggers'->kind WHERE kind <> 'schedule' AND pol->'triggers' ? kind LOOP
+            IF prod.version IS NULL AND kind IN ('confidence', 'performance', 'drift', 'feature_change') THEN
+                -- they measure the production version: there is none yet
+                r := @extschema@._unusable('no production version');
+            ELSE
+                EXECUTE format('SELECT * FROM @extschema@.%I($1, $2)', '_trigger_' || kind)
+                   INTO r USING e.settings, figures;
+            END IF;
+            trigger := e.label;
+            fired := r.fired;
+            observed := r.observed;
+            threshold := r.threshold;
+            eligible := (elig->>'eligible')::boolean;
+            detail := r.detail || jsonb_build_object('eligibility', elig - 'eligible');
+            RETURN NEXT;
+        END LOOP;
     END LOOP;
 END
 $$;
