@@ -86,7 +86,8 @@ REGRESS = \
 	schedules_queue \
 	evidence \
 	versions \
-	schedules
+	schedules \
+	data_quality
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

@@ -29,6 +29,8 @@ SELECT retrain.set_owner(m, 'retrain_regress_team') FROM unnest(ARRAY['churn', '
 SELECT retrain.capture_baseline('churn', 'v1', 'training_rows', NULL, 4);
 SELECT feature, kind, edges, expected, categories, row_count, missing_share
   FROM retrain.baselines WHERE model = 'churn' ORDER BY feature;
+-- and each number's training range, missing values and NaN left out
+SELECT feature, min_value, max_value FROM retrain.baselines WHERE model = 'churn' ORDER BY feature;
 
 -- Capturing again replaces the earlier baseline of that version.
 SELECT retrain.capture_baseline('churn', 'v1', 'training_rows', '{amount, tenure, plan}');

@@ -15,12 +15,16 @@ CREATE TABLE @extschema@.baselines (
     row_count     bigint NOT NULL CHECK (row_count >= 0),
     missing_share pg_catalog.float8 NOT NULL CHECK (missing_share BETWEEN 0 AND 1),
     captured_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    min_value     pg_catalog.float8,
+    max_value     pg_catalog.float8,
     PRIMARY KEY (model, version, feature),
     -- a feature whose values were all missing has no distribution
     CHECK (kind = 'numeric' OR (edges IS NULL AND expected IS NULL)),
     CHECK (kind = 'categorical' OR categories IS NULL),
     CHECK ((edges IS NULL) = (expected IS NULL)),
-    CHECK (expected IS NULL OR pg_catalog.array_length(expected, 1) = COALESCE(pg_catalog.array_length(edges, 1), 0) + 1)
+    CHECK (expected IS NULL OR pg_catalog.array_length(expected, 1) = COALESCE(pg_catalog.array_length(edges, 1), 0) + 1),
+    CONSTRAINT baselines_range CHECK ((kind = 'numeric' OR (min_value IS NULL AND max_value IS NULL))
+                                      AND (min_value IS NULL) = (max_value IS NULL) AND min_value <= max_value)
 );
 COMMENT ON TABLE @extschema@.baselines IS
     'Per model version and feature, the distribution the model was trained on: bin edges and expected proportions, or category proportions';
@@ -31,6 +35,8 @@ COMMENT ON COLUMN @extschema@.baselines.categories IS 'categorical: {"category":
 COMMENT ON COLUMN @extschema@.baselines.row_count IS 'rows profiled';
 COMMENT ON COLUMN @extschema@.baselines.missing_share IS 'share of rows where the value was NULL (or NaN)';
 COMMENT ON COLUMN @extschema@.baselines.captured_at IS 'when the profile was captured';
+COMMENT ON COLUMN @extschema@.baselines.min_value IS 'numeric: the smallest training value (the training range''s low end; NULL for a baseline captured before 0.2.0)';
+COMMENT ON COLUMN @extschema@.baselines.max_value IS 'numeric: the largest training value';
 
 -- Only capture_baseline writes.
 REVOKE ALL ON @extschema@.baselines FROM PUBLIC;
@@ -99,6 +105,10 @@ BEGIN
                 THEN 'categories must map each category to a share >= 0, adding up to 1'
             WHEN p->>'kind' = 'categorical' AND p ? 'edges'
                 THEN 'a categorical feature has no edges'
+            WHEN (p ? 'min') <> (p ? 'max') OR (p ? 'min' AND (p->>'kind' <> 'numeric'
+                     OR jsonb_typeof(p->'min') <> 'number' OR jsonb_typeof(p->'max') <> 'number'
+                     OR (p->>'min')::numeric > (p->>'max')::numeric))
+                THEN 'min and max go together, numbers of a numeric feature, min <= max'
         END;
         IF why IS NOT NULL THEN
             RAISE EXCEPTION 'retrain._store_baseline: feature %: %', coalesce(p->>'feature', p::text), why
@@ -138,11 +148,12 @@ BEGIN
     PERFORM @extschema@._check_profile(profile);
     DELETE FROM @extschema@.baselines b WHERE b.model = _store_baseline.model AND b.version = _store_baseline.version;
     INSERT INTO @extschema@.baselines (model, version, feature, kind, edges, expected, categories,
-                                       row_count, missing_share)
+                                       row_count, missing_share, min_value, max_value)
     SELECT _store_baseline.model, _store_baseline.version, p.feature, p.kind, p.edges, p.expected,
-           p.categories, p.row_count, p.missing_share
+           p.categories, p.row_count, p.missing_share, p.min, p.max
       FROM jsonb_to_recordset(profile) AS p(feature text, kind text, edges float8[], expected float8[],
-                                           categories jsonb, row_count bigint, missing_share float8);
+                                           categories jsonb, row_count bigint, missing_share float8,
+                                           min float8, max float8);
     GET DIAGNOSTICS stored = ROW_COUNT;
     PERFORM @extschema@._log(model, version, 'baseline_captured',
                              jsonb_build_object('features', stored,
@@ -222,11 +233,14 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- First scan: edges and missing counts of numbers, category counts.
+    -- First scan: edges, missing counts and the range of numbers, category
+    -- counts.
     FOREACH f IN ARRAY numeric_cols LOOP
         select_list := select_list
             || format('@extschema@.quantile_edges(%I::float8, %s)', f, bins)
-            || format('count(*) FILTER (WHERE %1$I IS NULL OR %1$I::float8 = ''NaN'')', f);
+            || format('count(*) FILTER (WHERE %1$I IS NULL OR %1$I::float8 = ''NaN'')', f)
+            || format('min(%1$I::float8) FILTER (WHERE %1$I::float8 <> ''NaN'')', f)
+            || format('max(%1$I::float8) FILTER (WHERE %1$I::float8 <> ''NaN'')', f);
     END LOOP;
     FOREACH f IN ARRAY categorical_cols LOOP
         select_list := select_list
@@ -242,10 +256,11 @@ BEGIN
     i := 1;
     FOREACH f IN ARRAY numeric_cols LOOP
         edges_by_feature := edges_by_feature || jsonb_build_object(f, r->i);
-        profile := profile || jsonb_build_object(
+        profile := profile || jsonb_strip_nulls(jsonb_build_object(
             'feature', f, 'kind', 'numeric', 'row_count', total,
-            'missing_share', CASE WHEN total = 0 THEN 0 ELSE (r->>(i + 1))::float8 / total END);
-        i := i + 2;
+            'missing_share', CASE WHEN total = 0 THEN 0 ELSE (r->>(i + 1))::float8 / total END,
+            'min', r->(i + 2), 'max', r->(i + 3)));
+        i := i + 4;
     END LOOP;
     FOREACH f IN ARRAY categorical_cols LOOP
         counts := r->i;

@@ -457,6 +457,22 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._check_rollout(jsonb) IS 'The validator of a policy''s rollout steps and dwell (internal)';
 
+-- Data-quality limits: shares in [0, 1] and what exceeding them does.
+CREATE OR REPLACE FUNCTION @extschema@._valid_quality_limits(limits jsonb)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN jsonb_typeof(limits) = 'object'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_each(limits) l
+                        WHERE CASE l.key
+                              WHEN 'action' THEN NOT coalesce(l.value #>> '{}', '') IN ('warn', 'block')
+                              WHEN 'max_missing_share' THEN jsonb_typeof(l.value) <> 'number'
+                                                            OR (l.value #>> '{}')::numeric NOT BETWEEN 0 AND 1
+                              WHEN 'max_out_of_range_share' THEN jsonb_typeof(l.value) <> 'number'
+                                                                 OR (l.value #>> '{}')::numeric NOT BETWEEN 0 AND 1
+                              ELSE true END);
+COMMENT ON FUNCTION @extschema@._valid_quality_limits(jsonb) IS 'Whether a jsonb value holds valid data-quality limits (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@._check_eligibility(eligibility jsonb)
     RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -465,13 +481,24 @@ AS $$
 BEGIN
     IF jsonb_typeof(eligibility) <> 'object'
        OR EXISTS (SELECT 1 FROM jsonb_each(eligibility) e
-                   WHERE e.key NOT IN ('min_new_labels', 'checks')
+                   WHERE e.key NOT IN ('min_new_labels', 'checks', 'data_quality')
                       OR (e.key = 'min_new_labels'
                           AND (jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0))
                       OR (e.key = 'checks' AND NOT @extschema@._valid_checks(e.value))) THEN
         RAISE EXCEPTION 'retrain.set_policy: invalid eligibility %', eligibility
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Valid keys: min_new_labels (a number >= 0), checks (an object of lower-case names to boolean queries).';
+                  DETAIL = 'Valid keys: min_new_labels (a number >= 0), checks (an object of lower-case names to boolean queries), data_quality.';
+    END IF;
+    IF eligibility ? 'data_quality' AND NOT (@extschema@._valid_quality_limits((eligibility->'data_quality') - 'window' - 'features')
+           AND (NOT eligibility->'data_quality' ? 'window'
+                OR (jsonb_typeof(eligibility->'data_quality'->'window') = 'string'
+                    AND @extschema@._valid_interval(eligibility->'data_quality'->>'window')))
+           AND jsonb_typeof(coalesce(eligibility->'data_quality'->'features', '{}')) = 'object'
+           AND NOT EXISTS (SELECT 1 FROM jsonb_each(coalesce(eligibility->'data_quality'->'features', '{}')) f
+                            WHERE f.key = '' OR NOT @extschema@._valid_quality_limits(f.value))) THEN
+        RAISE EXCEPTION 'retrain.set_policy: invalid eligibility data_quality %', eligibility->'data_quality'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Valid keys: window (an interval), max_missing_share and max_out_of_range_share (numbers in [0, 1]), action ("warn" or "block"), and features (feature name -> the same limits).';
     END IF;
 END
 $$;

@@ -313,7 +313,8 @@ BEGIN
                                              'categories', f.categories, 'counts', r->'counts'->(f.i::integer - 1))
                           ORDER BY f.i)
            FROM unnest(feats) WITH ORDINALITY AS f(model, version, feature, kind, edges, expected, categories,
-                                                     row_count, missing_share, captured_at, i)), '[]'));
+                                                     row_count, missing_share, captured_at, min_value, max_value,
+                                                     i)), '[]'));
 END
 $$;
 COMMENT ON FUNCTION @extschema@._window(@extschema@.models, jsonb, text, timestamptz) IS
@@ -696,6 +697,106 @@ COMMENT ON FUNCTION @extschema@._trigger_feature_change(jsonb, jsonb) IS
 
 -- Whether a fired trigger may make a request: enough new labels, every one
 -- of the owner's named checks true, and no retrain in flight.
+-- A feature value as a number, or NULL when it is none ("abc", "", NULL):
+-- a value that is not a number, in a feature trained on numbers, is out of
+-- the training range, not an error that stops the check.
+CREATE OR REPLACE FUNCTION @extschema@._as_float8(v text)
+    RETURNS pg_catalog.float8
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN v ~* '^\s*[-+]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[-+]?[0-9]{1,3})?|nan|inf|infinity)\s*$'
+                THEN v::pg_catalog.float8 END;
+COMMENT ON FUNCTION @extschema@._as_float8(text) IS 'A text feature value as float8, NULL when it is not a number (internal)';
+
+-- Data quality before training (eligibility.data_quality): over the
+-- window, per feature, the share of predictions missing it and the share of
+-- its values outside what the production version was trained on (a numeric
+-- baseline's [min_value, max_value], a categorical baseline's categories),
+-- each judged against its limit (exceeding it fails; exactly at it passes)
+-- and, by the limit's action, blocking eligibility or only warning.
+CREATE OR REPLACE FUNCTION @extschema@._data_quality(m @extschema@.models, dq jsonb, at timestamptz)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    prod_version text := (SELECT d.production_version FROM @extschema@.deployments d WHERE d.model = m.name);
+    wide text[] := @extschema@._source_features(m);
+    since_ timestamptz := at - (dq->>'window')::interval;
+    f record;
+    fexpr text;
+    parts text[] := '{}';
+    counts jsonb;
+    feats jsonb := '{}';
+    limits jsonb;
+    missing numeric;
+    outside numeric;
+    total numeric;
+    blocking text[] := '{}';
+    warnings text[] := '{}';
+    why text;
+BEGIN
+    IF prod_version IS NULL THEN
+        RETURN jsonb_build_object('unusable', 'no production version', 'blocked', false);
+    END IF;
+    -- the baselined features, and those the policy names
+    FOR f IN SELECT coalesce(b.feature, n.name) AS feature, b.kind, b.min_value, b.max_value, b.categories,
+                    b.feature IS NOT NULL AS baselined
+               FROM (SELECT * FROM @extschema@.baselines bl WHERE bl.model = m.name AND bl.version = prod_version) b
+               FULL JOIN (SELECT jsonb_object_keys(coalesce(dq->'features', '{}')) AS name) n ON n.name = b.feature
+              ORDER BY 1 LOOP
+        fexpr := CASE WHEN wide IS NULL THEN format('(p.features->>%L)', f.feature)
+                      WHEN f.feature = ANY (wide) THEN format('(p.src).%I::text', f.feature)
+                      ELSE 'NULL::text' END;
+        parts := parts || format('%L, jsonb_build_array(count(*) FILTER (WHERE %s), %s)', f.feature,
+            CASE WHEN f.kind = 'numeric' THEN format('%1$s IS NULL OR @extschema@._as_float8(%1$s) = ''NaN''', fexpr)
+                 ELSE format('%s IS NULL', fexpr) END,
+            CASE WHEN f.kind = 'numeric' AND f.min_value IS NOT NULL THEN
+                     format('count(*) FILTER (WHERE %1$s IS NOT NULL AND (@extschema@._as_float8(%1$s) IS NULL '
+                            'OR @extschema@._as_float8(%1$s) < %2$L OR @extschema@._as_float8(%1$s) > %3$L))',
+                            fexpr, f.min_value, f.max_value)
+                 WHEN f.kind = 'categorical' AND f.categories IS NOT NULL THEN
+                     format('count(*) FILTER (WHERE %s IS NOT NULL AND NOT %L::jsonb ? %1$s)', fexpr, f.categories)
+                 ELSE 'NULL' END);
+    END LOOP;
+    counts := @extschema@._read(m, format(
+        'SELECT jsonb_build_object(''predictions'', count(*)%s) FROM %s '
+        'WHERE p.model = %L AND p.version = %L AND p.predicted_at > %L AND p.predicted_at <= %L',
+        CASE WHEN cardinality(parts) > 0 THEN ', ' || array_to_string(parts, ', ') ELSE '' END,
+        @extschema@._source_from('check', m, at), m.name, prod_version, since_, at));
+    total := (counts->>'predictions')::numeric;
+    FOR f IN SELECT e.key AS feature, e.value AS c FROM jsonb_each(counts - 'predictions') e ORDER BY e.key LOOP
+        limits := (dq - 'features' - 'window') || coalesce(dq->'features'->f.feature, '{}');
+        missing := CASE WHEN total > 0 THEN (f.c->>0)::numeric / total END;
+        outside := CASE WHEN total - (f.c->>0)::numeric > 0 AND f.c->1 <> 'null'
+                        THEN (f.c->>1)::numeric / (total - (f.c->>0)::numeric) END;
+        feats := feats || jsonb_build_object(f.feature, jsonb_strip_nulls(jsonb_build_object(
+            'missing_share', missing::float8, 'out_of_range_share', outside::float8,
+            'out_of_range', CASE WHEN f.c->1 = 'null' THEN 'no training range in the baseline' END,
+            'action', limits->'action')));
+        why := NULL;
+        IF round(missing, 15) > (limits->>'max_missing_share')::numeric THEN
+            why := format('%s: %s%% missing > %s%%', f.feature, round(missing * 100, 2)::float8,
+                          ((limits->>'max_missing_share')::numeric * 100)::float8);
+        END IF;
+        IF round(outside, 15) > (limits->>'max_out_of_range_share')::numeric THEN
+            why := concat_ws('; ', why, format('%s: %s%% outside the training range > %s%%', f.feature,
+                                               round(outside * 100, 2)::float8,
+                                               ((limits->>'max_out_of_range_share')::numeric * 100)::float8));
+        END IF;
+        IF why IS NOT NULL AND limits->>'action' = 'warn' THEN
+            warnings := warnings || why;
+        ELSIF why IS NOT NULL THEN
+            blocking := blocking || why;
+        END IF;
+    END LOOP;
+    RETURN jsonb_build_object('window', dq->'window', 'predictions', total, 'features', feats,
+                              'blocked', cardinality(blocking) > 0, 'blocking', to_jsonb(blocking),
+                              'warnings', to_jsonb(warnings));
+END
+$$;
+COMMENT ON FUNCTION @extschema@._data_quality(@extschema@.models, jsonb, timestamptz) IS
+    'Per feature over the window: missing share and share outside the training range, against the policy''s limits; which block and which warn (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@._eligibility(m @extschema@.models, pol jsonb, new_labels bigint, at timestamptz)
     RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
@@ -705,6 +806,7 @@ DECLARE
     failed jsonb;
     in_flight jsonb;
     failures jsonb;
+    quality jsonb;
 BEGIN
     -- the owner's named checks that did not return true, and why
     SELECT coalesce(jsonb_object_agg(c.name, coalesce(c.error, format('returned %s', coalesce(c.result::text, 'NULL or no row'))))
@@ -728,14 +830,21 @@ BEGIN
      ORDER BY q.finished_at DESC LIMIT 1;
     -- after failed trainings, back off; after too many in a row, stop
     failures := @extschema@._training_failures(m.name, pol, at);
+    -- data that would train a bad model: fix the data first
+    IF pol->'eligibility' ? 'data_quality' THEN
+        quality := @extschema@._data_quality(m, '{"window": "7 days", "action": "block"}'::jsonb
+                                                || (pol->'eligibility'->'data_quality'), at);
+    END IF;
     RETURN jsonb_build_object('eligible', new_labels >= (pol->'eligibility'->>'min_new_labels')::numeric
                                           AND failed = '{}' AND in_flight IS NULL
                                           AND NOT (failures->>'failing')::boolean
-                                          AND coalesce((failures->>'retry_after')::timestamptz <= at, true),
+                                          AND coalesce((failures->>'retry_after')::timestamptz <= at, true)
+                                          AND NOT coalesce((quality->>'blocked')::boolean, false),
                               'new_labels', new_labels, 'min_new_labels', pol->'eligibility'->'min_new_labels',
                               'failed_checks', failed, 'in_flight', in_flight)
            || CASE WHEN (failures->>'failures')::integer > 0 THEN jsonb_build_object('training_failures', failures)
-                   ELSE '{}' END;
+                   ELSE '{}' END
+           || CASE WHEN quality IS NOT NULL THEN jsonb_build_object('data_quality', quality) ELSE '{}' END;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._eligibility(@extschema@.models, jsonb, bigint, timestamptz) IS

@@ -175,3 +175,13 @@ COMMENT ON COLUMN @extschema@.model_versions.artifacts IS 'named artifacts besid
 -- A reminder per schedule occurrence (remind_before): the last one sent.
 ALTER TABLE @extschema@.trigger_state ADD COLUMN last_reminded timestamptz;
 COMMENT ON COLUMN @extschema@.trigger_state.last_reminded IS 'the last schedule occurrence a reminder was sent for (remind_before)';
+
+-- A numeric baseline keeps its training range (eligibility.data_quality):
+-- baselines captured by 0.1.0 have none until captured again.
+ALTER TABLE @extschema@.baselines
+    ADD COLUMN min_value pg_catalog.float8,
+    ADD COLUMN max_value pg_catalog.float8,
+    ADD CONSTRAINT baselines_range CHECK ((kind = 'numeric' OR (min_value IS NULL AND max_value IS NULL))
+                                         AND (min_value IS NULL) = (max_value IS NULL) AND min_value <= max_value);
+COMMENT ON COLUMN @extschema@.baselines.min_value IS 'numeric: the smallest training value (the training range''s low end; NULL for a baseline captured before 0.2.0)';
+COMMENT ON COLUMN @extschema@.baselines.max_value IS 'numeric: the largest training value';
