@@ -87,7 +87,8 @@ REGRESS = \
 	evidence \
 	versions \
 	schedules \
-	data_quality
+	data_quality \
+	report
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

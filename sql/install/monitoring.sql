@@ -180,3 +180,86 @@ COMMENT ON VIEW @extschema@.version_stats IS
 -- @once
 -- The report reads the prediction log: for whom the log is (docs/operations.md).
 REVOKE ALL ON @extschema@.version_stats FROM PUBLIC;
+
+-- @replace
+
+-- The report of the runbooks ("the 7-day report") for any model, whatever
+-- it logs to: version_stats' figures per version and time bucket, read
+-- through the model's source.  Buckets are aligned in UTC (on Monday
+-- 2001-01-01 00:00 UTC, so weekly buckets start on Mondays); outcomes count
+-- as known when observed by until.
+CREATE OR REPLACE FUNCTION @extschema@.report(model text, since timestamptz, until timestamptz DEFAULT now(),
+                                              bucket interval DEFAULT '1 day')
+    RETURNS TABLE (version text, bucket_start timestamptz, predictions bigint, units bigint,
+                   mean_confidence pg_catalog.float8, mean_latency_ms pg_catalog.float8,
+                   p95_latency_ms pg_catalog.float8, p99_latency_ms pg_catalog.float8,
+                   error_rate pg_catalog.float8, labelled_share pg_catalog.float8, invalid_rows bigint,
+                   metric text, metric_value pg_catalog.float8)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    SET extra_float_digits = 3
+AS $$
+DECLARE
+    m @extschema@.models;
+    classification boolean;
+    valid text;
+BEGIN
+    IF model IS NULL OR since IS NULL OR until IS NULL OR bucket IS NULL THEN
+        RAISE EXCEPTION 'retrain.report: model, since, until and bucket must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO m FROM @extschema@.models mm WHERE mm.name = report.model;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'retrain.report: unknown model "%"', model USING ERRCODE = 'undefined_object';
+    END IF;
+    -- a source is read with its owner's rights: for the owner's members
+    -- only (a reader of the relation could be limited by row security the
+    -- owner is not); retrain.predictions for them and for its readers, as
+    -- version_stats is
+    IF NOT (@extschema@._may_act(m.owner)
+            OR (m.source IS NULL AND has_table_privilege(@extschema@._actor(), '@extschema@.predictions', 'SELECT'))) THEN
+        RAISE EXCEPTION 'retrain.report: % may not read the predictions of model "%"', @extschema@._actor(), m.name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Members of the model''s owner role may; for a model logging to retrain.predictions, so may roles that may read it.';
+    END IF;
+    IF since >= until OR since = '-infinity' OR until = 'infinity' THEN
+        RAISE EXCEPTION 'retrain.report: since (%) must be a finite time before until (%)', since, until
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF bucket <= interval '0' OR extract(month FROM bucket) <> 0 OR extract(year FROM bucket) <> 0
+       OR bucket > interval '366 days' THEN
+        RAISE EXCEPTION 'retrain.report: bucket must be a positive interval of weeks, days, hours or less (up to 366 days), not %', bucket
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A daily report: ''1 day''; a weekly one: ''7 days''.';
+    END IF;
+    classification := m.task = 'binary_classification';
+    valid := @extschema@._valid_row(m.task);
+    RETURN QUERY
+    SELECT r.*
+      FROM jsonb_to_recordset(@extschema@._read(m, format(
+               'SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.version, r.bucket_start), ''[]'') FROM ('
+               'SELECT p.version, date_bin(%L::interval, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, '
+               'count(*) AS predictions, count(DISTINCT p.unit_key) AS units, '
+               'CASE WHEN %L THEN avg(greatest(p.score, 1 - p.score)) FILTER (WHERE %s) END AS mean_confidence, '
+               'avg(p.latency_ms) AS mean_latency_ms, '
+               'percentile_cont(0.95) WITHIN GROUP (ORDER BY p.latency_ms) AS p95_latency_ms, '
+               'percentile_cont(0.99) WITHIN GROUP (ORDER BY p.latency_ms) AS p99_latency_ms, '
+               'avg(p.error::integer)::float8 AS error_rate, '
+               'avg((o.prediction_id IS NOT NULL)::integer)::float8 AS labelled_share, '
+               'count(*) FILTER (WHERE NOT %s) AS invalid_rows, %L AS metric, '
+               '%s FILTER (WHERE %s) AS metric_value '
+               'FROM %s WHERE p.model = %L AND p.predicted_at >= %L AND p.predicted_at < %L '
+               'GROUP BY 1, 2) r',
+               bucket, classification, valid, valid, CASE WHEN classification THEN 'auc' ELSE 'rmse' END,
+               CASE WHEN classification THEN '@extschema@.auc(p.score, o.label)'
+                    ELSE '@extschema@.rmse(p.score, o.actual)' END,
+               valid, @extschema@._source_from('report', m, until), m.name, since, until)))
+           AS r(version text, bucket_start timestamptz, predictions bigint, units bigint,
+                mean_confidence pg_catalog.float8, mean_latency_ms pg_catalog.float8,
+                p95_latency_ms pg_catalog.float8, p99_latency_ms pg_catalog.float8,
+                error_rate pg_catalog.float8, labelled_share pg_catalog.float8, invalid_rows bigint,
+                metric text, metric_value pg_catalog.float8);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.report(text, timestamptz, timestamptz, interval) IS
+    'The daily (or weekly, hourly) report of a model from whatever it logs to: per version and UTC-aligned bucket, predictions, units, mean confidence, mean/p95/p99 latency, error rate, labelled share, invalid rows and the main metric (AUC, or RMSE) over valid rows with outcomes known by until';

@@ -50,6 +50,8 @@ DECLARE
         '@extschema@.route(text, text)',
         '@extschema@.route_detail(text, text)',
         '@extschema@.effective_policy(text)',
+        -- the report checks who may read the model's predictions itself
+        '@extschema@.report(text, timestamptz, timestamptz, interval)',
         '@extschema@.manifest(text)',
         -- and the pure function of a deployment row it calls as its caller
         '@extschema@._freeze_of(@extschema@.deployments, timestamptz)',
