@@ -197,6 +197,7 @@ CREATE OR REPLACE FUNCTION @extschema@.report(model text, since timestamptz, unt
                    metric text, metric_value pg_catalog.float8)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+    -- as check(): one moderate query; figures pass through jsonb exactly
     SET jit = off
     SET extra_float_digits = 3
 AS $$
