@@ -9,9 +9,12 @@
    arrive; the background worker sees the drift and the F1 drop and makes a
    retrain request; the trainer answers it with version 2; gates, two
    sign-offs, canary 10% -> 50% -> 100% advanced by the rollout guard.
-4. Version 3 has a latency regression: the guard rolls its canary back.
+4. Version 3 has a latency regression: the on-call operator freezes the
+   model during the incident (no advance gets through), and the guard still
+   rolls the canary back.
 5. The timeline from retrain.log, verify_log(), the manifest and the final
-   deployments row.
+   deployments row.  Throughout, the event stream (LISTEN retrain_events)
+   is printed as it arrives, as an on-call bridge would post it.
 
 Connects with the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER: a
 superuser); the server must preload retrain.  Exits non-zero when a
@@ -68,8 +71,12 @@ POLICY = {
 }
 
 
+OUTPUT = threading.Lock()   # the event stream prints from its own thread
+
+
 def say(text=""):
-    print(text, flush=True)
+    with OUTPUT:
+        print(text, flush=True)
 
 
 def step(title):
@@ -96,10 +103,10 @@ def show(conn, sql, params=None):
     names = [d.name for d in cur.description]
     rows = [[text(v) for v in (r.values() if isinstance(r, dict) else r)] for r in cur.fetchall()]
     widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
-    say("  " + " | ".join(n.ljust(w) for n, w in zip(names, widths)))
-    say("  " + "-+-".join("-" * w for w in widths))
-    for r in rows:
-        say("  " + " | ".join(v.ljust(w) for v, w in zip(r, widths)))
+    lines = ["  " + " | ".join(n.ljust(w) for n, w in zip(names, widths)),
+             "  " + "-+-".join("-" * w for w in widths)]
+    lines += ["  " + " | ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
+    say("\n".join(lines))
 
 
 def wait_for(what, predicate, timeout=TIMEOUT):
@@ -212,6 +219,39 @@ class Server:
                           (ids, labels, observed or [None] * len(ids)))
 
 
+class EventStream(threading.Thread):
+    """What a Slack or PagerDuty bridge would post: LISTEN retrain_events,
+    each payload printed as it arrives (docs/apps.md has the bridge)."""
+
+    def __init__(self, model):
+        super().__init__(daemon=True)
+        self.model = model
+        self.conn = psycopg.connect(autocommit=True)
+        self.conn.add_notify_handler(self.post)
+        self.conn.execute("LISTEN retrain_events")
+        self.stopping = threading.Event()
+        self.seen = []
+
+    def post(self, n):
+        e = json.loads(n.payload)
+        if e["model"] != self.model:
+            return
+        self.seen.append(e["event"])
+        version = f" {e['version']}" if e["version"] else ""
+        say(f"  [retrain_events] {e['at'][11:19]} {e['event']}{version} by {e['actor']}: {e['reason'] or ''}")
+
+    def run(self):
+        # a round trip delivers what has arrived
+        while not self.stopping.wait(0.2):
+            self.conn.execute("SELECT 1")
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+        self.conn.execute("SELECT 1")
+        self.conn.close()
+
+
 class LiveTraffic(threading.Thread):
     """Requests from today's members, ten times a second, until stopped."""
 
@@ -316,6 +356,9 @@ def main():
         "(pg_stat_activity shows it as 'retrain worker')")
     n = generate_history(admin, rng, now)
     setup_roles(admin)
+    events = EventStream("churn")
+    events.start()
+    say("the on-call bridge listens on retrain_events; what it would post is printed as [retrain_events]")
     op, alice, bob = connect("olivia"), connect("alice"), connect("bob")
     op.execute("SELECT retrain.register_model('churn', 'binary_classification', 'member churn in the next month')")
     op.execute("SELECT retrain.set_owner('churn', 'churn_team')")
@@ -404,18 +447,30 @@ def main():
     say("trainer: the tickets-lookup branch adds a 70 ms feature lookup per request")
     if run_trainer("--once", "--days", str(DRIFT_DAYS_AGO), "--lookup-ms", "70").wait(timeout=TIMEOUT) != 0:
         raise SystemExit("demo: the trainer failed on version 3")
-    release(op, alice, bob, "v3", "canary")
     mark = last_log_id(op)
+    release(op, alice, bob, "v3", "canary")
+    # checkout pages: the on-call operator halts new deployments at once
+    op.execute("SELECT retrain.freeze('churn', 'INC-4711: checkout p99 latency alert')")
+    say("olivia (on call) freezes the model: retrain.freeze('churn', 'INC-4711: checkout p99 latency alert')")
+    try:
+        op.execute("SELECT retrain.advance('churn')")
+        raise SystemExit("demo: advance() went through a freeze")
+    except psycopg.errors.ObjectNotInPrerequisiteState as e:
+        say(f"retrain.advance('churn') while frozen: {e.diag.message_primary} ({e.diag.sqlstate}); "
+            f"{e.diag.message_detail}")
     rollback = wait_for("v3's rollback", lambda: op.execute(
         "SELECT to_char(at, 'HH24:MI:SS') AS at, details->>'reason' AS reason FROM retrain.log "
         "WHERE model = 'churn' AND id > %s AND event = 'rolled_back' AND version = 'v3'", (mark,)).fetchone())
-    say(f"  {rollback['at']}  rolled back: {rollback['reason']}")
+    say(f"  {rollback['at']}  the guard rolled v3 back, frozen or not: {rollback['reason']}")
+    op.execute("SELECT retrain.unfreeze('churn', 'INC-4711 resolved: v3 rolled back')")
+    show(op, "SELECT production_version, canary_version, frozen_reason FROM retrain.deployments WHERE model = 'churn'")
     live.stop()
-    say(f"live traffic stopped after {live.served} requests; today's report (retrain.version_stats):")
+    say(f"live traffic stopped after {live.served} requests; today's report (retrain.report, daily buckets):")
     show(op, "SELECT version, predictions, round(mean_confidence::numeric, 3) AS confidence, "
              "round(p99_latency_ms::numeric, 1) AS p99_ms, round(error_rate::numeric, 4) AS error_rate, "
-             "round(labelled_share::numeric, 3) AS labelled FROM retrain.version_stats "
-             "WHERE model = 'churn' AND day = current_date ORDER BY version")
+             "round(labelled_share::numeric, 3) AS labelled "
+             "FROM retrain.report('churn', date_trunc('day', now(), 'UTC'), now() + interval '1 second') "
+             "ORDER BY version")
 
     step("5. The audit trail")
     say("retrain.log, without the worker's routine rows (checks that fired nothing, guard holds):")
@@ -450,8 +505,15 @@ def main():
     say("retrain.manifest('churn'):")
     say(json.dumps(op.execute("SELECT retrain.manifest('churn') AS m").fetchone()["m"], indent=2, default=str))
     show(op, "SELECT * FROM retrain.deployments WHERE model = 'churn'")
+    events.stop()
+    wanted = {"retrain_requested", "retrain_claimed", "retrain_finished", "promoted", "advanced", "frozen",
+              "rolled_back", "unfrozen"}
+    if not wanted <= set(events.seen):
+        raise SystemExit(f"demo: the event stream missed {sorted(wanted - set(events.seen))}")
+    say(f"the event stream carried {len(events.seen)} events for churn")
     say()
-    say("demo: drift detected, request made and answered, v2 in production, v3 rolled back, log chain valid")
+    say("demo: drift detected, request made and answered, v2 in production, v3 frozen during an incident and "
+        "rolled back, every step on the event stream, log chain valid")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,16 @@ def test_demo_milestones():
             reason = scalar(conn, "SELECT details->>'reason' FROM retrain.log WHERE model = 'churn' "
                                   "AND event = 'rolled_back' AND version = 'v3'")
             assert reason.startswith("rollout guard: p99 latency"), reason
+            # the freeze during the incident: from v3's promotion to after its rollback, and no
+            # advance of v3 got through it
+            freeze = conn.execute(
+                "SELECT f.id, r.id, u.id FROM retrain.log f, retrain.log r, retrain.log u "
+                "WHERE f.model = 'churn' AND f.event = 'frozen' AND r.model = 'churn' AND r.event = 'rolled_back' "
+                "AND r.version = 'v3' AND u.model = 'churn' AND u.event = 'unfrozen'").fetchall()
+            assert len(freeze) == 1 and freeze[0][0] < freeze[0][1] < freeze[0][2], freeze
+            assert scalar(conn, "SELECT count(*) FROM retrain.log WHERE model = 'churn' AND event = 'advanced' "
+                                "AND version = 'v3'") == 0
+            assert "[retrain_events]" in run.stdout and "frozen by olivia: INC-4711" in run.stdout
 
             # two sign-offs per release, by the two demo roles
             approvals = conn.execute("SELECT version, array_agg(approver::text ORDER BY capacity) "
