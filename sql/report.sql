@@ -35,17 +35,29 @@ SELECT retrain.set_source('rep_src', 'rep_source');
 SELECT r.version, r.bucket_start, r.predictions, r.units, r.labelled_share, r.invalid_rows, r.metric,
        round(r.metric_value::numeric, 6) AS metric_value
   FROM retrain.report('rep_log', '2026-05-04', '2026-05-10') r ORDER BY 1, 2;
+-- (to 12 significant digits: a parallel plan may add the means' terms in
+-- another order)
+CREATE FUNCTION pg_temp.r12(x float8) RETURNS numeric LANGUAGE sql
+    RETURN CASE WHEN x = 0 THEN 0 ELSE round(x::numeric, 11 - floor(log(abs(x::numeric)))::integer) END;
 SELECT count(*) AS rows_differing
-  FROM (SELECT version, bucket_start, predictions, units, mean_confidence, mean_latency_ms, p95_latency_ms,
-               p99_latency_ms, error_rate, labelled_share, metric, metric_value
+  FROM (SELECT version, bucket_start, predictions, units, pg_temp.r12(mean_confidence), pg_temp.r12(mean_latency_ms),
+               pg_temp.r12(p95_latency_ms), pg_temp.r12(p99_latency_ms), pg_temp.r12(error_rate),
+               pg_temp.r12(labelled_share), metric, pg_temp.r12(metric_value)
           FROM retrain.report('rep_log', '2026-05-04', '2026-05-10')
         EXCEPT
-        SELECT version, day, predictions, units, mean_confidence, mean_latency_ms, p95_latency_ms, p99_latency_ms,
-               error_rate, labelled_share, metric, metric_value
+        SELECT version, day, predictions, units, pg_temp.r12(mean_confidence), pg_temp.r12(mean_latency_ms),
+               pg_temp.r12(p95_latency_ms), pg_temp.r12(p99_latency_ms), pg_temp.r12(error_rate),
+               pg_temp.r12(labelled_share), metric, pg_temp.r12(metric_value)
           FROM retrain.version_stats WHERE model = 'rep_log') d;
+CREATE FUNCTION pg_temp.rounded(m text) RETURNS TABLE (v text, b timestamptz, n bigint, u bigint, c numeric, l numeric,
+                                                       p95 numeric, p99 numeric, e numeric, s numeric, i bigint,
+                                                       metric text, mv numeric) LANGUAGE sql
+    AS $$ SELECT version, bucket_start, predictions, units, pg_temp.r12(mean_confidence), pg_temp.r12(mean_latency_ms),
+                 pg_temp.r12(p95_latency_ms), pg_temp.r12(p99_latency_ms), pg_temp.r12(error_rate),
+                 pg_temp.r12(labelled_share), invalid_rows, metric, pg_temp.r12(metric_value)
+            FROM retrain.report(m, '2026-05-04', '2026-05-10') $$;
 SELECT count(*) AS rows_differing
-  FROM (SELECT * FROM retrain.report('rep_log', '2026-05-04', '2026-05-10')
-        EXCEPT SELECT * FROM retrain.report('rep_src', '2026-05-04', '2026-05-10')) d;
+  FROM (SELECT * FROM pg_temp.rounded('rep_log') EXCEPT SELECT * FROM pg_temp.rounded('rep_src')) d;
 
 -- "The 7-day report" is one call: weekly buckets start on Mondays (UTC).
 SELECT version, bucket_start, predictions, round(metric_value::numeric, 6) AS auc

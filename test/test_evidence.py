@@ -126,5 +126,42 @@ def test_smoke_p99_matches_numpy():
         assert close(got["smoke_in_range_share"], float(np.mean(scores <= 1))), got
 
 
+def test_a_slow_source_does_not_hold_up_other_changes():
+    """smoke_test() reads the predictions before it takes the write lock:
+    while a slow source is read, another team's change goes through."""
+    import threading
+    import time
+
+    with connect() as admin:
+        admin.execute("DROP VIEW IF EXISTS public.evx_slow")
+        admin.execute("CREATE VIEW public.evx_slow AS SELECT 'v1'::text AS version, now() - interval '1 minute' AS predicted_at, "
+                      "0.5::float8 AS score FROM generate_series(1, 4) WHERE pg_sleep(0.5) IS NOT NULL")
+        admin.execute("SELECT retrain.register_model('evx_slow', 'binary_classification')")
+        admin.execute("SELECT retrain.register_version('evx_slow', 'v1', 's3://m', repeat('a', 64), '{}')")
+        admin.execute("SELECT retrain.set_source('evx_slow', 'public.evx_slow')")
+        admin.execute("SELECT retrain.register_model('evx_busy', 'regression')")
+        admin.execute("SELECT retrain.register_version('evx_busy', 'v1', 's3://m', repeat('b', 64), '{}')")
+        result = {}
+
+        def smoke():
+            with connect() as c:
+                result["smoke"] = c.execute("SELECT retrain.smoke_test('evx_slow', 'v1', now() - interval '1 hour')"
+                                            ).fetchone()[0]
+
+        t = threading.Thread(target=smoke)
+        started = time.monotonic()
+        t.start()
+        time.sleep(0.5)
+        admin.execute("SELECT retrain.record_metrics('evx_busy', 'v1', '{\"kpi\": 1}', 'kpi dashboard')")
+        other = time.monotonic() - started
+        t.join()
+        smoke_took = time.monotonic() - started
+        assert result["smoke"]["smoke_count"] == 4, result
+        assert smoke_took >= 2.0, smoke_took
+        assert other < 1.5, f"record_metrics waited for the slow read: {other:.2f} s"
+        admin.execute("SELECT retrain.set_source('evx_slow', NULL)")
+        admin.execute("DROP VIEW public.evx_slow")
+
+
 if __name__ == "__main__":
     run_suite(globals())

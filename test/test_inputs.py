@@ -33,6 +33,7 @@ VALUES = {
     "text[]": ["'{a}'", "NULL", "'{}'", "'{\"\"}'", "'{NULL}'"],
     "bigint[]": ["'{1}'", "NULL", "'{}'", "'{NULL}'", "'{-9223372036854775808}'"],
     "timestamp with time zone": ["'2026-06-01'", "NULL", "'infinity'", "'-infinity'", "'4713-01-01 BC'"],
+    "interval": ["'1 day'", "NULL", "'0'", "'-1 day'", "'1 month'", "'1000 years'", "'1 microsecond'"],
     "tstzrange": ["'[2026-01-01, 2026-02-01)'", "NULL", "'empty'", "'(,)'"],
     "regclass": ["'pg_class'", "NULL", "'retrain.log'", "'pg_class_oid_index'"],
     "retrain.confusion": ["'(1,2,3,4)'", "NULL", "'(-1,0,0,0)'", "'(,,,)'", "'(0,0,0,0)'",

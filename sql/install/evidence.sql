@@ -110,8 +110,14 @@ DECLARE
     at_ timestamptz := now();
     figures jsonb;
 BEGIN
-    m := @extschema@._lock_model('smoke_test', model);
-    PERFORM @extschema@._version('smoke_test', model, version);
+    -- read first, without the write lock: a long read must not hold up
+    -- every other change; then record under the lock
+    m := @extschema@._model_to_read('smoke_test', model);
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.model_versions mv
+                    WHERE mv.model = smoke_test.model AND mv.version = smoke_test.version) THEN
+        RAISE EXCEPTION 'retrain.smoke_test: model "%" has no version "%"', model, coalesce(version, 'NULL')
+            USING ERRCODE = 'undefined_object';
+    END IF;
     IF since IS NULL OR since > at_ THEN
         RAISE EXCEPTION 'retrain.smoke_test: since must be a time not after now, not %', coalesce(since::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
@@ -126,6 +132,7 @@ BEGIN
         'FROM %s WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at <= %L',
         m.task = 'binary_classification', @extschema@._source_from('smoke_test', m, at_), m.name, version,
         since, at_));
+    PERFORM @extschema@._lock_model('smoke_test', model);
     PERFORM @extschema@._record_metrics('smoke_test', model, version, figures,
                                         format('smoke_test since %s', @extschema@._utc(since)));
     RETURN figures;
@@ -225,9 +232,9 @@ BEGIN
     IF record IS NULL THEN
         RAISE EXCEPTION 'retrain.shadow_report: record must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- recording is a change; a report alone reads, with the owner's rights
-    m := CASE WHEN record THEN @extschema@._lock_model('shadow_report', model)
-              ELSE @extschema@._model_to_read('shadow_report', model) END;
+    -- read without the write lock (a long read must not hold up every
+    -- other change); recording takes it afterwards
+    m := @extschema@._model_to_read('shadow_report', model);
     SELECT * INTO d FROM @extschema@.deployments dd WHERE dd.model = shadow_report.model;
     IF d.shadow_version IS NULL OR d.production_version IS NULL THEN
         RAISE EXCEPTION 'retrain.shadow_report: model "%" has no %', model,
@@ -237,6 +244,13 @@ BEGIN
     from_ := coalesce(since, d.shadow_since, '-infinity');
     figures := @extschema@._shadow_figures(m, d.shadow_version, d.production_version, from_, at_);
     IF record THEN
+        PERFORM @extschema@._lock_model('shadow_report', model);
+        IF NOT EXISTS (SELECT 1 FROM @extschema@.deployments dd
+                        WHERE dd.model = shadow_report.model AND dd.shadow_version = d.shadow_version
+                          AND dd.production_version = d.production_version) THEN
+            RAISE EXCEPTION 'retrain.shadow_report: the shadow or production version of model "%" changed while it was read', model
+                USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Run the report again.';
+        END IF;
         PERFORM @extschema@._record_metrics('shadow_report', model, d.shadow_version, figures,
                                             format('shadow_report against %s since %s', d.production_version, @extschema@._utc(from_)));
     END IF;
