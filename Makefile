@@ -51,6 +51,7 @@ FEATURES = \
 	evidence \
 	guard \
 	triggers \
+	results \
 	cron
 FEATURE_FILES = $(addprefix sql/install/,$(addsuffix .sql,$(FEATURES)))
 # Every built script ends with it, install and upgrade alike.
@@ -88,7 +89,8 @@ REGRESS = \
 	versions \
 	schedules \
 	data_quality \
-	report
+	report \
+	results
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

@@ -41,6 +41,10 @@ def test_worker_lifecycle():
             wait_for("a request made by the worker",
                      lambda: scalar(conn, "SELECT count(*) FROM retrain.requests WHERE model = 'w'"))
             assert scalar(conn, "SELECT requested_by FROM retrain.requests WHERE model = 'w'") == "postgres"
+            # and kept what it decided, naming the request
+            assert conn.execute("SELECT trigger, fired, request_id FROM retrain.check_results_latest "
+                                "WHERE model = 'w'").fetchall() == [
+                ("schedule", True, scalar(conn, "SELECT id FROM retrain.requests WHERE model = 'w'"))]
 
             # SIGHUP: switched off, no more cycles; switched on, cycles again
             conn.execute("ALTER SYSTEM SET retrain.worker_enabled = off")

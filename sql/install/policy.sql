@@ -31,7 +31,8 @@ CREATE OR REPLACE FUNCTION @extschema@._policy_defaults()
       "requests": {"claim_timeout": "1 hour", "cooldown": "7 days", "retry_backoff": "1 hour", "max_failures": 3},
       "search_path": [],
       "versions": {},
-      "lineage": {"required": []}
+      "lineage": {"required": []},
+      "results": {"retention": "30 days"}
     }'::jsonb;
 COMMENT ON FUNCTION @extschema@._policy_defaults() IS
     'The default of every policy key, merged by effective_policy() (internal)';
@@ -591,6 +592,24 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._check_versions(jsonb) IS 'The validator of a policy''s versions rules (internal)';
 
+CREATE OR REPLACE FUNCTION @extschema@._check_results(results jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF jsonb_typeof(results) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(results) x WHERE x <> 'retention')
+       OR (results ? 'retention' AND (jsonb_typeof(results->'retention') <> 'string'
+                                      OR @extschema@._valid_interval(results->>'retention') IS NOT TRUE)) THEN
+        RAISE EXCEPTION 'retrain.set_policy: results must be {"retention": interval}, not %', results
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'How long check_results keeps a model''s rows, from 1 second to 10 years (default "30 days").';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_results(jsonb) IS 'The validator of a policy''s results retention (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@._check_lineage(lineage jsonb)
     RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -672,7 +691,7 @@ BEGIN
     END LOOP;
     -- in this order, so that the first error reported stays the same
     FOREACH k IN ARRAY ARRAY['gates', 'approvals', 'rollout', 'triggers', 'eligibility', 'rollback', 'requests',
-                             'search_path', 'versions', 'lineage'] LOOP
+                             'search_path', 'versions', 'lineage', 'results'] LOOP
         IF policy ? k THEN
             EXECUTE format('SELECT @extschema@.%I($1)', '_check_' || k) USING policy->k;
         END IF;

@@ -987,12 +987,14 @@ DECLARE
     unusable text[] := '{}';
     failed_checks jsonb := '{}';
     occurrences jsonb := '{}';
+    checked jsonb := '[]';
     request_id bigint;
     created boolean := false;
     priority text := 'low';
     pol jsonb;
 BEGIN
     FOR c IN SELECT * FROM @extschema@.check(model, at) LOOP
+        checked := checked || to_jsonb(c);
         failed_checks := coalesce(c.detail->'eligibility'->'failed_checks', '{}');
         PERFORM @extschema@._note_unusable(model, c.trigger, c.detail->>'unusable');
         IF (c.detail->>'remind')::boolean THEN
@@ -1030,6 +1032,7 @@ BEGIN
         ON CONFLICT ON CONSTRAINT trigger_state_pkey
         DO UPDATE SET last_occurrence = greatest(ts.last_occurrence, excluded.last_occurrence);
     END IF;
+    PERFORM @extschema@._record_results(model, at, checked, request_id);
     -- the owner's checks that failed are on record, refusals included
     PERFORM @extschema@._log(model, NULL, 'checked',
                              jsonb_build_object('fired', fired_triggers, 'request', request_id)
@@ -1047,7 +1050,7 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._check_model(text, timestamptz) IS
-    'One model''s checks: make or join its request for fired and eligible triggers, log the decision (internal)';
+    'One model''s checks: make or join its request for fired and eligible triggers, keep the results, log the decision (internal)';
 
 -- All in the caller's transaction: for a person or a test.  The worker and
 -- the pg_cron job run the same per model, each in its own transaction

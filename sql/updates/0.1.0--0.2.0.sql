@@ -185,3 +185,44 @@ ALTER TABLE @extschema@.baselines
                                          AND (min_value IS NULL) = (max_value IS NULL) AND min_value <= max_value);
 COMMENT ON COLUMN @extschema@.baselines.min_value IS 'numeric: the smallest training value (the training range''s low end; NULL for a baseline captured before 0.2.0)';
 COMMENT ON COLUMN @extschema@.baselines.max_value IS 'numeric: the largest training value';
+
+-- What each check cycle decided, kept (check_results; its view comes with
+-- the @replace sections).
+CREATE TABLE @extschema@.check_results (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model        text NOT NULL,
+    trigger      text NOT NULL,
+    checked_at   timestamptz NOT NULL,
+    fired        boolean,
+    eligible     boolean,
+    observed     pg_catalog.float8,
+    threshold    pg_catalog.float8,
+    window_start timestamptz,
+    window_end   timestamptz NOT NULL,
+    request_id   bigint,
+    detail       jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX check_results_model_trigger ON @extschema@.check_results (model, trigger, checked_at);
+COMMENT ON TABLE @extschema@.check_results IS
+    'What each check cycle decided, per model and trigger (run_checks, the worker, the pg_cron job); kept for the policy''s results.retention';
+COMMENT ON COLUMN @extschema@.check_results.checked_at IS 'the time the cycle checked as of (now, or run_checks(at)''s at)';
+COMMENT ON COLUMN @extschema@.check_results.fired IS 'whether the trigger fired; NULL when it could not be evaluated (detail->>''unusable'' says why)';
+COMMENT ON COLUMN @extschema@.check_results.eligible IS 'whether the model was eligible for a retrain request (detail->''eligibility'' says why not)';
+COMMENT ON COLUMN @extschema@.check_results.window_start IS 'the start of the trigger''s window (NULL for triggers without one: schedule, data growth)';
+COMMENT ON COLUMN @extschema@.check_results.request_id IS 'the retrain request this trigger made or joined, when it fired on an eligible model';
+COMMENT ON COLUMN @extschema@.check_results.detail IS 'check()''s detail (PSI per feature, eligibility, ...), failed owner checks with their SQLSTATE only';
+COMMENT ON SEQUENCE @extschema@.check_results_id_seq IS 'Ids of check results';
+COMMENT ON INDEX @extschema@.check_results_model_trigger IS 'A model''s results by trigger and time: the latest row, the retention''s delete';
+-- Results are derived from a model's data (a PSI, a metric): for the
+-- model's owner and whoever may read the prediction log, as baselines are.
+REVOKE ALL ON @extschema@.check_results FROM PUBLIC;
+GRANT SELECT ON @extschema@.check_results TO PUBLIC;
+ALTER TABLE @extschema@.check_results ENABLE ROW LEVEL SECURITY;
+CREATE POLICY check_results_readers ON @extschema@.check_results FOR SELECT
+    USING (pg_catalog.has_table_privilege('@extschema@.predictions', 'SELECT')
+           OR EXISTS (SELECT 1 FROM @extschema@.models m JOIN pg_catalog.pg_roles r ON r.rolname = m.owner
+                       WHERE m.name = check_results.model AND pg_catalog.pg_has_role(r.oid, 'MEMBER')));
+COMMENT ON POLICY check_results_readers ON @extschema@.check_results IS
+    'Check results are readable by members of the model''s owner role and by roles that may read retrain.predictions';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.check_results', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.check_results_id_seq', '');
