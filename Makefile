@@ -21,6 +21,7 @@ OBJS = \
 	src/drift_category.o \
 	src/drift_ks.o \
 	src/drift_kstest.o \
+	src/rollup.o \
 	src/route.o \
 	src/owner.o \
 	src/monitoring.o \
@@ -52,6 +53,7 @@ FEATURES = \
 	guard \
 	triggers \
 	results \
+	rollups \
 	cron
 FEATURE_FILES = $(addprefix sql/install/,$(addsuffix .sql,$(FEATURES)))
 # Every built script ends with it, install and upgrade alike.
@@ -90,7 +92,8 @@ REGRESS = \
 	schedules \
 	data_quality \
 	report \
-	results
+	results \
+	rollups
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'

@@ -2,7 +2,8 @@
 -- upgrade alike.
 --
 -- Who may execute a function is decided here, for every function at once,
--- and denied by default: PUBLIC may execute the aggregates and the functions
+-- and denied by default: PUBLIC may execute the aggregates (but the internal
+-- ones, whose names start with "_") and the functions
 -- listed below (pure functions of their arguments, and readers of what
 -- PUBLIC may read anyway); every other function, internal ("_") or one that
 -- changes state, is revoked from PUBLIC.  A new function is private until it
@@ -63,7 +64,9 @@ BEGIN
     FOR f IN SELECT p.oid::regprocedure
                FROM pg_catalog.pg_proc p
               WHERE p.pronamespace = '@extschema@'::regnamespace
-                AND p.prokind <> 'a'
+                -- the aggregates are the library; the internal ones
+                -- (rollups' states and merges) are not
+                AND (p.prokind <> 'a' OR p.proname LIKE '\_%')
                 AND p.proacl IS NULL
                 AND p.oid <> ALL (for_public)
               ORDER BY p.oid
