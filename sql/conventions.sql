@@ -39,7 +39,8 @@ SELECT count(*) > 20 AS has_aggregates
 
 -- Support functions (names starting with "_") are not executable by PUBLIC,
 -- but for the pure ones schedule_occurrence() and manifest() call as their
--- caller.
+-- caller, and those a read of a model's source calls as its owner (the
+-- rollups' internal aggregates, _as_float8).
 SELECT p.oid::regprocedure AS public_support_function
   FROM pg_proc p
  WHERE p.pronamespace = 'retrain'::regnamespace AND p.proname LIKE '\_%'

@@ -5,6 +5,7 @@
 -- losses, whose states are compensated sums.
 --
 
+\set SHOW_CONTEXT never
 SET client_min_messages = warning;
 
 -- 120,000 rows in 37 "buckets", ties, NULLs, a third labelled positive.
@@ -80,3 +81,100 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 DROP TABLE rollup_rows, rollup_states_p CASCADE;
+
+--
+-- The rollups of the check cycle: check()'s window figures merged from them
+-- equal the figures read from the rows, with late outcomes, NULL and
+-- non-numeric features, an invalid score, two versions and windows that do
+-- not start on a bucket boundary.
+--
+SELECT retrain.register_model('ru', 'binary_classification');
+SELECT retrain.register_version('ru', v, 's3://m', encode(sha256(v::bytea), 'hex'), '{"auc": 0.9}') FROM unnest('{v1,v2}'::text[]) v;
+SELECT retrain.promote('ru', 'v1', 'blue_green', override_reason => 'first release') IS NOT NULL AS promoted;
+CREATE TABLE ru_train AS SELECT (i % 50)::float8 AS x, (ARRAY['a', 'b', 'c'])[1 + i % 3] AS c FROM generate_series(1, 1000) i;
+SELECT retrain.capture_baseline('ru', 'v1', 'ru_train', '{x, c}');
+-- three days, a prediction every two minutes
+INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score, latency_ms, features)
+SELECT 'ru', CASE WHEN i % 5 = 0 THEN 'v2' ELSE 'v1' END, 'u' || i, '2026-06-01 00:00+00'::timestamptz + i * interval '2 minutes',
+       CASE WHEN i % 397 = 0 THEN 1.5 ELSE ((i * 7919) % 1000) / 1000.0 END, i % 100,
+       jsonb_strip_nulls(jsonb_build_object('x', CASE WHEN i % 13 = 0 THEN NULL WHEN i % 29 = 0 THEN '"n/a"'::jsonb
+                                                      ELSE to_jsonb((i * 31) % 70) END,
+                                            'c', (ARRAY['a', 'b', 'c', 'd'])[1 + i % 4]))
+  FROM generate_series(1, 2160) i;
+-- a third labelled an hour after the prediction
+INSERT INTO retrain.outcomes (prediction_id, label, observed_at)
+SELECT id, (score * 1000)::int % 3 = 0 OR score > 0.8, predicted_at + interval '1 hour'
+  FROM retrain.predictions WHERE model = 'ru' AND id % 3 = 0;
+SELECT retrain.set_policy('ru', '{"triggers": {"drift": {"window": "1 day"}, "confidence": {"min": 0.6, "window": "1 day"},
+                                               "performance": {"metric": "auc", "max_drop": 0.05, "window": "1 day"}}}') IS NOT NULL AS set;
+
+-- Rolled-up and direct figures: counts, histograms, AUC/AP and the
+-- confusion family exactly; the mean losses and confidence to 1e-12.
+CREATE FUNCTION pg_temp.same(at timestamptz, metric text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    m retrain.models;
+    trg jsonb;
+    v text;
+    r jsonb;
+    d jsonb;
+BEGIN
+    SELECT * INTO m FROM retrain.models WHERE name = 'ru';
+    trg := jsonb_set(retrain.effective_policy('ru')->'triggers', '{performance,metric}', to_jsonb(metric));
+    FOREACH v IN ARRAY ARRAY['v1', 'v2'] LOOP
+        r := retrain._rollup_window(m, trg, v, at);
+        d := retrain._window(m, trg, v, at);
+        IF r IS NULL THEN
+            RAISE EXCEPTION 'the rollups do not answer at %', at;
+        END IF;
+        IF r - 'metric' - 'confidence' <> d - 'metric' - 'confidence'
+           OR (metric NOT IN ('brier', 'log_loss') AND r->'metric' IS DISTINCT FROM d->'metric')
+           OR abs((r->>'metric')::float8 - (d->>'metric')::float8) > 1e-12 * abs((d->>'metric')::float8)
+           OR abs((r->>'confidence')::float8 - (d->>'confidence')::float8) > 1e-12 THEN
+            RAISE NOTICE 'differs at % for % %: % against %', at, metric, v, r, d;
+            RETURN false;
+        END IF;
+    END LOOP;
+    RETURN true;
+END
+$$;
+SELECT retrain._fold_rollups('ru', '2026-06-03 12:30+00') AS buckets;
+SELECT bucket, computed_from, computed_until, outcomes_until FROM retrain.rollup_marks WHERE model = 'ru';
+-- outcomes that arrive after the fold, for predictions already rolled up
+INSERT INTO retrain.outcomes (prediction_id, label, observed_at)
+SELECT id, score > 0.5, '2026-06-03 12:40+00' FROM retrain.predictions p
+ WHERE model = 'ru' AND id % 3 = 1 AND id % 7 = 0 AND predicted_at < '2026-06-03 12:00+00';
+SELECT bool_and(pg_temp.same(t, mt)) AS rolled_equals_direct
+  FROM unnest('{2026-06-03 12:25:00+00, 2026-06-03 12:39:59+00, 2026-06-03 12:40:00+00, 2026-06-03 12:47:13+00,
+               2026-06-03 23:59:00+00}'::timestamptz[]) t,
+       unnest('{auc, f1, precision, recall, accuracy, brier, log_loss}'::text[]) mt;
+-- a later fold takes the late outcomes into their buckets
+SELECT retrain._fold_rollups('ru', '2026-06-03 18:10+00') AS buckets;
+SELECT bool_and(pg_temp.same(t, mt)) AS rolled_equals_direct_after_refold
+  FROM unnest('{2026-06-03 18:05:00+00, 2026-06-03 18:47:00+00, 2026-06-04 02:00:00+00}'::timestamptz[]) t,
+       unnest('{auc, f1, brier, log_loss}'::text[]) mt;
+-- what the rollups cannot answer, the rows do: a time before their last
+-- fold, a window reaching before them
+SELECT retrain._rollup_window(m, retrain.effective_policy('ru')->'triggers', 'v1', '2026-06-03 12:00+00') IS NULL AS past,
+       retrain._rollup_window(m, jsonb_set(retrain.effective_policy('ru')->'triggers', '{drift,window}', '"30 days"'),
+                              'v1', '2026-06-03 18:47+00') IS NULL AS too_long
+  FROM retrain.models m WHERE m.name = 'ru';
+-- a fold asked about the past leaves the rollups alone
+SELECT retrain._fold_rollups('ru', '2026-06-03 10:00+00') AS buckets;
+
+-- Rows deleted by hand: the rollups still count them until rebuilt.
+DELETE FROM retrain.outcomes WHERE prediction_id IN (SELECT id FROM retrain.predictions
+                                                      WHERE model = 'ru' AND predicted_at < '2026-06-03 06:00+00');
+DELETE FROM retrain.predictions WHERE model = 'ru' AND predicted_at < '2026-06-03 06:00+00';
+SELECT pg_temp.same('2026-06-03 18:47+00', 'auc') AS same_before_rebuild;
+SELECT retrain.rebuild_rollups('ru', '2026-06-02 00:00+00', '2026-06-03 06:30+00') AS buckets;
+SELECT pg_temp.same('2026-06-03 18:47+00', 'auc') AS same_after_rebuild;
+SELECT details->>'buckets' AS logged FROM retrain.log WHERE model = 'ru' AND event = 'rollups_rebuilt';
+SELECT retrain.rebuild_rollups('ru') >= 0 AS all_rebuilt;
+SELECT retrain.rebuild_rollups('ru', '2026-06-03', '2026-06-02');
+SELECT retrain.rebuild_rollups('nosuch');
+-- A new baseline starts them again at the next fold.
+SELECT retrain.capture_baseline('ru', 'v1', 'ru_train', '{x}');
+SELECT retrain._fold_rollups('ru', '2026-06-03 19:10+00') > 0 AS refolded;
+SELECT baselines ? 'v1' AS new_signature, computed_from, computed_until FROM retrain.rollup_marks WHERE model = 'ru';
+SELECT pg_temp.same('2026-06-03 19:47+00', 'auc') AS same_with_new_baseline;
+DROP TABLE ru_train;

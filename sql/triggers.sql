@@ -158,7 +158,13 @@ SELECT retrain.register_version('trig_broken', 'v1', 's3://m', repeat('b', 64), 
 SELECT retrain.promote('trig_broken', 'v1', 'blue_green');
 SELECT retrain.capture_baseline('trig_broken', 'v1', 'trig_training', '{a}');
 SELECT retrain.set_policy('trig_broken', '{"triggers": {"drift": {"psi": 0.1}}}') ? 'triggers';
+-- a value that is not a number counts as missing, not as an error
 SELECT retrain.log_prediction('trig_broken', 'v1', 'u', 0.5, features => '{"a": "not a number"}') > 0;
+SELECT trigger, fired IS NOT NULL AS evaluated FROM retrain.check('trig_broken') WHERE trigger = 'drift';
+-- a source that is gone fails the check
+CREATE TABLE trig_broken_src (version text, predicted_at timestamptz, score float8);
+SELECT retrain.set_source('trig_broken', 'trig_broken_src');
+DROP TABLE trig_broken_src;
 -- (the one new request is trig's: v2 was discarded, v1 still drifts)
 SELECT retrain.run_checks() AS new_requests;
 SELECT event, details->>'sqlstate' AS sqlstate FROM retrain.log WHERE model = 'trig_broken' AND event LIKE 'check%' ORDER BY id;

@@ -57,6 +57,7 @@ SAMPLE_CALLS = {
     "route(text,text)": "SELECT retrain.route('dec_pub', 'u1')",
     "route_detail(text,text)": "SELECT * FROM retrain.route_detail('dec_pub', 'u1')",
     "effective_policy(text)": "SELECT retrain.effective_policy('dec_pub')",
+    "_as_float8(text)": "SELECT retrain._as_float8('1.5')",
     "report(text,timestamp with time zone,timestamp with time zone,interval)":
         "SELECT * FROM retrain.report('dec_pub', now() - interval '1 day')",
     "next_occurrences(text,integer,timestamp with time zone)":

@@ -32,7 +32,8 @@ CREATE OR REPLACE FUNCTION @extschema@._policy_defaults()
       "search_path": [],
       "versions": {},
       "lineage": {"required": []},
-      "results": {"retention": "30 days"}
+      "results": {"retention": "30 days"},
+      "rollups": {"bucket": "1 hour", "settle": "5 minutes"}
     }'::jsonb;
 COMMENT ON FUNCTION @extschema@._policy_defaults() IS
     'The default of every policy key, merged by effective_policy() (internal)';
@@ -610,6 +611,26 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._check_results(jsonb) IS 'The validator of a policy''s results retention (internal)';
 
+CREATE OR REPLACE FUNCTION @extschema@._check_rollups(rollups jsonb)
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF jsonb_typeof(rollups) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_each(rollups) x
+                   WHERE x.key NOT IN ('bucket', 'settle') OR jsonb_typeof(x.value) <> 'string'
+                      OR @extschema@._valid_interval(x.value #>> '{}') IS NOT TRUE
+                      OR (x.key = 'bucket' AND ((x.value #>> '{}')::interval > interval '1 day'
+                                                OR extract(month FROM (x.value #>> '{}')::interval) <> 0))) THEN
+        RAISE EXCEPTION 'retrain.set_policy: rollups must be {"bucket": interval, "settle": interval}, not %', rollups
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'bucket: the width of a rollup bucket, 1 second to 1 day (default "1 hour"); settle: how long after its end a bucket is folded (default "5 minutes").';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_rollups(jsonb) IS 'The validator of a policy''s rollup settings (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@._check_lineage(lineage jsonb)
     RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -691,7 +712,7 @@ BEGIN
     END LOOP;
     -- in this order, so that the first error reported stays the same
     FOREACH k IN ARRAY ARRAY['gates', 'approvals', 'rollout', 'triggers', 'eligibility', 'rollback', 'requests',
-                             'search_path', 'versions', 'lineage', 'results'] LOOP
+                             'search_path', 'versions', 'lineage', 'results', 'rollups'] LOOP
         IF policy ? k THEN
             EXECUTE format('SELECT @extschema@.%I($1)', '_check_' || k) USING policy->k;
         END IF;

@@ -2,8 +2,7 @@
 -- upgrade alike.
 --
 -- Who may execute a function is decided here, for every function at once,
--- and denied by default: PUBLIC may execute the aggregates (but the internal
--- ones, whose names start with "_") and the functions
+-- and denied by default: PUBLIC may execute the aggregates and the functions
 -- listed below (pure functions of their arguments, and readers of what
 -- PUBLIC may read anyway); every other function, internal ("_") or one that
 -- changes state, is revoked from PUBLIC.  A new function is private until it
@@ -43,6 +42,8 @@ DECLARE
         '@extschema@._valid_schedule(jsonb)',
         '@extschema@._schedule_hint()',
         '@extschema@._interval_in_bounds(interval)',
+        -- a feature value as a number, in reads of a source as its owner
+        '@extschema@._as_float8(text)',
         -- drift reports read the relation they are given with the caller's rights
         '@extschema@.drift(text, text, pg_catalog.regclass, timestamptz, text, pg_catalog.float8)',
         '@extschema@.drift_summary(text, text, pg_catalog.regclass, timestamptz, text, pg_catalog.float8, pg_catalog.float8)',
@@ -64,9 +65,10 @@ BEGIN
     FOR f IN SELECT p.oid::regprocedure
                FROM pg_catalog.pg_proc p
               WHERE p.pronamespace = '@extschema@'::regnamespace
-                -- the aggregates are the library; the internal ones
-                -- (rollups' states and merges) are not
-                AND (p.prokind <> 'a' OR p.proname LIKE '\_%')
+                -- aggregates, internal ones included (rollups' states
+                -- and merges, which a source read runs as the model's
+                -- owner), are pure functions of their arguments
+                AND p.prokind <> 'a'
                 AND p.proacl IS NULL
                 AND p.oid <> ALL (for_public)
               ORDER BY p.oid

@@ -265,7 +265,8 @@ BEGIN
     END IF;
     IF trg ? 'confidence' THEN
         since_ := at - (trg->'confidence'->>'window')::interval;
-        parts := parts || format('jsonb_build_object(''confidence'', avg(greatest(p.score, 1 - p.score)) '
+        -- a compensated mean, as the rollups' merged states give it
+        parts := parts || format('jsonb_build_object(''confidence'', @extschema@.mae(greatest(p.score, 1 - p.score), 0) '
                                  'FILTER (WHERE p.predicted_at >= %1$L AND %2$s), '
                                  '''confidence_invalid'', count(*) FILTER (WHERE p.predicted_at >= %1$L AND NOT %2$s))',
                                  since_, valid);
@@ -285,12 +286,13 @@ BEGIN
         FOR b IN SELECT * FROM @extschema@.baselines bl
                   WHERE bl.model = m.name AND bl.version = _window.version ORDER BY bl.feature LOOP
             feats := feats || b;
-            -- a feature the wide source no longer has counts as missing
+            -- a feature the wide source no longer has counts as missing,
+            -- and so does a value that is not a number in a numeric feature
             fexpr := CASE WHEN wide IS NULL THEN format('(p.features->>%L)', b.feature)
                           WHEN b.feature = ANY (wide) THEN format('(p.src).%I::text', b.feature)
                           ELSE 'NULL::text' END;
             counts := counts || CASE WHEN b.kind = 'numeric' THEN
-                format('to_jsonb(@extschema@.histogram_missing(%s::float8, %L::float8[]) FILTER (WHERE p.predicted_at >= %L))',
+                format('to_jsonb(@extschema@.histogram_missing(@extschema@._as_float8(%s), %L::float8[]) FILTER (WHERE p.predicted_at >= %L))',
                        fexpr, coalesce(b.edges, '{}'), since_)
               ELSE
                 format('to_jsonb(@extschema@.category_counts(%s) FILTER (WHERE p.predicted_at >= %L))', fexpr, since_)
@@ -365,7 +367,9 @@ DECLARE
     last_training timestamptz := coalesce(upper(prod.data_range), prod.registered_at);
     figures jsonb;
 BEGIN
-    figures := @extschema@._window(m, trg, prod.version, at) || jsonb_build_object(
+    -- from the rollups when they can answer, else from the rows
+    figures := coalesce(@extschema@._rollup_window(m, trg, prod.version, at),
+                        @extschema@._window(m, trg, prod.version, at)) || jsonb_build_object(
         'at', at,
         'version', prod.version,
         'created_at', m.created_at,
@@ -993,6 +997,8 @@ DECLARE
     priority text := 'low';
     pol jsonb;
 BEGIN
+    -- what arrived since the last cycle goes into the rollups first
+    PERFORM @extschema@._fold_rollups(model, at);
     FOR c IN SELECT * FROM @extschema@.check(model, at) LOOP
         checked := checked || to_jsonb(c);
         failed_checks := coalesce(c.detail->'eligibility'->'failed_checks', '{}');

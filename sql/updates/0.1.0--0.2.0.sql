@@ -226,3 +226,44 @@ COMMENT ON POLICY check_results_readers ON @extschema@.check_results IS
     'Check results are readable by members of the model''s owner role and by roles that may read retrain.predictions';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.check_results', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.check_results_id_seq', '');
+
+-- Rollups: the window's states per model, version and bucket (rollups.sql).
+-- Per model, version and time bucket, the states of a bucket's predictions
+-- (and of the outcomes known when it was folded, and of later ones folded
+-- since): what check()'s window figures merge instead of reading rows.
+CREATE TABLE @extschema@.rollups (
+    model        text NOT NULL,
+    version      text NOT NULL,
+    bucket_start timestamptz NOT NULL,
+    predictions  bigint NOT NULL,
+    invalid      bigint NOT NULL,
+    labelled     bigint NOT NULL,
+    confidence   bytea,
+    rank_state   bytea,
+    confusion    @extschema@.confusion,
+    brier        bytea,
+    log_loss     bytea,
+    mae          bytea,
+    rmse         bytea,
+    features     jsonb NOT NULL DEFAULT '{}',
+    PRIMARY KEY (model, version, bucket_start)
+);
+COMMENT ON TABLE @extschema@.rollups IS
+    'Per model, version and time bucket: counts and the aggregates'' serialized states of its predictions and their outcomes (internal state of the check cycle; rebuild_rollups() recomputes it)';
+-- How far each model's rollups reach, and what they were made with: a
+-- change of bucket width, threshold or baseline starts them again.
+CREATE TABLE @extschema@.rollup_marks (
+    model          text PRIMARY KEY,
+    bucket         interval NOT NULL,
+    threshold      pg_catalog.float8 NOT NULL,
+    baselines      jsonb NOT NULL,
+    computed_from  timestamptz NOT NULL,
+    computed_until timestamptz NOT NULL,
+    outcomes_until timestamptz NOT NULL
+);
+COMMENT ON TABLE @extschema@.rollup_marks IS
+    'Per model: the buckets its rollups hold ([computed_from, computed_until)), the outcomes folded (observed up to outcomes_until), and the bucket width, threshold and baselines they were made with (internal)';
+-- Derived from the prediction log: not for every role.  A cache, not data:
+-- pg_dump leaves them out, and after a restore the next cycle folds the
+-- windows again.
+REVOKE ALL ON @extschema@.rollups, @extschema@.rollup_marks FROM PUBLIC;
