@@ -1,5 +1,7 @@
 -- Rollups: the aggregates' partial states kept per model, version and time
--- bucket (see src/rollup.c).  This part: the aggregates that make a state
+-- bucket (see src/rollup.c).  In progress: check() and the cycle do not use
+-- them yet (see docs/monitoring.md, "Rollups"): folded by time, they would
+-- miss rows logged later with earlier times, until folding goes by arrival.  This part: the aggregates that make a state
 -- (the aggregate's transition functions, finished by its serial function)
 -- and those that merge states (the aggregate's combine step over each
 -- deserialized state, finished by its final function).  A figure merged
@@ -157,9 +159,7 @@ DECLARE
 BEGIN
     FOR b IN SELECT * FROM @extschema@.baselines bl
               WHERE bl.model = m.name AND bl.version = _state_list.version ORDER BY bl.feature LOOP
-        fexpr := CASE WHEN wide IS NULL THEN format('(p.features->>%L)', b.feature)
-                      WHEN b.feature = ANY (wide) THEN format('(p.src).%I::text', b.feature)
-                      ELSE 'NULL::text' END;
+        fexpr := @extschema@._feature_expr(wide, b.feature);
         feats := feats || format('%L, %s', b.feature,
             CASE WHEN b.kind = 'numeric'
                  THEN format('to_jsonb(@extschema@.histogram_missing(@extschema@._as_float8(%s), %L::float8[]))', fexpr, coalesce(b.edges, '{}'))
@@ -244,7 +244,7 @@ CREATE OR REPLACE FUNCTION @extschema@._add_features(a jsonb, b jsonb)
 COMMENT ON FUNCTION @extschema@._add_features(jsonb, jsonb) IS
     'Feature counts of two rollup rows added, feature by feature (internal)';
 
--- Fold what the check cycle has not yet folded: the buckets closed since
+-- Fold what has not been folded yet: the buckets closed since
 -- the last fold (a bucket is closed once its end is rollups.settle in the
 -- past), and the outcomes observed since, into the buckets of their
 -- predictions.  A change of bucket width, threshold or the versions'

@@ -159,6 +159,20 @@ $$;
 COMMENT ON FUNCTION @extschema@._source_features(@extschema@.models) IS
     'A wide source''s feature columns, or NULL when features come from retrain.predictions or a jsonb column (internal)';
 
+-- A feature's value as text in a read of the source: from the jsonb column
+-- "features", or from the wide layout's column of that name (NULL when the
+-- source no longer has it: the feature counts as missing).  wide is
+-- _source_features(m).
+CREATE OR REPLACE FUNCTION @extschema@._feature_expr(wide text[], feature text)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE WHEN wide IS NULL THEN format('(p.features->>%L)', feature)
+                WHEN feature = ANY (wide) THEN format('(p.src).%I::text', feature)
+                ELSE 'NULL::text' END;
+COMMENT ON FUNCTION @extschema@._feature_expr(text[], text) IS
+    'The SQL of a feature''s value as text over p, from a jsonb column or a wide source''s column (internal)';
+
 -- Run a read of a model's predictions that yields one jsonb value: as the
 -- extension over retrain's own tables, as the model's owner over its own
 -- source, so that set_source() gives nobody more than the owner may read.

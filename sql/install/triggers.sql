@@ -288,9 +288,7 @@ BEGIN
             feats := feats || b;
             -- a feature the wide source no longer has counts as missing,
             -- and so does a value that is not a number in a numeric feature
-            fexpr := CASE WHEN wide IS NULL THEN format('(p.features->>%L)', b.feature)
-                          WHEN b.feature = ANY (wide) THEN format('(p.src).%I::text', b.feature)
-                          ELSE 'NULL::text' END;
+            fexpr := @extschema@._feature_expr(wide, b.feature);
             counts := counts || CASE WHEN b.kind = 'numeric' THEN
                 format('to_jsonb(@extschema@.histogram_missing(@extschema@._as_float8(%s), %L::float8[]) FILTER (WHERE p.predicted_at >= %L))',
                        fexpr, coalesce(b.edges, '{}'), since_)
@@ -367,9 +365,7 @@ DECLARE
     last_training timestamptz := coalesce(upper(prod.data_range), prod.registered_at);
     figures jsonb;
 BEGIN
-    -- from the rollups when they can answer, else from the rows
-    figures := coalesce(@extschema@._rollup_window(m, trg, prod.version, at),
-                        @extschema@._window(m, trg, prod.version, at)) || jsonb_build_object(
+    figures := @extschema@._window(m, trg, prod.version, at) || jsonb_build_object(
         'at', at,
         'version', prod.version,
         'created_at', m.created_at,
@@ -748,9 +744,7 @@ BEGIN
                FROM (SELECT * FROM @extschema@.baselines bl WHERE bl.model = m.name AND bl.version = prod_version) b
                FULL JOIN (SELECT jsonb_object_keys(coalesce(dq->'features', '{}')) AS name) n ON n.name = b.feature
               ORDER BY 1 LOOP
-        fexpr := CASE WHEN wide IS NULL THEN format('(p.features->>%L)', f.feature)
-                      WHEN f.feature = ANY (wide) THEN format('(p.src).%I::text', f.feature)
-                      ELSE 'NULL::text' END;
+        fexpr := @extschema@._feature_expr(wide, f.feature);
         parts := parts || format('%L, jsonb_build_array(count(*) FILTER (WHERE %s), %s)', f.feature,
             CASE WHEN f.kind = 'numeric' THEN format('%1$s IS NULL OR @extschema@._as_float8(%1$s) = ''NaN''', fexpr)
                  ELSE format('%s IS NULL', fexpr) END,
@@ -997,8 +991,6 @@ DECLARE
     priority text := 'low';
     pol jsonb;
 BEGIN
-    -- what arrived since the last cycle goes into the rollups first
-    PERFORM @extschema@._fold_rollups(model, at);
     FOR c IN SELECT * FROM @extschema@.check(model, at) LOOP
         checked := checked || to_jsonb(c);
         failed_checks := coalesce(c.detail->'eligibility'->'failed_checks', '{}');
