@@ -161,6 +161,17 @@ SELECT retrain._rollup_window(m, retrain.effective_policy('ru')->'triggers', 'v1
 -- a fold asked about the past leaves the rollups alone
 SELECT retrain._fold_rollups('ru', '2026-06-03 10:00+00') AS buckets;
 
+-- Why check() does not use them yet: an outcome logged after a fold with
+-- an observed_at before it (a backfill, "observed yesterday") is not in
+-- them until rebuilt.  (Folding by arrival will turn this around.)
+INSERT INTO retrain.outcomes (prediction_id, label, observed_at)
+SELECT id, true, '2026-06-03 17:00+00' FROM retrain.predictions p
+ WHERE model = 'ru' AND version = 'v1' AND predicted_at >= '2026-06-03 08:00+00' AND predicted_at < '2026-06-03 09:00+00'
+   AND NOT EXISTS (SELECT 1 FROM retrain.outcomes o WHERE o.prediction_id = p.id);
+SELECT pg_temp.same('2026-06-03 18:47+00', 'auc') AS backfilled_outcomes_seen;
+SELECT retrain.rebuild_rollups('ru', '2026-06-03 08:00+00', '2026-06-03 09:00+00') AS buckets;
+SELECT pg_temp.same('2026-06-03 18:47+00', 'auc') AS seen_after_rebuild;
+
 -- Rows deleted by hand: the rollups still count them until rebuilt.
 DELETE FROM retrain.outcomes WHERE prediction_id IN (SELECT id FROM retrain.predictions
                                                       WHERE model = 'ru' AND predicted_at < '2026-06-03 06:00+00');
