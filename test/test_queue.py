@@ -96,7 +96,10 @@ def test_racing_check_cycles_keep_one_open_request():
             conn.execute("SELECT retrain.register_version(%s, 'v1', 's3://m', repeat('a', 64), '{}')", (m,))
             conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green')", (m,))
             conn.execute("""SELECT retrain.set_policy(%s, '{"triggers": {"schedule": {"interval": "1 second"}}}')""", (m,))
-    deadline = time.monotonic() + 8
+    # long enough for the trainer to get the write lock between cycles that
+    # hold it across every model of the database (run_checks() in one
+    # transaction), however many models the suites before left
+    deadline = time.monotonic() + 12
     unexpected = []
 
     def cycler(i):

@@ -203,6 +203,7 @@ CREATE TABLE @extschema@.check_results (
     detail       jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX check_results_model_trigger ON @extschema@.check_results (model, trigger, checked_at);
+CREATE INDEX check_results_model_time ON @extschema@.check_results (model, checked_at);
 COMMENT ON TABLE @extschema@.check_results IS
     'What each check cycle decided, per model and trigger (run_checks, the worker, the pg_cron job); kept for the policy''s results.retention';
 COMMENT ON COLUMN @extschema@.check_results.checked_at IS 'the time the cycle checked as of (now, or run_checks(at)''s at)';
@@ -212,7 +213,8 @@ COMMENT ON COLUMN @extschema@.check_results.window_start IS 'the start of the tr
 COMMENT ON COLUMN @extschema@.check_results.request_id IS 'the retrain request this trigger made or joined, when it fired on an eligible model';
 COMMENT ON COLUMN @extschema@.check_results.detail IS 'check()''s detail (PSI per feature, eligibility, ...), failed owner checks with their SQLSTATE only';
 COMMENT ON SEQUENCE @extschema@.check_results_id_seq IS 'Ids of check results';
-COMMENT ON INDEX @extschema@.check_results_model_trigger IS 'A model''s results by trigger and time: the latest row, the retention''s delete';
+COMMENT ON INDEX @extschema@.check_results_model_trigger IS 'A model''s results by trigger and time: the latest row of each trigger';
+COMMENT ON INDEX @extschema@.check_results_model_time IS 'A model''s results by time: the retention''s delete at each cycle, whatever triggers the policy names now';
 -- Results are derived from a model's data (a PSI, a metric): for the
 -- model's owner and whoever may read the prediction log, as baselines are.
 REVOKE ALL ON @extschema@.check_results FROM PUBLIC;
