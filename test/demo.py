@@ -388,19 +388,21 @@ def main():
         "SELECT member_id, snapshot_at, tenure_months, monthly_charges, support_calls, logins_30d, plan, churned "
         "FROM demo.members WHERE snapshot_at >= %s ORDER BY snapshot_at",
         (now - V1_DATA_ENDS_DAYS_AGO * DAY,)).fetchall()
-    # served in one transaction: the worker sees the six weeks at once
+    # served, and the outcomes the retention team confirmed a day after each
+    # prediction, in one transaction: the worker sees the six weeks at once,
+    # never the predictions without their labels (it would then ask for the
+    # drift alone, and the F1 drop would only join the request)
     ids = []
     with server.conn.transaction():
         for i in range(0, len(replay), 2000):
             chunk = replay[i:i + 2000]
             got, _ = server.serve([r["member_id"] for r in chunk], chunk, at=[r["snapshot_at"] for r in chunk])
             ids += got
+        labelled = [i for i in range(len(ids)) if rng.random() < LABELLED_SHARE]
+        server.outcomes([ids[i] for i in labelled], [replay[i]["churned"] for i in labelled],
+                        [min(replay[i]["snapshot_at"] + DAY, now) for i in labelled])
     say(f"{len(ids)} predictions logged with their times, all routed to v1; "
         f"labels for {LABELLED_SHARE:.0%} of them, each observed a day later")
-    # the retention team confirms an outcome a day after the prediction
-    labelled = [i for i in range(len(ids)) if rng.random() < LABELLED_SHARE]
-    server.outcomes([ids[i] for i in labelled], [replay[i]["churned"] for i in labelled],
-                    [min(replay[i]["snapshot_at"] + DAY, now) for i in labelled])
     say(f"retrain.check('churn', at => {DRIFT_DAYS_AGO + 1} days ago), before the drift:")
     show(op, "SELECT trigger, fired, round(observed::numeric, 4) AS observed, round(threshold::numeric, 4) AS threshold, "
              "eligible FROM retrain.check('churn', %s)", (now - (DRIFT_DAYS_AGO + 1) * DAY,))
