@@ -78,6 +78,8 @@ SELECT retrain.record_metrics('ev', 'v9', '{"auc": 0.9}', 'x');
 SELECT retrain.record_metrics('nosuch', 'v2', '{"auc": 0.9}', 'x');
 SELECT retrain.record_metrics(NULL, 'v2', '{"auc": 0.9}', 'x');
 SELECT retrain.smoke_test('ev', 'v2', NULL);
+SELECT retrain.smoke_test(NULL, 'v2', '2026-06-01');
+SELECT retrain.smoke_test('ev', 'v9', '2026-06-01');
 SELECT retrain.smoke_test('ev', 'v2', '2999-01-01 00:00+00');
 -- Another team may not vouch for this team's version.
 SET SESSION AUTHORIZATION ev_other;
@@ -140,6 +142,7 @@ SELECT version, source LIKE 'shadow_report against v1 since %' AS source, metric
 SELECT retrain.shadow_report('ev')->'shadow_pairs' AS pairs_since_start;
 SELECT retrain.shadow_report('ev', NULL, NULL);
 SELECT retrain.shadow_report('gt_nosuch');
+SELECT retrain.shadow_report(NULL);
 SET SESSION AUTHORIZATION ev_other;
 SELECT retrain.shadow_report('ev');
 RESET SESSION AUTHORIZATION;

@@ -183,6 +183,7 @@ SELECT details->>'buckets' AS logged FROM retrain.log WHERE model = 'ru' AND eve
 SELECT retrain.rebuild_rollups('ru') >= 0 AS all_rebuilt;
 SELECT retrain.rebuild_rollups('ru', '2026-06-03', '2026-06-02');
 SELECT retrain.rebuild_rollups('nosuch');
+SELECT retrain.rebuild_rollups(NULL);
 -- A new baseline starts them again at the next fold.
 SELECT retrain.capture_baseline('ru', 'v1', 'ru_train', '{x}');
 SELECT retrain._fold_rollups('ru', '2026-06-03 19:10+00') > 0 AS refolded;
