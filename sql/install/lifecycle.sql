@@ -8,8 +8,9 @@
 -- gates that fail now (judged against the current production version and
 -- policy: a stored evaluation may be of another production version, or of
 -- gates since raised), sign-offs that are missing or were revoked by a
--- rollback of the version.
-CREATE OR REPLACE FUNCTION @extschema@._missing_for_promotion(model text, version text)
+-- rollback of the version.  Without sign_offs, the gates only (a shadow
+-- serves nobody and needs no sign-off).
+CREATE OR REPLACE FUNCTION @extschema@._missing_for_promotion(model text, version text, sign_offs boolean)
     RETURNS text[]
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -34,13 +35,14 @@ AS $$
                                               AND a.version = _missing_for_promotion.version AND a.capacity = c.key)
                               THEN ', revoked by the rollback of this version' ELSE '' END)
           FROM policy, jsonb_each(p->'approvals') c
-         WHERE NOT EXISTS (SELECT 1 FROM @extschema@.approvals a
+         WHERE sign_offs
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.approvals a
                             WHERE a.model = _missing_for_promotion.model
                               AND a.version = _missing_for_promotion.version AND a.capacity = c.key
                               AND a.revoked_at IS NULL)
     ) missing
 $$;
-COMMENT ON FUNCTION @extschema@._missing_for_promotion(text, text) IS
+COMMENT ON FUNCTION @extschema@._missing_for_promotion(text, text, boolean) IS
     'What stands between a version and promotion now: no evaluation, gates failing against the current production version and policy, sign-offs missing or revoked (internal)';
 
 -- rollout.shadow_min: how long a version must have scored in shadow before
@@ -191,11 +193,9 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
 
-    missing := @extschema@._missing_for_promotion(model, version);
-    IF strategy = 'shadow' THEN
-        -- a shadow serves nobody: it needs its gates, not sign-offs
-        missing := ARRAY(SELECT x FROM unnest(missing) x WHERE x NOT LIKE 'approval missing:%');
-    ELSE
+    -- a shadow serves nobody: it needs its gates, not sign-offs
+    missing := @extschema@._missing_for_promotion(model, version, sign_offs => strategy <> 'shadow');
+    IF strategy <> 'shadow' THEN
         missing := missing || @extschema@._shadow_shortfall(model, version, d);
     END IF;
     IF cardinality(missing) > 0 THEN

@@ -9,6 +9,8 @@ DROP FUNCTION @extschema@._lock_model(text, text);
 DROP FUNCTION @extschema@._source_from(text, @extschema@.models);
 -- renamed: intervals are bounded now, not only positive
 DROP FUNCTION @extschema@._positive_interval(text);
+-- says whether sign-offs count (not for shadow)
+DROP FUNCTION @extschema@._missing_for_promotion(text, text);
 -- register_version() takes seeds, named artifacts and allow_duplicate_sha
 -- now.  A site's own grants on it cannot be carried over by this script
 -- (a GRANT here would become an initial privilege, which pg_dump leaves
