@@ -189,4 +189,37 @@ def test_worker_cron_and_manual_race_for_a_minute():
                   f"{cron_runs} pg_cron runs, {done} requests trained", flush=True)
 
 
+def test_a_fold_waits_for_a_transaction_still_writing():
+    """A row logged inside a transaction that commits after a fold has a
+    logged_at before that fold's watermark: a fold by arrival that did not
+    stop short of the oldest transaction still writing would never take it
+    in, and check() would count one prediction too few, for good."""
+    with connect() as conn, connect(autocommit=False) as writer:
+        conn.execute("SELECT retrain.register_model('fold_tx', 'binary_classification')")
+        conn.execute("SELECT retrain.register_version('fold_tx', 'v1', 's3://m', repeat('b', 64), '{}')")
+        conn.execute("SELECT retrain.promote('fold_tx', 'v1', 'blue_green', override_reason => 'test')")
+        conn.execute("""SELECT retrain.set_policy('fold_tx', '{"rollups": {"settle": "1 second"},
+                        "triggers": {"confidence": {"min": 0.5, "window": "1 day"}}}')""")
+        log = "SELECT retrain.log_prediction('fold_tx', 'v1', 'u', 0.75)"
+        writer.execute(log)  # a transaction begins and writes
+        began = scalar(writer, "SELECT now()")
+        time.sleep(1.2)
+        for _ in range(10):
+            conn.execute(log)
+        time.sleep(1.2)
+        conn.execute("SELECT retrain._fold_rollups('fold_tx', clock_timestamp())")
+        until = scalar(conn, "SELECT computed_until FROM retrain.rollup_marks WHERE model = 'fold_tx'")
+        assert until <= began, (until, began)
+        writer.commit()
+        window = """SELECT (retrain._rollup_window(m, retrain.effective_policy('fold_tx')->'triggers', 'v1',
+                                                  clock_timestamp())->>'predictions')::int
+                      FROM retrain.models m WHERE m.name = 'fold_tx'"""
+        assert scalar(conn, window) == 11
+        time.sleep(1.2)
+        conn.execute("SELECT retrain._fold_rollups('fold_tx', clock_timestamp())")
+        assert scalar(conn, "SELECT computed_until FROM retrain.rollup_marks WHERE model = 'fold_tx'") > began
+        assert scalar(conn, "SELECT sum(predictions)::int FROM retrain.rollups WHERE model = 'fold_tx'") == 11
+        assert scalar(conn, window) == 11
+
+
 run_suite(globals())

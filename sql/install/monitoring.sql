@@ -15,30 +15,40 @@ CREATE TABLE @extschema@.predictions (
     latency_ms   pg_catalog.float8 CHECK (latency_ms >= 0),
     error        boolean NOT NULL DEFAULT false,
     features     jsonb,
+    -- when the row arrived (not when the prediction was made): the check
+    -- cycle folds rows into its rollups in this order
+    logged_at    timestamptz DEFAULT pg_catalog.clock_timestamp(),
     -- a figure the checks aggregate is a number they can take, whatever
     -- writes the row (log_prediction, INSERT, COPY)
     CONSTRAINT predictions_score_finite CHECK (score > '-Infinity' AND score < 'Infinity'),
     CONSTRAINT predictions_latency_finite CHECK (latency_ms < 'Infinity')
 );
 CREATE INDEX predictions_model_time ON @extschema@.predictions (model, predicted_at);
+CREATE INDEX predictions_model_logged ON @extschema@.predictions (model, logged_at);
 COMMENT ON SEQUENCE @extschema@.predictions_id_seq IS 'Ids of logged predictions';
 COMMENT ON TABLE @extschema@.predictions IS
     'The prediction log: one row per prediction served (score: probability of the positive class, or the predicted value)';
 COMMENT ON COLUMN @extschema@.predictions.score IS 'probability of the positive class (classification) or predicted value (regression)';
 COMMENT ON COLUMN @extschema@.predictions.error IS 'the prediction failed (the application served its fallback)';
 COMMENT ON COLUMN @extschema@.predictions.features IS 'the feature values scored, for drift checks';
+COMMENT ON COLUMN @extschema@.predictions.logged_at IS
+    'when the row was written (left to its default); NULL for rows logged before retrain 0.2.0';
 
 CREATE TABLE @extschema@.outcomes (
     prediction_id bigint PRIMARY KEY,
     label         boolean,
     actual        pg_catalog.float8,
     observed_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    logged_at     timestamptz DEFAULT pg_catalog.clock_timestamp(),
     CHECK ((label IS NULL) <> (actual IS NULL)),
     CONSTRAINT outcomes_actual_finite CHECK (actual > '-Infinity' AND actual < 'Infinity')
 );
 CREATE INDEX outcomes_observed_at ON @extschema@.outcomes (observed_at);
+CREATE INDEX outcomes_logged_at ON @extschema@.outcomes (logged_at);
 COMMENT ON TABLE @extschema@.outcomes IS
     'What happened: the label (classification) or actual value (regression) of a logged prediction';
+COMMENT ON COLUMN @extschema@.outcomes.logged_at IS
+    'when the row was written (left to its default); NULL for rows logged before retrain 0.2.0';
 
 -- The prediction log is application data: not for every role (the GRANT
 -- recipe of docs/operations.md gives it to applications and analysts).

@@ -1,7 +1,6 @@
 -- Rollups: the aggregates' partial states kept per model, version and time
--- bucket (see src/rollup.c).  In progress: check() and the cycle do not use
--- them yet (see docs/monitoring.md, "Rollups"): folded by time, they would
--- miss rows logged later with earlier times, until folding goes by arrival.  This part: the aggregates that make a state
+-- bucket (see src/rollup.c), which the check cycle folds and check() merges
+-- (see docs/monitoring.md, "Rollups").  First the aggregates that make a state
 -- (the aggregate's transition functions, finished by its serial function)
 -- and those that merge states (the aggregate's combine step over each
 -- deserialized state, finished by its final function).  A figure merged
@@ -122,18 +121,18 @@ CREATE TABLE @extschema@.rollups (
 COMMENT ON TABLE @extschema@.rollups IS
     'Per model, version and time bucket: counts and the aggregates'' serialized states of its predictions and their outcomes (internal state of the check cycle; rebuild_rollups() recomputes it)';
 -- How far each model's rollups reach, and what they were made with: a
--- change of bucket width, threshold or baseline starts them again.
+-- change of bucket width, threshold, source or baseline starts them again.
 CREATE TABLE @extschema@.rollup_marks (
     model          text PRIMARY KEY,
     bucket         interval NOT NULL,
     threshold      pg_catalog.float8 NOT NULL,
-    baselines      jsonb NOT NULL,
+    made_with      jsonb NOT NULL,
     computed_from  timestamptz NOT NULL,
     computed_until timestamptz NOT NULL,
     outcomes_until timestamptz NOT NULL
 );
 COMMENT ON TABLE @extschema@.rollup_marks IS
-    'Per model: the buckets its rollups hold ([computed_from, computed_until)), the outcomes folded (observed up to outcomes_until), and the bucket width, threshold and baselines they were made with (internal)';
+    'Per model: the rows its rollups hold (of retrain.predictions: logged up to computed_until; of a source: predicted in [computed_from, computed_until), outcomes observed up to outcomes_until), and the bucket width, threshold, source and baselines (made_with) they were made with (internal)';
 -- Derived from the prediction log: not for every role.  A cache, not data:
 -- pg_dump leaves them out, and after a restore the next cycle folds the
 -- windows again.
@@ -143,8 +142,10 @@ REVOKE ALL ON @extschema@.rollups, @extschema@.rollup_marks FROM PUBLIC;
 
 -- The SELECT list of a version's states over rows p (predictions) and o
 -- (outcomes), as _source_from() names them: the same figures as _window(),
--- kept as states.
-CREATE OR REPLACE FUNCTION @extschema@._state_list(m @extschema@.models, version text, threshold pg_catalog.float8)
+-- kept as states.  labels_only: only what an outcome adds to a prediction
+-- already counted (labelled, the labelled states), for a late outcome.
+CREATE OR REPLACE FUNCTION @extschema@._state_list(m @extschema@.models, version text, threshold pg_catalog.float8,
+                                                   labels_only boolean)
     RETURNS text
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -157,21 +158,24 @@ DECLARE
     fexpr text;
     b @extschema@.baselines;
 BEGIN
-    FOR b IN SELECT * FROM @extschema@.baselines bl
-              WHERE bl.model = m.name AND bl.version = _state_list.version ORDER BY bl.feature LOOP
-        fexpr := @extschema@._feature_expr(wide, b.feature);
-        feats := feats || format('%L, %s', b.feature,
-            CASE WHEN b.kind = 'numeric'
-                 THEN format('to_jsonb(@extschema@.histogram_missing(@extschema@._as_float8(%s), %L::float8[]))', fexpr, coalesce(b.edges, '{}'))
-                 ELSE format('to_jsonb(@extschema@.category_counts(%s))', fexpr) END);
-    END LOOP;
+    IF NOT labels_only THEN
+        FOR b IN SELECT * FROM @extschema@.baselines bl
+                  WHERE bl.model = m.name AND bl.version = _state_list.version ORDER BY bl.feature LOOP
+            fexpr := @extschema@._feature_expr(wide, b.feature);
+            feats := feats || format('%L, %s', b.feature,
+                CASE WHEN b.kind = 'numeric'
+                     THEN format('to_jsonb(@extschema@.histogram_missing(@extschema@._as_float8(%s), %L::float8[]))', fexpr, coalesce(b.edges, '{}'))
+                     ELSE format('to_jsonb(@extschema@.category_counts(%s))', fexpr) END);
+        END LOOP;
+    END IF;
     RETURN format(
-        'count(*) AS predictions, count(*) FILTER (WHERE NOT %1$s) AS invalid, '
+        '%10$s AS predictions, %11$s AS invalid, '
         'count(o.prediction_id) FILTER (WHERE %1$s) AS labelled, %2$s AS confidence, '
         '%3$s AS rank_state, %4$s AS confusion, %5$s AS brier, %6$s AS log_loss, %7$s AS mae, %8$s AS rmse, '
         '%9$s AS features',
         valid,
-        CASE WHEN cls THEN format('@extschema@._mae_state(greatest(p.score, 1 - p.score), 0) FILTER (WHERE %s)', valid)
+        CASE WHEN cls AND NOT labels_only
+             THEN format('@extschema@._mae_state(greatest(p.score, 1 - p.score), 0) FILTER (WHERE %s)', valid)
              ELSE 'NULL::bytea' END,
         CASE WHEN cls THEN format('@extschema@._rank_state(p.score, o.label) FILTER (WHERE %s)', valid) ELSE 'NULL::bytea' END,
         CASE WHEN cls THEN format('@extschema@.confusion(p.score, o.label, %s) FILTER (WHERE %s AND o.label IS NOT NULL)',
@@ -182,26 +186,40 @@ BEGIN
         CASE WHEN cls THEN 'NULL::bytea' ELSE format('@extschema@._mae_state(p.score, o.actual) FILTER (WHERE %s)', valid) END,
         CASE WHEN cls THEN 'NULL::bytea' ELSE format('@extschema@._rmse_state(p.score, o.actual) FILTER (WHERE %s)', valid) END,
         CASE WHEN cardinality(feats) = 0 THEN '''{}''::jsonb'
-             ELSE format('jsonb_build_object(%s)', array_to_string(feats, ', ')) END);
+             ELSE format('jsonb_build_object(%s)', array_to_string(feats, ', ')) END,
+        CASE WHEN labels_only THEN '0::bigint' ELSE 'count(*)' END,
+        CASE WHEN labels_only THEN '0::bigint' ELSE format('count(*) FILTER (WHERE NOT %s)', valid) END);
 END
 $$;
-COMMENT ON FUNCTION @extschema@._state_list(@extschema@.models, text, pg_catalog.float8) IS
-    'The SELECT list of a version''s rollup states over p and o (internal)';
+COMMENT ON FUNCTION @extschema@._state_list(@extschema@.models, text, pg_catalog.float8, boolean) IS
+    'The SELECT list of a version''s rollup states over p and o, or of what late outcomes add (internal)';
 
--- A version's states over its predictions made in [lo, hi), with the
--- outcomes observed in (after, upto], grouped by bucket (bucket NULL: one
--- group).  Read with the rights the model's source calls for (_read).
-CREATE OR REPLACE FUNCTION @extschema@._states(m @extschema@.models, version text, lo timestamptz, hi timestamptz,
-                                               after timestamptz, upto timestamptz, threshold pg_catalog.float8,
-                                               bucket interval)
+-- Reads of retrain.predictions in the order rows arrived (logged_at): p
+-- and o as _source_from() names them, with the outcomes observed by
+-- observed_upto and logged by logged_upto.  A row logged before 0.2.0 has
+-- no logged_at and counts as logged before any fold.
+CREATE OR REPLACE FUNCTION @extschema@._arrival_from(observed_upto timestamptz, logged_upto timestamptz)
+    RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN format('@extschema@.predictions p '
+                  'LEFT JOIN LATERAL (SELECT o.prediction_id, o.label, o.actual, o.observed_at FROM @extschema@.outcomes o '
+                  '                    WHERE o.prediction_id = p.id AND o.observed_at <= %L '
+                  '                      AND coalesce(o.logged_at, ''-infinity'') <= %L LIMIT 1) o ON true',
+                  observed_upto, logged_upto);
+COMMENT ON FUNCTION @extschema@._arrival_from(timestamptz, timestamptz) IS
+    'The FROM clause (p, o) over retrain.predictions with the outcomes observed and logged by given times (internal)';
+
+-- A version's states over the rows of from_ (p, o) that meet cond, grouped
+-- by bucket (bucket NULL: one group).  Read with the rights the model's
+-- source calls for (_read).
+CREATE OR REPLACE FUNCTION @extschema@._states(m @extschema@.models, version text, from_ text, cond text,
+                                               threshold pg_catalog.float8, bucket interval, labels_only boolean)
     RETURNS SETOF @extschema@.rollups
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF lo >= hi THEN
-        RETURN;
-    END IF;
     RETURN QUERY
     SELECT m.name, version, r.bucket_start, r.predictions, r.invalid, r.labelled,
            decode(substr(r.confidence, 3), 'hex'), decode(substr(r.rank_state, 3), 'hex'), r.confusion,
@@ -209,46 +227,185 @@ BEGIN
            decode(substr(r.rmse, 3), 'hex'), r.features
       FROM jsonb_to_recordset(@extschema@._read(m, format(
                'SELECT coalesce(jsonb_agg(to_jsonb(s)), ''[]'') FROM ('
-               'SELECT %s AS bucket_start, %s FROM %s '
-               'WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at < %L%s GROUP BY 1) s',
+               'SELECT %s AS bucket_start, %s FROM %s WHERE p.model = %L AND p.version = %L AND %s GROUP BY 1) s',
                CASE WHEN bucket IS NULL THEN '''-infinity''::timestamptz'
                     ELSE format('date_bin(%L::interval, p.predicted_at, ''2001-01-01 00:00+00'')', bucket) END,
-               @extschema@._state_list(m, version, threshold), @extschema@._source_from('rollups', m, upto),
-               m.name, version, lo, hi,
-               -- only the outcomes observed since: a late-outcome delta
-               CASE WHEN after IS NULL THEN '' ELSE format(' AND o.observed_at > %L', after) END)))
+               @extschema@._state_list(m, version, threshold, labels_only), from_, m.name, version, cond)))
            AS r(bucket_start timestamptz, predictions bigint, invalid bigint, labelled bigint, confidence text,
                 rank_state text, confusion @extschema@.confusion, brier text, log_loss text, mae text, rmse text,
-                features jsonb);
+                features jsonb)
+     WHERE r.predictions > 0 OR r.labelled > 0;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._states(@extschema@.models, text, timestamptz, timestamptz, timestamptz, timestamptz, pg_catalog.float8, interval) IS
-    'A version''s rollup states over predictions made in [lo, hi) and outcomes observed in (after, upto], by bucket (internal)';
+COMMENT ON FUNCTION @extschema@._states(@extschema@.models, text, text, text, pg_catalog.float8, interval, boolean) IS
+    'A version''s rollup states over the rows of a FROM clause that meet a condition, by bucket (internal)';
 
--- Two rows of states as one: counts added, states merged, feature counts
--- added key by key (a histogram's array element by element).
-CREATE OR REPLACE FUNCTION @extschema@._add_features(a jsonb, b jsonb)
+-- Two serialized states as one (either may be NULL: no such rows).
+CREATE OR REPLACE FUNCTION @extschema@._rank_add(a bytea, b bytea)
+    RETURNS bytea
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
+                ELSE (SELECT @extschema@._rank_union(x) FROM (VALUES (a), (b)) v(x)) END;
+COMMENT ON FUNCTION @extschema@._rank_add(bytea, bytea) IS 'Two serialized ranking states merged (internal)';
+CREATE OR REPLACE FUNCTION @extschema@._loss_add(a bytea, b bytea)
+    RETURNS bytea
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
+                ELSE (SELECT @extschema@._loss_union(x) FROM (VALUES (a), (b)) v(x)) END;
+COMMENT ON FUNCTION @extschema@._loss_add(bytea, bytea) IS 'Two serialized mean-loss states merged (internal)';
+
+-- Feature counts of several rollup rows added, feature by feature: a
+-- histogram's array element by element, category counts key by key.  A
+-- feature no row counted stays out (NULL, as an aggregate over no rows).
+CREATE OR REPLACE FUNCTION @extschema@._sum_features(parts jsonb[])
     RETURNS jsonb
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
-    RETURN (SELECT coalesce(jsonb_object_agg(k, CASE
-               WHEN a->k IS NULL OR jsonb_typeof(a->k) = 'null' THEN b->k
-               WHEN b->k IS NULL OR jsonb_typeof(b->k) = 'null' THEN a->k
-               WHEN jsonb_typeof(a->k) = 'array'
-                   THEN (SELECT jsonb_agg((x.v)::numeric + (y.v)::numeric ORDER BY x.o)
-                           FROM jsonb_array_elements_text(a->k) WITH ORDINALITY x(v, o)
-                           JOIN jsonb_array_elements_text(b->k) WITH ORDINALITY y(v, o) ON x.o = y.o)
-               ELSE (SELECT jsonb_object_agg(c, coalesce((a->k->>c)::numeric, 0) + coalesce((b->k->>c)::numeric, 0))
-                       FROM (SELECT jsonb_object_keys(a->k) UNION SELECT jsonb_object_keys(b->k)) kk(c)) END), '{}')
-              FROM (SELECT jsonb_object_keys(a) UNION SELECT jsonb_object_keys(b)) keys(k));
-COMMENT ON FUNCTION @extschema@._add_features(jsonb, jsonb) IS
-    'Feature counts of two rollup rows added, feature by feature (internal)';
+    RETURN (SELECT coalesce(jsonb_object_agg(x.k, x.v), '{}') FROM (
+                SELECT h.k, jsonb_agg(h.n ORDER BY h.i) AS v
+                  FROM (SELECT f.key AS k, e.i, sum(e.n::numeric) AS n
+                          FROM unnest(parts) j, jsonb_each(j) f,
+                               jsonb_array_elements_text(f.value) WITH ORDINALITY e(n, i)
+                         WHERE jsonb_typeof(f.value) = 'array' GROUP BY 1, 2) h
+                 GROUP BY h.k
+                UNION ALL
+                SELECT c.k, jsonb_object_agg(c.c, c.n)
+                  FROM (SELECT f.key AS k, e.key AS c, sum(e.value::numeric) AS n
+                          FROM unnest(parts) j, jsonb_each(j) f, jsonb_each_text(f.value) e
+                         WHERE jsonb_typeof(f.value) = 'object' GROUP BY 1, 2) c
+                 GROUP BY c.k) x);
+COMMENT ON FUNCTION @extschema@._sum_features(jsonb[]) IS
+    'Feature counts of rollup rows added, feature by feature (internal)';
 
--- Fold what has not been folded yet: the buckets closed since
--- the last fold (a bucket is closed once its end is rollups.settle in the
--- past), and the outcomes observed since, into the buckets of their
--- predictions.  A change of bucket width, threshold or the versions'
--- baselines starts the model's rollups again.  Returns the buckets written.
+-- Add states to the rollups, merging into a bucket that has some.
+CREATE OR REPLACE FUNCTION @extschema@._add_rollups(parts @extschema@.rollups[])
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    INSERT INTO @extschema@.rollups AS r SELECT * FROM unnest(parts)
+    ON CONFLICT ON CONSTRAINT rollups_pkey DO UPDATE
+       SET predictions = r.predictions + excluded.predictions, invalid = r.invalid + excluded.invalid,
+           labelled = r.labelled + excluded.labelled,
+           confidence = @extschema@._loss_add(r.confidence, excluded.confidence),
+           rank_state = @extschema@._rank_add(r.rank_state, excluded.rank_state),
+           confusion = CASE WHEN r.confusion IS NULL THEN excluded.confusion WHEN excluded.confusion IS NULL THEN r.confusion
+                            ELSE @extschema@.confusion_add(r.confusion, excluded.confusion) END,
+           brier = @extschema@._loss_add(r.brier, excluded.brier),
+           log_loss = @extschema@._loss_add(r.log_loss, excluded.log_loss),
+           mae = @extschema@._loss_add(r.mae, excluded.mae), rmse = @extschema@._loss_add(r.rmse, excluded.rmse),
+           features = CASE WHEN excluded.features = '{}' THEN r.features WHEN r.features = '{}' THEN excluded.features
+                           ELSE @extschema@._sum_features(ARRAY[r.features, excluded.features]) END;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._add_rollups(@extschema@.rollups[]) IS
+    'Add rows of states to the rollups, merged into the buckets that have some (internal)';
+
+-- The rows of retrain.predictions are folded in the order they arrived
+-- (logged_at), so that a backfill (predictions or outcomes logged today
+-- with yesterday's times) is folded too, into its buckets.  A row counts
+-- as arrived once committed; a transaction still writing may commit rows
+-- with an earlier logged_at, so the fold stops short of the oldest one
+-- that is (and of rollups.settle before at).
+CREATE OR REPLACE FUNCTION @extschema@._arrival_horizon(at timestamptz, settle interval)
+    RETURNS timestamptz
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    oldest timestamptz;
+BEGIN
+    PERFORM pg_stat_clear_snapshot();
+    SELECT min(a.xact_start) INTO oldest FROM pg_stat_activity a
+     WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid();
+    RETURN least(at - settle, oldest);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._arrival_horizon(timestamptz, interval) IS
+    'How far the rows of retrain.predictions have arrived: at - settle, or the start of the oldest transaction still writing (internal)';
+
+-- One fold of retrain.predictions: the predictions logged in (after, upto]
+-- with their outcomes logged by upto, and the outcomes logged in (after,
+-- upto] of predictions folded before, into the buckets of their
+-- predictions from keep on.
+CREATE OR REPLACE FUNCTION @extschema@._fold_arrived(m @extschema@.models, after timestamptz, upto timestamptz,
+                                                     keep timestamptz, threshold pg_catalog.float8, width interval)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text;
+    n integer := 0;
+BEGIN
+    FOR v IN SELECT mv.version FROM @extschema@.model_versions mv WHERE mv.model = m.name LOOP
+        n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v, @extschema@._arrival_from(upto, upto),
+            format('p.predicted_at >= %L AND %s', keep,
+                   CASE WHEN after = '-infinity' THEN format('coalesce(p.logged_at, ''-infinity'') <= %L', upto)
+                        ELSE format('p.logged_at > %L AND p.logged_at <= %L', after, upto) END),
+            threshold, width, false) s));
+        IF after > '-infinity' THEN
+            n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
+                '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
+                format('p.predicted_at >= %1$L AND coalesce(p.logged_at, ''-infinity'') <= %2$L '
+                       'AND (o.logged_at > %2$L OR o.observed_at > %2$L) '
+                       'AND coalesce(o.logged_at, ''-infinity'') <= %3$L AND o.observed_at <= %3$L', keep, after, upto),
+                threshold, width, true) s));
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._fold_arrived(@extschema@.models, timestamptz, timestamptz, timestamptz, pg_catalog.float8, interval) IS
+    'Fold the predictions and outcomes of retrain.predictions logged in (after, upto] into a model''s rollups (internal)';
+
+-- One fold of a source relation (set_source), which has no arrival time:
+-- the buckets closed since (a bucket is closed once its end is
+-- rollups.settle in the past) with the outcomes observed by upto, and the
+-- outcomes observed in (after, upto] of predictions in buckets folded
+-- before.  A row written later with an earlier time is folded by
+-- rebuild_rollups().
+CREATE OR REPLACE FUNCTION @extschema@._fold_by_time(m @extschema@.models, mk @extschema@.rollup_marks,
+                                                     closed timestamptz, upto timestamptz)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text;
+    n integer := 0;
+BEGIN
+    FOR v IN SELECT mv.version FROM @extschema@.model_versions mv WHERE mv.model = m.name LOOP
+        IF mk.computed_until < closed THEN
+            n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v, @extschema@._source_from('rollups', m, upto),
+                format('p.predicted_at >= %L AND p.predicted_at < %L', mk.computed_until, closed),
+                mk.threshold, mk.bucket, false) s));
+        END IF;
+        IF mk.computed_from < mk.computed_until AND upto > mk.outcomes_until THEN
+            n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v, @extschema@._source_from('rollups', m, upto),
+                format('p.predicted_at >= %L AND p.predicted_at < %L AND o.observed_at > %L',
+                       mk.computed_from, mk.computed_until, mk.outcomes_until),
+                mk.threshold, mk.bucket, true) s));
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._fold_by_time(@extschema@.models, @extschema@.rollup_marks, timestamptz, timestamptz) IS
+    'Fold a source relation''s closed buckets and newly observed outcomes into a model''s rollups (internal)';
+
+-- Fold what has arrived since the last fold into the model's rollups
+-- (_fold_arrived for retrain.predictions, _fold_by_time for a source).  A
+-- change of bucket width, threshold, source or the versions' baselines
+-- starts them again; buckets older than every window go.  Returns the
+-- bucket rows written.
 CREATE OR REPLACE FUNCTION @extschema@._fold_rollups(model text, at timestamptz)
     RETURNS integer
     LANGUAGE plpgsql VOLATILE
@@ -258,6 +415,7 @@ DECLARE
     m @extschema@.models;
     pol jsonb := @extschema@.effective_policy(model);
     width interval := (pol->'rollups'->>'bucket')::interval;
+    settle interval := (pol->'rollups'->>'settle')::interval;
     threshold_ pg_catalog.float8 := coalesce((pol->'triggers'->'performance'->>'threshold')::float8, 0.5);
     span interval := greatest(interval '1 day', coalesce((SELECT max((t.value->>'window')::interval)
                                                            FROM jsonb_each(pol->'triggers') t
@@ -265,83 +423,69 @@ DECLARE
                                                             AND t.value ? 'window'), interval '0'));
     sig jsonb;
     mk @extschema@.rollup_marks;
+    keep timestamptz;
+    upto timestamptz;
     closed timestamptz;
-    upto timestamptz := at - (pol->'rollups'->>'settle')::interval;
-    v text;
-    n integer := 0;
-    k integer;
+    n integer;
 BEGIN
     SELECT * INTO m FROM @extschema@.models mm WHERE mm.name = _fold_rollups.model;
-    closed := date_bin(width, upto, '2001-01-01 00:00+00');
-    SELECT coalesce(jsonb_object_agg(bl.version, bl.captured_at), '{}') INTO sig
-      FROM (SELECT b.version, max(b.captured_at) AS captured_at FROM @extschema@.baselines b
-             WHERE b.model = _fold_rollups.model GROUP BY b.version) bl;
     -- One fold of a model at a time (the worker, pg_cron, a person), and
     -- none waits: a cycle that holds retrain's write lock across models
     -- (run_checks() in one transaction) would otherwise deadlock with one
     -- that folds first and changes state after.  A cycle that finds the
-    -- model being folded reads its rollups as they were committed, and the
-    -- rows for the rest.
-    IF NOT pg_try_advisory_xact_lock(hashtext('retrain rollups'), hashtext(model)) THEN
+    -- model being folded reads the rollups as they were committed, and
+    -- the rows for the rest.
+    IF NOT FOUND OR NOT pg_try_advisory_xact_lock(hashtext('retrain rollups'), hashtext(model)) THEN
         RETURN 0;
     END IF;
-    INSERT INTO @extschema@.rollup_marks
-    VALUES (model, width, threshold_, sig, date_bin(width, closed - span, '2001-01-01 00:00+00'),
-            date_bin(width, closed - span, '2001-01-01 00:00+00'), upto)
-    ON CONFLICT ON CONSTRAINT rollup_marks_pkey DO NOTHING;
+    upto := CASE WHEN m.source IS NULL THEN @extschema@._arrival_horizon(at, settle) ELSE at - settle END;
+    closed := date_bin(width, upto, '2001-01-01 00:00+00');
+    keep := date_bin(width, at - span, '2001-01-01 00:00+00');
+    SELECT jsonb_build_object('source', m.source, 'baselines', coalesce(jsonb_object_agg(bl.version, bl.captured_at), '{}'))
+      INTO sig
+      FROM (SELECT b.version, max(b.captured_at) AS captured_at FROM @extschema@.baselines b
+             WHERE b.model = _fold_rollups.model GROUP BY b.version) bl;
     SELECT * INTO mk FROM @extschema@.rollup_marks r WHERE r.model = _fold_rollups.model;
-    IF mk.computed_until > closed OR mk.outcomes_until > upto THEN
+    IF mk.model IS NOT NULL AND (mk.computed_until > upto OR mk.outcomes_until > upto) THEN
         -- asked about a time before the last fold (run_checks(at)): the
         -- rows answer that, the rollups stay as they are
         RETURN 0;
     END IF;
-    IF mk.bucket <> width OR mk.threshold <> threshold_ OR mk.baselines <> sig OR mk.computed_until < closed - span THEN
-        -- made otherwise, or too far behind to catch up by increments: again
+    IF mk.model IS NULL OR mk.bucket <> width OR mk.threshold <> threshold_ OR mk.made_with <> sig
+       OR (m.source IS NOT NULL AND mk.computed_until < keep) THEN
+        -- made otherwise, or (a source's) too far behind to catch up by
+        -- increments: from the start
         DELETE FROM @extschema@.rollups r WHERE r.model = _fold_rollups.model;
-        mk := ROW(model, width, threshold_, sig, date_bin(width, closed - span, '2001-01-01 00:00+00'),
-                  date_bin(width, closed - span, '2001-01-01 00:00+00'), upto);
-        UPDATE @extschema@.rollup_marks r SET bucket = mk.bucket, threshold = mk.threshold, baselines = mk.baselines,
-                                               computed_from = mk.computed_from, computed_until = mk.computed_until,
-                                               outcomes_until = mk.outcomes_until
-         WHERE r.model = _fold_rollups.model;
+        mk := ROW(model, width, threshold_, sig, keep,
+                  CASE WHEN m.source IS NULL THEN '-infinity' ELSE keep END, '-infinity');
+        INSERT INTO @extschema@.rollup_marks AS r VALUES (mk.*)
+        ON CONFLICT ON CONSTRAINT rollup_marks_pkey DO UPDATE
+           SET bucket = excluded.bucket, threshold = excluded.threshold, made_with = excluded.made_with,
+               computed_from = excluded.computed_from, computed_until = excluded.computed_until,
+               outcomes_until = excluded.outcomes_until;
     END IF;
-    FOR v IN SELECT DISTINCT mv.version FROM @extschema@.model_versions mv WHERE mv.model = _fold_rollups.model LOOP
-        -- the buckets closed since: their predictions, with every outcome known
-        INSERT INTO @extschema@.rollups
-        SELECT * FROM @extschema@._states(m, v, mk.computed_until, closed, NULL, upto, threshold_, width);
-        GET DIAGNOSTICS k = ROW_COUNT;
-        n := n + k;
-        -- outcomes observed since the last fold, of predictions in buckets folded before
-        UPDATE @extschema@.rollups r
-           SET labelled = r.labelled + d.labelled,
-               rank_state = (SELECT @extschema@._rank_union(x) FROM (VALUES (r.rank_state), (d.rank_state)) s(x)),
-               confusion = (SELECT @extschema@._confusion_sum(x) FROM (VALUES (r.confusion), (d.confusion)) s(x)),
-               brier = (SELECT @extschema@._loss_union(x) FROM (VALUES (r.brier), (d.brier)) s(x)),
-               log_loss = (SELECT @extschema@._loss_union(x) FROM (VALUES (r.log_loss), (d.log_loss)) s(x)),
-               mae = (SELECT @extschema@._loss_union(x) FROM (VALUES (r.mae), (d.mae)) s(x)),
-               rmse = (SELECT @extschema@._loss_union(x) FROM (VALUES (r.rmse), (d.rmse)) s(x))
-          FROM @extschema@._states(m, v, mk.computed_from, mk.computed_until, mk.outcomes_until, upto,
-                                   threshold_, width) d
-         WHERE r.model = _fold_rollups.model AND r.version = v AND r.bucket_start = d.bucket_start
-           AND d.labelled > 0;
-    END LOOP;
+    IF m.source IS NULL THEN
+        n := @extschema@._fold_arrived(m, mk.computed_until, upto, greatest(keep, mk.computed_from), threshold_, width);
+    ELSE
+        n := @extschema@._fold_by_time(m, mk, closed, upto);
+    END IF;
     -- buckets older than every window are no longer read
-    DELETE FROM @extschema@.rollups r
-     WHERE r.model = _fold_rollups.model AND r.bucket_start < date_bin(width, closed - span, '2001-01-01 00:00+00');
+    DELETE FROM @extschema@.rollups r WHERE r.model = _fold_rollups.model AND r.bucket_start < keep;
     UPDATE @extschema@.rollup_marks r
-       SET computed_from = greatest(r.computed_from, date_bin(width, closed - span, '2001-01-01 00:00+00')),
-           computed_until = greatest(r.computed_until, closed), outcomes_until = greatest(r.outcomes_until, upto)
+       SET computed_from = greatest(r.computed_from, keep),
+           computed_until = CASE WHEN m.source IS NULL THEN upto ELSE greatest(r.computed_until, closed) END,
+           outcomes_until = upto
      WHERE r.model = _fold_rollups.model;
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._fold_rollups(text, timestamptz) IS
-    'Fold a model''s closed buckets and newly observed outcomes into its rollups (internal)';
+    'Fold what has arrived since the last fold into a model''s rollups (internal)';
 
 -- A version's states over predictions made in [since, at], as of at, in one
--- row: the whole buckets from the rollups, the partial ones at the edges
--- read from the rows, and the outcomes observed since the last fold added
--- to the buckets' labelled states.
+-- row: the whole buckets from the rollups; read from the rows, the partial
+-- buckets at the edges and what arrived after the last fold (predictions
+-- with their outcomes, and outcomes of predictions folded without them).
 CREATE OR REPLACE FUNCTION @extschema@._rollup_sum(m @extschema@.models, version text, since timestamptz,
                                                    at timestamptz, mk @extschema@.rollup_marks)
     RETURNS @extschema@.rollups
@@ -351,50 +495,67 @@ AS $$
 DECLARE
     first_ timestamptz := date_bin(mk.bucket, since, '2001-01-01 00:00+00');
     lo timestamptz;
-    hi timestamptz := mk.computed_until;
+    hi timestamptz;
+    rows_ text := @extschema@._source_from('rollups', m, at);
     parts @extschema@.rollups[];
     late @extschema@.rollups[];
-    part @extschema@.rollups;
     result @extschema@.rollups;
 BEGIN
-    -- the first whole bucket at or after since, within the rollups
-    lo := least(CASE WHEN first_ < since THEN first_ + mk.bucket ELSE first_ END, hi);
-    SELECT array_agg(x) INTO parts FROM (
+    -- [lo, hi): the whole buckets of the window the rollups hold
+    lo := CASE WHEN first_ < since THEN first_ + mk.bucket ELSE first_ END;
+    hi := CASE WHEN m.source IS NULL THEN date_bin(mk.bucket, at, '2001-01-01 00:00+00') ELSE mk.computed_until END;
+    IF lo >= hi THEN
+        lo := since;
+        hi := since;
+    END IF;
+    parts := ARRAY(
         SELECT r FROM @extschema@.rollups r
          WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start >= lo AND r.bucket_start < hi
         UNION ALL
-        SELECT s FROM @extschema@._states(m, version, since, lo, NULL, at, mk.threshold, NULL) s
+        SELECT s FROM @extschema@._states(m, version, rows_, format('p.predicted_at >= %L AND p.predicted_at < %L', since, lo),
+                                          mk.threshold, NULL, false) s
         UNION ALL
-        SELECT s FROM @extschema@._states(m, version, hi, at + interval '1 microsecond', NULL, at, mk.threshold, NULL) s
-    ) y(x);
-    -- outcomes observed since the last fold: their predictions are counted
-    -- in the buckets already, their labels are not
-    IF at > mk.outcomes_until THEN
-        SELECT array_agg(s) INTO late
-          FROM @extschema@._states(m, version, lo, hi, mk.outcomes_until, at, mk.threshold, NULL) s;
+        SELECT s FROM @extschema@._states(m, version, rows_, format('p.predicted_at >= %L AND p.predicted_at <= %L', hi, at),
+                                          mk.threshold, NULL, false) s);
+    IF lo < hi AND m.source IS NULL THEN
+        -- predictions that arrived after the last fold, in the whole
+        -- buckets, and outcomes that did, of predictions folded before
+        parts := parts || ARRAY(
+            SELECT s FROM @extschema@._states(m, version, rows_,
+                                              format('p.predicted_at >= %L AND p.predicted_at < %L AND p.logged_at > %L',
+                                                     lo, hi, mk.computed_until),
+                                              mk.threshold, NULL, false) s);
+        late := ARRAY(
+            SELECT s FROM @extschema@._states(m, version, '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
+                                              format('p.predicted_at >= %1$L AND p.predicted_at < %2$L '
+                                                     'AND coalesce(p.logged_at, ''-infinity'') <= %3$L '
+                                                     'AND (o.logged_at > %3$L OR o.observed_at > %3$L) AND o.observed_at <= %4$L',
+                                                     lo, hi, mk.computed_until, at),
+                                              mk.threshold, NULL, true) s);
+    ELSIF lo < hi AND at > mk.outcomes_until THEN
+        -- a source: outcomes observed after the last fold
+        late := ARRAY(
+            SELECT s FROM @extschema@._states(m, version, rows_,
+                                              format('p.predicted_at >= %L AND p.predicted_at < %L AND o.observed_at > %L',
+                                                     lo, hi, mk.outcomes_until),
+                                              mk.threshold, NULL, true) s);
     END IF;
-    SELECT m.name, _rollup_sum.version, since,
-           coalesce(sum(p.predictions) FILTER (WHERE NOT p.late), 0), coalesce(sum(p.invalid) FILTER (WHERE NOT p.late), 0),
-           coalesce(sum(p.labelled), 0),
-           @extschema@._loss_union(p.confidence) FILTER (WHERE NOT p.late), @extschema@._rank_union(p.rank_state),
+    SELECT m.name, _rollup_sum.version, since, coalesce(sum(p.predictions), 0), coalesce(sum(p.invalid), 0),
+           coalesce(sum(p.labelled), 0), @extschema@._loss_union(p.confidence), @extschema@._rank_union(p.rank_state),
            @extschema@._confusion_sum(p.confusion), @extschema@._loss_union(p.brier), @extschema@._loss_union(p.log_loss),
-           @extschema@._loss_union(p.mae), @extschema@._loss_union(p.rmse), '{}'
+           @extschema@._loss_union(p.mae), @extschema@._loss_union(p.rmse),
+           @extschema@._sum_features(array_agg(p.features) FILTER (WHERE p.features <> '{}'))
       INTO result
-      FROM (SELECT u.*, false AS late FROM unnest(parts) u
-            UNION ALL SELECT u.*, true FROM unnest(late) u) p;
-    FOREACH part IN ARRAY coalesce(parts, '{}') LOOP
-        result.features := @extschema@._add_features(result.features, part.features);
-    END LOOP;
+      FROM (SELECT * FROM unnest(parts) UNION ALL SELECT * FROM unnest(late)) p;
     RETURN result;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._rollup_sum(@extschema@.models, text, timestamptz, timestamptz, @extschema@.rollup_marks) IS
-    'A version''s states over [since, at] as of at: whole buckets from the rollups, the edges and later outcomes from the rows (internal)';
+    'A version''s states over [since, at] as of at: whole buckets from the rollups, the edges and what arrived since the last fold from the rows (internal)';
 
 -- What _window() computes, from the rollups: the same jsonb, or NULL when
 -- they cannot answer (no rollups yet; a question about a time before
--- the outcomes their last fold took in; a window reaching before them;
--- another threshold).
+-- their last fold; a window reaching before them; another threshold).
 CREATE OR REPLACE FUNCTION @extschema@._rollup_window(m @extschema@.models, trg jsonb, version text, at timestamptz)
     RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
@@ -413,7 +574,8 @@ BEGIN
     SELECT * INTO mk FROM @extschema@.rollup_marks rm WHERE rm.model = m.name;
     widest := (SELECT max((t.value->>'window')::interval) FROM jsonb_each(trg) t
                 WHERE t.key IN ('drift', 'performance', 'confidence'));
-    IF mk.model IS NULL OR at < mk.outcomes_until OR at - widest < mk.computed_from
+    IF mk.model IS NULL OR at < mk.outcomes_until OR at < mk.computed_until OR at - widest < mk.computed_from
+       OR mk.made_with->>'source' IS DISTINCT FROM m.source
        OR (trg ? 'performance' AND mk.threshold <> (trg->'performance'->>'threshold')::float8) THEN
         RETURN NULL;
     END IF;
@@ -457,9 +619,9 @@ $$;
 COMMENT ON FUNCTION @extschema@._rollup_window(@extschema@.models, jsonb, text, timestamptz) IS
     'The window figures check() judges, merged from the rollups, or NULL when they cannot answer (internal)';
 
--- After a backfill, a deleted partition or rows corrected by hand: the
--- buckets of [from, to) (by default all) computed again from the rows, with
--- the outcomes the rollups had taken in.  Logged.
+-- After a backfill into a source, a deleted partition or rows corrected by
+-- hand: the buckets of [from, to) (by default all) computed again from the
+-- rows, with the rows and outcomes the last fold had taken in.  Logged.
 CREATE OR REPLACE FUNCTION @extschema@.rebuild_rollups(model text, "from" timestamptz DEFAULT NULL,
                                                        "to" timestamptz DEFAULT NULL)
     RETURNS integer
@@ -473,7 +635,6 @@ DECLARE
     hi timestamptz;
     v text;
     n integer := 0;
-    k integer;
 BEGIN
     m := @extschema@._model_to_read('rebuild_rollups', model);
     IF $2 >= $3 THEN
@@ -486,26 +647,28 @@ BEGIN
     IF FOUND THEN
         -- whole buckets: every bucket [from, to) touches
         lo := greatest(mk.computed_from, date_bin(mk.bucket, coalesce($2, '-infinity'), '2001-01-01 00:00+00'));
-        hi := least(mk.computed_until, coalesce(date_bin(mk.bucket, $3 - interval '1 microsecond', '2001-01-01 00:00+00')
-                                                + mk.bucket, 'infinity'));
-        IF $2 IS NULL THEN
-            lo := mk.computed_from;
+        hi := coalesce(date_bin(mk.bucket, $3 - interval '1 microsecond', '2001-01-01 00:00+00') + mk.bucket, 'infinity');
+        IF m.source IS NOT NULL THEN
+            hi := least(hi, mk.computed_until);
         END IF;
         IF lo < hi THEN
             DELETE FROM @extschema@.rollups r
              WHERE r.model = m.name AND r.bucket_start >= lo AND r.bucket_start < hi;
             FOR v IN SELECT mv.version FROM @extschema@.model_versions mv WHERE mv.model = m.name LOOP
-                INSERT INTO @extschema@.rollups
-                SELECT * FROM @extschema@._states(m, v, lo, hi, NULL, mk.outcomes_until, mk.threshold, mk.bucket);
-                GET DIAGNOSTICS k = ROW_COUNT;
-                n := n + k;
+                n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
+                    CASE WHEN m.source IS NULL THEN @extschema@._arrival_from(mk.outcomes_until, mk.computed_until)
+                         ELSE @extschema@._source_from('rebuild_rollups', m, mk.outcomes_until) END,
+                    format('p.predicted_at >= %L AND p.predicted_at < %L', lo, hi)
+                    || CASE WHEN m.source IS NULL
+                            THEN format(' AND coalesce(p.logged_at, ''-infinity'') <= %L', mk.computed_until) ELSE '' END,
+                    mk.threshold, mk.bucket, false) s));
             END LOOP;
         END IF;
     END IF;
     PERFORM @extschema@._log(m.name, NULL, 'rollups_rebuilt',
-                             jsonb_build_object('from', lo, 'to', hi, 'buckets', n));
+                             jsonb_build_object('from', lo, 'to', CASE WHEN hi < 'infinity' THEN hi END, 'buckets', n));
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.rebuild_rollups(text, timestamptz, timestamptz) IS
-    'Compute a model''s rollup buckets in [from, to) (default: all) again from its rows, after a backfill, a deleted partition or corrected rows; returns the buckets written';
+    'Compute a model''s rollup buckets in [from, to) (default: all) again from its rows, after a backfill into a source, a deleted partition or corrected rows; returns the buckets written';

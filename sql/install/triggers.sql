@@ -365,7 +365,9 @@ DECLARE
     last_training timestamptz := coalesce(upper(prod.data_range), prod.registered_at);
     figures jsonb;
 BEGIN
-    figures := @extschema@._window(m, trg, prod.version, at) || jsonb_build_object(
+    -- from the rollups the cycle keeps when they can answer, else the rows
+    figures := coalesce(@extschema@._rollup_window(m, trg, prod.version, at),
+                        @extschema@._window(m, trg, prod.version, at)) || jsonb_build_object(
         'at', at,
         'version', prod.version,
         'created_at', m.created_at,
@@ -965,8 +967,9 @@ $$;
 COMMENT ON FUNCTION @extschema@._remind(text, text, timestamptz, timestamptz) IS
     'Log (and announce) a reminder of a schedule''s next occurrence, once per occurrence (internal)';
 
--- One model's checks as the cycle runs them: check() (which takes no lock,
--- however long the owner's checks take), then, for fired and eligible
+-- One model's checks as the cycle runs them: what arrived folded into the
+-- rollups, check() (which takes no lock, however long the owner's checks
+-- take), then, for fired and eligible
 -- triggers, the model's request made or joined under its lock, and the
 -- decision logged: which fired, which of those were held back by
 -- eligibility, which could not be evaluated.  A failure is logged as
@@ -991,6 +994,14 @@ DECLARE
     priority text := 'low';
     pol jsonb;
 BEGIN
+    -- what arrived since the last cycle into the rollups check() reads; if
+    -- that fails, check() reads the rows, and the failure is on record
+    BEGIN
+        PERFORM @extschema@._fold_rollups(model, at);
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM @extschema@._log(model, NULL, 'rollups_failed',
+                                 jsonb_build_object('sqlstate', SQLSTATE, 'reason', SQLERRM));
+    END;
     FOR c IN SELECT * FROM @extschema@.check(model, at) LOOP
         checked := checked || to_jsonb(c);
         failed_checks := coalesce(c.detail->'eligibility'->'failed_checks', '{}');

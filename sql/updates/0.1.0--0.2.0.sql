@@ -115,6 +115,20 @@ BEGIN
 END
 $$;
 
+-- When each row of the prediction log arrived: the check cycle folds rows
+-- into its rollups in that order.  Rows logged by 0.1.0 keep NULL (no table
+-- rewrite); the first fold takes them in.
+ALTER TABLE @extschema@.predictions ADD COLUMN logged_at timestamptz;
+ALTER TABLE @extschema@.predictions ALTER COLUMN logged_at SET DEFAULT pg_catalog.clock_timestamp();
+CREATE INDEX predictions_model_logged ON @extschema@.predictions (model, logged_at);
+COMMENT ON COLUMN @extschema@.predictions.logged_at IS
+    'when the row was written (left to its default); NULL for rows logged before retrain 0.2.0';
+ALTER TABLE @extschema@.outcomes ADD COLUMN logged_at timestamptz;
+ALTER TABLE @extschema@.outcomes ALTER COLUMN logged_at SET DEFAULT pg_catalog.clock_timestamp();
+CREATE INDEX outcomes_logged_at ON @extschema@.outcomes (logged_at);
+COMMENT ON COLUMN @extschema@.outcomes.logged_at IS
+    'when the row was written (left to its default); NULL for rows logged before retrain 0.2.0';
+
 -- A freeze halts new deployments of a model (freeze(), unfreeze()).
 ALTER TABLE @extschema@.deployments
     ADD COLUMN frozen_reason text, ADD COLUMN frozen_by name, ADD COLUMN frozen_at timestamptz,
@@ -255,18 +269,18 @@ CREATE TABLE @extschema@.rollups (
 COMMENT ON TABLE @extschema@.rollups IS
     'Per model, version and time bucket: counts and the aggregates'' serialized states of its predictions and their outcomes (internal state of the check cycle; rebuild_rollups() recomputes it)';
 -- How far each model's rollups reach, and what they were made with: a
--- change of bucket width, threshold or baseline starts them again.
+-- change of bucket width, threshold, source or baseline starts them again.
 CREATE TABLE @extschema@.rollup_marks (
     model          text PRIMARY KEY,
     bucket         interval NOT NULL,
     threshold      pg_catalog.float8 NOT NULL,
-    baselines      jsonb NOT NULL,
+    made_with      jsonb NOT NULL,
     computed_from  timestamptz NOT NULL,
     computed_until timestamptz NOT NULL,
     outcomes_until timestamptz NOT NULL
 );
 COMMENT ON TABLE @extschema@.rollup_marks IS
-    'Per model: the buckets its rollups hold ([computed_from, computed_until)), the outcomes folded (observed up to outcomes_until), and the bucket width, threshold and baselines they were made with (internal)';
+    'Per model: the rows its rollups hold (of retrain.predictions: logged up to computed_until; of a source: predicted in [computed_from, computed_until), outcomes observed up to outcomes_until), and the bucket width, threshold, source and baselines (made_with) they were made with (internal)';
 -- Derived from the prediction log: not for every role.  A cache, not data:
 -- pg_dump leaves them out, and after a restore the next cycle folds the
 -- windows again.
