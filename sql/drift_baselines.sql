@@ -163,3 +163,10 @@ DELETE FROM retrain.model_versions WHERE model IN ('churn', 'm');
 DELETE FROM retrain.deployments WHERE model IN ('churn', 'm');
 DELETE FROM retrain.models WHERE name IN ('churn', 'm');
 DROP ROLE retrain_regress_team;
+
+-- A value in a numeric feature is a number when it is written as a decimal
+-- one; anything else counts as missing, never as an error (a value beyond
+-- float8's range too).
+SELECT v, retrain._as_float8(v)
+  FROM unnest(ARRAY[' 1.5 ', '-.5', '1.', '.', '1e3', '1e999', '-1e999', '1e1000', 'NaN', '-Infinity', 'inf',
+                    '0x10', 'abc', '1e', '1e+05', '', '+', '5 5', NULL]) v;

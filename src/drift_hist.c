@@ -17,6 +17,9 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+#include <math.h>
+
 #include "libpq/pqformat.h"
 #include "nodes/primnodes.h"
 #include "utils/array.h"
@@ -658,4 +661,75 @@ retrain_quantile_edges_final(PG_FUNCTION_ARGS)
 			edges[nedges++] = edge;
 	}
 	PG_RETURN_DATUM(retrain_float8_array_datum(edges, nedges));
+}
+
+/*
+ * _as_float8(text): a feature value read from jsonb or a wide source as
+ * float8, NULL when it is not a decimal number, so that a string in a
+ * numeric feature counts as missing instead of failing the check.  Accepted:
+ * optional blanks and sign, digits with an optional point (or a point and
+ * digits), an optional exponent of at most three digits, or NaN, Inf,
+ * Infinity in any case.  Hexadecimal forms, which strtod() would take, are
+ * not numbers here; neither is a value beyond float8's range (NULL, not an
+ * error).  It runs once per feature and prediction in every drift figure,
+ * so it is C rather than a regular expression.
+ */
+static bool
+decimal_syntax(const char *s, int len)
+{
+	int			i = 0;
+	int			digits = 0;
+
+	while (i < len && isspace((unsigned char) s[i]))
+		i++;
+	while (len > i && isspace((unsigned char) s[len - 1]))
+		len--;
+	if (i < len && (s[i] == '+' || s[i] == '-'))
+		i++;
+	if (len - i == 3 && pg_strncasecmp(s + i, "nan", 3) == 0)
+		return true;
+	if ((len - i == 3 && pg_strncasecmp(s + i, "inf", 3) == 0) ||
+		(len - i == 8 && pg_strncasecmp(s + i, "infinity", 8) == 0))
+		return true;
+	for (; i < len && isdigit((unsigned char) s[i]); i++)
+		digits++;
+	if (i < len && s[i] == '.')
+		for (i++; i < len && isdigit((unsigned char) s[i]); i++)
+			digits++;
+	if (digits == 0)
+		return false;
+	if (i < len && (s[i] == 'e' || s[i] == 'E'))
+	{
+		int			exp_digits = 0;
+
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		for (; i < len && isdigit((unsigned char) s[i]); i++)
+			exp_digits++;
+		if (exp_digits < 1 || exp_digits > 3)
+			return false;
+	}
+	return i == len;
+}
+
+PG_FUNCTION_INFO_V1(retrain_as_float8);
+Datum
+retrain_as_float8(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	char	   *s;
+	char	   *end;
+	double		v;
+
+	if (!decimal_syntax(VARDATA_ANY(t), len))
+		PG_RETURN_NULL();
+	s = text_to_cstring(t);
+	errno = 0;
+	v = strtod(s, &end);
+	/* beyond float8's range: no number (an underflow keeps strtod's value) */
+	if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(v);
 }

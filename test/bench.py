@@ -6,9 +6,12 @@ times each (default 5; a slow reference point may ask for fewer) after one
 warm-up of each, and prints both medians and their ratio.  Timing both in the same run, on the same data, makes the ratio
 meaningful on any machine; absolute times are printed for information only.
 
-A case may state a target (the ratio must stay at or below it) or a floor
+A case may state a target (the ratio must stay at or below it), a floor
 (the ratio must be at least it, for "ours is N times faster" claims, where the
-candidate is the slow way).  A missed target or floor is printed and makes the
+candidate is the slow way), or an allowance (the candidate's median must stay
+within allowed(baseline median) seconds, for budgets such as "3 times the
+baseline plus 5 ms a model").  A case may also name a prepare callable, run
+untimed before each timing of its candidate (new rows for a cycle to fold).  A missed target or floor is printed and makes the
 run exit non-zero.  Cases with neither are reported for reference.
 
 RETRAIN_BENCH_ONLY=checks,route runs only those modules (bench_checks.py,
@@ -31,7 +34,7 @@ class Case:
     """One comparison.  candidate and baseline are SQL text or Python callables."""
 
     def __init__(self, name, candidate, baseline, baseline_name, target=None, floor=None,
-                 settings=None, runs=None):
+                 settings=None, runs=None, allowed=None, allowed_name=None, prepare=None):
         self.name = name
         self.candidate = candidate
         self.baseline = baseline
@@ -40,6 +43,9 @@ class Case:
         self.floor = floor
         self.settings = settings or {}
         self.runs = runs or RUNS  # fewer for slow reference points
+        self.allowed = allowed
+        self.allowed_name = allowed_name
+        self.prepare = prepare
 
 
 def timed(conn, work):
@@ -47,7 +53,9 @@ def timed(conn, work):
     if callable(work):
         work()
     else:
-        conn.execute(work).fetchall()
+        cur = conn.execute(work)
+        if cur.description:
+            cur.fetchall()
     return time.perf_counter() - started
 
 
@@ -57,9 +65,13 @@ def run_case(conn, case):
     try:
         timed(conn, case.baseline)
         if case.runs > 1:
+            if case.prepare:
+                case.prepare()
             timed(conn, case.candidate)
         base, cand = [], []
         for _ in range(case.runs):
+            if case.prepare:
+                case.prepare()
             base.append(timed(conn, case.baseline))
             cand.append(timed(conn, case.candidate))
     finally:
@@ -98,6 +110,11 @@ def main():
                 if case.target is not None:
                     ok = ratio <= case.target
                     verdict = f"{'ok' if ok else 'MISSED'} (target <= {case.target}x)"
+                    missed += not ok
+                elif case.allowed is not None:
+                    ok = cand <= case.allowed(base)
+                    verdict = (f"{'ok' if ok else 'MISSED'} (within {case.allowed(base) * 1000:.0f} ms: "
+                               f"{case.allowed_name})")
                     missed += not ok
                 elif case.floor is not None:
                     ok = ratio >= case.floor

@@ -1,13 +1,26 @@
-"""Benchmark of the check cycle (issue: retraining triggers).
+"""Benchmark of the check cycle (issues: retraining triggers; incremental checks).
 
 RETRAIN_BENCH_CHECK_MODELS models (default 100), each with 10 baselined
 numeric features, a production version, and RETRAIN_BENCH_CHECK_ROWS
 predictions (default 100,000) in its drift, performance and confidence
-window, a quarter of them labelled.  One run_checks() cycle is timed; the
-case prints seconds per cycle and predictions checked per second.  Each
-model's window is read by one query (one scan), whatever the number of
-features and triggers.  The baseline is one plain scan of the same rows
-(SELECT count(*) over the window of every model), for scale.
+window of 7 days, a tenth of them labelled.  The cases:
+
+- the full scan: run_checks() with rollups switched off, every window read
+  from the rows (what 0.1.0 did); baseline: a count(*) of the windows;
+- cold start: rollups on, none kept yet: the cycle folds every window,
+  then judges from the rollups; baseline: the same count(*);
+- steady state: 1,000 new predictions per model (a tenth labelled) since
+  the last cycle; the cycle folds them and judges from the rollups; budget:
+  3 times a count(*) of the new rows plus 5 ms a model, and at most 1/50 of
+  the full scan;
+- one check() from rollups over a window of RETRAIN_BENCH_CHECK_BIG
+  predictions (default 1,000,000); budget 20 ms;
+- ingest: COPY of 200,000 predictions into retrain.predictions (with its
+  logged_at column and index) against the same COPY into a table shaped as
+  0.1.0's was; log_prediction() likewise, against the same INSERT into it.
+
+Each case prints seconds and predictions per second.  The worker is switched
+off while the cases run, so that only the cycle timed folds.
 """
 
 import os
@@ -17,47 +30,160 @@ from bench import Case
 
 MODELS = int(os.environ.get("RETRAIN_BENCH_CHECK_MODELS", "100"))
 ROWS = int(os.environ.get("RETRAIN_BENCH_CHECK_ROWS", "100000"))
+BIG = int(os.environ.get("RETRAIN_BENCH_CHECK_BIG", "1000000"))
+NEW = 1000
 FEATURES = [f"f{i}" for i in range(10)]
+POLICY = ('{"triggers": {"drift": {"psi": 0.25, "aggregate": "mean", "window": "7 days"}, '
+          '"performance": {"metric": "f1", "max_drop": 0.05, "min_labels": 100, "window": "7 days"}, '
+          '"confidence": {"min": 0.7, "window": "7 days"}}, "rollups": {"settle": "1 second"}}')
+FEATURE_JSON = "jsonb_build_object(" + ", ".join(f"'{f}', random() * {i + 1.2}" for i, f in enumerate(FEATURES)) + ")"
+ALL = "name ~ '^bench_check_'"
+
+
+def make_model(conn, name, rows):
+    conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (name,))
+    conn.execute("SELECT retrain.register_version(%s, 'v1', 's3://m', repeat('a', 64), "
+                 "'{\"f1\": 0.8}', features => %s)", (name, FEATURES))
+    conn.execute("SELECT retrain.capture_baseline(%s, 'v1', 'bench_check_training')", (name,))
+    conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green')", (name,))
+    conn.execute("SELECT retrain.set_policy(%s, %s)", (name, POLICY))
+    conn.execute("INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score, latency_ms, features) "
+                 f"SELECT %s, 'v1', 'u' || i, now() - random() * interval '6 days', random(), 10, {FEATURE_JSON} "
+                 "FROM generate_series(1, %s) i", (name, rows))
+
+
+def setup(conn):
+    have = conn.execute(f"SELECT count(*) FROM retrain.models WHERE {ALL}").fetchone()[0]
+    if have == MODELS + 1:
+        return
+    print(f"creating {MODELS} models with {ROWS:,} predictions each and one with {BIG:,} ...", flush=True)
+    conn.execute("DROP TABLE IF EXISTS bench_check_training")
+    conn.execute("CREATE TABLE bench_check_training AS SELECT "
+                 + ", ".join(f"random() * {i + 1} AS {f}" for i, f in enumerate(FEATURES))
+                 + " FROM generate_series(1, 20000)")
+    for m in range(MODELS):
+        make_model(conn, f"bench_check_{m}", ROWS)
+    make_model(conn, "bench_check_big", BIG)
+    conn.execute("INSERT INTO retrain.outcomes (prediction_id, label) "
+                 "SELECT id, random() < score FROM retrain.predictions "
+                 "WHERE model LIKE 'bench_check_%' AND id % 10 = 0")
+    conn.execute("VACUUM ANALYZE retrain.predictions, retrain.outcomes")
+
+
+def set_rollups(conn, enabled):
+    conn.execute("SELECT retrain.set_policy(name, policy || jsonb_build_object('rollups', "
+                 "jsonb_build_object('settle', '1 second', 'enabled', %s))) "
+                 f"FROM retrain.models WHERE {ALL}", (enabled,))
 
 
 def cases(conn):
     conn.execute("CREATE EXTENSION IF NOT EXISTS retrain")
-    have = conn.execute("SELECT count(*) FROM retrain.models WHERE name LIKE 'bench_check_%'").fetchone()[0]
-    if have != MODELS:
-        print(f"creating {MODELS} models with {ROWS:,} predictions each ...", flush=True)
-        conn.execute("DROP TABLE IF EXISTS bench_check_training")
-        conn.execute("CREATE TABLE bench_check_training AS SELECT "
-                     + ", ".join(f"random() * {i + 1} AS {f}" for i, f in enumerate(FEATURES))
-                     + " FROM generate_series(1, 20000)")
-        policy = ('{"triggers": {"drift": {"psi": 0.25, "aggregate": "mean", "window": "7 days"}, '
-                  '"performance": {"metric": "f1", "max_drop": 0.05, "min_labels": 100, "window": "7 days"}, '
-                  '"confidence": {"min": 0.7, "window": "7 days"}}}')
-        for m in range(MODELS):
-            name = f"bench_check_{m}"
-            conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (name,))
-            conn.execute("SELECT retrain.register_version(%s, 'v1', 's3://m', repeat('a', 64), "
-                         "'{\"f1\": 0.8}', features => %s)", (name, FEATURES))
-            conn.execute("SELECT retrain.capture_baseline(%s, 'v1', 'bench_check_training')", (name,))
-            conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green')", (name,))
-            conn.execute("SELECT retrain.set_policy(%s, %s)", (name, policy))
-            conn.execute(
-                "INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score, latency_ms, features) "
-                "SELECT %s, 'v1', 'u' || i, now() - random() * interval '6 days', random(), 10, "
-                "jsonb_build_object(" + ", ".join(f"'{f}', random() * {i + 1.2}" for i, f in enumerate(FEATURES)) + ") "
-                "FROM generate_series(1, %s) i", (name, ROWS))
-        conn.execute("INSERT INTO retrain.outcomes (prediction_id, label) "
-                     "SELECT id, random() < score FROM retrain.predictions "
-                     "WHERE model LIKE 'bench_check_%' AND id % 4 = 0")
-        conn.execute("VACUUM ANALYZE retrain.predictions, retrain.outcomes")
+    conn.execute("ALTER SYSTEM SET retrain.worker_enabled = off")
+    conn.execute("SELECT pg_reload_conf()")
+    setup(conn)
+    windows = ("SELECT model, count(*) FROM retrain.predictions WHERE model LIKE 'bench_check_%' "
+               "AND model <> 'bench_check_big' AND predicted_at >= now() - interval '7 days' GROUP BY model")
+    full = {}
+    state = {"from": 0}
 
-    def cycle():
-        started = time.perf_counter()
-        conn.execute("SELECT retrain.run_checks()")
-        elapsed = time.perf_counter() - started
-        print(f"    run_checks(): {MODELS} models, {MODELS * ROWS:,} predictions in their windows: "
-              f"{elapsed:.1f} s a cycle, {MODELS * ROWS / elapsed:,.0f} predictions/s", flush=True)
+    def cycle(label):
+        def run():
+            started = time.perf_counter()
+            # the models of the cycle, not the big one (its own case)
+            conn.execute("SELECT count(*) FILTER (WHERE retrain._check_model(name, now())) FROM retrain.models "
+                         f"WHERE {ALL} AND name <> 'bench_check_big'")
+            elapsed = time.perf_counter() - started
+            full.setdefault(label, []).append(elapsed)
+            print(f"    {label}: {MODELS} models, {MODELS * ROWS:,} predictions in their windows: "
+                  f"{elapsed:.2f} s a cycle, {MODELS * ROWS / elapsed:,.0f} window predictions/s", flush=True)
+        return run
 
-    return [Case(f"run_checks(), {MODELS} models x {ROWS:,} predictions", cycle,
-                 "SELECT model, count(*) FROM retrain.predictions "
-                 "WHERE model LIKE 'bench_check_%' AND predicted_at >= now() - interval '7 days' GROUP BY model",
-                 "count(*) of every model's window", runs=1)]
+    def full_scan_off():
+        set_rollups(conn, False)
+        conn.execute("SELECT retrain._fold_rollups(name, now()) FROM retrain.models WHERE " + ALL)
+
+    def cold_prepare():
+        set_rollups(conn, True)
+        conn.execute("DELETE FROM retrain.rollup_marks WHERE model LIKE 'bench_check_%'")
+        conn.execute("DELETE FROM retrain.rollups WHERE model LIKE 'bench_check_%'")
+        time.sleep(1.1)
+
+    def new_rows():
+        state["from"] = conn.execute("SELECT max(id) FROM retrain.predictions").fetchone()[0]
+        conn.execute("INSERT INTO retrain.predictions (model, version, unit_key, score, latency_ms, features) "
+                     f"SELECT m.name, 'v1', 'n' || i, random(), 10, {FEATURE_JSON} "
+                     "FROM retrain.models m, generate_series(1, %s) i "
+                     f"WHERE m.{ALL} AND m.name <> 'bench_check_big'", (NEW,))
+        conn.execute("INSERT INTO retrain.outcomes (prediction_id, label) SELECT id, random() < score "
+                     "FROM retrain.predictions WHERE id > %s AND id %% 10 = 0", (state["from"],))
+        time.sleep(1.1)  # rollups.settle
+
+    def count_new():
+        conn.execute("SELECT count(*) FROM retrain.predictions WHERE id > %s", (state["from"],)).fetchall()
+
+    def big_ready():
+        conn.execute("SELECT retrain._fold_rollups('bench_check_big', now())")
+
+    full_scan_off()
+    result = [
+        Case(f"full scan: {MODELS} models x {ROWS:,}", cycle("full scan (rollups off)"), windows,
+             "count(*) of every model's window", runs=1),
+    ]
+    result.append(Case(f"cold start: {MODELS} models x {ROWS:,}", cycle("cold start (fold every window)"), windows,
+                       "count(*) of every model's window", target=10, runs=1, prepare=cold_prepare))
+    result.append(Case(f"steady: +{NEW:,} a model, {MODELS} models", cycle("steady state"), count_new,
+                       f"count(*) of the {MODELS * NEW:,} new rows", runs=3, prepare=new_rows,
+                       allowed=lambda base: min(3 * base + 0.005 * MODELS,
+                                                min(full.get("full scan (rollups off)", [1e9])) / 50),
+                       allowed_name="3x the count(*) + 5 ms a model, and 1/50 of the full scan"))
+    result.append(Case(f"check() from rollups, {BIG:,} window", "SELECT * FROM retrain.check('bench_check_big')",
+                       "SELECT count(*) FROM retrain.predictions WHERE model = 'bench_check_big' "
+                       "AND predicted_at >= now() - interval '7 days'",
+                       "count(*) of the window", prepare=big_ready,
+                       allowed=lambda base: 0.020, allowed_name="20 ms"))
+    result += ingest_cases(conn)
+    return result
+
+
+def ingest_cases(conn):
+    """COPY and log_prediction()'s insert into a fresh table of today's shape
+    (retrain.predictions with its logged_at column and index) against one of
+    0.1.0's shape (without them), both emptied before each pair of timings."""
+    conn.execute("DROP TABLE IF EXISTS bench_ingest_plain, bench_ingest_new, bench_ingest_rows")
+    conn.execute("CREATE TABLE bench_ingest_new (LIKE retrain.predictions INCLUDING ALL)")
+    conn.execute("CREATE TABLE bench_ingest_plain (LIKE retrain.predictions INCLUDING ALL)")
+    conn.execute("DROP INDEX " + conn.execute(
+        "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'bench_ingest_plain'::regclass "
+        "AND pg_get_indexdef(indexrelid) LIKE '%logged_at%'").fetchone()[0])
+    conn.execute("ALTER TABLE bench_ingest_plain DROP COLUMN logged_at")
+    conn.execute("CREATE TABLE bench_ingest_rows AS SELECT 'bench_ingest_' || (i % 100) AS model, 'v1' AS version, "
+                 "'u' || i AS unit_key, now() AS predicted_at, random() AS score, 10.0::float8 AS latency_ms, "
+                 f"false AS error, {FEATURE_JSON} AS features FROM generate_series(1, 200000) i")
+    for table in ("plain", "new"):
+        conn.execute(f"CREATE OR REPLACE FUNCTION pg_temp.log_{table}(model text, version text, unit_key text, "
+                     "score float8, latency_ms float8, features jsonb) RETURNS bigint LANGUAGE sql AS $$ "
+                     "SELECT retrain._admit_prediction(model, version, now(), score, latency_ms); "
+                     f"INSERT INTO bench_ingest_{table} (model, version, unit_key, score, latency_ms, features) "
+                     "VALUES (model, version, unit_key, score, latency_ms, features) RETURNING id $$")
+    cols = "model, version, unit_key, predicted_at, score, latency_ms, error, features"
+    with conn.cursor().copy(f"COPY (SELECT {cols} FROM bench_ingest_rows) TO STDOUT") as out:
+        data = b"".join(bytes(chunk) for chunk in out)
+
+    def empty():
+        conn.execute("TRUNCATE bench_ingest_plain, bench_ingest_new")
+
+    def copy_into(table):
+        def run():
+            with conn.cursor().copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                copy.write(data)
+        return run
+
+    calls = ("DO $$ BEGIN FOR i IN 1..20000 LOOP PERFORM {fn}('bench_ingest_' || (i % 100), 'v1', 'u' || i, "
+             "random(), 10.0, '{{\"f0\": 1.5, \"f1\": 2.5}}'::jsonb); END LOOP; END $$")
+    return [
+        Case("COPY 200,000 predictions", copy_into("bench_ingest_new"), copy_into("bench_ingest_plain"),
+             "the same COPY into a table of 0.1.0's shape", target=1.11, prepare=empty),
+        Case("log_prediction()'s insert x 20,000", calls.format(fn="pg_temp.log_new"),
+             calls.format(fn="pg_temp.log_plain"), "the same into a table of 0.1.0's shape", target=1.11,
+             prepare=empty),
+    ]

@@ -16,8 +16,10 @@ CREATE TABLE @extschema@.predictions (
     error        boolean NOT NULL DEFAULT false,
     features     jsonb,
     -- when the row arrived (not when the prediction was made): the check
-    -- cycle folds rows into its rollups in this order
-    logged_at    timestamptz DEFAULT pg_catalog.clock_timestamp(),
+    -- cycle folds rows into its rollups in this order.  The start of the
+    -- statement that wrote it: a volatile default (clock_timestamp) would
+    -- cost COPY its batched inserts.
+    logged_at    timestamptz DEFAULT pg_catalog.statement_timestamp(),
     -- a figure the checks aggregate is a number they can take, whatever
     -- writes the row (log_prediction, INSERT, COPY)
     CONSTRAINT predictions_score_finite CHECK (score > '-Infinity' AND score < 'Infinity'),
@@ -32,23 +34,33 @@ COMMENT ON COLUMN @extschema@.predictions.score IS 'probability of the positive 
 COMMENT ON COLUMN @extschema@.predictions.error IS 'the prediction failed (the application served its fallback)';
 COMMENT ON COLUMN @extschema@.predictions.features IS 'the feature values scored, for drift checks';
 COMMENT ON COLUMN @extschema@.predictions.logged_at IS
-    'when the row was written (left to its default); NULL for rows logged before retrain 0.2.0';
+    'when the statement that wrote the row began (left to its default); NULL for rows logged before retrain 0.2.0';
 
 CREATE TABLE @extschema@.outcomes (
     prediction_id bigint PRIMARY KEY,
     label         boolean,
     actual        pg_catalog.float8,
     observed_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    logged_at     timestamptz DEFAULT pg_catalog.clock_timestamp(),
+    logged_at     timestamptz DEFAULT pg_catalog.statement_timestamp(),
+    -- its prediction's, set by a trigger however the row is written
+    model         text,
     CHECK ((label IS NULL) <> (actual IS NULL)),
     CONSTRAINT outcomes_actual_finite CHECK (actual > '-Infinity' AND actual < 'Infinity')
 );
 CREATE INDEX outcomes_observed_at ON @extschema@.outcomes (observed_at);
-CREATE INDEX outcomes_logged_at ON @extschema@.outcomes (logged_at);
+-- the check cycle's reads: per model, what arrived since it last folded,
+-- the labels observed since the last training, and those observed after
+-- they arrived (a time that was ahead)
+CREATE INDEX outcomes_model_logged ON @extschema@.outcomes (model, logged_at);
+CREATE INDEX outcomes_model_observed ON @extschema@.outcomes (model, observed_at);
+CREATE INDEX outcomes_observed_later ON @extschema@.outcomes (observed_at)
+    WHERE observed_at > coalesce(logged_at, '-infinity');
 COMMENT ON TABLE @extschema@.outcomes IS
     'What happened: the label (classification) or actual value (regression) of a logged prediction';
 COMMENT ON COLUMN @extschema@.outcomes.logged_at IS
-    'when the row was written (left to its default); NULL for rows logged before retrain 0.2.0';
+    'when the statement that wrote the row began (left to its default); NULL for rows logged before retrain 0.2.0';
+COMMENT ON COLUMN @extschema@.outcomes.model IS
+    'the model of the prediction, set from it whenever the row is written';
 
 -- The prediction log is application data: not for every role (the GRANT
 -- recipe of docs/operations.md gives it to applications and analysts).
@@ -145,6 +157,31 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._log_outcome(bigint, boolean, pg_catalog.float8, timestamptz) IS
     'The body of both log_outcome() forms (internal)';
+
+-- An outcome carries its prediction's model, so that the check cycle finds
+-- a model's new outcomes without reading every model's.  Set here, from the
+-- prediction, whatever the writer said: an application that may insert
+-- outcomes cannot file them under another model.  Without a prediction
+-- (a restore loads outcomes before predictions) the row keeps what it
+-- says; every read joins the prediction and its model too, so an orphan
+-- counts for no model.  SECURITY DEFINER: a writer may insert outcomes
+-- without being allowed to read predictions.
+CREATE OR REPLACE FUNCTION @extschema@._outcome_model()
+    RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.model := coalesce((SELECT p.model FROM @extschema@.predictions p WHERE p.id = NEW.prediction_id), NEW.model);
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._outcome_model() IS
+    'Trigger of retrain.outcomes: set an outcome''s model from its prediction (internal)';
+
+CREATE OR REPLACE TRIGGER outcomes_model BEFORE INSERT OR UPDATE OF prediction_id, model ON @extschema@.outcomes
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._outcome_model();
+COMMENT ON TRIGGER outcomes_model ON @extschema@.outcomes IS 'An outcome''s model is its prediction''s';
 
 CREATE OR REPLACE FUNCTION @extschema@.log_outcome(prediction_id bigint, label boolean,
                                         observed_at timestamptz DEFAULT pg_catalog.now())

@@ -33,7 +33,7 @@ CREATE OR REPLACE FUNCTION @extschema@._policy_defaults()
       "versions": {},
       "lineage": {"required": []},
       "results": {"retention": "30 days"},
-      "rollups": {"bucket": "1 hour", "settle": "5 minutes"}
+      "rollups": {"enabled": true, "bucket": "1 hour", "settle": "5 minutes"}
     }'::jsonb;
 COMMENT ON FUNCTION @extschema@._policy_defaults() IS
     'The default of every policy key, merged by effective_policy() (internal)';
@@ -619,13 +619,15 @@ AS $$
 BEGIN
     IF jsonb_typeof(rollups) <> 'object'
        OR EXISTS (SELECT 1 FROM jsonb_each(rollups) x
-                   WHERE x.key NOT IN ('bucket', 'settle') OR jsonb_typeof(x.value) <> 'string'
-                      OR @extschema@._valid_interval(x.value #>> '{}') IS NOT TRUE
+                   WHERE x.key NOT IN ('enabled', 'bucket', 'settle')
+                      OR (x.key = 'enabled' AND jsonb_typeof(x.value) <> 'boolean')
+                      OR (x.key <> 'enabled' AND (jsonb_typeof(x.value) <> 'string'
+                                                  OR @extschema@._valid_interval(x.value #>> '{}') IS NOT TRUE))
                       OR (x.key = 'bucket' AND ((x.value #>> '{}')::interval > interval '1 day'
                                                 OR extract(month FROM (x.value #>> '{}')::interval) <> 0))) THEN
-        RAISE EXCEPTION 'retrain.set_policy: rollups must be {"bucket": interval, "settle": interval}, not %', rollups
+        RAISE EXCEPTION 'retrain.set_policy: rollups must be {"enabled": boolean, "bucket": interval, "settle": interval}, not %', rollups
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'bucket: the width of a rollup bucket, 1 second to 1 day (default "1 hour"); settle: how long after its end a bucket is folded (default "5 minutes").';
+                  DETAIL = 'enabled: whether the cycle keeps rollups for the model (default true); bucket: the width of a rollup bucket, 1 second to 1 day (default "1 hour"); settle: how long rows may take to arrive before they are folded (default "5 minutes").';
     END IF;
 END
 $$;

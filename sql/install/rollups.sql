@@ -116,6 +116,9 @@ CREATE TABLE @extschema@.rollups (
     mae          bytea,
     rmse         bytea,
     features     jsonb NOT NULL DEFAULT '{}',
+    -- the latest prediction folded in: a bucket a window ends in is whole
+    -- for it up to there
+    last_predicted_at timestamptz,
     PRIMARY KEY (model, version, bucket_start)
 );
 COMMENT ON TABLE @extschema@.rollups IS
@@ -172,7 +175,7 @@ BEGIN
         '%10$s AS predictions, %11$s AS invalid, '
         'count(o.prediction_id) FILTER (WHERE %1$s) AS labelled, %2$s AS confidence, '
         '%3$s AS rank_state, %4$s AS confusion, %5$s AS brier, %6$s AS log_loss, %7$s AS mae, %8$s AS rmse, '
-        '%9$s AS features',
+        '%9$s AS features, %12$s AS last_predicted_at',
         valid,
         CASE WHEN cls AND NOT labels_only
              THEN format('@extschema@._mae_state(greatest(p.score, 1 - p.score), 0) FILTER (WHERE %s)', valid)
@@ -188,7 +191,8 @@ BEGIN
         CASE WHEN cardinality(feats) = 0 THEN '''{}''::jsonb'
              ELSE format('jsonb_build_object(%s)', array_to_string(feats, ', ')) END,
         CASE WHEN labels_only THEN '0::bigint' ELSE 'count(*)' END,
-        CASE WHEN labels_only THEN '0::bigint' ELSE format('count(*) FILTER (WHERE NOT %s)', valid) END);
+        CASE WHEN labels_only THEN '0::bigint' ELSE format('count(*) FILTER (WHERE NOT %s)', valid) END,
+        CASE WHEN labels_only THEN 'NULL::timestamptz' ELSE 'max(p.predicted_at)' END);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._state_list(@extschema@.models, text, pg_catalog.float8, boolean) IS
@@ -210,11 +214,11 @@ CREATE OR REPLACE FUNCTION @extschema@._arrival_from(observed_upto timestamptz, 
 COMMENT ON FUNCTION @extschema@._arrival_from(timestamptz, timestamptz) IS
     'The FROM clause (p, o) over retrain.predictions with the outcomes observed and logged by given times (internal)';
 
--- A version's states over the rows of from_ (p, o) that meet cond, grouped
--- by bucket (bucket NULL: one group).  Read with the rights the model's
--- source calls for (_read).
-CREATE OR REPLACE FUNCTION @extschema@._states(m @extschema@.models, version text, from_ text, cond text,
-                                               threshold pg_catalog.float8, bucket interval, labels_only boolean)
+-- A version's states (the SELECT list of _state_list) over the rows of
+-- from_ (p, o) that meet cond, grouped by bucket (bucket NULL: one group).
+-- Read with the rights the model's source calls for (_read).
+CREATE OR REPLACE FUNCTION @extschema@._states(m @extschema@.models, version text, list text, from_ text, cond text,
+                                               bucket interval)
     RETURNS SETOF @extschema@.rollups
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -224,20 +228,20 @@ BEGIN
     SELECT m.name, version, r.bucket_start, r.predictions, r.invalid, r.labelled,
            decode(substr(r.confidence, 3), 'hex'), decode(substr(r.rank_state, 3), 'hex'), r.confusion,
            decode(substr(r.brier, 3), 'hex'), decode(substr(r.log_loss, 3), 'hex'), decode(substr(r.mae, 3), 'hex'),
-           decode(substr(r.rmse, 3), 'hex'), r.features
+           decode(substr(r.rmse, 3), 'hex'), r.features, r.last_predicted_at
       FROM jsonb_to_recordset(@extschema@._read(m, format(
                'SELECT coalesce(jsonb_agg(to_jsonb(s)), ''[]'') FROM ('
                'SELECT %s AS bucket_start, %s FROM %s WHERE p.model = %L AND p.version = %L AND %s GROUP BY 1) s',
                CASE WHEN bucket IS NULL THEN '''-infinity''::timestamptz'
                     ELSE format('date_bin(%L::interval, p.predicted_at, ''2001-01-01 00:00+00'')', bucket) END,
-               @extschema@._state_list(m, version, threshold, labels_only), from_, m.name, version, cond)))
+               list, from_, m.name, version, cond)))
            AS r(bucket_start timestamptz, predictions bigint, invalid bigint, labelled bigint, confidence text,
                 rank_state text, confusion @extschema@.confusion, brier text, log_loss text, mae text, rmse text,
-                features jsonb)
+                features jsonb, last_predicted_at timestamptz)
      WHERE r.predictions > 0 OR r.labelled > 0;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._states(@extschema@.models, text, text, text, pg_catalog.float8, interval, boolean) IS
+COMMENT ON FUNCTION @extschema@._states(@extschema@.models, text, text, text, text, interval) IS
     'A version''s rollup states over the rows of a FROM clause that meet a condition, by bucket (internal)';
 
 -- Two serialized states as one (either may be NULL: no such rows).
@@ -257,25 +261,13 @@ CREATE OR REPLACE FUNCTION @extschema@._loss_add(a bytea, b bytea)
 COMMENT ON FUNCTION @extschema@._loss_add(bytea, bytea) IS 'Two serialized mean-loss states merged (internal)';
 
 -- Feature counts of several rollup rows added, feature by feature: a
--- histogram's array element by element, category counts key by key.  A
--- feature no row counted stays out (NULL, as an aggregate over no rows).
+-- histogram's array element by element, category counts key by key (in
+-- C: check() adds a window's buckets with it).  A feature no row counted
+-- stays out (NULL, as an aggregate over no rows).
 CREATE OR REPLACE FUNCTION @extschema@._sum_features(parts jsonb[])
     RETURNS jsonb
-    LANGUAGE sql IMMUTABLE
-    SET search_path = pg_catalog, pg_temp
-    RETURN (SELECT coalesce(jsonb_object_agg(x.k, x.v), '{}') FROM (
-                SELECT h.k, jsonb_agg(h.n ORDER BY h.i) AS v
-                  FROM (SELECT f.key AS k, e.i, sum(e.n::numeric) AS n
-                          FROM unnest(parts) j, jsonb_each(j) f,
-                               jsonb_array_elements_text(f.value) WITH ORDINALITY e(n, i)
-                         WHERE jsonb_typeof(f.value) = 'array' GROUP BY 1, 2) h
-                 GROUP BY h.k
-                UNION ALL
-                SELECT c.k, jsonb_object_agg(c.c, c.n)
-                  FROM (SELECT f.key AS k, e.key AS c, sum(e.value::numeric) AS n
-                          FROM unnest(parts) j, jsonb_each(j) f, jsonb_each_text(f.value) e
-                         WHERE jsonb_typeof(f.value) = 'object' GROUP BY 1, 2) c
-                 GROUP BY c.k) x);
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_sum_features';
 COMMENT ON FUNCTION @extschema@._sum_features(jsonb[]) IS
     'Feature counts of rollup rows added, feature by feature (internal)';
 
@@ -300,7 +292,8 @@ BEGIN
            log_loss = @extschema@._loss_add(r.log_loss, excluded.log_loss),
            mae = @extschema@._loss_add(r.mae, excluded.mae), rmse = @extschema@._loss_add(r.rmse, excluded.rmse),
            features = CASE WHEN excluded.features = '{}' THEN r.features WHEN r.features = '{}' THEN excluded.features
-                           ELSE @extschema@._sum_features(ARRAY[r.features, excluded.features]) END;
+                           ELSE @extschema@._sum_features(ARRAY[r.features, excluded.features]) END,
+           last_predicted_at = greatest(r.last_predicted_at, excluded.last_predicted_at);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
@@ -309,11 +302,14 @@ COMMENT ON FUNCTION @extschema@._add_rollups(@extschema@.rollups[]) IS
     'Add rows of states to the rollups, merged into the buckets that have some (internal)';
 
 -- The rows of retrain.predictions are folded in the order they arrived
--- (logged_at), so that a backfill (predictions or outcomes logged today
--- with yesterday's times) is folded too, into its buckets.  A row counts
--- as arrived once committed; a transaction still writing may commit rows
--- with an earlier logged_at, so the fold stops short of the oldest one
--- that is (and of rollups.settle before at).
+-- (logged_at, the start of the statement that wrote them), so that a
+-- backfill (predictions or outcomes logged today with yesterday's times)
+-- is folded too, into its buckets.  A row counts as arrived once committed:
+-- a statement still running, or a transaction that wrote and has not yet
+-- committed, may yet commit rows logged as early as it began, so the fold
+-- stops short of the oldest of them (and of rollups.settle before at).  A
+-- long statement in the database holds folding back to its start: the
+-- rows since are read directly until it ends, slower but the same figures.
 CREATE OR REPLACE FUNCTION @extschema@._arrival_horizon(at timestamptz, settle interval)
     RETURNS timestamptz
     LANGUAGE plpgsql VOLATILE
@@ -323,17 +319,39 @@ DECLARE
     oldest timestamptz;
 BEGIN
     PERFORM pg_stat_clear_snapshot();
-    SELECT min(a.xact_start) INTO oldest FROM pg_stat_activity a
-     WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid();
-    RETURN least(at - settle, oldest);
+    SELECT min(CASE WHEN a.backend_xid IS NOT NULL THEN a.xact_start ELSE a.query_start END) INTO oldest
+      FROM pg_stat_activity a
+     WHERE a.datname = current_database() AND a.backend_type IN ('client backend', 'background worker')
+       AND a.pid <> pg_backend_pid() AND a.leader_pid IS DISTINCT FROM pg_backend_pid()
+       AND (a.backend_xid IS NOT NULL OR a.state = 'active');
+    RETURN least(at - settle, oldest - interval '1 microsecond');
 END
 $$;
 COMMENT ON FUNCTION @extschema@._arrival_horizon(timestamptz, interval) IS
-    'How far the rows of retrain.predictions have arrived: at - settle, or the start of the oldest transaction still writing (internal)';
+    'How far the rows of retrain.predictions have arrived: at - settle, or just before the oldest statement or writing transaction still running (internal)';
+
+-- The outcomes of retrain.predictions that arrived after a time: known at
+-- greatest(logged_at, observed_at).  Two conditions over o and p, each
+-- served by an index of retrain.outcomes: logged since, and logged before
+-- but observed since (a time that was ahead).
+-- Only outcomes of predictions logged by after: the others come with
+-- their predictions.
+CREATE OR REPLACE FUNCTION @extschema@._arrived_outcomes(model text, after timestamptz, logged_upto timestamptz,
+                                                         observed_upto timestamptz)
+    RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN ARRAY[format('o.model = %1$L AND o.logged_at > %2$L AND o.logged_at <= %3$L AND o.observed_at <= %4$L '
+                        'AND coalesce(p.logged_at, ''-infinity'') <= %2$L', model, after, logged_upto, observed_upto),
+                 format('o.observed_at > coalesce(o.logged_at, ''-infinity'') AND o.observed_at > %2$L '
+                        'AND o.observed_at <= %4$L AND coalesce(o.logged_at, ''-infinity'') <= %2$L '
+                        'AND coalesce(p.logged_at, ''-infinity'') <= %2$L', model, after, logged_upto, observed_upto)];
+COMMENT ON FUNCTION @extschema@._arrived_outcomes(text, timestamptz, timestamptz, timestamptz) IS
+    'The conditions on o and p of a model''s outcomes that arrived after a time (logged by one, observed by another), for predictions that arrived before it (internal)';
 
 -- One fold of retrain.predictions: the predictions logged in (after, upto]
--- with their outcomes logged by upto, and the outcomes logged in (after,
--- upto] of predictions folded before, into the buckets of their
+-- with their outcomes known by upto, and the outcomes that arrived in
+-- (after, upto] for predictions folded before, into the buckets of their
 -- predictions from keep on.
 CREATE OR REPLACE FUNCTION @extschema@._fold_arrived(m @extschema@.models, after timestamptz, upto timestamptz,
                                                      keep timestamptz, threshold pg_catalog.float8, width interval)
@@ -343,28 +361,30 @@ CREATE OR REPLACE FUNCTION @extschema@._fold_arrived(m @extschema@.models, after
 AS $$
 DECLARE
     v text;
+    c text;
     n integer := 0;
 BEGIN
     FOR v IN SELECT mv.version FROM @extschema@.model_versions mv WHERE mv.model = m.name LOOP
-        n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v, @extschema@._arrival_from(upto, upto),
+        n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
+            @extschema@._state_list(m, v, threshold, false), @extschema@._arrival_from(upto, upto),
             format('p.predicted_at >= %L AND %s', keep,
                    CASE WHEN after = '-infinity' THEN format('coalesce(p.logged_at, ''-infinity'') <= %L', upto)
                         ELSE format('p.logged_at > %L AND p.logged_at <= %L', after, upto) END),
-            threshold, width, false) s));
+            width) s));
         IF after > '-infinity' THEN
-            n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
-                '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
-                format('p.predicted_at >= %1$L AND coalesce(p.logged_at, ''-infinity'') <= %2$L '
-                       'AND (o.logged_at > %2$L OR o.observed_at > %2$L) '
-                       'AND coalesce(o.logged_at, ''-infinity'') <= %3$L AND o.observed_at <= %3$L', keep, after, upto),
-                threshold, width, true) s));
+            FOREACH c IN ARRAY @extschema@._arrived_outcomes(m.name, after, upto, upto) LOOP
+                n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
+                    @extschema@._state_list(m, v, threshold, true),
+                    '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
+                    format('p.predicted_at >= %L AND %s', keep, c), width) s));
+            END LOOP;
         END IF;
     END LOOP;
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._fold_arrived(@extschema@.models, timestamptz, timestamptz, timestamptz, pg_catalog.float8, interval) IS
-    'Fold the predictions and outcomes of retrain.predictions logged in (after, upto] into a model''s rollups (internal)';
+    'Fold the predictions and outcomes of retrain.predictions that arrived in (after, upto] into a model''s rollups (internal)';
 
 -- One fold of a source relation (set_source), which has no arrival time:
 -- the buckets closed since (a bucket is closed once its end is
@@ -384,15 +404,15 @@ DECLARE
 BEGIN
     FOR v IN SELECT mv.version FROM @extschema@.model_versions mv WHERE mv.model = m.name LOOP
         IF mk.computed_until < closed THEN
-            n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v, @extschema@._source_from('rollups', m, upto),
-                format('p.predicted_at >= %L AND p.predicted_at < %L', mk.computed_until, closed),
-                mk.threshold, mk.bucket, false) s));
+            n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
+                @extschema@._state_list(m, v, mk.threshold, false), @extschema@._source_from('rollups', m, upto),
+                format('p.predicted_at >= %L AND p.predicted_at < %L', mk.computed_until, closed), mk.bucket) s));
         END IF;
         IF mk.computed_from < mk.computed_until AND upto > mk.outcomes_until THEN
-            n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v, @extschema@._source_from('rollups', m, upto),
+            n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
+                @extschema@._state_list(m, v, mk.threshold, true), @extschema@._source_from('rollups', m, upto),
                 format('p.predicted_at >= %L AND p.predicted_at < %L AND o.observed_at > %L',
-                       mk.computed_from, mk.computed_until, mk.outcomes_until),
-                mk.threshold, mk.bucket, true) s));
+                       mk.computed_from, mk.computed_until, mk.outcomes_until), mk.bucket) s));
         END IF;
     END LOOP;
     RETURN n;
@@ -436,6 +456,12 @@ BEGIN
     -- model being folded reads the rollups as they were committed, and
     -- the rows for the rest.
     IF NOT FOUND OR NOT pg_try_advisory_xact_lock(hashtext('retrain rollups'), hashtext(model)) THEN
+        RETURN 0;
+    END IF;
+    IF NOT (pol->'rollups'->>'enabled')::boolean THEN
+        -- switched off: check() reads the rows
+        DELETE FROM @extschema@.rollups r WHERE r.model = _fold_rollups.model;
+        DELETE FROM @extschema@.rollup_marks r WHERE r.model = _fold_rollups.model;
         RETURN 0;
     END IF;
     upto := CASE WHEN m.source IS NULL THEN @extschema@._arrival_horizon(at, settle) ELSE at - settle END;
@@ -497,13 +523,27 @@ DECLARE
     lo timestamptz;
     hi timestamptz;
     rows_ text := @extschema@._source_from('rollups', m, at);
+    full_ text := @extschema@._state_list(m, version, mk.threshold, false);
+    labels text := @extschema@._state_list(m, version, mk.threshold, true);
+    c text;
     parts @extschema@.rollups[];
-    late @extschema@.rollups[];
+    late @extschema@.rollups[] := '{}';
     result @extschema@.rollups;
 BEGIN
-    -- [lo, hi): the whole buckets of the window the rollups hold
+    -- [lo, hi): the buckets of the window the rollups answer for
     lo := CASE WHEN first_ < since THEN first_ + mk.bucket ELSE first_ END;
-    hi := CASE WHEN m.source IS NULL THEN date_bin(mk.bucket, at, '2001-01-01 00:00+00') ELSE mk.computed_until END;
+    IF m.source IS NULL THEN
+        hi := date_bin(mk.bucket, at, '2001-01-01 00:00+00');
+        -- the bucket the window ends in, unless it holds predictions made
+        -- after at (a question about the past, a clock ahead)
+        IF NOT EXISTS (SELECT 1 FROM @extschema@.rollups r
+                        WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start = hi
+                          AND r.last_predicted_at > at) THEN
+            hi := hi + mk.bucket;
+        END IF;
+    ELSE
+        hi := mk.computed_until;
+    END IF;
     IF lo >= hi THEN
         lo := since;
         hi := since;
@@ -512,33 +552,31 @@ BEGIN
         SELECT r FROM @extschema@.rollups r
          WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start >= lo AND r.bucket_start < hi
         UNION ALL
-        SELECT s FROM @extschema@._states(m, version, rows_, format('p.predicted_at >= %L AND p.predicted_at < %L', since, lo),
-                                          mk.threshold, NULL, false) s
+        SELECT s FROM @extschema@._states(m, version, full_, rows_,
+                                          format('p.predicted_at >= %L AND p.predicted_at < %L', since, lo), NULL) s
         UNION ALL
-        SELECT s FROM @extschema@._states(m, version, rows_, format('p.predicted_at >= %L AND p.predicted_at <= %L', hi, at),
-                                          mk.threshold, NULL, false) s);
+        SELECT s FROM @extschema@._states(m, version, full_, rows_,
+                                          format('p.predicted_at >= %L AND p.predicted_at <= %L', hi, at), NULL) s);
     IF lo < hi AND m.source IS NULL THEN
-        -- predictions that arrived after the last fold, in the whole
-        -- buckets, and outcomes that did, of predictions folded before
+        -- in those buckets, predictions that arrived after the last fold,
+        -- and outcomes that did for predictions folded before
         parts := parts || ARRAY(
-            SELECT s FROM @extschema@._states(m, version, rows_,
-                                              format('p.predicted_at >= %L AND p.predicted_at < %L AND p.logged_at > %L',
-                                                     lo, hi, mk.computed_until),
-                                              mk.threshold, NULL, false) s);
-        late := ARRAY(
-            SELECT s FROM @extschema@._states(m, version, '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
-                                              format('p.predicted_at >= %1$L AND p.predicted_at < %2$L '
-                                                     'AND coalesce(p.logged_at, ''-infinity'') <= %3$L '
-                                                     'AND (o.logged_at > %3$L OR o.observed_at > %3$L) AND o.observed_at <= %4$L',
-                                                     lo, hi, mk.computed_until, at),
-                                              mk.threshold, NULL, true) s);
+            SELECT s FROM @extschema@._states(m, version, full_, rows_,
+                                              format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L '
+                                                     'AND p.logged_at > %L', lo, hi, at, mk.computed_until), NULL) s);
+        FOREACH c IN ARRAY @extschema@._arrived_outcomes(m.name, mk.computed_until, 'infinity', at) LOOP
+            late := late || ARRAY(
+                SELECT s FROM @extschema@._states(m, version, labels,
+                                                  '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
+                                                  format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L AND %s',
+                                                         lo, hi, at, c), NULL) s);
+        END LOOP;
     ELSIF lo < hi AND at > mk.outcomes_until THEN
         -- a source: outcomes observed after the last fold
         late := ARRAY(
-            SELECT s FROM @extschema@._states(m, version, rows_,
+            SELECT s FROM @extschema@._states(m, version, labels, rows_,
                                               format('p.predicted_at >= %L AND p.predicted_at < %L AND o.observed_at > %L',
-                                                     lo, hi, mk.outcomes_until),
-                                              mk.threshold, NULL, true) s);
+                                                     lo, hi, mk.outcomes_until), NULL) s);
     END IF;
     SELECT m.name, _rollup_sum.version, since, coalesce(sum(p.predictions), 0), coalesce(sum(p.invalid), 0),
            coalesce(sum(p.labelled), 0), @extschema@._loss_union(p.confidence), @extschema@._rank_union(p.rank_state),
@@ -554,8 +592,9 @@ COMMENT ON FUNCTION @extschema@._rollup_sum(@extschema@.models, text, timestampt
     'A version''s states over [since, at] as of at: whole buckets from the rollups, the edges and what arrived since the last fold from the rows (internal)';
 
 -- What _window() computes, from the rollups: the same jsonb, or NULL when
--- they cannot answer (no rollups yet; a question about a time before
--- their last fold; a window reaching before them; another threshold).
+-- they cannot answer (no rollups yet, or switched off; a question about a
+-- time before their last fold; a window reaching before them; another
+-- threshold).
 CREATE OR REPLACE FUNCTION @extschema@._rollup_window(m @extschema@.models, trg jsonb, version text, at timestamptz)
     RETURNS jsonb
     LANGUAGE plpgsql VOLATILE
@@ -574,7 +613,8 @@ BEGIN
     SELECT * INTO mk FROM @extschema@.rollup_marks rm WHERE rm.model = m.name;
     widest := (SELECT max((t.value->>'window')::interval) FROM jsonb_each(trg) t
                 WHERE t.key IN ('drift', 'performance', 'confidence'));
-    IF mk.model IS NULL OR at < mk.outcomes_until OR at < mk.computed_until OR at - widest < mk.computed_from
+    IF mk.model IS NULL OR NOT (@extschema@.effective_policy(m.name)->'rollups'->>'enabled')::boolean
+       OR at < mk.outcomes_until OR at < mk.computed_until OR at - widest < mk.computed_from
        OR mk.made_with->>'source' IS DISTINCT FROM m.source
        OR (trg ? 'performance' AND mk.threshold <> (trg->'performance'->>'threshold')::float8) THEN
         RETURN NULL;
@@ -656,12 +696,13 @@ BEGIN
              WHERE r.model = m.name AND r.bucket_start >= lo AND r.bucket_start < hi;
             FOR v IN SELECT mv.version FROM @extschema@.model_versions mv WHERE mv.model = m.name LOOP
                 n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
+                    @extschema@._state_list(m, v, mk.threshold, false),
                     CASE WHEN m.source IS NULL THEN @extschema@._arrival_from(mk.outcomes_until, mk.computed_until)
                          ELSE @extschema@._source_from('rebuild_rollups', m, mk.outcomes_until) END,
                     format('p.predicted_at >= %L AND p.predicted_at < %L', lo, hi)
                     || CASE WHEN m.source IS NULL
                             THEN format(' AND coalesce(p.logged_at, ''-infinity'') <= %L', mk.computed_until) ELSE '' END,
-                    mk.threshold, mk.bucket, false) s));
+                    mk.bucket) s));
             END LOOP;
         END IF;
     END IF;

@@ -199,9 +199,11 @@ BEGIN
                                            'WHERE o.prediction_id IS NOT NULL AND o.observed_at > %L AND o.observed_at <= %L',
                                            @extschema@._source_from('check', m, at), since, at));
     END IF;
+    -- found by the outcome's own model (outcomes_model_observed), then
+    -- checked against the prediction's
     EXECUTE 'SELECT count(*) FROM @extschema@.outcomes o '
             'JOIN @extschema@.predictions p ON p.id = o.prediction_id '
-            'WHERE p.model = $1 AND o.observed_at > $2 AND o.observed_at <= $3'
+            'WHERE o.model = $1 AND p.model = $1 AND o.observed_at > $2 AND o.observed_at <= $3'
        INTO n USING m.name, since, at;
     RETURN n;
 END
@@ -704,10 +706,9 @@ COMMENT ON FUNCTION @extschema@._trigger_feature_change(jsonb, jsonb) IS
 -- the training range, not an error that stops the check.
 CREATE OR REPLACE FUNCTION @extschema@._as_float8(v text)
     RETURNS pg_catalog.float8
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN v ~* '^\s*[-+]?(([0-9]+\.?[0-9]*|\.[0-9]+)(e[-+]?[0-9]{1,3})?|nan|inf|infinity)\s*$'
-                THEN v::pg_catalog.float8 END;
-COMMENT ON FUNCTION @extschema@._as_float8(text) IS 'A text feature value as float8, NULL when it is not a number (internal)';
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_as_float8';
+COMMENT ON FUNCTION @extschema@._as_float8(text) IS 'A text feature value as float8, NULL when it is not a decimal number or is beyond float8''s range (internal)';
 
 -- Data quality before training (eligibility.data_quality): over the
 -- window, per feature, the share of predictions missing it and the share of

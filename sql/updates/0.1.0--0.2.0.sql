@@ -119,15 +119,25 @@ $$;
 -- into its rollups in that order.  Rows logged by 0.1.0 keep NULL (no table
 -- rewrite); the first fold takes them in.
 ALTER TABLE @extschema@.predictions ADD COLUMN logged_at timestamptz;
-ALTER TABLE @extschema@.predictions ALTER COLUMN logged_at SET DEFAULT pg_catalog.clock_timestamp();
+ALTER TABLE @extschema@.predictions ALTER COLUMN logged_at SET DEFAULT pg_catalog.statement_timestamp();
 CREATE INDEX predictions_model_logged ON @extschema@.predictions (model, logged_at);
 COMMENT ON COLUMN @extschema@.predictions.logged_at IS
-    'when the row was written (left to its default); NULL for rows logged before retrain 0.2.0';
+    'when the statement that wrote the row began (left to its default); NULL for rows logged before retrain 0.2.0';
 ALTER TABLE @extschema@.outcomes ADD COLUMN logged_at timestamptz;
-ALTER TABLE @extschema@.outcomes ALTER COLUMN logged_at SET DEFAULT pg_catalog.clock_timestamp();
-CREATE INDEX outcomes_logged_at ON @extschema@.outcomes (logged_at);
+ALTER TABLE @extschema@.outcomes ALTER COLUMN logged_at SET DEFAULT pg_catalog.statement_timestamp();
 COMMENT ON COLUMN @extschema@.outcomes.logged_at IS
-    'when the row was written (left to its default); NULL for rows logged before retrain 0.2.0';
+    'when the statement that wrote the row began (left to its default); NULL for rows logged before retrain 0.2.0';
+-- An outcome's model, set from its prediction by a trigger (monitoring.sql),
+-- so that the cycle finds a model's new outcomes alone; filled in here for
+-- the outcomes 0.1.0 logged.
+ALTER TABLE @extschema@.outcomes ADD COLUMN model text;
+UPDATE @extschema@.outcomes o SET model = p.model FROM @extschema@.predictions p WHERE p.id = o.prediction_id;
+COMMENT ON COLUMN @extschema@.outcomes.model IS
+    'the model of the prediction, set from it whenever the row is written';
+CREATE INDEX outcomes_model_logged ON @extschema@.outcomes (model, logged_at);
+CREATE INDEX outcomes_model_observed ON @extschema@.outcomes (model, observed_at);
+CREATE INDEX outcomes_observed_later ON @extschema@.outcomes (observed_at)
+    WHERE observed_at > coalesce(logged_at, '-infinity');
 
 -- A freeze halts new deployments of a model (freeze(), unfreeze()).
 ALTER TABLE @extschema@.deployments
@@ -264,6 +274,9 @@ CREATE TABLE @extschema@.rollups (
     mae          bytea,
     rmse         bytea,
     features     jsonb NOT NULL DEFAULT '{}',
+    -- the latest prediction folded in: a bucket a window ends in is whole
+    -- for it up to there
+    last_predicted_at timestamptz,
     PRIMARY KEY (model, version, bucket_start)
 );
 COMMENT ON TABLE @extschema@.rollups IS
