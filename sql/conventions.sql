@@ -44,7 +44,8 @@ SELECT count(*) > 20 AS has_aggregates
 SELECT p.oid::regprocedure AS public_support_function
   FROM pg_proc p
  WHERE p.pronamespace = 'retrain'::regnamespace AND p.proname LIKE '\_%'
-   AND has_function_privilege('public', p.oid, 'EXECUTE');
+   AND has_function_privilege('public', p.oid, 'EXECUTE')
+ ORDER BY p.oid::regprocedure::text;
 
 -- Every SECURITY DEFINER function pins its search_path, so that a caller's
 -- objects cannot stand in for the ones it names.
