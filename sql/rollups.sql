@@ -241,15 +241,28 @@ SELECT retrain._sum_features(ARRAY['{"a": [1, 2]}', '{"a": {"x": 1}}']::jsonb[])
 SELECT retrain._sum_features(ARRAY['{"a": [1, "x"]}']::jsonb[]);
 
 -- An outcome's model is its prediction's, whatever its writer says: the
--- cycle finds a model's new outcomes by it.  One without a prediction keeps
--- what it says and counts for no model.
+-- cycle counts a model's new labels by it.  One without a prediction keeps
+-- what it says only from a login that owns the tables (a restore loads
+-- outcomes first); an application's orphan counts for no model.
 INSERT INTO retrain.predictions (model, version, unit_key, score) VALUES ('ru', 'v1', 'own', 0.5);
 INSERT INTO retrain.outcomes (prediction_id, label, model)
 SELECT id, true, 'someone_else' FROM retrain.predictions WHERE unit_key = 'own';
-INSERT INTO retrain.outcomes (prediction_id, label, model) VALUES (-1, true, 'ru');
 SELECT o.model FROM retrain.outcomes o JOIN retrain.predictions p ON p.id = o.prediction_id WHERE p.unit_key = 'own';
 UPDATE retrain.outcomes o SET model = 'someone_else' FROM retrain.predictions p
  WHERE p.id = o.prediction_id AND p.unit_key = 'own' RETURNING o.model;
+CREATE ROLE ru_app;
+GRANT USAGE ON SCHEMA retrain TO ru_app;
+GRANT INSERT ON retrain.outcomes TO ru_app;
+SET SESSION AUTHORIZATION ru_app;
+INSERT INTO retrain.outcomes (prediction_id, label, model) VALUES (-1, true, 'ru');
+RESET SESSION AUTHORIZATION;
+SELECT prediction_id, model FROM retrain.outcomes WHERE prediction_id < 0;
 SELECT retrain._new_labels(m, now() - interval '1 hour', now() + interval '1 hour') AS new_labels
   FROM retrain.models m WHERE m.name = 'ru';
 DELETE FROM retrain.outcomes WHERE prediction_id = -1;
+INSERT INTO retrain.outcomes (prediction_id, label, model) VALUES (-2, true, 'ru');
+SELECT prediction_id, model FROM retrain.outcomes WHERE prediction_id < 0;
+DELETE FROM retrain.outcomes WHERE prediction_id < 0;
+REVOKE ALL ON retrain.outcomes FROM ru_app;
+REVOKE ALL ON SCHEMA retrain FROM ru_app;
+DROP ROLE ru_app;

@@ -158,21 +158,30 @@ $$;
 COMMENT ON FUNCTION @extschema@._log_outcome(bigint, boolean, pg_catalog.float8, timestamptz) IS
     'The body of both log_outcome() forms (internal)';
 
--- An outcome carries its prediction's model, so that the check cycle finds
--- a model's new outcomes without reading every model's.  Set here, from the
--- prediction, whatever the writer said: an application that may insert
--- outcomes cannot file them under another model.  Without a prediction
--- (a restore loads outcomes before predictions) the row keeps what it
--- says; every read joins the prediction and its model too, so an orphan
--- counts for no model.  SECURITY DEFINER: a writer may insert outcomes
--- without being allowed to read predictions.
+-- An outcome carries its prediction's model, so that the cycle counts a
+-- model's new labels, and finds its new outcomes, by an index of
+-- retrain.outcomes alone.  Set here, from the prediction, whatever the
+-- writer said: an application that may insert outcomes cannot file them
+-- under another model.  Without a prediction the model is trusted only
+-- from a login that owns the extension's tables (or a superuser): that is
+-- a restore, which loads outcomes before predictions; anyone else's
+-- orphan counts for no model.  The login, not the current role: SET ROLE
+-- lends no trust.  SECURITY DEFINER: a writer may insert outcomes without
+-- being allowed to read predictions.
 CREATE OR REPLACE FUNCTION @extschema@._outcome_model()
     RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    own text;
 BEGIN
-    NEW.model := coalesce((SELECT p.model FROM @extschema@.predictions p WHERE p.id = NEW.prediction_id), NEW.model);
+    SELECT p.model INTO own FROM @extschema@.predictions p WHERE p.id = NEW.prediction_id;
+    IF FOUND THEN
+        NEW.model := own;
+    ELSIF NOT pg_has_role(session_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
+        NEW.model := NULL;
+    END IF;
     RETURN NEW;
 END
 $$;

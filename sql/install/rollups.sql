@@ -231,7 +231,7 @@ BEGIN
            decode(substr(r.rmse, 3), 'hex'), r.features, r.last_predicted_at
       FROM jsonb_to_recordset(@extschema@._read(m, format(
                'SELECT coalesce(jsonb_agg(to_jsonb(s)), ''[]'') FROM ('
-               'SELECT %s AS bucket_start, %s FROM %s WHERE p.model = %L AND p.version = %L AND %s GROUP BY 1) s',
+               'SELECT %s AS bucket_start, %s FROM %s WHERE p.model = %L AND p.version = %L AND (%s) GROUP BY 1) s',
                CASE WHEN bucket IS NULL THEN '''-infinity''::timestamptz'
                     ELSE format('date_bin(%L::interval, p.predicted_at, ''2001-01-01 00:00+00'')', bucket) END,
                list, from_, m.name, version, cond)))
@@ -361,7 +361,6 @@ CREATE OR REPLACE FUNCTION @extschema@._fold_arrived(m @extschema@.models, after
 AS $$
 DECLARE
     v text;
-    c text;
     n integer := 0;
 BEGIN
     FOR v IN SELECT mv.version FROM @extschema@.model_versions mv WHERE mv.model = m.name LOOP
@@ -372,12 +371,14 @@ BEGIN
                         ELSE format('p.logged_at > %L AND p.logged_at <= %L', after, upto) END),
             width) s));
         IF after > '-infinity' THEN
-            FOREACH c IN ARRAY @extschema@._arrived_outcomes(m.name, after, upto, upto) LOOP
-                n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
-                    @extschema@._state_list(m, v, threshold, true),
-                    '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
-                    format('p.predicted_at >= %L AND %s', keep, c), width) s));
-            END LOOP;
+            -- both kinds of late outcome in one query (each served by an
+            -- index of retrain.outcomes)
+            n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
+                @extschema@._state_list(m, v, threshold, true),
+                '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
+                format('p.predicted_at >= %L AND ((%s))', keep,
+                       array_to_string(@extschema@._arrived_outcomes(m.name, after, upto, upto), ') OR (')),
+                width) s));
         END IF;
     END LOOP;
     RETURN n;
@@ -525,7 +526,7 @@ DECLARE
     rows_ text := @extschema@._source_from('rollups', m, at);
     full_ text := @extschema@._state_list(m, version, mk.threshold, false);
     labels text := @extschema@._state_list(m, version, mk.threshold, true);
-    c text;
+    edges text;
     parts @extschema@.rollups[];
     late @extschema@.rollups[] := '{}';
     result @extschema@.rollups;
@@ -548,29 +549,32 @@ BEGIN
         lo := since;
         hi := since;
     END IF;
+    -- the buckets from the rollups; then, read from the rows in one query
+    -- (each branch served by an index): the partial buckets at the edges,
+    -- and in the buckets between, predictions that arrived after the last
+    -- fold
+    edges := format('(p.predicted_at >= %L AND p.predicted_at < %L) OR (p.predicted_at >= %L AND p.predicted_at <= %L)',
+                    since, lo, hi, at);
+    IF lo < hi AND m.source IS NULL THEN
+        edges := edges || format(' OR (p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L '
+                                 'AND p.logged_at > %L)', lo, hi, at, mk.computed_until);
+    END IF;
     parts := ARRAY(
         SELECT r FROM @extschema@.rollups r
          WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start >= lo AND r.bucket_start < hi
         UNION ALL
-        SELECT s FROM @extschema@._states(m, version, full_, rows_,
-                                          format('p.predicted_at >= %L AND p.predicted_at < %L', since, lo), NULL) s
-        UNION ALL
-        SELECT s FROM @extschema@._states(m, version, full_, rows_,
-                                          format('p.predicted_at >= %L AND p.predicted_at <= %L', hi, at), NULL) s);
+        SELECT s FROM @extschema@._states(m, version, full_, rows_, edges, NULL) s);
     IF lo < hi AND m.source IS NULL THEN
-        -- in those buckets, predictions that arrived after the last fold,
-        -- and outcomes that did for predictions folded before
-        parts := parts || ARRAY(
-            SELECT s FROM @extschema@._states(m, version, full_, rows_,
-                                              format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L '
-                                                     'AND p.logged_at > %L', lo, hi, at, mk.computed_until), NULL) s);
-        FOREACH c IN ARRAY @extschema@._arrived_outcomes(m.name, mk.computed_until, 'infinity', at) LOOP
-            late := late || ARRAY(
-                SELECT s FROM @extschema@._states(m, version, labels,
-                                                  '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
-                                                  format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L AND %s',
-                                                         lo, hi, at, c), NULL) s);
-        END LOOP;
+        -- outcomes that arrived after the last fold for predictions folded
+        -- before
+        late := ARRAY(
+            SELECT s FROM @extschema@._states(m, version, labels,
+                                              '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
+                                              format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L AND ((%s))',
+                                                     lo, hi, at,
+                                                     array_to_string(@extschema@._arrived_outcomes(m.name, mk.computed_until,
+                                                                                                   'infinity', at),
+                                                                     ') OR (')), NULL) s);
     ELSIF lo < hi AND at > mk.outcomes_until THEN
         -- a source: outcomes observed after the last fold
         late := ARRAY(

@@ -199,11 +199,11 @@ BEGIN
                                            'WHERE o.prediction_id IS NOT NULL AND o.observed_at > %L AND o.observed_at <= %L',
                                            @extschema@._source_from('check', m, at), since, at));
     END IF;
-    -- found by the outcome's own model (outcomes_model_observed), then
-    -- checked against the prediction's
+    -- by the outcome's model, which is its prediction's (_outcome_model),
+    -- from the index alone (outcomes_model_observed): an outcome counts
+    -- even once its prediction has been dropped
     EXECUTE 'SELECT count(*) FROM @extschema@.outcomes o '
-            'JOIN @extschema@.predictions p ON p.id = o.prediction_id '
-            'WHERE o.model = $1 AND p.model = $1 AND o.observed_at > $2 AND o.observed_at <= $3'
+            'WHERE o.model = $1 AND o.observed_at > $2 AND o.observed_at <= $3'
        INTO n USING m.name, since, at;
     RETURN n;
 END
