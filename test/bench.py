@@ -11,7 +11,10 @@ A case may state a target (the ratio must stay at or below it), a floor
 candidate is the slow way), or an allowance (the candidate's median must stay
 within allowed(baseline median) seconds, for budgets such as "3 times the
 baseline plus 5 ms a model").  A case may also name a prepare callable, run
-untimed before each timing of its candidate (new rows for a cycle to fold).  A missed target or floor is printed and makes the
+untimed before each timing of its candidate (new rows for a cycle to fold),
+and a during callable, which starts work that runs while the candidate is
+timed and returns the callable that ends it (a cycle a promote() waits
+for).  A missed target or floor is printed and makes the
 run exit non-zero.  Cases with neither are reported for reference.
 
 RETRAIN_BENCH_ONLY=checks,route runs only those modules (bench_checks.py,
@@ -34,7 +37,7 @@ class Case:
     """One comparison.  candidate and baseline are SQL text or Python callables."""
 
     def __init__(self, name, candidate, baseline, baseline_name, target=None, floor=None,
-                 settings=None, runs=None, allowed=None, allowed_name=None, prepare=None):
+                 settings=None, runs=None, allowed=None, allowed_name=None, prepare=None, during=None):
         self.name = name
         self.candidate = candidate
         self.baseline = baseline
@@ -46,6 +49,7 @@ class Case:
         self.allowed = allowed
         self.allowed_name = allowed_name
         self.prepare = prepare
+        self.during = during
 
 
 def timed(conn, work):
@@ -59,6 +63,16 @@ def timed(conn, work):
     return time.perf_counter() - started
 
 
+def timed_candidate(conn, case):
+    if case.during is None:
+        return timed(conn, case.candidate)
+    finish = case.during()
+    try:
+        return timed(conn, case.candidate)
+    finally:
+        finish()
+
+
 def run_case(conn, case):
     for key, value in case.settings.items():
         conn.execute(f"SET {key} = {value}")
@@ -67,13 +81,13 @@ def run_case(conn, case):
         if case.runs > 1:
             if case.prepare:
                 case.prepare()
-            timed(conn, case.candidate)
+            timed_candidate(conn, case)
         base, cand = [], []
         for _ in range(case.runs):
             if case.prepare:
                 case.prepare()
             base.append(timed(conn, case.baseline))
-            cand.append(timed(conn, case.candidate))
+            cand.append(timed_candidate(conn, case))
     finally:
         for key in case.settings:
             conn.execute(f"RESET {key}")

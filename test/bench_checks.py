@@ -15,6 +15,14 @@ window of 7 days, a tenth of them labelled.  The cases:
   the full scan;
 - one check() from rollups over a window of RETRAIN_BENCH_CHECK_BIG
   predictions (default 1,000,000); budget 20 ms;
+- a promote() of a model while the cycle (CALL retrain.run_cycle(), each
+  model in its own transaction) is in that model's transaction, with 1,000
+  new predictions a model to fold; budget 1 s; baseline: the same promote()
+  with no cycle running;
+- RETRAIN_BENCH_CHECK_MANY models (default 1,000) with
+  RETRAIN_BENCH_CHECK_MANY_ROWS predictions each (default 10,000), 10 new a
+  model since the last cycle: the cycle's time and its cost a model;
+  budget 3 times a count(*) of the new rows plus 5 ms a model;
 - ingest: COPY of 200,000 predictions into retrain.predictions (with its
   logged_at column and index) against the same COPY into a table shaped as
   0.1.0's was; log_prediction() likewise, against the same INSERT into it.
@@ -24,7 +32,10 @@ off while the cases run, so that only the cycle timed folds.
 """
 
 import os
+import threading
 import time
+
+import psycopg
 
 from bench import Case
 
@@ -32,12 +43,39 @@ MODELS = int(os.environ.get("RETRAIN_BENCH_CHECK_MODELS", "100"))
 ROWS = int(os.environ.get("RETRAIN_BENCH_CHECK_ROWS", "100000"))
 BIG = int(os.environ.get("RETRAIN_BENCH_CHECK_BIG", "1000000"))
 NEW = 1000
+MANY = int(os.environ.get("RETRAIN_BENCH_CHECK_MANY", "1000"))
+MANY_ROWS = int(os.environ.get("RETRAIN_BENCH_CHECK_MANY_ROWS", "10000"))
+MANY_NEW = 10
 FEATURES = [f"f{i}" for i in range(10)]
 POLICY = ('{"triggers": {"drift": {"psi": 0.25, "aggregate": "mean", "window": "7 days"}, '
           '"performance": {"metric": "f1", "max_drop": 0.05, "min_labels": 100, "window": "7 days"}, '
           '"confidence": {"min": 0.7, "window": "7 days"}}, "rollups": {"settle": "1 second"}}')
 FEATURE_JSON = "jsonb_build_object(" + ", ".join(f"'{f}', random() * {i + 1.2}" for i, f in enumerate(FEATURES)) + ")"
 ALL = "name ~ '^bench_check_'"
+
+
+def make_many(conn):
+    """MANY models of MANY_ROWS predictions each, set up in bulk and folded
+    once (their cold start is not timed)."""
+    if conn.execute("SELECT count(*) FROM retrain.models WHERE name LIKE 'bench\\_many\\_%'").fetchone()[0] == MANY:
+        return
+    print(f"creating {MANY:,} models with {MANY_ROWS:,} predictions each ...", flush=True)
+    names = "SELECT 'bench_many_' || i AS name FROM generate_series(1, %s) i"
+    conn.execute(f"SELECT retrain.register_model(n.name, 'binary_classification') FROM ({names}) n", (MANY,))
+    conn.execute(f"SELECT retrain.register_version(n.name, 'v1', 's3://m', repeat('a', 64), '{{\"f1\": 0.8}}', "
+                 f"features => %s) FROM ({names}) n", (FEATURES, MANY))
+    conn.execute(f"SELECT retrain.capture_baseline(n.name, 'v1', 'bench_check_training') FROM ({names}) n", (MANY,))
+    conn.execute(f"SELECT retrain.promote(n.name, 'v1', 'blue_green') FROM ({names}) n", (MANY,))
+    conn.execute(f"SELECT retrain.set_policy(n.name, %s) FROM ({names}) n", (POLICY, MANY))
+    conn.execute("INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score, latency_ms, features) "
+                 f"SELECT n.name, 'v1', 'u' || i, now() - random() * interval '6 days', random(), 10, {FEATURE_JSON} "
+                 f"FROM ({names}) n, generate_series(1, %s) i", (MANY, MANY_ROWS))
+    conn.execute("INSERT INTO retrain.outcomes (prediction_id, label) "
+                 "SELECT id, random() < score FROM retrain.predictions "
+                 "WHERE model LIKE 'bench\\_many\\_%' AND id % 10 = 0")
+    conn.execute("VACUUM ANALYZE retrain.predictions, retrain.outcomes")
+    time.sleep(1.1)
+    conn.execute("SELECT retrain._fold_rollups(name, now()) FROM retrain.models WHERE name LIKE 'bench\\_many\\_%'")
 
 
 def make_model(conn, name, rows):
@@ -121,6 +159,50 @@ def cases(conn):
     def count_new():
         conn.execute("SELECT count(*) FROM retrain.predictions WHERE id > %s", (state["from"],)).fetchall()
 
+    def many_rows():
+        state["from"] = conn.execute("SELECT max(id) FROM retrain.predictions").fetchone()[0]
+        conn.execute("INSERT INTO retrain.predictions (model, version, unit_key, score, latency_ms, features) "
+                     f"SELECT m.name, 'v1', 'n' || i, random(), 10, {FEATURE_JSON} "
+                     "FROM retrain.models m, generate_series(1, %s) i "
+                     "WHERE m.name LIKE 'bench\\_many\\_%%'", (MANY_NEW,))
+        conn.execute("INSERT INTO retrain.outcomes (prediction_id, label) SELECT id, random() < score "
+                     "FROM retrain.predictions WHERE id > %s AND id %% 10 = 0", (state["from"],))
+        time.sleep(1.1)
+
+    def many_cycle():
+        started = time.perf_counter()
+        conn.execute("SELECT count(*) FILTER (WHERE retrain._check_model(name, now())) FROM retrain.models "
+                     "WHERE name LIKE 'bench\\_many\\_%'")
+        elapsed = time.perf_counter() - started
+        print(f"    {MANY:,} models x {MANY_ROWS:,}, +{MANY_NEW} a model: {elapsed:.2f} s a cycle, "
+              f"{elapsed / MANY * 1000:.1f} ms a model", flush=True)
+
+    def promote_during_cycle():
+        """Start CALL retrain.run_cycle() on its own connection, wait until
+        it holds bench_check_0 (its first model: by name), and return what
+        ends it (a cancel: the rest of the cycle is not what is timed)."""
+        cycle = psycopg.connect(dbname=conn.info.dbname, autocommit=True)
+        pid = cycle.info.backend_pid
+        worker = threading.Thread(target=lambda: _call_cycle(cycle))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = %s AND l.locktype = 'advisory' "
+                "AND l.objid::int = hashtext('bench_check_0'))", (pid,)).fetchone()[0]:
+            time.sleep(0.001)
+
+        def finish():
+            conn.execute("SELECT pg_cancel_backend(%s)", (pid,))
+            worker.join()
+            cycle.close()
+        return finish
+
+    flip = {"to": "v2"}
+
+    def promote():
+        conn.execute("SELECT retrain.promote('bench_check_0', %s, 'blue_green')", (flip["to"],))
+        flip["to"] = "v1" if flip["to"] == "v2" else "v2"
+
     def big_ready():
         conn.execute("SELECT retrain._fold_rollups('bench_check_big', now())")
 
@@ -141,8 +223,26 @@ def cases(conn):
                        "AND predicted_at >= now() - interval '7 days'",
                        "count(*) of the window", prepare=big_ready,
                        allowed=lambda base: 0.020, allowed_name="20 ms"))
+    conn.execute("SELECT retrain.register_version('bench_check_0', 'v2', 's3://m', repeat('b', 64), "
+                 "'{\"f1\": 0.8}', features => %s) WHERE NOT EXISTS (SELECT 1 FROM retrain.model_versions "
+                 "WHERE model = 'bench_check_0' AND version = 'v2')", (FEATURES,))
+    result.append(Case("promote() during the cycle's model", promote, promote,
+                       "the same promote() with no cycle running", prepare=new_rows, during=promote_during_cycle,
+                       allowed=lambda base: 1.0, allowed_name="1 s"))
+    make_many(conn)
+    result.append(Case(f"{MANY:,} models x {MANY_ROWS:,}, +{MANY_NEW} each", many_cycle, count_new,
+                       f"count(*) of the {MANY * MANY_NEW:,} new rows", runs=3, prepare=many_rows,
+                       allowed=lambda base: 3 * base + 0.005 * MANY,
+                       allowed_name="3x the count(*) + 5 ms a model"))
     result += ingest_cases(conn)
     return result
+
+
+def _call_cycle(cycle):
+    try:
+        cycle.execute("CALL retrain.run_cycle()")
+    except psycopg.errors.QueryCanceled:
+        pass
 
 
 def ingest_cases(conn):
