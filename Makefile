@@ -19,6 +19,7 @@ OBJS = \
 	src/metrics_loss.o \
 	src/drift_hist.o \
 	src/drift_category.o \
+	src/drift_features.o \
 	src/drift_ks.o \
 	src/drift_kstest.o \
 	src/rollup.o \

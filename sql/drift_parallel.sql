@@ -5,7 +5,10 @@
 CREATE TABLE drift_parallel AS
 SELECT i % 2 = 0 AS is_reference,
        (i::bigint * 104729 % 10007) / 100.0::float8 + CASE WHEN i % 2 = 0 THEN 0 ELSE 3 END AS value,
-       (ARRAY['a', 'b', 'c', 'd'])[1 + (i::bigint * 7919 % 4)] AS category
+       (ARRAY['a', 'b', 'c', 'd'])[1 + (i::bigint * 7919 % 4)] AS category,
+       jsonb_build_object('x', (i::bigint * 104729 % 10007) / 100.0,
+                          'y', CASE i % 7 WHEN 0 THEN to_jsonb('n/a'::text) WHEN 1 THEN 'null'::jsonb
+                                          ELSE to_jsonb(i % 13) END) AS features
   FROM generate_series(1, 300000) i;
 ANALYZE drift_parallel;
 
@@ -14,7 +17,8 @@ SELECT retrain.quantile_edges(value, 20) AS edges,
        retrain.histogram(value, '{10, 20, 50, 75, 100}') AS histogram,
        retrain.psi(value, '{10, 20, 50, 75, 100}', '{1, 1, 3, 2, 2, 1}') AS psi,
        retrain.category_counts(category) AS categories,
-       retrain.ks_2samp(value, is_reference) AS ks
+       retrain.ks_2samp(value, is_reference) AS ks,
+       retrain._feature_histograms(features, '{x,y}', '{10,20,50,2,4,8}', '{3,6}') AS features
   FROM drift_parallel;
 
 SET max_parallel_workers_per_gather = 0;
@@ -30,7 +34,7 @@ CREATE TEMP TABLE parallel_result AS SELECT * FROM all_drift;
 
 SELECT s.edges = p.edges AS edges, s.histogram = p.histogram AS histogram,
        abs(s.psi - p.psi) <= 1e-15 * s.psi AS psi, s.categories = p.categories AS categories,
-       s.ks = p.ks AS ks
+       s.ks = p.ks AS ks, s.features = p.features AS features
   FROM serial_result s, parallel_result p;
 
 RESET ALL;

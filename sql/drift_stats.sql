@@ -138,3 +138,35 @@ SELECT round(retrain.ks_2samp(v, r)::numeric, 6) AS d,
 SELECT retrain.ks_pvalue(1.5, 10, 10);
 SELECT retrain.ks_pvalue('NaN', 10, 10);
 SELECT retrain.ks_pvalue(0.5, 0, 10);
+
+-- The cycle's numeric feature counts: _feature_histograms gives, feature by
+-- feature, what histogram_missing(_as_float8(features->>f), edges) gives,
+-- for numbers, decimal strings, and what is missing (NULL, json null, a
+-- missing key, NaN, other strings, booleans, objects, arrays, numbers
+-- beyond float8, a row whose features are not an object).
+CREATE TEMP TABLE feature_rows (features jsonb);
+INSERT INTO feature_rows VALUES
+    ('{"x": 1, "y": "2.5"}'), ('{"x": -3.25, "y": " 7 "}'), ('{"x": 1e400, "y": "1e400"}'),
+    ('{"x": "NaN", "y": "Infinity"}'), ('{"x": "-inf", "y": "0x1A"}'), ('{"x": true, "y": [1]}'),
+    ('{"x": {"v": 1}, "y": null}'), ('{"z": 5}'), ('[1, 2]'), ('"x"'), (NULL), ('{"x": 10, "y": 10}'),
+    ('{"x": 9.999999999999999, "y": "1e-400"}');
+SELECT retrain._feature_histograms(features, '{x,y}', '{0,10,-Infinity,1,Infinity}', '{2,5}') =
+       jsonb_build_object('x', to_jsonb(retrain.histogram_missing(retrain._as_float8(features->>'x'), '{0,10}')),
+                          'y', to_jsonb(retrain.histogram_missing(retrain._as_float8(features->>'y'), '{-Infinity,1,Infinity}')))
+       AS same,
+       retrain._feature_histograms(features, '{x,y}', '{0,10,-Infinity,1,Infinity}', '{2,5}') AS counts
+  FROM feature_rows;
+-- a feature without edges has one bucket; no rows: NULL
+SELECT retrain._feature_histograms(features, '{x}', '{}', '{0}') FROM feature_rows;
+SELECT retrain._feature_histograms(features, '{x}', '{}', '{0}') FROM feature_rows WHERE false;
+-- the arguments are checked, each error naming the aggregate
+SELECT retrain._feature_histograms(features, '{x,y}', '{0,1}', '{1}') FROM feature_rows;
+SELECT retrain._feature_histograms(features, '{x,y}', '{0,1}', '{1,1}') FROM feature_rows;
+SELECT retrain._feature_histograms(features, '{x,y}', '{0,1}', '{2,1}') FROM feature_rows;
+SELECT retrain._feature_histograms(features, '{x,x}', '{0,1}', '{1,2}') FROM feature_rows;
+SELECT retrain._feature_histograms(features, '{x}', '{1,NaN}', '{2}') FROM feature_rows;
+SELECT retrain._feature_histograms(features, '{x}', '{1,0}', '{2}') FROM feature_rows;
+SELECT retrain._feature_histograms(features, '{NULL}', '{1}', '{1}') FROM feature_rows;
+-- edges computed per row must stay the same within a group
+SELECT retrain._feature_histograms(features, '{x}', ARRAY[length(features::text)::float8], '{1}') FROM feature_rows;
+DROP TABLE feature_rows;

@@ -263,6 +263,13 @@ DELETE FROM retrain.outcomes WHERE prediction_id = -1;
 INSERT INTO retrain.outcomes (prediction_id, label, model) VALUES (-2, true, 'ru');
 SELECT prediction_id, model FROM retrain.outcomes WHERE prediction_id < 0;
 DELETE FROM retrain.outcomes WHERE prediction_id < 0;
+-- A prediction moved to another model by hand takes its outcome along
+-- (the check joins them on the model).
+SELECT retrain.register_model('ru_moved', 'binary_classification');
+UPDATE retrain.predictions SET model = 'ru_moved' WHERE unit_key = 'own';
+SELECT p.model AS prediction, o.model AS outcome
+  FROM retrain.outcomes o JOIN retrain.predictions p ON p.id = o.prediction_id WHERE p.unit_key = 'own';
+UPDATE retrain.predictions SET model = 'ru' WHERE unit_key = 'own';
 REVOKE ALL ON retrain.outcomes FROM ru_app;
 REVOKE ALL ON SCHEMA retrain FROM ru_app;
 DROP ROLE ru_app;

@@ -159,65 +159,8 @@ retrain_js_distance(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(sqrt(Max(js, 0.0) / 2.0));
 }
 
-/*
- * The state of histogram(value, edges) and psi(value, edges, expected): the
- * edges, one count per bucket, and for psi the expected distribution.  The
- * arrays arrive with every row; they are checked once and then only
- * compared by pointer, which is the same for every row of a constant.
- */
-typedef struct HistState
-{
-	int32		nedges;
-	int32		nexpected;		/* 0 for histogram, nedges + 1 for psi */
-	double	   *edges;
-	double	   *expected;
-	int64	   *counts;			/* nedges + 1 */
-	int64		missing;		/* NULL or NaN values, for histogram_missing */
-	bool		args_const;		/* edges and expected are constants */
-	Datum		edges_arg;		/* the arguments last checked */
-	Datum		expected_arg;
-} HistState;
-
-/* Buckets up to this many edges are found by counting, beyond by search. */
-#define HIST_LINEAR_EDGES 32
-
-static inline int
-bucket_of(const HistState *state, double value)
-{
-	const double *edges = state->edges;
-	int			n = state->nedges;
-
-	if (n <= HIST_LINEAR_EDGES)
-	{
-		int			b = 0;
-		int			i;
-
-		/* no branch on the data: the compiler can vectorize this */
-		for (i = 0; i < n; i++)
-			b += edges[i] <= value;
-		return b;
-	}
-	else
-	{
-		/* the number of edges <= value: an upper bound search */
-		int			lo = 0;
-		int			hi = n;
-
-		while (lo < hi)
-		{
-			int			mid = (lo + hi) / 2;
-
-			if (edges[mid] <= value)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		return lo;
-	}
-}
-
-static HistState *
-hist_state_new(MemoryContext ctx, int nedges, int nexpected)
+HistState *
+retrain_hist_state_new(MemoryContext ctx, int nedges, int nexpected)
 {
 	HistState  *state = MemoryContextAllocZero(ctx, sizeof(HistState));
 
@@ -296,7 +239,7 @@ hist_state_for_row(FunctionCallInfo fcinfo, HistState *state, bool with_expected
 								retrain_func_name(fcinfo), nedges, nedges + 1, nexpected)));
 			retrain_check_distribution(fcinfo, expected, nexpected, "expected");
 		}
-		state = hist_state_new(retrain_agg_context(fcinfo), nedges, nexpected);
+		state = retrain_hist_state_new(retrain_agg_context(fcinfo), nedges, nexpected);
 		state->args_const = hist_args_const(fcinfo, with_expected);
 		memcpy(state->edges, edges, sizeof(double) * nedges);
 		if (with_expected)
@@ -337,7 +280,7 @@ hist_accum(FunctionCallInfo fcinfo, bool with_expected, bool count_missing)
 	else
 	{
 		value = PG_GETARG_FLOAT8(1);
-		state->counts[bucket_of(state, value)]++;
+		state->counts[retrain_bucket_of(state, value)]++;
 	}
 	PG_RETURN_POINTER(state);
 
@@ -369,32 +312,84 @@ retrain_psi_accum(PG_FUNCTION_ARGS)
 	return hist_accum(fcinfo, true, false);
 }
 
+bool
+retrain_hist_same_bins(const HistState *a, const HistState *b)
+{
+	return a->nedges == b->nedges && a->nexpected == b->nexpected &&
+		memcmp(a->edges, b->edges, sizeof(double) * a->nedges) == 0 &&
+		memcmp(a->expected, b->expected, sizeof(double) * a->nexpected) == 0;
+}
+
+HistState *
+retrain_hist_copy_bins(MemoryContext ctx, const HistState *b)
+{
+	HistState  *a = retrain_hist_state_new(ctx, b->nedges, b->nexpected);
+
+	memcpy(a->edges, b->edges, sizeof(double) * b->nedges);
+	memcpy(a->expected, b->expected, sizeof(double) * b->nexpected);
+	return a;
+}
+
+void
+retrain_hist_add(HistState *a, const HistState *b)
+{
+	for (int i = 0; i <= a->nedges; i++)
+		a->counts[i] += b->counts[i];
+	a->missing += b->missing;
+}
+
+void
+retrain_hist_send(StringInfo buf, const HistState *s)
+{
+	pq_sendint32(buf, s->nedges);
+	pq_sendint32(buf, s->nexpected);
+	retrain_send_float8s(buf, s->edges, s->nedges);
+	retrain_send_float8s(buf, s->expected, s->nexpected);
+	for (int i = 0; i <= s->nedges; i++)
+		pq_sendint64(buf, s->counts[i]);
+	pq_sendint64(buf, s->missing);
+}
+
+HistState *
+retrain_hist_recv(StringInfo buf)
+{
+	HistState  *s;
+	int			nedges = pq_getmsgint(buf, 4);
+	int			nexpected = pq_getmsgint(buf, 4);
+
+	/* each edge takes 16 bytes (itself and a count): no allocation beyond the input */
+	if (nedges < 0 || nexpected < 0 || nexpected > nedges + 1 ||
+		nedges > (buf->len - buf->cursor) / 16)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid serialized histogram state")));
+	s = retrain_hist_state_new(CurrentMemoryContext, nedges, nexpected);
+	retrain_recv_float8s(buf, s->edges, nedges);
+	retrain_recv_float8s(buf, s->expected, nexpected);
+	for (int i = 0; i <= nedges; i++)
+		s->counts[i] = pq_getmsgint64(buf);
+	s->missing = pq_getmsgint64(buf);
+	return s;
+}
+
 PG_FUNCTION_INFO_V1(retrain_hist_combine);
 Datum
 retrain_hist_combine(PG_FUNCTION_ARGS)
 {
 	HistState  *a = PG_ARGISNULL(0) ? NULL : (HistState *) PG_GETARG_POINTER(0);
 	HistState  *b = PG_ARGISNULL(1) ? NULL : (HistState *) PG_GETARG_POINTER(1);
-	int			i;
 
 	if (b == NULL)
 		RETURN_STATE_UNCHANGED();
 	if (a == NULL)
-	{
 		/* b may be short-lived: copy it */
-		a = hist_state_new(retrain_agg_context(fcinfo), b->nedges, b->nexpected);
-		memcpy(a->edges, b->edges, sizeof(double) * b->nedges);
-		memcpy(a->expected, b->expected, sizeof(double) * b->nexpected);
-	}
-	else if (a->nedges != b->nedges || a->nexpected != b->nexpected ||
-			 memcmp(a->edges, b->edges, sizeof(double) * a->nedges) != 0)
+		a = retrain_hist_copy_bins(retrain_agg_context(fcinfo), b);
+	else if (!retrain_hist_same_bins(a, b))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: edges and expected must be the same for every row of a group",
 						retrain_func_name(fcinfo))));
-	for (i = 0; i <= a->nedges; i++)
-		a->counts[i] += b->counts[i];
-	a->missing += b->missing;
+	retrain_hist_add(a, b);
 	PG_RETURN_POINTER(a);
 }
 
@@ -402,18 +397,10 @@ PG_FUNCTION_INFO_V1(retrain_hist_serial);
 Datum
 retrain_hist_serial(PG_FUNCTION_ARGS)
 {
-	HistState  *s = (HistState *) PG_GETARG_POINTER(0);
 	StringInfoData buf;
-	int			i;
 
 	pq_begintypsend(&buf);
-	pq_sendint32(&buf, s->nedges);
-	pq_sendint32(&buf, s->nexpected);
-	retrain_send_float8s(&buf, s->edges, s->nedges);
-	retrain_send_float8s(&buf, s->expected, s->nexpected);
-	for (i = 0; i <= s->nedges; i++)
-		pq_sendint64(&buf, s->counts[i]);
-	pq_sendint64(&buf, s->missing);
+	retrain_hist_send(&buf, (HistState *) PG_GETARG_POINTER(0));
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -421,28 +408,12 @@ PG_FUNCTION_INFO_V1(retrain_hist_deserial);
 Datum
 retrain_hist_deserial(PG_FUNCTION_ARGS)
 {
-	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
 	StringInfoData buf;
 	HistState  *s;
-	int			nedges;
-	int			nexpected;
-	int			i;
 
-	retrain_bytea_reader(&buf, bytes);
-	nedges = pq_getmsgint(&buf, 4);
-	nexpected = pq_getmsgint(&buf, 4);
-	if (nedges < 0 || nexpected < 0 || (Size) nedges > MaxAllocSize / sizeof(double) / 4 ||
-		nexpected > nedges + 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized histogram state")));
+	retrain_bytea_reader(&buf, PG_GETARG_BYTEA_PP(0));
 	/* a short-lived copy: the combine function adds it into its own state */
-	s = hist_state_new(CurrentMemoryContext, nedges, nexpected);
-	retrain_recv_float8s(&buf, s->edges, nedges);
-	retrain_recv_float8s(&buf, s->expected, nexpected);
-	for (i = 0; i <= nedges; i++)
-		s->counts[i] = pq_getmsgint64(&buf);
-	s->missing = pq_getmsgint64(&buf);
+	s = retrain_hist_recv(&buf);
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(s);
 }
@@ -713,23 +684,39 @@ decimal_syntax(const char *s, int len)
 	return i == len;
 }
 
+bool
+retrain_parse_float8(const char *s, int len, double *value)
+{
+	char		buf[64];
+	char	   *copy;
+	char	   *end;
+	double		v;
+
+	if (!decimal_syntax(s, len))
+		return false;
+	/* strtod() wants a terminated string; most values fit the buffer */
+	copy = len < (int) sizeof(buf) ? buf : palloc(len + 1);
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	errno = 0;
+	v = strtod(copy, &end);
+	if (copy != buf)
+		pfree(copy);
+	/* beyond float8's range: no number (an underflow keeps strtod's value) */
+	if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))
+		return false;
+	*value = v;
+	return true;
+}
+
 PG_FUNCTION_INFO_V1(retrain_as_float8);
 Datum
 retrain_as_float8(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
-	int			len = VARSIZE_ANY_EXHDR(t);
-	char	   *s;
-	char	   *end;
 	double		v;
 
-	if (!decimal_syntax(VARDATA_ANY(t), len))
-		PG_RETURN_NULL();
-	s = text_to_cstring(t);
-	errno = 0;
-	v = strtod(s, &end);
-	/* beyond float8's range: no number (an underflow keeps strtod's value) */
-	if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))
+	if (!retrain_parse_float8(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &v))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(v);
 }

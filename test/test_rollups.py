@@ -62,8 +62,10 @@ def traffic(conn, rng, model, rnd):
         score = 1.5 if rng.random() < 0.01 else round(rng.random(), 3)
         features = {"x": round(rng.gauss(25, 10), 2) if rng.random() > 0.05 else None,
                     "c": rng.choice(["a", "b", "c", "zzz"])}
-        if rng.random() < 0.03:
-            features["x"] = "n/a"
+        if rng.random() < 0.06:
+            # what _as_float8(features->>'x') reads as missing or as a number
+            features["x"] = rng.choice(["n/a", " 12.5 ", "0x1A", "1e400", "NaN", "-Infinity", True,
+                                        [1], {"v": 2}, 1e300, -0.0, 25])
         if rng.random() < 0.02:
             features = None
         rows.append((model, "v2" if rng.random() < 0.25 else "v1", f"r{rnd}-{i}", ago, score,

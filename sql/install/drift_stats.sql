@@ -242,3 +242,47 @@ COMMENT ON FUNCTION @extschema@.ks_pvalue(pg_catalog.float8, bigint, bigint) IS
 
 COMMENT ON AGGREGATE @extschema@.ks_2samp(pg_catalog.float8, boolean) IS
     'Two-sample Kolmogorov-Smirnov statistic D between the reference values and the others (scipy.stats.ks_2samp)';
+
+-- The check cycle's numeric feature counts: histogram_missing of each
+-- named feature of a jsonb features column, in one pass over each row's
+-- jsonb (the same counts as one histogram_missing(_as_float8(features->>f),
+-- edges) per feature, several times faster).  edges holds every feature's
+-- edges one after the other; ends[i] is one past the last of names[i]'s.
+CREATE OR REPLACE FUNCTION @extschema@._feature_hists_accum(internal, jsonb, text[], pg_catalog.float8[], integer[])
+    RETURNS internal LANGUAGE C PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_feature_hists_accum';
+CREATE OR REPLACE FUNCTION @extschema@._feature_hists_combine(internal, internal)
+    RETURNS internal LANGUAGE C PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_feature_hists_combine';
+CREATE OR REPLACE FUNCTION @extschema@._feature_hists_serial(internal)
+    RETURNS bytea LANGUAGE C STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_feature_hists_serial';
+CREATE OR REPLACE FUNCTION @extschema@._feature_hists_deserial(bytea, internal)
+    RETURNS internal LANGUAGE C STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_feature_hists_deserial';
+CREATE OR REPLACE FUNCTION @extschema@._feature_hists_final(internal)
+    RETURNS jsonb LANGUAGE C STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_feature_hists_final';
+COMMENT ON FUNCTION @extschema@._feature_hists_accum(internal, jsonb, text[], pg_catalog.float8[], integer[]) IS
+    'Transition function of _feature_histograms (internal)';
+COMMENT ON FUNCTION @extschema@._feature_hists_combine(internal, internal) IS
+    'Combine function of _feature_histograms (internal)';
+COMMENT ON FUNCTION @extschema@._feature_hists_serial(internal) IS
+    'Serialization function of _feature_histograms (internal)';
+COMMENT ON FUNCTION @extschema@._feature_hists_deserial(bytea, internal) IS
+    'Deserialization function of _feature_histograms (internal)';
+COMMENT ON FUNCTION @extschema@._feature_hists_final(internal) IS
+    'Final function of _feature_histograms (internal)';
+
+CREATE OR REPLACE AGGREGATE @extschema@._feature_histograms(features jsonb, names text[], edges pg_catalog.float8[],
+                                                             ends integer[]) (
+    SFUNC = @extschema@._feature_hists_accum,
+    STYPE = internal,
+    FINALFUNC = @extschema@._feature_hists_final,
+    COMBINEFUNC = @extschema@._feature_hists_combine,
+    SERIALFUNC = @extschema@._feature_hists_serial,
+    DESERIALFUNC = @extschema@._feature_hists_deserial,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@._feature_histograms(jsonb, text[], pg_catalog.float8[], integer[]) IS
+    'histogram_missing of each named numeric feature of a jsonb features column, as {"feature": [counts..., missing]} (internal)';

@@ -192,6 +192,30 @@ CREATE OR REPLACE TRIGGER outcomes_model BEFORE INSERT OR UPDATE OF prediction_i
     FOR EACH ROW EXECUTE FUNCTION @extschema@._outcome_model();
 COMMENT ON TRIGGER outcomes_model ON @extschema@.outcomes IS 'An outcome''s model is its prediction''s';
 
+-- A prediction moved to another model by hand takes its outcome along, so
+-- that an outcome's model stays its prediction's: the check joins them on
+-- it.  (The outcome's own trigger then reads the model from the
+-- prediction.)  Rollups already made hold the row under the old model
+-- until rebuild_rollups().
+CREATE OR REPLACE FUNCTION @extschema@._prediction_model_moved()
+    RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE @extschema@.outcomes o SET model = NEW.model WHERE o.prediction_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._prediction_model_moved() IS
+    'Trigger of retrain.predictions: a prediction''s outcome follows it to another model (internal)';
+
+CREATE OR REPLACE TRIGGER predictions_model_moved AFTER UPDATE OF model ON @extschema@.predictions
+    FOR EACH ROW WHEN (OLD.model IS DISTINCT FROM NEW.model)
+    EXECUTE FUNCTION @extschema@._prediction_model_moved();
+COMMENT ON TRIGGER predictions_model_moved ON @extschema@.predictions IS
+    'A prediction''s outcome follows it to another model';
+
 CREATE OR REPLACE FUNCTION @extschema@.log_outcome(prediction_id bigint, label boolean,
                                         observed_at timestamptz DEFAULT pg_catalog.now())
     RETURNS void LANGUAGE sql SECURITY DEFINER

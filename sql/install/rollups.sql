@@ -160,16 +160,34 @@ DECLARE
     feats text[] := '{}';
     fexpr text;
     b @extschema@.baselines;
+    -- the numeric features of a jsonb column, counted by one aggregate
+    names text[] := '{}';
+    edges pg_catalog.float8[] := '{}';
+    ends integer[] := '{}';
+    counts text;
 BEGIN
     IF NOT labels_only THEN
         FOR b IN SELECT * FROM @extschema@.baselines bl
                   WHERE bl.model = m.name AND bl.version = _state_list.version ORDER BY bl.feature LOOP
+            IF b.kind = 'numeric' AND wide IS NULL THEN
+                names := names || b.feature;
+                edges := edges || coalesce(b.edges, '{}');
+                ends := ends || cardinality(edges);
+                CONTINUE;
+            END IF;
             fexpr := @extschema@._feature_expr(wide, b.feature);
             feats := feats || format('%L, %s', b.feature,
                 CASE WHEN b.kind = 'numeric'
                      THEN format('to_jsonb(@extschema@.histogram_missing(@extschema@._as_float8(%s), %L::float8[]))', fexpr, coalesce(b.edges, '{}'))
                      ELSE format('to_jsonb(@extschema@.category_counts(%s))', fexpr) END);
         END LOOP;
+    END IF;
+    counts := CASE WHEN cardinality(feats) = 0 THEN '''{}''::jsonb'
+                   ELSE format('jsonb_build_object(%s)', array_to_string(feats, ', ')) END;
+    IF cardinality(names) > 0 THEN
+        -- the same counts as histogram_missing(_as_float8(features->>f), edges)
+        counts := format('%s || coalesce(@extschema@._feature_histograms(p.features, %L::text[], %L::float8[], %L::integer[]), ''{}'')',
+                         counts, names, edges, ends);
     END IF;
     RETURN format(
         '%10$s AS predictions, %11$s AS invalid, '
@@ -188,8 +206,7 @@ BEGIN
         CASE WHEN cls THEN format('@extschema@._log_loss_state(p.score, o.label) FILTER (WHERE %s)', valid) ELSE 'NULL::bytea' END,
         CASE WHEN cls THEN 'NULL::bytea' ELSE format('@extschema@._mae_state(p.score, o.actual) FILTER (WHERE %s)', valid) END,
         CASE WHEN cls THEN 'NULL::bytea' ELSE format('@extschema@._rmse_state(p.score, o.actual) FILTER (WHERE %s)', valid) END,
-        CASE WHEN cardinality(feats) = 0 THEN '''{}''::jsonb'
-             ELSE format('jsonb_build_object(%s)', array_to_string(feats, ', ')) END,
+        counts,
         CASE WHEN labels_only THEN '0::bigint' ELSE 'count(*)' END,
         CASE WHEN labels_only THEN '0::bigint' ELSE format('count(*) FILTER (WHERE NOT %s)', valid) END,
         CASE WHEN labels_only THEN 'NULL::timestamptz' ELSE 'max(p.predicted_at)' END);
@@ -207,9 +224,9 @@ CREATE OR REPLACE FUNCTION @extschema@._arrival_from(observed_upto timestamptz, 
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
     RETURN format('@extschema@.predictions p '
-                  'LEFT JOIN LATERAL (SELECT o.prediction_id, o.label, o.actual, o.observed_at FROM @extschema@.outcomes o '
-                  '                    WHERE o.prediction_id = p.id AND o.observed_at <= %L '
-                  '                      AND coalesce(o.logged_at, ''-infinity'') <= %L LIMIT 1) o ON true',
+                  'LEFT JOIN @extschema@.outcomes o '
+                  '       ON o.prediction_id = p.id AND o.model = p.model AND o.observed_at <= %L '
+                  '      AND coalesce(o.logged_at, ''-infinity'') <= %L',
                   observed_upto, logged_upto);
 COMMENT ON FUNCTION @extschema@._arrival_from(timestamptz, timestamptz) IS
     'The FROM clause (p, o) over retrain.predictions with the outcomes observed and logged by given times (internal)';
@@ -375,7 +392,7 @@ BEGIN
             -- index of retrain.outcomes)
             n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
                 @extschema@._state_list(m, v, threshold, true),
-                '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
+                '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model',
                 format('p.predicted_at >= %L AND ((%s))', keep,
                        array_to_string(@extschema@._arrived_outcomes(m.name, after, upto, upto), ') OR (')),
                 width) s));
@@ -569,7 +586,7 @@ BEGIN
         -- before
         late := ARRAY(
             SELECT s FROM @extschema@._states(m, version, labels,
-                                              '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id',
+                                              '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model',
                                               format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L AND ((%s))',
                                                      lo, hi, at,
                                                      array_to_string(@extschema@._arrived_outcomes(m.name, mk.computed_until,

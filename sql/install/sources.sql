@@ -101,12 +101,14 @@ DECLARE
     features text;
 BEGIN
     IF m.source IS NULL THEN
-        -- an index probe per prediction (LIMIT keeps the planner from
-        -- flattening it into a hash join that reads every model's
-        -- outcomes for each model)
+        -- An outcome carries its prediction's model (_outcome_model), so
+        -- the join names it: the planner then reads only this model's
+        -- outcomes for a hash join over a wide window (a probe per
+        -- prediction costs four times as much) and probes the key for a
+        -- few new rows.
         RETURN format('@extschema@.predictions p '
-                      'LEFT JOIN LATERAL (SELECT o.prediction_id, o.label, o.actual, o.observed_at FROM @extschema@.outcomes o '
-                      '                    WHERE o.prediction_id = p.id AND o.observed_at <= %L LIMIT 1) o ON true', at);
+                      'LEFT JOIN @extschema@.outcomes o '
+                      '       ON o.prediction_id = p.id AND o.model = p.model AND o.observed_at <= %L', at);
     END IF;
     rel := to_regclass(m.source);
     IF rel IS NULL THEN
