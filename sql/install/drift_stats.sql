@@ -248,8 +248,11 @@ COMMENT ON AGGREGATE @extschema@.ks_2samp(pg_catalog.float8, boolean) IS
 -- jsonb (the same counts as one histogram_missing(_as_float8(features->>f),
 -- edges) per feature, several times faster).  edges holds every feature's
 -- edges one after the other; ends[i] is one past the last of names[i]'s.
+-- COST: a row's call does the work of ten features' (each a lookup, a
+-- conversion and a binning), and the planner should weigh it so when it
+-- decides on a parallel scan.
 CREATE OR REPLACE FUNCTION @extschema@._feature_hists_accum(internal, jsonb, text[], pg_catalog.float8[], integer[])
-    RETURNS internal LANGUAGE C PARALLEL SAFE
+    RETURNS internal LANGUAGE C PARALLEL SAFE COST 30
     AS 'MODULE_PATHNAME', 'retrain_feature_hists_accum';
 CREATE OR REPLACE FUNCTION @extschema@._feature_hists_combine(internal, internal)
     RETURNS internal LANGUAGE C PARALLEL SAFE
