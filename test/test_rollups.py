@@ -128,4 +128,60 @@ def test_rollups_equal_rows_through_folds():
     conn.close()
 
 
+def test_a_fold_never_commits_between_a_reads_marks_and_rows():
+    """A read of the rollups takes the marks (which rows they hold) and then
+    the rest from the rows: a fold committing in between would count its
+    rows twice.  So a read while another transaction folds the model is
+    answered from the rows, at once, and a fold while a transaction reads
+    the rollups skips the model."""
+    conn = connect()
+    model = "prop_lock"
+    conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (model,))
+    conn.execute("SELECT retrain.register_version(%s, 'v1', 's3://m', encode(sha256('v1'::bytea), 'hex'), '{}')",
+                 (model,))
+    conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green', override_reason => 'test')", (model,))
+    conn.execute("""SELECT retrain.set_policy(%s, '{"triggers": {"confidence": {"min": 0.6, "window": "1 day"},
+                    "performance": {"metric": "f1", "max_drop": 0.05, "window": "1 day"}},
+                    "rollups": {"bucket": "10 minutes", "settle": "1 second"}}')""", (model,))
+
+    def log(n):
+        conn.execute("""INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score)
+                        SELECT %s, 'v1', 'u' || i, now() - i * interval '1 second', random()
+                          FROM generate_series(1, %s) i""", (model, n))
+        time.sleep(1.2)
+
+    # (without a drift trigger, the rows' figures carry an empty drift list)
+    window = ("SELECT retrain._rollup_window(m, retrain.effective_policy(m.name)->'triggers', 'v1', now()), "
+              "retrain._window(m, retrain.effective_policy(m.name)->'triggers', 'v1', now()) - 'drift' "
+              "FROM retrain.models m WHERE m.name = %s")
+    log(200)
+    assert scalar(conn, "SELECT retrain._fold_rollups(%s, clock_timestamp())", (model,)) > 0
+    log(50)
+    folder = connect(autocommit=False)
+    assert scalar(folder, "SELECT retrain._fold_rollups(%s, clock_timestamp())", (model,)) > 0
+    # the fold holds its lock until it commits: the read does not wait for it
+    conn.execute("SET statement_timeout = '5s'")
+    started = time.monotonic()
+    rolled, direct = conn.execute(window, (model,)).fetchone()
+    assert rolled is None and direct["predictions"] == 250, (rolled, direct)
+    assert time.monotonic() - started < 2
+    folder.commit()
+    rolled, direct = conn.execute(window, (model,)).fetchone()
+    assert rolled == direct and direct["predictions"] == 250, (rolled, direct)
+
+    # a transaction reading the rollups keeps the next fold off the model
+    reader = connect(autocommit=False)
+    assert reader.execute(window, (model,)).fetchone()[0]["predictions"] == 250
+    log(30)
+    until = scalar(conn, "SELECT computed_until FROM retrain.rollup_marks WHERE model = %s", (model,))
+    assert scalar(conn, "SELECT retrain._fold_rollups(%s, clock_timestamp())", (model,)) == 0
+    assert scalar(conn, "SELECT computed_until FROM retrain.rollup_marks WHERE model = %s", (model,)) == until
+    reader.commit()
+    assert scalar(conn, "SELECT retrain._fold_rollups(%s, clock_timestamp())", (model,)) > 0
+    rolled, direct = conn.execute(window, (model,)).fetchone()
+    assert rolled == direct and direct["predictions"] == 280, (rolled, direct)
+    for c in (folder, reader, conn):
+        c.close()
+
+
 run_suite(globals())

@@ -42,10 +42,16 @@ COMMENT ON FUNCTION @extschema@._policy_defaults() IS
 -- the same section of the policy; any other section the policy sets
 -- replaces the default whole.  Each trigger the policy names gets that
 -- trigger's defaults under its own settings.
+--
+-- plpgsql rather than SQL: the cycle asks for a model's policy several
+-- times a model, and plpgsql plans this query once a session where a SQL
+-- function with its own search_path plans it on every call.
 CREATE OR REPLACE FUNCTION @extschema@._merge_policy(defaults jsonb, policy jsonb)
     RETURNS jsonb
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN (SELECT jsonb_object_agg(k, CASE
                        WHEN k = 'triggers' THEN
                            coalesce((SELECT jsonb_object_agg(t.key, CASE
@@ -60,18 +66,25 @@ CREATE OR REPLACE FUNCTION @extschema@._merge_policy(defaults jsonb, policy json
                            THEN (defaults->k) || (policy->k)
                        ELSE coalesce(policy->k, defaults->k) END)
               FROM (SELECT jsonb_object_keys(defaults) UNION SELECT jsonb_object_keys(policy)) AS keys(k));
+END
+$$;
 COMMENT ON FUNCTION @extschema@._merge_policy(jsonb, jsonb) IS
     'A policy document with the defaults merged under it, section by section and trigger by trigger (internal)';
 
 -- SECURITY DEFINER to call the internal functions above; it reads nothing
 -- PUBLIC may not read.
+-- plpgsql for the plan kept across calls, as _merge_policy.
 CREATE OR REPLACE FUNCTION @extschema@.effective_policy(model text)
     RETURNS jsonb
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN (SELECT @extschema@._merge_policy(@extschema@._policy_defaults(), m.policy)
               FROM @extschema@.models m
              WHERE m.name = effective_policy.model);
+END
+$$;
 COMMENT ON FUNCTION @extschema@.effective_policy(text) IS
     'A model''s policy with the defaults filled in for every key it does not set';
 

@@ -366,6 +366,24 @@ CREATE OR REPLACE FUNCTION @extschema@._arrived_outcomes(model text, after times
 COMMENT ON FUNCTION @extschema@._arrived_outcomes(text, timestamptz, timestamptz, timestamptz) IS
     'The conditions on o and p of a model''s outcomes that arrived after a time (logged by one, observed by another), for predictions that arrived before it (internal)';
 
+-- Whether any outcome of the model may have arrived after a time: the two
+-- conditions of _arrived_outcomes() (with the same bounds) on the outcome
+-- alone, each from an index.  A cheap question that spares the cycle a
+-- read of the rows in the common case of no late outcome.
+CREATE OR REPLACE FUNCTION @extschema@._outcomes_arrived(model text, after timestamptz, logged_upto timestamptz,
+                                                         observed_upto timestamptz)
+    RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN EXISTS (SELECT 1 FROM @extschema@.outcomes o
+                    WHERE o.model = _outcomes_arrived.model AND o.logged_at > after AND o.logged_at <= logged_upto
+                      AND o.observed_at <= observed_upto)
+        OR EXISTS (SELECT 1 FROM @extschema@.outcomes o
+                    WHERE o.observed_at > coalesce(o.logged_at, '-infinity') AND o.observed_at > after
+                      AND o.observed_at <= observed_upto AND o.model = _outcomes_arrived.model);
+COMMENT ON FUNCTION @extschema@._outcomes_arrived(text, timestamptz, timestamptz, timestamptz) IS
+    'Whether any outcome of a model may have arrived after a time, logged and observed by others (internal)';
+
 -- One fold of retrain.predictions: the predictions logged in (after, upto]
 -- with their outcomes known by upto, and the outcomes that arrived in
 -- (after, upto] for predictions folded before, into the buckets of their
@@ -379,15 +397,22 @@ AS $$
 DECLARE
     v text;
     n integer := 0;
+    late boolean;
 BEGIN
+    late := after > '-infinity' AND @extschema@._outcomes_arrived(m.name, after, upto, upto);
     FOR v IN SELECT mv.version FROM @extschema@.model_versions mv WHERE mv.model = m.name LOOP
-        n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
-            @extschema@._state_list(m, v, threshold, false), @extschema@._arrival_from(upto, upto),
-            format('p.predicted_at >= %L AND %s', keep,
-                   CASE WHEN after = '-infinity' THEN format('coalesce(p.logged_at, ''-infinity'') <= %L', upto)
-                        ELSE format('p.logged_at > %L AND p.logged_at <= %L', after, upto) END),
-            width) s));
-        IF after > '-infinity' THEN
+        -- after the first fold, only versions with new predictions are read
+        IF after = '-infinity' OR EXISTS (SELECT 1 FROM @extschema@.predictions p
+                                           WHERE p.model = m.name AND p.logged_at > after AND p.logged_at <= upto
+                                             AND p.version = v) THEN
+            n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
+                @extschema@._state_list(m, v, threshold, false), @extschema@._arrival_from(upto, upto),
+                format('p.predicted_at >= %L AND %s', keep,
+                       CASE WHEN after = '-infinity' THEN format('coalesce(p.logged_at, ''-infinity'') <= %L', upto)
+                            ELSE format('p.logged_at > %L AND p.logged_at <= %L', after, upto) END),
+                width) s));
+        END IF;
+        IF late THEN
             -- both kinds of late outcome in one query (each served by an
             -- index of retrain.outcomes)
             n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
@@ -544,7 +569,6 @@ DECLARE
     full_ text := @extschema@._state_list(m, version, mk.threshold, false);
     labels text := @extschema@._state_list(m, version, mk.threshold, true);
     edges text;
-    parts @extschema@.rollups[];
     late @extschema@.rollups[] := '{}';
     result @extschema@.rollups;
 BEGIN
@@ -576,12 +600,7 @@ BEGIN
         edges := edges || format(' OR (p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L '
                                  'AND p.logged_at > %L)', lo, hi, at, mk.computed_until);
     END IF;
-    parts := ARRAY(
-        SELECT r FROM @extschema@.rollups r
-         WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start >= lo AND r.bucket_start < hi
-        UNION ALL
-        SELECT s FROM @extschema@._states(m, version, full_, rows_, edges, NULL) s);
-    IF lo < hi AND m.source IS NULL THEN
+    IF lo < hi AND m.source IS NULL AND @extschema@._outcomes_arrived(m.name, mk.computed_until, 'infinity', at) THEN
         -- outcomes that arrived after the last fold for predictions folded
         -- before
         late := ARRAY(
@@ -605,7 +624,12 @@ BEGIN
            @extschema@._loss_union(p.mae), @extschema@._loss_union(p.rmse),
            @extschema@._sum_features(array_agg(p.features) FILTER (WHERE p.features <> '{}'))
       INTO result
-      FROM (SELECT * FROM unnest(parts) UNION ALL SELECT * FROM unnest(late)) p;
+      FROM (SELECT * FROM @extschema@.rollups r
+             WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start >= lo AND r.bucket_start < hi
+            UNION ALL
+            SELECT * FROM @extschema@._states(m, version, full_, rows_, edges, NULL)
+            UNION ALL
+            SELECT * FROM unnest(late)) p;
     RETURN result;
 END
 $$;
@@ -630,6 +654,17 @@ DECLARE
 BEGIN
     IF version IS NULL OR NOT trg ?| ARRAY['drift', 'performance', 'confidence'] THEN
         RETURN '{}';
+    END IF;
+    -- The marks say which rows the rollups hold; the rows after them are
+    -- read directly.  A fold committing between reading the one and the
+    -- other would count its rows twice, so none may commit meanwhile: a
+    -- fold takes this lock exclusively (and skips a model whose rollups
+    -- are being read).  While another transaction folds the model, the
+    -- rows answer: waiting could deadlock with a run_checks() that holds
+    -- retrain's write lock across models.  A fold of this transaction
+    -- holds the lock already.
+    IF NOT pg_try_advisory_xact_lock_shared(hashtext('retrain rollups'), hashtext(m.name)) THEN
+        RETURN NULL;
     END IF;
     SELECT * INTO mk FROM @extschema@.rollup_marks rm WHERE rm.model = m.name;
     widest := (SELECT max((t.value->>'window')::interval) FROM jsonb_each(trg) t

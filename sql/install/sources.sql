@@ -147,16 +147,21 @@ COMMENT ON FUNCTION @extschema@._source_from(text, @extschema@.models, timestamp
 -- NULL when features come from a jsonb column.
 CREATE OR REPLACE FUNCTION @extschema@._source_features(m @extschema@.models)
     RETURNS text[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a
+BEGIN
+    -- the common case first, without a query: the cycle asks for every read
+    IF m.source IS NULL
+       OR EXISTS (SELECT 1 FROM pg_attribute a
+                   WHERE a.attrelid = to_regclass(m.source) AND a.attname = 'features' AND NOT a.attisdropped) THEN
+        RETURN NULL;
+    END IF;
+    RETURN ARRAY(SELECT a.attname::text FROM pg_attribute a
                   WHERE a.attrelid = to_regclass(m.source) AND a.attnum > 0 AND NOT a.attisdropped
                     AND a.attname::text NOT IN (SELECT l.name FROM @extschema@._source_layout() l)
-                  ORDER BY a.attnum)
-     WHERE m.source IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM pg_attribute a
-                        WHERE a.attrelid = to_regclass(m.source) AND a.attname = 'features' AND NOT a.attisdropped)
+                  ORDER BY a.attnum);
+END
 $$;
 COMMENT ON FUNCTION @extschema@._source_features(@extschema@.models) IS
     'A wide source''s feature columns, or NULL when features come from retrain.predictions or a jsonb column (internal)';
