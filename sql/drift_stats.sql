@@ -159,6 +159,9 @@ SELECT retrain._feature_histograms(features, '{x,y}', '{0,10,-Infinity,1,Infinit
 -- a feature without edges has one bucket; no rows: NULL
 SELECT retrain._feature_histograms(features, '{x}', '{}', '{0}') FROM feature_rows;
 SELECT retrain._feature_histograms(features, '{x}', '{}', '{0}') FROM feature_rows WHERE false;
+-- NULL names, edges or ends: no row can count (as histogram's NULL edges)
+SELECT retrain._feature_histograms(features, NULL, '{}', '{0}') IS NULL AS skipped,
+       retrain._feature_histograms(features, '{x}', NULL, '{0}') IS NULL AS no_edges FROM feature_rows;
 -- the arguments are checked, each error naming the aggregate
 SELECT retrain._feature_histograms(features, '{x,y}', '{0,1}', '{1}') FROM feature_rows;
 SELECT retrain._feature_histograms(features, '{x,y}', '{0,1}', '{1,1}') FROM feature_rows;
