@@ -400,6 +400,23 @@ SELECT details->'canary'->'errors'->>'n' AS unreadable FROM retrain.log
  WHERE model = 'dec_bad' AND event = 'guard' ORDER BY id DESC LIMIT 1;
 SELECT retrain.set_owner('dec_bad', current_user);
 
+-- An outcome no metric can take (a labeller's NaN) is not the version's
+-- doing: the guard does not count it as an invalid score, and waits for
+-- enough predictions as for any canary.
+SELECT retrain.register_model('dec_labels', 'regression');
+SELECT retrain.register_version('dec_labels', v, 's3://m/' || v, encode(sha256(v::bytea), 'hex'), '{}')
+  FROM unnest('{v1, v2}'::text[]) v;
+CREATE TABLE dec_labels_src (version text, predicted_at timestamptz, score float8, actual float8, latency_ms float8,
+                             error boolean);
+SELECT retrain.set_source('dec_labels', 'dec_labels_src');
+SELECT retrain.promote('dec_labels', 'v1', 'blue_green', override_reason => 't'),
+       retrain.promote('dec_labels', 'v2', 'canary', override_reason => 't');
+INSERT INTO dec_labels_src SELECT 'v2', now() + i * interval '1 second', i, CASE WHEN i % 2 = 0 THEN 'NaN' ELSE i::float8 END, 10, false
+  FROM generate_series(1, 20) i;
+SELECT model, canary, decision, reason FROM retrain.guard_rollouts(now() + interval '1 minute') WHERE model = 'dec_labels';
+SELECT details->'canary'->>'invalid' AS invalid_scores FROM retrain.log
+ WHERE model = 'dec_labels' AND event = 'guard' ORDER BY id DESC LIMIT 1;
+
 -- Item 2: production is watched after release.  A blue-green swap whose new
 -- version answers in 1 s with 10% errors is rolled back to the version it
 -- replaced within rollback.watch; after the watch the guard leaves
@@ -465,7 +482,7 @@ SELECT production_version FROM retrain.deployments WHERE model = 'dec_first';
 -- metric on a classifier is refused
 SELECT retrain.set_policy('dec_first', '{"rollback": {"metric": "f1", "max_metric_drop": 0.05}}') -> 'rollback' ->> 'metric' AS metric;
 SELECT retrain.set_policy('dec_first', '{"rollback": {"metric": "rmse"}}');
-DROP TABLE dec_train, dec_empty, dec_patients, dec_src, dec_bad_src;
+DROP TABLE dec_train, dec_empty, dec_patients, dec_src, dec_bad_src, dec_labels_src;
 REVOKE SELECT ON retrain.predictions FROM dec_analyst;
 DROP ROLE dec_outsider;
 DROP ROLE dec_bad_owner;

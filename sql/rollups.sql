@@ -273,3 +273,56 @@ UPDATE retrain.predictions SET model = 'ru' WHERE unit_key = 'own';
 REVOKE ALL ON retrain.outcomes FROM ru_app;
 REVOKE ALL ON SCHEMA retrain FROM ru_app;
 DROP ROLE ru_app;
+
+--
+-- The latency distribution the rollout guard reads from the rollups: a
+-- percentile within 1/101 of percentile_cont's, relatively; the states of
+-- any partition of the rows merge into the state of all of them.
+--
+CREATE TABLE lat_rows AS
+SELECT i % 17 AS bucket,
+       CASE WHEN i % 53 = 0 THEN NULL WHEN i % 31 = 0 THEN 0 ELSE exp((i * 7919 % 1000) / 100.0) / 10 END AS v
+  FROM generate_series(1, 50000) i;
+CREATE TEMP TABLE lat_states AS SELECT bucket, retrain._latency_state(v) AS s FROM lat_rows GROUP BY bucket;
+SELECT count(*) AS fractions, bool_and(abs(a - d) <= d / 101) AS within_1_101, max(abs(a - d) / nullif(d, 0)) < 0.0099 AS bound
+  FROM (SELECT (SELECT retrain._latency_percentile(retrain._latency_union(s), q) FROM lat_states) AS a,
+               (SELECT percentile_cont(q) WITHIN GROUP (ORDER BY v) FROM lat_rows) AS d
+          FROM unnest('{0, 0.001, 0.01, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1}'::float8[]) q) x;
+SELECT (SELECT retrain._latency_union(s) FROM lat_states) = (SELECT retrain._latency_state(v) FROM lat_rows) AS merged_equals_whole;
+-- in a parallel plan as serially
+CREATE TABLE lat_par AS SELECT * FROM lat_rows;
+ANALYZE lat_par;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT retrain._latency_state(v) FROM lat_par;
+SELECT retrain._latency_state(v) = (SELECT retrain._latency_state(v) FROM lat_rows) AS parallel_equals_serial FROM lat_par;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+-- Every kind of value, in float8's order, each order statistic within
+-- 1/101 (zero, the infinities and NaN exactly); between two values the
+-- interpolation percentile_cont makes.
+CREATE TEMP TABLE lat_odd AS
+SELECT v::float8 FROM unnest('{-Infinity, -1e300, -5, -0.0, 0, 1e-300, 3, 1e300, 1.7976931348623157e308, Infinity, NaN}'::text[]) v;
+SELECT q, a = d OR abs(a - d) <= abs(d) / 101 AS within, a::text = d::text AS exact
+  FROM (SELECT q, (SELECT retrain._latency_percentile(retrain._latency_state(v), q) FROM lat_odd) AS a,
+               (SELECT percentile_cont(q) WITHIN GROUP (ORDER BY v) FROM lat_odd) AS d
+          FROM generate_series(0, 10) k, LATERAL (SELECT k / 10.0::float8 AS q) f) x ORDER BY q;
+SELECT abs(retrain._latency_percentile(retrain._latency_state(v), 0.5) - 7.5) <= 7.5 / 101 AS between_two
+  FROM (VALUES (5::float8), (10)) x(v);
+-- no value, only NULLs: no state, no percentile
+SELECT retrain._latency_state(v) IS NULL AS no_rows FROM lat_rows WHERE false;
+SELECT retrain._latency_state(NULL::float8) IS NULL AS only_nulls FROM generate_series(1, 3);
+SELECT retrain._latency_percentile(NULL, 0.5) IS NULL AS null_state;
+-- a fraction outside [0, 1] or NaN, a state that is not one: errors
+SELECT retrain._latency_percentile(retrain._latency_state(1), 1.5);
+SELECT retrain._latency_percentile(retrain._latency_state(1), 'NaN');
+SELECT retrain._latency_percentile('\x01', 0.5);
+SELECT retrain._latency_percentile('\x02000000000000000100000000000000010000000000000000000000000000000000000000000000000000000000000000', 0.5);
+SELECT retrain._latency_percentile('\x01000000000000000500000000000000010000000000000000000000000000000000000000000000000000000000000000', 0.5);
+SELECT retrain._latency_percentile('\x01000000000000000100000000000000000000000000000000000000000000000000000000000000007fffffff00000000', 0.5);
+SELECT retrain._latency_percentile('\x01000000000000000200000000000000000000000000000000000000000000000000000000000000000000000200000005000000000000000100000003000000000000000100000000', 0.5);
+DROP TABLE lat_rows, lat_par;

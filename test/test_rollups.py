@@ -10,7 +10,11 @@ logged; and, in one round, a transaction that writes and stays open across
 a fold.  After each fold (rollups.settle of one second, 10-minute buckets),
 the window figures merged from the rollups must equal those read from the
 rows: counts, histograms, category counts and AUC, F1 and the rest of the
-confusion family exactly; Brier, log loss and confidence to 1e-12.
+confusion family exactly; Brier, log loss and confidence to 1e-12.  So must
+the rollout guard's figures over ranges that start inside a bucket and end
+now or in the past: counts, invalid scores, error rate and metric as over
+the rows, the latency percentile (NULL, zero and log-normal latencies)
+within 1/101 of percentile_cont's.
 """
 
 import json
@@ -55,6 +59,38 @@ def same(rolled, direct, metric):
     return True
 
 
+def guard_compare(conn, model, version, metric, since_ago, until_ago):
+    """(rollups, rows) figures of the rollout guard over predictions made
+    from since_ago to until_ago minutes ago, outcomes as of now."""
+    return conn.execute(
+        """SELECT retrain._guard_rolled_figures(m, %(v)s, p.pol, x.at - %(s)s * interval '1 minute',
+                                                x.at - %(u)s * interval '1 minute', x.at),
+                  retrain._guard_figures(m, %(v)s, p.pol, x.at - %(s)s * interval '1 minute',
+                                         x.at - %(u)s * interval '1 minute', x.at)
+             FROM retrain.models m,
+                  LATERAL (SELECT jsonb_set(retrain.effective_policy(m.name), '{rollback,metric}',
+                                            to_jsonb(%(metric)s::text)) AS pol) p,
+                  LATERAL (SELECT clock_timestamp() AS at) x
+            WHERE m.name = %(m)s""",
+        {"m": model, "v": version, "metric": metric, "s": since_ago, "u": until_ago}).fetchone()
+
+
+def guard_same(rolled, direct, metric):
+    """Counts, error rate, metric as over the rows; latency within 1/101."""
+    assert rolled is not None, "the rollups did not answer"
+    assert rolled.pop("latency_approx") is True
+    a, b = rolled.pop("latency"), direct.pop("latency")
+    if (a is None) != (b is None) or (b is not None and abs(a - b) > abs(b) / 101 + 1e-9):
+        return False
+    a, b = rolled.pop("metric"), direct.pop("metric")
+    if metric in CLOSE and a is not None and b is not None:
+        if abs(a - b) > 1e-12 * max(1.0, abs(b)):
+            return False
+    elif a != b:
+        return False
+    return rolled == direct
+
+
 def traffic(conn, rng, model, rnd):
     rows = []
     for i in range(rng.randint(150, 400)):
@@ -68,11 +104,13 @@ def traffic(conn, rng, model, rnd):
                                         [1], {"v": 2}, 1e300, -0.0, 25])
         if rng.random() < 0.02:
             features = None
+        latency = rng.choice([None, 0.0] + [round(rng.lognormvariate(3, 1.2), 3)] * 18)
         rows.append((model, "v2" if rng.random() < 0.25 else "v1", f"r{rnd}-{i}", ago, score,
-                     json.dumps(features) if features else None))
+                     json.dumps(features) if features else None, latency, rng.random() < 0.04))
     with conn.cursor() as cur:
-        cur.executemany("INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score, features) "
-                        "VALUES (%s, %s, %s, now() - %s * interval '1 minute', %s, %s)", rows)
+        cur.executemany("INSERT INTO retrain.predictions "
+                        "(model, version, unit_key, predicted_at, score, features, latency_ms, error) "
+                        "VALUES (%s, %s, %s, now() - %s * interval '1 minute', %s, %s, %s, %s)", rows)
     # labels for a share of the predictions not yet labelled, of any age
     conn.execute("""INSERT INTO retrain.outcomes (prediction_id, label, observed_at)
                     SELECT p.id, random() < p.score,
@@ -119,6 +157,16 @@ def test_rollups_equal_rows_through_folds():
             for metric in METRICS:
                 rolled, direct = compare(conn, model, version, metric)
                 assert same(rolled, direct, metric), (rnd, version, metric, rolled, direct)
+                checked += 1
+            # the guard's figures over ranges that start and end inside
+            # buckets, up to now or ending in the past
+            for metric in ("auc", "f1", "log_loss"):
+                since = rng.uniform(3, 1300)
+                until = rng.choice([0, 0, rng.uniform(0, since)])
+                rolled, direct = guard_compare(conn, model, version, metric, since, until)
+                assert direct.get("errors") in (None, {}), direct
+                direct.pop("errors", None)
+                assert guard_same(rolled, direct, metric), (rnd, version, metric, since, until, rolled, direct)
                 checked += 1
     assert scalar(conn, "SELECT count(*) FROM retrain.rollups WHERE model = %s", (model,)) > 20
     assert scalar(conn, "SELECT count(*) FROM retrain.predictions WHERE unit_key = 'open'") == 1
@@ -182,6 +230,58 @@ def test_a_fold_never_commits_between_a_reads_marks_and_rows():
     assert rolled == direct and direct["predictions"] == 280, (rolled, direct)
     for c in (folder, reader, conn):
         c.close()
+
+
+def test_guard_decides_from_rollups_as_from_rows():
+    """The rollout guard reads a canary's figures from the rollups; its
+    latency percentile, within 1/101 there, is read from the rows when it is
+    near its limit, so a canary exactly at the limit is kept and one just
+    over it is rolled back, quoting percentile_cont's figures; far from the
+    limit the approximate figure decides, and is logged as such."""
+    conn = connect()
+
+    def canary(model, latency):
+        conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (model,))
+        conn.execute("SELECT retrain.register_version(%s, v, 's3://m', encode(sha256(v::bytea), 'hex'), '{}') "
+                     "FROM unnest('{v1, v2}'::text[]) v", (model,))
+        conn.execute("""SELECT retrain.set_policy(%s, '{"rollout": {"steps": [10, 100], "dwell": ["1 hour"]},
+                        "rollback": {"max_error_rate": 0.05, "max_latency_increase": 0.5, "latency_percentile": 90,
+                                     "min_predictions": 100},
+                        "rollups": {"bucket": "10 minutes", "settle": "1 second"}}')""", (model,))
+        conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green', override_reason => 'test')", (model,))
+        conn.execute("SELECT retrain.promote(%s, 'v2', 'canary', override_reason => 'test')", (model,))
+        # production answers in 10 ms (a tenth in 4 ms), the canary in
+        # `latency` (a tenth in 5 ms); 2% errors each
+        conn.execute("""INSERT INTO retrain.predictions (model, version, unit_key, score, latency_ms, error)
+                        SELECT %s, v, v || i, (i %% 100) / 100.0,
+                               CASE WHEN i %% 10 = 0 THEN CASE v WHEN 'v1' THEN 4 ELSE 5 END
+                                    WHEN v = 'v1' THEN 10 ELSE %s END, i %% 50 = 0
+                          FROM generate_series(1, 1000) i, unnest('{v1, v2}'::text[]) v""", (model, latency))
+        time.sleep(1.2)
+        assert scalar(conn, "SELECT retrain._fold_rollups(%s, clock_timestamp())", (model,)) > 0
+        decision, reason = conn.execute("SELECT decision, reason FROM retrain.guard_rollouts(clock_timestamp()) "
+                                        "WHERE model = %s", (model,)).fetchone()
+        figures = scalar(conn, "SELECT details FROM retrain.log WHERE model = %s AND event = 'guard' "
+                               "ORDER BY id DESC LIMIT 1", (model,))
+        return decision, reason, figures
+
+    # far below the limit (15 ms): the rollups decide
+    decision, reason, figures = canary("prop_guard_far", 12)
+    assert decision == "hold", (decision, reason)
+    assert figures["canary"]["latency_approx"] is True and figures["production"]["latency_approx"] is True, figures
+    assert abs(figures["canary"]["latency"] - 12) <= 12 / 101 and abs(figures["production"]["latency"] - 10) <= 10 / 101
+    assert figures["canary"]["n"] == 1000 and figures["canary"]["error_rate"] == 0.02, figures
+    # exactly at it: kept, on percentile_cont's figures
+    decision, reason, figures = canary("prop_guard_at", 15)
+    assert decision == "hold", (decision, reason)
+    assert "latency_approx" not in figures["canary"] and "latency_approx" not in figures["production"], figures
+    assert figures["canary"]["latency"] == 15 and figures["production"]["latency"] == 10, figures
+    # 0.4% over it, less than the approximation's error: rolled back
+    decision, reason, figures = canary("prop_guard_over", 15.06)
+    assert decision == "rollback", (decision, reason)
+    assert reason == "p90 latency 15.1 ms > 15.0 ms (production 10.0 ms + 50%)", reason
+    assert figures["canary"]["latency"] == 15.06, figures
+    conn.close()
 
 
 run_suite(globals())

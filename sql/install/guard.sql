@@ -39,12 +39,40 @@ $$;
 COMMENT ON FUNCTION @extschema@._guard_metric(text, jsonb) IS
     'The metric the rollout guard compares, its direction and threshold (internal)';
 
--- A version's figures over a time range: {n, invalid (scores an aggregate
--- cannot take: NaN, infinite, outside [0, 1] for a classifier), error_rate,
--- latency (the policy's percentile), metric (over the valid rows)}.  One
--- scan; should it fail, each figure is computed on its own, so that one
--- failing figure (a source whose column cannot be read, say) leaves the
--- others, and the failure is reported under "errors".
+-- The rows of a version's predictions made in [since, until] and their
+-- outcomes known at at: the FROM and WHERE of the guard's reads.
+CREATE OR REPLACE FUNCTION @extschema@._guard_rows(m @extschema@.models, version text, since timestamptz,
+                                                   until timestamptz, at timestamptz)
+    RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN format('FROM %s WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at <= %L',
+                  @extschema@._source_from('guard_rollouts', m, at), m.name, version, since, until);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._guard_rows(@extschema@.models, text, timestamptz, timestamptz, timestamptz) IS
+    'The FROM and WHERE clauses of a version''s predictions over a time range with the outcomes known at a time (internal)';
+
+-- The latency percentile the guard compares, as percentile_cont over the
+-- rows.
+CREATE OR REPLACE FUNCTION @extschema@._guard_latency_expr(pol jsonb)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN format('percentile_cont(%s) WITHIN GROUP (ORDER BY p.latency_ms)',
+                  (pol->'rollback'->>'latency_percentile')::numeric / 100);
+COMMENT ON FUNCTION @extschema@._guard_latency_expr(jsonb) IS
+    'The SQL of the rollout guard''s latency percentile over predictions p (internal)';
+
+-- A version's figures over a time range, read from the rows: {n, invalid
+-- (scores no metric can take: NaN, infinite, outside [0, 1] for a
+-- classifier), error_rate, latency (the policy's percentile), metric (over
+-- the valid rows)}.  One scan; should it fail, each figure is computed on
+-- its own, so that one failing figure (a source whose column cannot be
+-- read, say) leaves the others, and the failure is reported under
+-- "errors".  _guard_rolled_figures() gives the same from the rollups.
 CREATE OR REPLACE FUNCTION @extschema@._guard_figures(m @extschema@.models, version text, pol jsonb,
                                                       since timestamptz, until timestamptz, at timestamptz)
     RETURNS jsonb
@@ -56,14 +84,12 @@ DECLARE
     gm record := @extschema@._guard_metric(m.task, pol);
     figures text[][] := ARRAY[
         ARRAY['n', 'count(*)'],
-        ARRAY['invalid', format('count(*) FILTER (WHERE p.score IS NOT NULL AND NOT %s)', valid)],
+        ARRAY['invalid', format('count(*) FILTER (WHERE p.score IS NOT NULL AND NOT %s)', @extschema@._valid_score(m.task))],
         ARRAY['error_rate', 'avg(p.error::integer)::float8'],
-        ARRAY['latency', format('percentile_cont(%s) WITHIN GROUP (ORDER BY p.latency_ms)',
-                                (pol->'rollback'->>'latency_percentile')::numeric / 100)],
+        ARRAY['latency', @extschema@._guard_latency_expr(pol)],
         ARRAY['metric', format('%s FILTER (WHERE %s)', @extschema@._metric_expression(gm.metric, gm.threshold), valid)],
         ARRAY['labelled', format('count(o.prediction_id) FILTER (WHERE %s)', valid)]];
-    from_where text := format('FROM %s WHERE p.model = %L AND p.version = %L AND p.predicted_at >= %L AND p.predicted_at <= %L',
-                              @extschema@._source_from('guard_rollouts', m, at), m.name, version, since, until);
+    from_where text := @extschema@._guard_rows(m, version, since, until, at);
     result jsonb := '{}';
     errors jsonb := '{}';
     i integer;
@@ -89,7 +115,23 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._guard_figures(@extschema@.models, text, jsonb, timestamptz, timestamptz, timestamptz) IS
-    'A version''s prediction count, invalid scores, error rate, latency percentile and metric over a time range, each figure on its own if need be (internal)';
+    'A version''s prediction count, invalid scores, error rate, latency percentile and metric over a time range, read from the rows, each figure on its own if need be (internal)';
+
+-- An approximate latency (from the rollups) near its limit or over it is
+-- read again from the rows, so that the decision and the figures a
+-- rollback quotes are percentile_cont's: each approximation is within
+-- 1/101 of it, so the limit cannot be crossed by less than 2/101 (2.5%
+-- here) without this.
+CREATE OR REPLACE FUNCTION @extschema@._latency_near_limit(rollback jsonb, judged jsonb, reference jsonb)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (judged ? 'latency_approx' OR reference ? 'latency_approx')
+       AND @extschema@._decimal(reference->'latency') > 0
+       AND @extschema@._decimal(judged->'latency') >= 0.975 * @extschema@._decimal(reference->'latency')
+                                                          * (1 + (rollback->>'max_latency_increase')::numeric);
+COMMENT ON FUNCTION @extschema@._latency_near_limit(jsonb, jsonb, jsonb) IS
+    'Whether an approximate latency percentile is over its limit or within the approximation''s reach of it (internal)';
 
 -- The limits, one function each: (rollback policy, judged figures,
 -- reference figures) -> why the judged version must roll back, or NULL.
@@ -211,9 +253,13 @@ DECLARE
     checks record := @extschema@._guard_owner_checks(m, pol->'rollback'->'checks', at);
     gm record := @extschema@._guard_metric(m.task, pol);
 BEGIN
-    figures := @extschema@._guard_figures(m, judged, pol, since, at, at);
+    -- from the rollups where they can answer, else from the rows
+    figures := coalesce(@extschema@._guard_rolled_figures(m, judged, pol, since, at, at),
+                        @extschema@._guard_figures(m, judged, pol, since, at, at));
     IF ref IS NOT NULL THEN
-        reference := @extschema@._guard_figures(m, ref, pol, ref_since, ref_until, at) || coalesce(ref_extra, '{}');
+        reference := coalesce(@extschema@._guard_rolled_figures(m, ref, pol, ref_since, ref_until, at),
+                              @extschema@._guard_figures(m, ref, pol, ref_since, ref_until, at))
+                     || coalesce(ref_extra, '{}');
     END IF;
     reason := coalesce(checks.why, @extschema@._limit_invalid(pol->'rollback', figures));
     IF reason IS NOT NULL THEN
@@ -226,8 +272,16 @@ BEGIN
         reason := format('%s of %s predictions needed to judge %s', coalesce(figures->>'n', '?'),
                          pol->'rollback'->>'min_predictions', judged);
     ELSE
-        reason := coalesce(@extschema@._limit_error_rate(pol->'rollback', figures, reference),
-                           @extschema@._limit_latency(pol->'rollback', figures, reference),
+        reason := @extschema@._limit_error_rate(pol->'rollback', figures, reference);
+        IF reason IS NULL AND @extschema@._latency_near_limit(pol->'rollback', figures, reference) THEN
+            figures := figures - 'latency_approx' || jsonb_build_object('latency', @extschema@._read(m,
+                format('SELECT to_jsonb(%s) %s', @extschema@._guard_latency_expr(pol),
+                       @extschema@._guard_rows(m, judged, since, at, at))));
+            reference := reference - 'latency_approx' || jsonb_build_object('latency', @extschema@._read(m,
+                format('SELECT to_jsonb(%s) %s', @extschema@._guard_latency_expr(pol),
+                       @extschema@._guard_rows(m, ref, ref_since, ref_until, at))));
+        END IF;
+        reason := coalesce(reason, @extschema@._limit_latency(pol->'rollback', figures, reference),
                            @extschema@._limit_metric_drop(pol->'rollback', figures, reference, gm.higher_is_better));
         IF reason IS NOT NULL THEN
             decision := 'rollback';

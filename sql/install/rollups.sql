@@ -21,6 +21,39 @@ CREATE OR REPLACE FUNCTION @extschema@._loss_merge(internal, bytea)
 COMMENT ON FUNCTION @extschema@._loss_merge(internal, bytea) IS
     'Transition function of the merges of mean-loss states: combine a serialized state into the state (internal)';
 
+-- The latency distribution (src/rollup_latency.c): counts in logarithmic
+-- buckets, a percentile within 1% of percentile_cont's.
+CREATE OR REPLACE FUNCTION @extschema@._latency_accum(internal, pg_catalog.float8)
+    RETURNS internal LANGUAGE C PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_latency_accum';
+COMMENT ON FUNCTION @extschema@._latency_accum(internal, pg_catalog.float8) IS
+    'Transition function of _latency_state: count a latency in its bucket (internal)';
+CREATE OR REPLACE FUNCTION @extschema@._latency_combine(internal, internal)
+    RETURNS internal LANGUAGE C PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_latency_combine';
+COMMENT ON FUNCTION @extschema@._latency_combine(internal, internal) IS
+    'Combine function of the latency distributions (internal)';
+CREATE OR REPLACE FUNCTION @extschema@._latency_serial(internal)
+    RETURNS bytea LANGUAGE C STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_latency_serial';
+COMMENT ON FUNCTION @extschema@._latency_serial(internal) IS
+    'Serialization function of the latency distributions (internal)';
+CREATE OR REPLACE FUNCTION @extschema@._latency_deserial(bytea, internal)
+    RETURNS internal LANGUAGE C STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_latency_deserial';
+COMMENT ON FUNCTION @extschema@._latency_deserial(bytea, internal) IS
+    'Deserialization function of the latency distributions (internal)';
+CREATE OR REPLACE FUNCTION @extschema@._latency_merge(internal, bytea)
+    RETURNS internal LANGUAGE C PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_latency_merge';
+COMMENT ON FUNCTION @extschema@._latency_merge(internal, bytea) IS
+    'Transition function of _latency_union: add a serialized latency distribution into the state (internal)';
+CREATE OR REPLACE FUNCTION @extschema@._latency_percentile(state bytea, fraction pg_catalog.float8)
+    RETURNS pg_catalog.float8 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_latency_percentile';
+COMMENT ON FUNCTION @extschema@._latency_percentile(bytea, pg_catalog.float8) IS
+    'percentile_cont(fraction) of the latencies a serialized distribution counts, within 1% (1/101) relatively for values of one sign (internal)';
+
 -- The states.
 CREATE OR REPLACE AGGREGATE @extschema@._rank_state(score pg_catalog.float8, label boolean) (
     SFUNC = @extschema@._rank_accum, STYPE = internal, FINALFUNC = @extschema@._rank_serial,
@@ -52,6 +85,13 @@ CREATE OR REPLACE AGGREGATE @extschema@._rmse_state(predicted pg_catalog.float8,
     DESERIALFUNC = @extschema@._loss_deserial, PARALLEL = SAFE);
 COMMENT ON AGGREGATE @extschema@._rmse_state(pg_catalog.float8, pg_catalog.float8) IS
     'The serialized state of rmse over a group, for a rollup (internal)';
+
+CREATE OR REPLACE AGGREGATE @extschema@._latency_state(latency pg_catalog.float8) (
+    SFUNC = @extschema@._latency_accum, STYPE = internal, FINALFUNC = @extschema@._latency_serial,
+    COMBINEFUNC = @extschema@._latency_combine, SERIALFUNC = @extschema@._latency_serial,
+    DESERIALFUNC = @extschema@._latency_deserial, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@._latency_state(pg_catalog.float8) IS
+    'The serialized latency distribution of a group, for a rollup (internal)';
 
 -- The merges, finished as the metric is.
 CREATE OR REPLACE AGGREGATE @extschema@._auc_merged(state bytea) (
@@ -91,6 +131,11 @@ CREATE OR REPLACE AGGREGATE @extschema@._loss_union(state bytea) (
     COMBINEFUNC = @extschema@._loss_combine, SERIALFUNC = @extschema@._loss_serial,
     DESERIALFUNC = @extschema@._loss_deserial, PARALLEL = SAFE);
 COMMENT ON AGGREGATE @extschema@._loss_union(bytea) IS 'One serialized mean-loss state of the merged ones (internal)';
+CREATE OR REPLACE AGGREGATE @extschema@._latency_union(state bytea) (
+    SFUNC = @extschema@._latency_merge, STYPE = internal, FINALFUNC = @extschema@._latency_serial,
+    COMBINEFUNC = @extschema@._latency_combine, SERIALFUNC = @extschema@._latency_serial,
+    DESERIALFUNC = @extschema@._latency_deserial, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@._latency_union(bytea) IS 'One serialized latency distribution of the merged ones (internal)';
 CREATE OR REPLACE AGGREGATE @extschema@._confusion_sum(@extschema@.confusion) (
     SFUNC = @extschema@.confusion_add, STYPE = @extschema@.confusion, COMBINEFUNC = @extschema@.confusion_add,
     PARALLEL = SAFE);
@@ -115,6 +160,14 @@ CREATE TABLE @extschema@.rollups (
     log_loss     bytea,
     mae          bytea,
     rmse         bytea,
+    -- what the rollout guard reads: latencies (_latency_state), errors
+    -- among the predictions that say (error not NULL), and scores no
+    -- metric can take whatever the outcome (NaN, infinite, outside [0, 1]
+    -- for a classifier)
+    latency      bytea,
+    errors       bigint NOT NULL DEFAULT 0,
+    error_known  bigint NOT NULL DEFAULT 0,
+    bad_scores   bigint NOT NULL DEFAULT 0,
     features     jsonb NOT NULL DEFAULT '{}',
     -- the latest prediction folded in: a bucket a window ends in is whole
     -- for it up to there
@@ -193,6 +246,7 @@ BEGIN
         '%10$s AS predictions, %11$s AS invalid, '
         'count(o.prediction_id) FILTER (WHERE %1$s) AS labelled, %2$s AS confidence, '
         '%3$s AS rank_state, %4$s AS confusion, %5$s AS brier, %6$s AS log_loss, %7$s AS mae, %8$s AS rmse, '
+        '%13$s AS latency, %14$s AS errors, %15$s AS error_known, %16$s AS bad_scores, '
         '%9$s AS features, %12$s AS last_predicted_at',
         valid,
         CASE WHEN cls AND NOT labels_only
@@ -209,7 +263,12 @@ BEGIN
         counts,
         CASE WHEN labels_only THEN '0::bigint' ELSE 'count(*)' END,
         CASE WHEN labels_only THEN '0::bigint' ELSE format('count(*) FILTER (WHERE NOT %s)', valid) END,
-        CASE WHEN labels_only THEN 'NULL::timestamptz' ELSE 'max(p.predicted_at)' END);
+        CASE WHEN labels_only THEN 'NULL::timestamptz' ELSE 'max(p.predicted_at)' END,
+        CASE WHEN labels_only THEN 'NULL::bytea' ELSE '@extschema@._latency_state(p.latency_ms)' END,
+        CASE WHEN labels_only THEN '0::bigint' ELSE 'count(*) FILTER (WHERE p.error)' END,
+        CASE WHEN labels_only THEN '0::bigint' ELSE 'count(p.error)' END,
+        CASE WHEN labels_only THEN '0::bigint'
+             ELSE format('count(*) FILTER (WHERE p.score IS NOT NULL AND NOT %s)', @extschema@._valid_score(m.task)) END);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._state_list(@extschema@.models, text, pg_catalog.float8, boolean) IS
@@ -245,7 +304,8 @@ BEGIN
     SELECT m.name, version, r.bucket_start, r.predictions, r.invalid, r.labelled,
            decode(substr(r.confidence, 3), 'hex'), decode(substr(r.rank_state, 3), 'hex'), r.confusion,
            decode(substr(r.brier, 3), 'hex'), decode(substr(r.log_loss, 3), 'hex'), decode(substr(r.mae, 3), 'hex'),
-           decode(substr(r.rmse, 3), 'hex'), r.features, r.last_predicted_at
+           decode(substr(r.rmse, 3), 'hex'), decode(substr(r.latency, 3), 'hex'), r.errors, r.error_known,
+           r.bad_scores, r.features, r.last_predicted_at
       FROM jsonb_to_recordset(@extschema@._read(m, format(
                'SELECT coalesce(jsonb_agg(to_jsonb(s)), ''[]'') FROM ('
                'SELECT %s AS bucket_start, %s FROM %s WHERE p.model = %L AND p.version = %L AND (%s) GROUP BY 1) s',
@@ -254,7 +314,8 @@ BEGIN
                list, from_, m.name, version, cond)))
            AS r(bucket_start timestamptz, predictions bigint, invalid bigint, labelled bigint, confidence text,
                 rank_state text, confusion @extschema@.confusion, brier text, log_loss text, mae text, rmse text,
-                features jsonb, last_predicted_at timestamptz)
+                latency text, errors bigint, error_known bigint, bad_scores bigint, features jsonb,
+                last_predicted_at timestamptz)
      WHERE r.predictions > 0 OR r.labelled > 0;
 END
 $$;
@@ -276,6 +337,13 @@ CREATE OR REPLACE FUNCTION @extschema@._loss_add(a bytea, b bytea)
     RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
                 ELSE (SELECT @extschema@._loss_union(x) FROM (VALUES (a), (b)) v(x)) END;
 COMMENT ON FUNCTION @extschema@._loss_add(bytea, bytea) IS 'Two serialized mean-loss states merged (internal)';
+CREATE OR REPLACE FUNCTION @extschema@._latency_add(a bytea, b bytea)
+    RETURNS bytea
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
+                ELSE (SELECT @extschema@._latency_union(x) FROM (VALUES (a), (b)) v(x)) END;
+COMMENT ON FUNCTION @extschema@._latency_add(bytea, bytea) IS 'Two serialized latency distributions merged (internal)';
 
 -- Feature counts of several rollup rows added, feature by feature: a
 -- histogram's array element by element, category counts key by key (in
@@ -308,6 +376,8 @@ BEGIN
            brier = @extschema@._loss_add(r.brier, excluded.brier),
            log_loss = @extschema@._loss_add(r.log_loss, excluded.log_loss),
            mae = @extschema@._loss_add(r.mae, excluded.mae), rmse = @extschema@._loss_add(r.rmse, excluded.rmse),
+           latency = @extschema@._latency_add(r.latency, excluded.latency), errors = r.errors + excluded.errors,
+           error_known = r.error_known + excluded.error_known, bad_scores = r.bad_scores + excluded.bad_scores,
            features = CASE WHEN excluded.features = '{}' THEN r.features WHEN r.features = '{}' THEN excluded.features
                            ELSE @extschema@._sum_features(ARRAY[r.features, excluded.features]) END,
            last_predicted_at = greatest(r.last_predicted_at, excluded.last_predicted_at);
@@ -480,10 +550,14 @@ DECLARE
     width interval := (pol->'rollups'->>'bucket')::interval;
     settle interval := (pol->'rollups'->>'settle')::interval;
     threshold_ pg_catalog.float8 := coalesce((pol->'triggers'->'performance'->>'threshold')::float8, 0.5);
-    span interval := greatest(interval '1 day', coalesce((SELECT max((t.value->>'window')::interval)
-                                                           FROM jsonb_each(pol->'triggers') t
-                                                          WHERE jsonb_typeof(t.value) = 'object'
-                                                            AND t.value ? 'window'), interval '0'));
+    -- kept: the widest window, and twice the guard's watch (a new
+    -- production version is compared with the one before it over as long
+    -- before the swap as it has run since)
+    span interval := greatest(interval '1 day', 2 * (pol->'rollback'->>'watch')::interval,
+                              coalesce((SELECT max((t.value->>'window')::interval)
+                                          FROM jsonb_each(pol->'triggers') t
+                                         WHERE jsonb_typeof(t.value) = 'object'
+                                           AND t.value ? 'window'), interval '0'));
     sig jsonb;
     mk @extschema@.rollup_marks;
     keep timestamptz;
@@ -551,12 +625,13 @@ $$;
 COMMENT ON FUNCTION @extschema@._fold_rollups(text, timestamptz) IS
     'Fold what has arrived since the last fold into a model''s rollups (internal)';
 
--- A version's states over predictions made in [since, at], as of at, in one
--- row: the whole buckets from the rollups; read from the rows, the partial
--- buckets at the edges and what arrived after the last fold (predictions
--- with their outcomes, and outcomes of predictions folded without them).
+-- A version's states over predictions made in [since, until], with the
+-- outcomes known at at (until <= at), in one row: the whole buckets from
+-- the rollups; read from the rows, the partial buckets at the edges and
+-- what arrived after the last fold (predictions with their outcomes, and
+-- outcomes of predictions folded without them).
 CREATE OR REPLACE FUNCTION @extschema@._rollup_sum(m @extschema@.models, version text, since timestamptz,
-                                                   at timestamptz, mk @extschema@.rollup_marks)
+                                                   until timestamptz, at timestamptz, mk @extschema@.rollup_marks)
     RETURNS @extschema@.rollups
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -564,7 +639,7 @@ AS $$
 DECLARE
     first_ timestamptz := date_bin(mk.bucket, since, '2001-01-01 00:00+00');
     lo timestamptz;
-    hi timestamptz;
+    hi timestamptz := date_bin(mk.bucket, until, '2001-01-01 00:00+00');
     rows_ text := @extschema@._source_from('rollups', m, at);
     full_ text := @extschema@._state_list(m, version, mk.threshold, false);
     labels text := @extschema@._state_list(m, version, mk.threshold, true);
@@ -572,19 +647,18 @@ DECLARE
     late @extschema@.rollups[] := '{}';
     result @extschema@.rollups;
 BEGIN
-    -- [lo, hi): the buckets of the window the rollups answer for
+    -- [lo, hi): the buckets of the range the rollups answer for: from the
+    -- first that starts in it, to the one it ends in, unless that one
+    -- holds predictions made after until (a range ending in the past, a
+    -- clock ahead); a source's only as far as they are folded
     lo := CASE WHEN first_ < since THEN first_ + mk.bucket ELSE first_ END;
-    IF m.source IS NULL THEN
-        hi := date_bin(mk.bucket, at, '2001-01-01 00:00+00');
-        -- the bucket the window ends in, unless it holds predictions made
-        -- after at (a question about the past, a clock ahead)
-        IF NOT EXISTS (SELECT 1 FROM @extschema@.rollups r
-                        WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start = hi
-                          AND r.last_predicted_at > at) THEN
-            hi := hi + mk.bucket;
-        END IF;
-    ELSE
-        hi := mk.computed_until;
+    IF NOT EXISTS (SELECT 1 FROM @extschema@.rollups r
+                    WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start = hi
+                      AND r.last_predicted_at > until) THEN
+        hi := hi + mk.bucket;
+    END IF;
+    IF m.source IS NOT NULL THEN
+        hi := least(hi, mk.computed_until);
     END IF;
     IF lo >= hi THEN
         lo := since;
@@ -595,10 +669,10 @@ BEGIN
     -- and in the buckets between, predictions that arrived after the last
     -- fold
     edges := format('(p.predicted_at >= %L AND p.predicted_at < %L) OR (p.predicted_at >= %L AND p.predicted_at <= %L)',
-                    since, lo, hi, at);
+                    since, lo, hi, until);
     IF lo < hi AND m.source IS NULL THEN
         edges := edges || format(' OR (p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L '
-                                 'AND p.logged_at > %L)', lo, hi, at, mk.computed_until);
+                                 'AND p.logged_at > %L)', lo, hi, until, mk.computed_until);
     END IF;
     IF lo < hi AND m.source IS NULL AND @extschema@._outcomes_arrived(m.name, mk.computed_until, 'infinity', at) THEN
         -- outcomes that arrived after the last fold for predictions folded
@@ -607,7 +681,7 @@ BEGIN
             SELECT s FROM @extschema@._states(m, version, labels,
                                               '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model',
                                               format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L AND ((%s))',
-                                                     lo, hi, at,
+                                                     lo, hi, until,
                                                      array_to_string(@extschema@._arrived_outcomes(m.name, mk.computed_until,
                                                                                                    'infinity', at),
                                                                      ') OR (')), NULL) s);
@@ -615,13 +689,14 @@ BEGIN
         -- a source: outcomes observed after the last fold
         late := ARRAY(
             SELECT s FROM @extschema@._states(m, version, labels, rows_,
-                                              format('p.predicted_at >= %L AND p.predicted_at < %L AND o.observed_at > %L',
-                                                     lo, hi, mk.outcomes_until), NULL) s);
+                                              format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L '
+                                                     'AND o.observed_at > %L', lo, hi, until, mk.outcomes_until), NULL) s);
     END IF;
     SELECT m.name, _rollup_sum.version, since, coalesce(sum(p.predictions), 0), coalesce(sum(p.invalid), 0),
            coalesce(sum(p.labelled), 0), @extschema@._loss_union(p.confidence), @extschema@._rank_union(p.rank_state),
            @extschema@._confusion_sum(p.confusion), @extschema@._loss_union(p.brier), @extschema@._loss_union(p.log_loss),
-           @extschema@._loss_union(p.mae), @extschema@._loss_union(p.rmse),
+           @extschema@._loss_union(p.mae), @extschema@._loss_union(p.rmse), @extschema@._latency_union(p.latency),
+           coalesce(sum(p.errors), 0), coalesce(sum(p.error_known), 0), coalesce(sum(p.bad_scores), 0),
            @extschema@._sum_features(array_agg(p.features) FILTER (WHERE p.features <> '{}'))
       INTO result
       FROM (SELECT * FROM @extschema@.rollups r
@@ -633,8 +708,28 @@ BEGIN
     RETURN result;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._rollup_sum(@extschema@.models, text, timestamptz, timestamptz, @extschema@.rollup_marks) IS
-    'A version''s states over [since, at] as of at: whole buckets from the rollups, the edges and what arrived since the last fold from the rows (internal)';
+COMMENT ON FUNCTION @extschema@._rollup_sum(@extschema@.models, text, timestamptz, timestamptz, timestamptz, @extschema@.rollup_marks) IS
+    'A version''s states over [since, until] with the outcomes known at at: whole buckets from the rollups, the edges and what arrived since the last fold from the rows (internal)';
+
+-- A metric of the rows whose states s holds (a sum of rollups), as the
+-- aggregate over the rows gives it: NULL for a metric the rollups do not
+-- keep.
+CREATE OR REPLACE FUNCTION @extschema@._merged_metric(metric text, s @extschema@.rollups)
+    RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE metric
+        WHEN 'auc' THEN (SELECT to_jsonb(@extschema@._auc_merged(x)) FROM (VALUES (s.rank_state)) v(x))
+        WHEN 'f1' THEN to_jsonb(@extschema@.f1(s.confusion))
+        WHEN 'precision' THEN to_jsonb(@extschema@.precision(s.confusion))
+        WHEN 'recall' THEN to_jsonb(@extschema@.recall(s.confusion))
+        WHEN 'accuracy' THEN to_jsonb(@extschema@.accuracy(s.confusion))
+        WHEN 'brier' THEN (SELECT to_jsonb(@extschema@._mean_loss_merged(x)) FROM (VALUES (s.brier)) v(x))
+        WHEN 'log_loss' THEN (SELECT to_jsonb(@extschema@._mean_loss_merged(x)) FROM (VALUES (s.log_loss)) v(x))
+        WHEN 'mae' THEN (SELECT to_jsonb(@extschema@._mean_loss_merged(x)) FROM (VALUES (s.mae)) v(x))
+        WHEN 'rmse' THEN (SELECT to_jsonb(@extschema@._rmse_merged(x)) FROM (VALUES (s.rmse)) v(x)) END;
+COMMENT ON FUNCTION @extschema@._merged_metric(text, @extschema@.rollups) IS
+    'A metric merged from a sum of rollup states, as the aggregate over the rows gives it (internal)';
 
 -- What _window() computes, from the rollups: the same jsonb, or NULL when
 -- they cannot answer (no rollups yet, or switched off; a question about a
@@ -675,33 +770,25 @@ BEGIN
        OR (trg ? 'performance' AND mk.threshold <> (trg->'performance'->>'threshold')::float8) THEN
         RETURN NULL;
     END IF;
-    s := @extschema@._rollup_sum(m, version, at - widest, at, mk);
+    s := @extschema@._rollup_sum(m, version, at - widest, at, at, mk);
     r := jsonb_build_object('predictions', s.predictions);
     IF trg ? 'confidence' THEN
         IF (trg->'confidence'->>'window')::interval <> widest THEN
-            s := @extschema@._rollup_sum(m, version, at - (trg->'confidence'->>'window')::interval, at, mk);
+            s := @extschema@._rollup_sum(m, version, at - (trg->'confidence'->>'window')::interval, at, at, mk);
         END IF;
         r := r || jsonb_build_object('confidence', (SELECT @extschema@._mean_loss_merged(x) FROM (VALUES (s.confidence)) v(x)),
                                      'confidence_invalid', s.invalid);
     END IF;
     IF trg ? 'performance' THEN
         IF (trg->'performance'->>'window')::interval <> widest THEN
-            s := @extschema@._rollup_sum(m, version, at - (trg->'performance'->>'window')::interval, at, mk);
+            s := @extschema@._rollup_sum(m, version, at - (trg->'performance'->>'window')::interval, at, at, mk);
         END IF;
-        r := r || jsonb_build_object('labelled', s.labelled, 'performance_invalid', s.invalid, 'metric', CASE metric
-            WHEN 'auc' THEN (SELECT to_jsonb(@extschema@._auc_merged(x)) FROM (VALUES (s.rank_state)) v(x))
-            WHEN 'f1' THEN to_jsonb(@extschema@.f1(s.confusion))
-            WHEN 'precision' THEN to_jsonb(@extschema@.precision(s.confusion))
-            WHEN 'recall' THEN to_jsonb(@extschema@.recall(s.confusion))
-            WHEN 'accuracy' THEN to_jsonb(@extschema@.accuracy(s.confusion))
-            WHEN 'brier' THEN (SELECT to_jsonb(@extschema@._mean_loss_merged(x)) FROM (VALUES (s.brier)) v(x))
-            WHEN 'log_loss' THEN (SELECT to_jsonb(@extschema@._mean_loss_merged(x)) FROM (VALUES (s.log_loss)) v(x))
-            WHEN 'mae' THEN (SELECT to_jsonb(@extschema@._mean_loss_merged(x)) FROM (VALUES (s.mae)) v(x))
-            WHEN 'rmse' THEN (SELECT to_jsonb(@extschema@._rmse_merged(x)) FROM (VALUES (s.rmse)) v(x)) END);
+        r := r || jsonb_build_object('labelled', s.labelled, 'performance_invalid', s.invalid,
+                                     'metric', @extschema@._merged_metric(metric, s));
     END IF;
     IF trg ? 'drift' THEN
         IF (trg->'drift'->>'window')::interval <> widest THEN
-            s := @extschema@._rollup_sum(m, version, at - (trg->'drift'->>'window')::interval, at, mk);
+            s := @extschema@._rollup_sum(m, version, at - (trg->'drift'->>'window')::interval, at, at, mk);
         END IF;
         r := r || jsonb_build_object('drift', coalesce(
             (SELECT jsonb_agg(jsonb_build_object('feature', b.feature, 'kind', b.kind, 'expected', b.expected,
@@ -714,6 +801,56 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._rollup_window(@extschema@.models, jsonb, text, timestamptz) IS
     'The window figures check() judges, merged from the rollups, or NULL when they cannot answer (internal)';
+
+-- What _guard_figures() reads from the rows, from the rollups: the count,
+-- invalid scores, error rate, labelled count and metric the same as over
+-- the rows; the latency percentile from the buckets' latency
+-- distributions, within 1/101 of percentile_cont's relatively, marked
+-- latency_approx (the guard reads it from the rows when it is near its
+-- limit).  NULL when they cannot answer: no rollups (or switched off), a
+-- question about a time before their last fold, a range reaching before
+-- them, another threshold or source.
+CREATE OR REPLACE FUNCTION @extschema@._guard_rolled_figures(m @extschema@.models, version text, pol jsonb,
+                                                             since timestamptz, until timestamptz, at timestamptz)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    gm record := @extschema@._guard_metric(m.task, pol);
+    mk @extschema@.rollup_marks;
+    s @extschema@.rollups;
+BEGIN
+    -- as _rollup_window(): no fold may commit between reading the marks
+    -- and the rows after them
+    IF NOT pg_try_advisory_xact_lock_shared(hashtext('retrain rollups'), hashtext(m.name)) THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO mk FROM @extschema@.rollup_marks rm WHERE rm.model = m.name;
+    IF mk.model IS NULL OR NOT (pol->'rollups'->>'enabled')::boolean
+       OR NOT coalesce(since >= mk.computed_from AND since <= until AND until <= at
+                       AND at >= mk.computed_until AND at >= mk.outcomes_until, false)
+       OR mk.made_with->>'source' IS DISTINCT FROM m.source OR mk.threshold <> gm.threshold THEN
+        RETURN NULL;
+    END IF;
+    BEGIN
+        s := @extschema@._rollup_sum(m, version, since, until, at, mk);
+    EXCEPTION WHEN OTHERS THEN
+        -- the rows then answer, figure by figure, and say what failed
+        RETURN NULL;
+    END;
+    RETURN jsonb_build_object(
+        'n', s.predictions, 'invalid', s.bad_scores,
+        -- as avg(error::integer)::float8 computes it
+        'error_rate', CASE WHEN s.error_known > 0 THEN (s.errors::numeric / s.error_known)::pg_catalog.float8 END,
+        'latency', @extschema@._latency_percentile(s.latency,
+                                                   ((pol->'rollback'->>'latency_percentile')::numeric / 100)::pg_catalog.float8),
+        'latency_approx', true,
+        'metric', @extschema@._merged_metric(gm.metric, s), 'labelled', s.labelled, 'metric_name', gm.metric);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._guard_rolled_figures(@extschema@.models, text, jsonb, timestamptz, timestamptz, timestamptz) IS
+    'The rollout guard''s figures of a version over a time range from the rollups (latency within 1/101), or NULL when they cannot answer (internal)';
 
 -- After a backfill into a source, a deleted partition or rows corrected by
 -- hand: the buckets of [from, to) (by default all) computed again from the

@@ -241,6 +241,18 @@ CREATE OR REPLACE FUNCTION @extschema@._valid_row(task text)
 COMMENT ON FUNCTION @extschema@._valid_row(text) IS
     'The condition on p (predictions) and o (outcomes) under which a row''s score and outcome are ones the metrics can take (internal)';
 
+-- The part of _valid_row() that is the model's doing: its score.  The
+-- rollout guard rolls back on scores no metric can take; an outcome no
+-- metric can take is the labeller's fault, not the version's.
+CREATE OR REPLACE FUNCTION @extschema@._valid_score(task text)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE task WHEN 'binary_classification' THEN '(p.score >= 0 AND p.score <= 1)'
+                     ELSE '(p.score > ''-Infinity'' AND p.score < ''Infinity'')' END;
+COMMENT ON FUNCTION @extschema@._valid_score(text) IS
+    'The condition on p (predictions) under which a score is one the metrics can take (internal)';
+
 -- One scan of the production version's predictions up to at serves drift,
 -- performance and confidence, each over its own window: the figures
 -- predictions, confidence, labelled, metric, the rows each left out as

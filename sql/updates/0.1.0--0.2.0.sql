@@ -273,6 +273,14 @@ CREATE TABLE @extschema@.rollups (
     log_loss     bytea,
     mae          bytea,
     rmse         bytea,
+    -- what the rollout guard reads: latencies (_latency_state), errors
+    -- among the predictions that say (error not NULL), and scores no
+    -- metric can take whatever the outcome (NaN, infinite, outside [0, 1]
+    -- for a classifier)
+    latency      bytea,
+    errors       bigint NOT NULL DEFAULT 0,
+    error_known  bigint NOT NULL DEFAULT 0,
+    bad_scores   bigint NOT NULL DEFAULT 0,
     features     jsonb NOT NULL DEFAULT '{}',
     -- the latest prediction folded in: a bucket a window ends in is whole
     -- for it up to there
