@@ -19,6 +19,9 @@ window of 7 days, a tenth of them labelled.  The cases:
   model in its own transaction) is in that model's transaction, with 1,000
   new predictions a model to fold; budget 1 s; baseline: the same promote()
   with no cycle running;
+- guard_rollouts() of a canary with a tenth of RETRAIN_BENCH_CHECK_BIG
+  predictions since its promotion and production with the rest, from the
+  rollups; baseline: the same call with rollups off for the model (rows);
 - RETRAIN_BENCH_CHECK_MANY models (default 1,000) with
   RETRAIN_BENCH_CHECK_MANY_ROWS predictions each (default 10,000), 10 new a
   model since the last cycle: the cycle's time and its cost a model;
@@ -229,6 +232,7 @@ def cases(conn):
     result.append(Case("promote() during the cycle's model", promote, promote,
                        "the same promote() with no cycle running", prepare=new_rows, during=promote_during_cycle,
                        allowed=lambda base: 1.0, allowed_name="1 s"))
+    result.append(guard_case(conn))
     make_many(conn)
     result.append(Case(f"{MANY:,} models x {MANY_ROWS:,}, +{MANY_NEW} each", many_cycle, count_new,
                        f"count(*) of the {MANY * MANY_NEW:,} new rows", runs=3, prepare=many_rows,
@@ -236,6 +240,49 @@ def cases(conn):
                        allowed_name="3x the count(*) + 5 ms a model"))
     result += ingest_cases(conn)
     return result
+
+
+def guard_case(conn):
+    """guard_rollouts() of a canary that has made BIG / 10 predictions since
+    it was promoted, production BIG * 9 / 10 (in the hour ahead: the canary's
+    time is since its promotion), from the rollups against the same call
+    reading the rows (rollups switched off for the model)."""
+    model = "bench_guard"
+    at = "now() + interval '1 hour'"
+    if not conn.execute("SELECT EXISTS (SELECT 1 FROM retrain.models WHERE name = %s)", (model,)).fetchone()[0]:
+        conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (model,))
+        conn.execute("SELECT retrain.register_version(%s, v, 's3://m', encode(sha256(v::bytea), 'hex'), '{}') "
+                     "FROM unnest('{v1, v2}'::text[]) v", (model,))
+        conn.execute("""SELECT retrain.set_policy(%s, '{"rollout": {"steps": [10, 100], "dwell": ["7 days"]},
+                        "rollups": {"settle": "1 second"}}')""", (model,))
+        conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green'), retrain.promote(%s, 'v2', 'canary')",
+                     (model, model))
+    conn.execute("DELETE FROM retrain.predictions WHERE model = %s", (model,))
+    conn.execute("INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score, latency_ms, error) "
+                 "SELECT %s, CASE WHEN i %% 10 = 0 THEN 'v2' ELSE 'v1' END, 'u' || i, "
+                 "now() + random() * interval '50 minutes', random(), 5 + 20 * random() ^ 4, random() < 0.001 "
+                 "FROM generate_series(1, %s) i", (model, BIG))
+    conn.execute("VACUUM ANALYZE retrain.predictions")
+    conn.execute("DELETE FROM retrain.rollup_marks WHERE model = %s", (model,))
+    time.sleep(1.1)
+    conn.execute(f"SELECT retrain._fold_rollups(%s, {at})", (model,))
+
+    def guard(enabled):
+        def run():
+            conn.execute("SELECT retrain.set_policy(%s, policy || jsonb_build_object('rollups', "
+                         "jsonb_build_object('settle', '1 second', 'enabled', %s))) FROM retrain.models "
+                         "WHERE name = %s", (model, enabled, model))
+            started = time.perf_counter()
+            # the model's part of guard_rollouts() (which also visits every
+            # model whose first release is under watch)
+            decision, reason = conn.execute(f"SELECT decision, reason FROM retrain._guard_model(%s, {at})",
+                                            (model,)).fetchone()
+            assert decision == "hold", (decision, reason)
+            return time.perf_counter() - started
+        return run
+
+    return Case(f"guard_rollouts(): canary of {BIG // 10:,} and production of {BIG * 9 // 10:,} predictions",
+                guard(True), guard(False), "the same call reading the rows (rollups off)")
 
 
 def _call_cycle(cycle):
