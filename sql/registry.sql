@@ -270,3 +270,35 @@ DELETE FROM retrain.model_versions; DELETE FROM retrain.deployments; DELETE FROM
 DROP OWNED BY retrain_regress_owner, retrain_regress_alice, retrain_regress_bob, retrain_regress_reader;
 DROP ROLE retrain_regress_owner, retrain_regress_alice, retrain_regress_bob, retrain_regress_reader,
           retrain_regress_reviewers, retrain_regress_approvers;
+
+-- The merge of a policy under the defaults (in C) gives what the rules of
+-- docs/policy.md give, written out in SQL here: sections merged or
+-- replaced, only the named triggers with their defaults, several schedules
+-- each with theirs, JSON null kept, sections the defaults lack kept.
+CREATE FUNCTION pg_temp.merge_ref(defaults jsonb, policy jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_object_agg(k, CASE
+               WHEN k = 'triggers' THEN
+                   coalesce((SELECT jsonb_object_agg(t.key, CASE
+                                 WHEN jsonb_typeof(t.value) = 'array' THEN
+                                     (SELECT coalesce(jsonb_agg(coalesce(defaults->'triggers'->t.key, '{}') || e
+                                                                ORDER BY o), '[]')
+                                        FROM jsonb_array_elements(t.value) WITH ORDINALITY x(e, o))
+                                 ELSE coalesce(defaults->'triggers'->t.key, '{}') || t.value END)
+                               FROM jsonb_each(policy->'triggers') t), '{}')
+               WHEN jsonb_typeof(defaults->k) = 'object' AND jsonb_typeof(policy->k) = 'object'
+                   THEN (defaults->k) || (policy->k)
+               ELSE coalesce(policy->k, defaults->k) END)
+      FROM (SELECT jsonb_object_keys(defaults) UNION SELECT jsonb_object_keys(policy)) AS keys(k)
+$$;
+SELECT count(*) AS policies,
+       count(*) FILTER (WHERE retrain._merge_policy(retrain._policy_defaults(), p)
+                              IS NOT DISTINCT FROM pg_temp.merge_ref(retrain._policy_defaults(), p)) AS same
+  FROM unnest(ARRAY['{}', '{"gates": [{"metric": "auc", "op": ">=", "value": 0.8}]}',
+                    '{"rollout": {"steps": [5, 100]}, "rollback": null, "extra": {"a": 1}}',
+                    '{"triggers": {"drift": {"psi": 0.1}, "schedule": [{"cron": "0 3 * * 1"}, {"every": "1 day", "priority": "high"}]}}',
+                    '{"triggers": {"data_growth": {"min_rows": 5}, "unknown": {"x": 1}, "schedule": []}}',
+                    '{"rollups": {"enabled": false}, "search_path": ["team"], "versions": 7, "approvals": []}',
+                    '{"triggers": {}}', '{"triggers": {"schedule": [5]}}']::jsonb[]
+              || ARRAY(SELECT policy FROM retrain.models)) p;
+SELECT retrain._merge_policy('{}', '{}') IS NULL AS no_sections, retrain._merge_policy(NULL, '{"a": 1}') AS no_defaults,
+       retrain._merge_policy('{"a": {"b": 1}, "triggers": {"t": {"w": 1}}}', NULL) AS no_policy;

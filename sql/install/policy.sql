@@ -41,39 +41,18 @@ COMMENT ON FUNCTION @extschema@._policy_defaults() IS
 -- A section of the defaults that is an object is merged key by key under
 -- the same section of the policy; any other section the policy sets
 -- replaces the default whole.  Each trigger the policy names gets that
--- trigger's defaults under its own settings.
---
--- plpgsql rather than SQL: the cycle asks for a model's policy several
--- times a model, and plpgsql plans this query once a session where a SQL
--- function with its own search_path plans it on every call.
+-- trigger's defaults under its own settings.  In C (src/policy.c): the
+-- cycle asks for a model's policy several times a model.
 CREATE OR REPLACE FUNCTION @extschema@._merge_policy(defaults jsonb, policy jsonb)
     RETURNS jsonb
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN (SELECT jsonb_object_agg(k, CASE
-                       WHEN k = 'triggers' THEN
-                           coalesce((SELECT jsonb_object_agg(t.key, CASE
-                                         -- several schedules: each gets the trigger's defaults
-                                         WHEN jsonb_typeof(t.value) = 'array' THEN
-                                             (SELECT coalesce(jsonb_agg(coalesce(defaults->'triggers'->t.key, '{}') || e
-                                                                        ORDER BY o), '[]')
-                                                FROM jsonb_array_elements(t.value) WITH ORDINALITY x(e, o))
-                                         ELSE coalesce(defaults->'triggers'->t.key, '{}') || t.value END)
-                                       FROM jsonb_each(policy->'triggers') t), '{}')
-                       WHEN jsonb_typeof(defaults->k) = 'object' AND jsonb_typeof(policy->k) = 'object'
-                           THEN (defaults->k) || (policy->k)
-                       ELSE coalesce(policy->k, defaults->k) END)
-              FROM (SELECT jsonb_object_keys(defaults) UNION SELECT jsonb_object_keys(policy)) AS keys(k));
-END
-$$;
+    LANGUAGE C IMMUTABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_merge_policy';
 COMMENT ON FUNCTION @extschema@._merge_policy(jsonb, jsonb) IS
     'A policy document with the defaults merged under it, section by section and trigger by trigger (internal)';
 
 -- SECURITY DEFINER to call the internal functions above; it reads nothing
 -- PUBLIC may not read.
--- plpgsql for the plan kept across calls, as _merge_policy.
+-- plpgsql for the plan kept across calls.
 CREATE OR REPLACE FUNCTION @extschema@.effective_policy(model text)
     RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER
