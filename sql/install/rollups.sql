@@ -625,13 +625,15 @@ $$;
 COMMENT ON FUNCTION @extschema@._fold_rollups(text, timestamptz) IS
     'Fold what has arrived since the last fold into a model''s rollups (internal)';
 
--- A version's states over predictions made in [since, until], with the
--- outcomes known at at (until <= at), in one row: the whole buckets from
+-- A version's states (the columns parts names, or all) over predictions
+-- made in [since, until], with the outcomes known at at (until <= at), in
+-- one row: the whole buckets from
 -- the rollups; read from the rows, the partial buckets at the edges and
 -- what arrived after the last fold (predictions with their outcomes, and
 -- outcomes of predictions folded without them).
 CREATE OR REPLACE FUNCTION @extschema@._rollup_sum(m @extschema@.models, version text, since timestamptz,
-                                                   until timestamptz, at timestamptz, mk @extschema@.rollup_marks)
+                                                   until timestamptz, at timestamptz, mk @extschema@.rollup_marks,
+                                                   parts text[] DEFAULT NULL)
     RETURNS @extschema@.rollups
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -646,6 +648,10 @@ DECLARE
     edges text;
     late @extschema@.rollups[] := '{}';
     result @extschema@.rollups;
+    -- the states asked for (NULL: all): merging a state the caller does
+    -- not read costs, the ranking state most (every labelled score)
+    want text[] := coalesce(parts, ARRAY['confidence', 'rank_state', 'confusion', 'brier', 'log_loss', 'mae', 'rmse',
+                                         'latency', 'features']);
 BEGIN
     -- [lo, hi): the buckets of the range the rollups answer for: from the
     -- first that starts in it, to the one it ends in, unless that one
@@ -693,11 +699,17 @@ BEGIN
                                                      'AND o.observed_at > %L', lo, hi, until, mk.outcomes_until), NULL) s);
     END IF;
     SELECT m.name, _rollup_sum.version, since, coalesce(sum(p.predictions), 0), coalesce(sum(p.invalid), 0),
-           coalesce(sum(p.labelled), 0), @extschema@._loss_union(p.confidence), @extschema@._rank_union(p.rank_state),
-           @extschema@._confusion_sum(p.confusion), @extschema@._loss_union(p.brier), @extschema@._loss_union(p.log_loss),
-           @extschema@._loss_union(p.mae), @extschema@._loss_union(p.rmse), @extschema@._latency_union(p.latency),
+           coalesce(sum(p.labelled), 0),
+           @extschema@._loss_union(p.confidence) FILTER (WHERE 'confidence' = ANY (want)),
+           @extschema@._rank_union(p.rank_state) FILTER (WHERE 'rank_state' = ANY (want)),
+           @extschema@._confusion_sum(p.confusion) FILTER (WHERE 'confusion' = ANY (want)),
+           @extschema@._loss_union(p.brier) FILTER (WHERE 'brier' = ANY (want)),
+           @extschema@._loss_union(p.log_loss) FILTER (WHERE 'log_loss' = ANY (want)),
+           @extschema@._loss_union(p.mae) FILTER (WHERE 'mae' = ANY (want)),
+           @extschema@._loss_union(p.rmse) FILTER (WHERE 'rmse' = ANY (want)),
+           @extschema@._latency_union(p.latency) FILTER (WHERE 'latency' = ANY (want)),
            coalesce(sum(p.errors), 0), coalesce(sum(p.error_known), 0), coalesce(sum(p.bad_scores), 0),
-           @extschema@._sum_features(array_agg(p.features) FILTER (WHERE p.features <> '{}'))
+           @extschema@._sum_features(array_agg(p.features) FILTER (WHERE p.features <> '{}' AND 'features' = ANY (want)))
       INTO result
       FROM (SELECT * FROM @extschema@.rollups r
              WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start >= lo AND r.bucket_start < hi
@@ -708,8 +720,18 @@ BEGIN
     RETURN result;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._rollup_sum(@extschema@.models, text, timestamptz, timestamptz, timestamptz, @extschema@.rollup_marks) IS
-    'A version''s states over [since, until] with the outcomes known at at: whole buckets from the rollups, the edges and what arrived since the last fold from the rows (internal)';
+COMMENT ON FUNCTION @extschema@._rollup_sum(@extschema@.models, text, timestamptz, timestamptz, timestamptz, @extschema@.rollup_marks, text[]) IS
+    'A version''s states (those named, or all) over [since, until] with the outcomes known at at: whole buckets from the rollups, the edges and what arrived since the last fold from the rows (internal)';
+
+-- The rollup column a metric is merged from.
+CREATE OR REPLACE FUNCTION @extschema@._metric_state(metric text)
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN CASE WHEN metric = 'auc' THEN 'rank_state'
+                WHEN metric IN ('f1', 'precision', 'recall', 'accuracy') THEN 'confusion'
+                ELSE metric END;
+COMMENT ON FUNCTION @extschema@._metric_state(text) IS 'The rollup column a metric is merged from (internal)';
 
 -- A metric of the rows whose states s holds (a sum of rollups), as the
 -- aggregate over the rows gives it: NULL for a metric the rollups do not
@@ -770,25 +792,31 @@ BEGIN
        OR (trg ? 'performance' AND mk.threshold <> (trg->'performance'->>'threshold')::float8) THEN
         RETURN NULL;
     END IF;
-    s := @extschema@._rollup_sum(m, version, at - widest, at, at, mk);
+    s := @extschema@._rollup_sum(m, version, at - widest, at, at, mk,
+        CASE WHEN trg ? 'confidence' THEN ARRAY['confidence'] ELSE '{}' END
+        || CASE WHEN trg ? 'performance' THEN ARRAY[@extschema@._metric_state(metric)] ELSE '{}' END
+        || CASE WHEN trg ? 'drift' THEN ARRAY['features'] ELSE '{}' END);
     r := jsonb_build_object('predictions', s.predictions);
     IF trg ? 'confidence' THEN
         IF (trg->'confidence'->>'window')::interval <> widest THEN
-            s := @extschema@._rollup_sum(m, version, at - (trg->'confidence'->>'window')::interval, at, at, mk);
+            s := @extschema@._rollup_sum(m, version, at - (trg->'confidence'->>'window')::interval, at, at, mk,
+                                         ARRAY['confidence']);
         END IF;
         r := r || jsonb_build_object('confidence', (SELECT @extschema@._mean_loss_merged(x) FROM (VALUES (s.confidence)) v(x)),
                                      'confidence_invalid', s.invalid);
     END IF;
     IF trg ? 'performance' THEN
         IF (trg->'performance'->>'window')::interval <> widest THEN
-            s := @extschema@._rollup_sum(m, version, at - (trg->'performance'->>'window')::interval, at, at, mk);
+            s := @extschema@._rollup_sum(m, version, at - (trg->'performance'->>'window')::interval, at, at, mk,
+                                         ARRAY[@extschema@._metric_state(metric)]);
         END IF;
         r := r || jsonb_build_object('labelled', s.labelled, 'performance_invalid', s.invalid,
                                      'metric', @extschema@._merged_metric(metric, s));
     END IF;
     IF trg ? 'drift' THEN
         IF (trg->'drift'->>'window')::interval <> widest THEN
-            s := @extschema@._rollup_sum(m, version, at - (trg->'drift'->>'window')::interval, at, at, mk);
+            s := @extschema@._rollup_sum(m, version, at - (trg->'drift'->>'window')::interval, at, at, mk,
+                                         ARRAY['features']);
         END IF;
         r := r || jsonb_build_object('drift', coalesce(
             (SELECT jsonb_agg(jsonb_build_object('feature', b.feature, 'kind', b.kind, 'expected', b.expected,
@@ -834,7 +862,8 @@ BEGIN
         RETURN NULL;
     END IF;
     BEGIN
-        s := @extschema@._rollup_sum(m, version, since, until, at, mk);
+        s := @extschema@._rollup_sum(m, version, since, until, at, mk,
+                                     ARRAY['latency', @extschema@._metric_state(gm.metric)]);
     EXCEPTION WHEN OTHERS THEN
         -- the rows then answer, figure by figure, and say what failed
         RETURN NULL;
