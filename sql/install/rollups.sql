@@ -644,7 +644,6 @@ DECLARE
     hi timestamptz := date_bin(mk.bucket, until, '2001-01-01 00:00+00');
     rows_ text := @extschema@._source_from('rollups', m, at);
     full_ text := @extschema@._state_list(m, version, mk.threshold, false);
-    labels text := @extschema@._state_list(m, version, mk.threshold, true);
     edges text;
     late @extschema@.rollups[] := '{}';
     result @extschema@.rollups;
@@ -684,17 +683,17 @@ BEGIN
         -- outcomes that arrived after the last fold for predictions folded
         -- before
         late := ARRAY(
-            SELECT s FROM @extschema@._states(m, version, labels,
+            SELECT s FROM @extschema@._states(m, version, @extschema@._state_list(m, version, mk.threshold, true),
                                               '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model',
                                               format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L AND ((%s))',
                                                      lo, hi, until,
                                                      array_to_string(@extschema@._arrived_outcomes(m.name, mk.computed_until,
                                                                                                    'infinity', at),
                                                                      ') OR (')), NULL) s);
-    ELSIF lo < hi AND at > mk.outcomes_until THEN
+    ELSIF lo < hi AND m.source IS NOT NULL AND at > mk.outcomes_until THEN
         -- a source: outcomes observed after the last fold
         late := ARRAY(
-            SELECT s FROM @extschema@._states(m, version, labels, rows_,
+            SELECT s FROM @extschema@._states(m, version, @extschema@._state_list(m, version, mk.threshold, true), rows_,
                                               format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L '
                                                      'AND o.observed_at > %L', lo, hi, until, mk.outcomes_until), NULL) s);
     END IF;
