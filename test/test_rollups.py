@@ -284,4 +284,50 @@ def test_guard_decides_from_rollups_as_from_rows():
     conn.close()
 
 
+def test_guard_watches_a_new_production_version_from_rollups():
+    """A production version under watch is compared with the version it
+    replaced over as long before the swap as it has run since: a range
+    that ends in the past, read from the rollups too.  Ten per cent errors
+    roll it back; the figures of both come from the rollups (the latency,
+    far from its limit, stays approximate) and equal the rows'."""
+    conn = connect()
+    model = "prop_watch"
+    conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (model,))
+    conn.execute("SELECT retrain.register_version(%s, v, 's3://m', encode(sha256(v::bytea), 'hex'), '{}') "
+                 "FROM unnest('{v1, v2}'::text[]) v", (model,))
+    conn.execute("""SELECT retrain.set_policy(%s, '{"rollups": {"bucket": "10 minutes", "settle": "1 second"},
+                    "rollback": {"latency_percentile": 95}}')""", (model,))
+    conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green', override_reason => 'test')", (model,))
+    conn.execute("UPDATE retrain.production_history SET started_at = now() - interval '3 days' WHERE model = %s",
+                 (model,))
+    conn.execute("""INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score, latency_ms, error)
+                    SELECT %s, 'v1', 'a' || i, now() - interval '40 minutes' + i * interval '1 second',
+                           (i %% 100) / 100.0, 15 + i %% 10, i %% 100 = 0
+                      FROM generate_series(1, 2000) i""", (model,))
+    conn.execute("SELECT retrain.promote(%s, 'v2', 'blue_green', override_reason => 'test')", (model,))
+    conn.execute("""INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score, latency_ms, error)
+                    SELECT %s, 'v2', 'b' || i, now() + i * interval '1 second', (i %% 100) / 100.0, 16 + i %% 10,
+                           i %% 10 = 0
+                      FROM generate_series(1, 600) i""", (model,))
+    time.sleep(1.2)
+    at = scalar(conn, "SELECT now() + interval '11 minutes'")
+    assert scalar(conn, "SELECT retrain._fold_rollups(%s, %s)", (model, at)) > 0
+    rolled, direct = conn.execute(
+        """SELECT retrain._guard_rolled_figures(m, 'v1', p, h.started_at - (%(at)s - h.started_at), h.started_at, %(at)s),
+                  retrain._guard_figures(m, 'v1', p, h.started_at - (%(at)s - h.started_at), h.started_at, %(at)s)
+             FROM retrain.models m, retrain.effective_policy(m.name) p, retrain.production_history h
+            WHERE m.name = %(m)s AND h.model = m.name AND h.version = 'v2'""", {"m": model, "at": at}).fetchone()
+    assert rolled is not None and rolled["n"] == direct["n"] > 200, (rolled, direct)
+    decision, reason = conn.execute("SELECT decision, reason FROM retrain.guard_rollouts(%s) WHERE model = %s",
+                                    (at, model)).fetchone()
+    assert decision == "rollback" and reason.startswith("error rate 0.1"), (decision, reason)
+    details = scalar(conn, "SELECT details FROM retrain.log WHERE model = %s AND event = 'guard' "
+                           "ORDER BY id DESC LIMIT 1", (model,))
+    assert details["watch"] is True, details
+    assert details["previous"]["latency_approx"] is True and details["production"]["latency_approx"] is True, details
+    assert details["previous"]["n"] == direct["n"] and details["previous"]["error_rate"] == direct["error_rate"], details
+    assert scalar(conn, "SELECT production_version FROM retrain.deployments WHERE model = %s", (model,)) == "v1"
+    conn.close()
+
+
 run_suite(globals())
