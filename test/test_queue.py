@@ -172,4 +172,38 @@ def test_finish_refuses_foreign_states():
             raise AssertionError("finishing an unclaimed request as done must fail")
 
 
+def test_a_long_history_keeps_each_check_cheap():
+    """Every check of a model asks for its last failures_reset event and its
+    finished requests (cooldown, failed trainings in a row).  A year of
+    cycles leaves tens of thousands of log rows and hundreds of requests a
+    model: each question is answered from an index on what it asks, not by
+    reading the model's whole history (nor every model's requests)."""
+    with connect() as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS retrain")
+        conn.execute("SELECT retrain.register_model(m, 'binary_classification') "
+                     "FROM unnest('{queue_history, queue_other}'::text[]) m")
+        conn.execute("SELECT retrain._log('queue_history', NULL, 'checked', '{}') FROM generate_series(1, 5000)")
+        conn.execute("SELECT retrain._log('queue_history', NULL, 'failures_reset', '{\"reason\": \"t\"}')")
+        conn.execute("""INSERT INTO retrain.requests (model, status, requested_by, requested_at, finished_at)
+                        SELECT m, CASE WHEN i % 4 = 0 THEN 'failed' ELSE 'done' END, current_user,
+                               now() - i * interval '1 hour', now() - i * interval '1 hour' + interval '10 minutes'
+                          FROM generate_series(1, 5000) i, unnest('{queue_history, queue_other}'::text[]) m""")
+        conn.execute("ANALYZE retrain.log, retrain.requests")
+        plans = {}
+        for name, query in {
+            "log": "SELECT max(l.at) FROM retrain.log l WHERE l.model = 'queue_history' "
+                   "AND l.event = 'failures_reset' AND l.at <= now()",
+            "requests": "SELECT count(*) FROM retrain.requests q WHERE q.model = 'queue_history' "
+                        "AND q.status = 'failed' AND q.finished_at <= now() AND q.finished_at > now() - interval '1 day'",
+        }.items():
+            plans[name] = "\n".join(r[0] for r in conn.execute("EXPLAIN (COSTS OFF) " + query).fetchall())
+        assert "log_model_event_at" in plans["log"], plans["log"]
+        assert "requests_model_status" in plans["requests"], plans["requests"]
+        # and the answer: no failure since the last finished training
+        failures = scalar(conn, "SELECT retrain._training_failures('queue_history', "
+                                "retrain.effective_policy('queue_history'), now())")
+        assert failures["failures"] == 0 and failures["failing"] is False, failures
+        assert scalar(conn, "SELECT ok FROM retrain.verify_log()")
+
+
 run_suite(globals())

@@ -57,6 +57,12 @@ CREATE TABLE @extschema@.log (
     hash      text NOT NULL
 );
 CREATE INDEX log_model_at ON @extschema@.log (model, at);
+-- The cycle asks, a model at a time, for the last event of a kind
+-- (failures_reset; the guard: promoted, advanced, traffic_changed): by
+-- model alone that read every event of the model, a number that grows
+-- with every cycle.
+CREATE INDEX log_model_event_at ON @extschema@.log (model, event, at);
+COMMENT ON INDEX @extschema@.log_model_event_at IS 'A model''s events of one kind in time order, for the cycle';
 COMMENT ON TABLE @extschema@.log IS
     'The retraining log: one row per event, written only by retrain''s functions in the transaction of the change; each row''s hash covers its content and the previous row''s hash';
 COMMENT ON COLUMN @extschema@.log.event IS 'registered, policy_set, evaluated, approved, promoted, traffic_changed, advanced, rolled_back, forced, baseline_captured, ...';

@@ -27,6 +27,11 @@ CREATE UNIQUE INDEX requests_one_open_per_model ON @extschema@.requests (model)
 COMMENT ON TABLE @extschema@.requests IS
     'Retraining requests: why, by whom, who trains it, and what came of it; at most one open request per model';
 COMMENT ON INDEX @extschema@.requests_one_open_per_model IS 'At most one open or claimed request per model';
+-- A model's finished requests by status, for every check (cooldown,
+-- failed trainings in a row): without it each check read every request of
+-- every model.
+CREATE INDEX requests_model_status ON @extschema@.requests (model, status, finished_at);
+COMMENT ON INDEX @extschema@.requests_model_status IS 'A model''s requests by status and end, for the cycle';
 COMMENT ON COLUMN @extschema@.requests.priority IS 'high, normal or low: the highest of its reasons'' triggers; claim_request() hands out high first';
 
 -- Anyone may see what is asked for; only retrain's functions change it.

@@ -306,3 +306,16 @@ COMMENT ON TABLE @extschema@.rollup_marks IS
 -- pg_dump leaves them out, and after a restore the next cycle folds the
 -- windows again.
 REVOKE ALL ON @extschema@.rollups, @extschema@.rollup_marks FROM PUBLIC;
+
+-- The cycle asks, a model at a time, for the last event of a kind
+-- (failures_reset; the guard: promoted, advanced, traffic_changed): by
+-- model alone that read every event of the model, a number that grows
+-- with every cycle.
+CREATE INDEX log_model_event_at ON @extschema@.log (model, event, at);
+COMMENT ON INDEX @extschema@.log_model_event_at IS 'A model''s events of one kind in time order, for the cycle';
+
+-- A model's finished requests by status, for every check (cooldown,
+-- failed trainings in a row): without it each check read every request of
+-- every model.
+CREATE INDEX requests_model_status ON @extschema@.requests (model, status, finished_at);
+COMMENT ON INDEX @extschema@.requests_model_status IS 'A model''s requests by status and end, for the cycle';
