@@ -199,9 +199,10 @@ REVOKE ALL ON @extschema@.rollups, @extschema@.rollup_marks FROM PUBLIC;
 -- The SELECT list of a version's states over rows p (predictions) and o
 -- (outcomes), as _source_from() names them: the same figures as _window(),
 -- kept as states.  labels_only: only what an outcome adds to a prediction
--- already counted (labelled, the labelled states), for a late outcome.
+-- already counted (labelled, the labelled states), for a late outcome.  parts:
+-- the state columns wanted (NULL: all), the others NULL; the counts always.
 CREATE OR REPLACE FUNCTION @extschema@._state_list(m @extschema@.models, version text, threshold pg_catalog.float8,
-                                                   labels_only boolean)
+                                                   labels_only boolean, parts text[] DEFAULT NULL)
     RETURNS text
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -219,7 +220,7 @@ DECLARE
     ends integer[] := '{}';
     counts text;
 BEGIN
-    IF NOT labels_only THEN
+    IF NOT labels_only AND (parts IS NULL OR 'features' = ANY (parts)) THEN
         FOR b IN SELECT * FROM @extschema@.baselines bl
                   WHERE bl.model = m.name AND bl.version = _state_list.version ORDER BY bl.feature LOOP
             IF b.kind = 'numeric' AND wide IS NULL THEN
@@ -249,30 +250,37 @@ BEGIN
         '%13$s AS latency, %14$s AS errors, %15$s AS error_known, %16$s AS bad_scores, '
         '%9$s AS features, %12$s AS last_predicted_at',
         valid,
-        CASE WHEN cls AND NOT labels_only
+        CASE WHEN cls AND NOT labels_only AND (parts IS NULL OR 'confidence' = ANY (parts))
              THEN format('@extschema@._mae_state(greatest(p.score, 1 - p.score), 0) FILTER (WHERE %s)', valid)
              ELSE 'NULL::bytea' END,
-        CASE WHEN cls THEN format('@extschema@._rank_state(p.score, o.label) FILTER (WHERE %s)', valid) ELSE 'NULL::bytea' END,
-        CASE WHEN cls THEN format('@extschema@.confusion(p.score, o.label, %s) FILTER (WHERE %s AND o.label IS NOT NULL)',
-                                  threshold, valid)
+        CASE WHEN cls AND (parts IS NULL OR 'rank_state' = ANY (parts))
+             THEN format('@extschema@._rank_state(p.score, o.label) FILTER (WHERE %s)', valid) ELSE 'NULL::bytea' END,
+        CASE WHEN cls AND (parts IS NULL OR 'confusion' = ANY (parts))
+             THEN format('@extschema@.confusion(p.score, o.label, %s) FILTER (WHERE %s AND o.label IS NOT NULL)',
+                         threshold, valid)
              ELSE 'NULL::@extschema@.confusion' END,
-        CASE WHEN cls THEN format('@extschema@._brier_state(p.score, o.label) FILTER (WHERE %s)', valid) ELSE 'NULL::bytea' END,
-        CASE WHEN cls THEN format('@extschema@._log_loss_state(p.score, o.label) FILTER (WHERE %s)', valid) ELSE 'NULL::bytea' END,
-        CASE WHEN cls THEN 'NULL::bytea' ELSE format('@extschema@._mae_state(p.score, o.actual) FILTER (WHERE %s)', valid) END,
-        CASE WHEN cls THEN 'NULL::bytea' ELSE format('@extschema@._rmse_state(p.score, o.actual) FILTER (WHERE %s)', valid) END,
+        CASE WHEN cls AND (parts IS NULL OR 'brier' = ANY (parts))
+             THEN format('@extschema@._brier_state(p.score, o.label) FILTER (WHERE %s)', valid) ELSE 'NULL::bytea' END,
+        CASE WHEN cls AND (parts IS NULL OR 'log_loss' = ANY (parts))
+             THEN format('@extschema@._log_loss_state(p.score, o.label) FILTER (WHERE %s)', valid) ELSE 'NULL::bytea' END,
+        CASE WHEN NOT cls AND (parts IS NULL OR 'mae' = ANY (parts))
+             THEN format('@extschema@._mae_state(p.score, o.actual) FILTER (WHERE %s)', valid) ELSE 'NULL::bytea' END,
+        CASE WHEN NOT cls AND (parts IS NULL OR 'rmse' = ANY (parts))
+             THEN format('@extschema@._rmse_state(p.score, o.actual) FILTER (WHERE %s)', valid) ELSE 'NULL::bytea' END,
         counts,
         CASE WHEN labels_only THEN '0::bigint' ELSE 'count(*)' END,
         CASE WHEN labels_only THEN '0::bigint' ELSE format('count(*) FILTER (WHERE NOT %s)', valid) END,
         CASE WHEN labels_only THEN 'NULL::timestamptz' ELSE 'max(p.predicted_at)' END,
-        CASE WHEN labels_only THEN 'NULL::bytea' ELSE '@extschema@._latency_state(p.latency_ms)' END,
+        CASE WHEN labels_only OR NOT (parts IS NULL OR 'latency' = ANY (parts)) THEN 'NULL::bytea'
+             ELSE '@extschema@._latency_state(p.latency_ms)' END,
         CASE WHEN labels_only THEN '0::bigint' ELSE 'count(*) FILTER (WHERE p.error)' END,
         CASE WHEN labels_only THEN '0::bigint' ELSE 'count(p.error)' END,
         CASE WHEN labels_only THEN '0::bigint'
              ELSE format('count(*) FILTER (WHERE p.score IS NOT NULL AND NOT %s)', @extschema@._valid_score(m.task)) END);
 END
 $$;
-COMMENT ON FUNCTION @extschema@._state_list(@extschema@.models, text, pg_catalog.float8, boolean) IS
-    'The SELECT list of a version''s rollup states over p and o, or of what late outcomes add (internal)';
+COMMENT ON FUNCTION @extschema@._state_list(@extschema@.models, text, pg_catalog.float8, boolean, text[]) IS
+    'The SELECT list of a version''s rollup states (those named, or all) over p and o, or of what late outcomes add (internal)';
 
 -- Reads of retrain.predictions in the order rows arrived (logged_at): p
 -- and o as _source_from() names them, with the outcomes observed by
@@ -643,7 +651,7 @@ DECLARE
     lo timestamptz;
     hi timestamptz := date_bin(mk.bucket, until, '2001-01-01 00:00+00');
     rows_ text := @extschema@._source_from('rollups', m, at);
-    full_ text := @extschema@._state_list(m, version, mk.threshold, false);
+    full_ text;
     edges text;
     late @extschema@.rollups[] := '{}';
     result @extschema@.rollups;
@@ -652,6 +660,7 @@ DECLARE
     want text[] := coalesce(parts, ARRAY['confidence', 'rank_state', 'confusion', 'brier', 'log_loss', 'mae', 'rmse',
                                          'latency', 'features']);
 BEGIN
+    full_ := @extschema@._state_list(m, version, mk.threshold, false, want);
     -- [lo, hi): the buckets of the range the rollups answer for: from the
     -- first that starts in it, to the one it ends in, unless that one
     -- holds predictions made after until (a range ending in the past, a
@@ -683,7 +692,7 @@ BEGIN
         -- outcomes that arrived after the last fold for predictions folded
         -- before
         late := ARRAY(
-            SELECT s FROM @extschema@._states(m, version, @extschema@._state_list(m, version, mk.threshold, true),
+            SELECT s FROM @extschema@._states(m, version, @extschema@._state_list(m, version, mk.threshold, true, want),
                                               '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model',
                                               format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L AND ((%s))',
                                                      lo, hi, until,
@@ -693,7 +702,7 @@ BEGIN
     ELSIF lo < hi AND m.source IS NOT NULL AND at > mk.outcomes_until THEN
         -- a source: outcomes observed after the last fold
         late := ARRAY(
-            SELECT s FROM @extschema@._states(m, version, @extschema@._state_list(m, version, mk.threshold, true), rows_,
+            SELECT s FROM @extschema@._states(m, version, @extschema@._state_list(m, version, mk.threshold, true, want), rows_,
                                               format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L '
                                                      'AND o.observed_at > %L', lo, hi, until, mk.outcomes_until), NULL) s);
     END IF;
