@@ -31,14 +31,9 @@
 static JsonbValue *
 member(Jsonb *doc, const char *key, JsonbValue *out)
 {
-	JsonbValue	k;
-
 	if (doc == NULL || !JB_ROOT_IS_OBJECT(doc))
 		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return getKeyJsonValueFromContainer(&doc->root, k.val.string.val, k.val.string.len, out);
+	return getKeyJsonValueFromContainer(&doc->root, key, strlen(key), out);
 }
 
 /* A JsonbValue as a Jsonb datum of its own. */
@@ -51,7 +46,7 @@ as_jsonb(JsonbValue *v)
 static bool
 is_object(Jsonb *j)
 {
-	return j != NULL && JB_ROOT_IS_OBJECT(j) && !JB_ROOT_IS_SCALAR(j);
+	return j != NULL && JB_ROOT_IS_OBJECT(j);
 }
 
 /* a || b, as the SQL operator computes it */
