@@ -284,6 +284,42 @@ def test_guard_decides_from_rollups_as_from_rows():
     conn.close()
 
 
+def test_a_long_canary_is_judged_from_rollups():
+    """A canary with three days of dwell runs longer than the trigger
+    windows and the guard's watch: the rollups are kept from its promotion
+    on, so that the guard still reads its figures (and production's over
+    the same time) from them, three days on."""
+    conn = connect()
+    model = "prop_long_canary"
+    conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (model,))
+    conn.execute("SELECT retrain.register_version(%s, v, 's3://m', encode(sha256(v::bytea), 'hex'), '{}') "
+                 "FROM unnest('{v1, v2}'::text[]) v", (model,))
+    conn.execute("""SELECT retrain.set_policy(%s, '{"rollout": {"steps": [10, 100], "dwell": ["7 days"]},
+                    "rollups": {"bucket": "1 hour", "settle": "1 second"}}')""", (model,))
+    conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green', override_reason => 'test')", (model,))
+    conn.execute("SELECT retrain.promote(%s, 'v2', 'canary', override_reason => 'test')", (model,))
+    conn.execute("""INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score, latency_ms)
+                    SELECT %s, CASE WHEN i %% 10 = 0 THEN 'v2' ELSE 'v1' END, 'u' || i,
+                           now() + i * interval '1 minute', (i %% 100) / 100.0, 10 + i %% 7
+                      FROM generate_series(1, 4300) i""", (model,))
+    time.sleep(1.2)
+    at = scalar(conn, "SELECT now() + interval '3 days'")
+    assert scalar(conn, "SELECT retrain._fold_rollups(%s, %s)", (model, at)) > 0
+    rolled = scalar(conn, """SELECT retrain._guard_rolled_figures(m, 'v2', retrain.effective_policy(m.name),
+                                                                  (SELECT max(l.at) FROM retrain.log l
+                                                                    WHERE l.model = m.name AND l.version = 'v2'
+                                                                      AND l.event = 'promoted'), %s, %s)
+                               FROM retrain.models m WHERE m.name = %s""", (at, at, model))
+    assert rolled is not None and rolled["n"] == 430, rolled
+    decision, reason = conn.execute("SELECT decision, reason FROM retrain.guard_rollouts(%s) WHERE model = %s",
+                                    (at, model)).fetchone()
+    assert decision == "hold", (decision, reason)
+    details = scalar(conn, "SELECT details FROM retrain.log WHERE model = %s AND event = 'guard' "
+                           "ORDER BY id DESC LIMIT 1", (model,))
+    assert details["canary"]["latency_approx"] is True and details["production"]["n"] == 3870, details
+    conn.close()
+
+
 def test_guard_watches_a_new_production_version_from_rollups():
     """A production version under watch is compared with the version it
     replaced over as long before the swap as it has run since: a range

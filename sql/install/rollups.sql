@@ -592,6 +592,13 @@ BEGIN
     upto := CASE WHEN m.source IS NULL THEN @extschema@._arrival_horizon(at, settle) ELSE at - settle END;
     closed := date_bin(width, upto, '2001-01-01 00:00+00');
     keep := date_bin(width, at - span, '2001-01-01 00:00+00');
+    -- and a running canary's time since its promotion, which the rollout
+    -- guard reads however long the canary runs (least() passes over NULL:
+    -- no canary)
+    keep := least(keep, (SELECT date_bin(width, max(l.at), '2001-01-01 00:00+00')
+                           FROM @extschema@.deployments d
+                           JOIN @extschema@.log l ON l.model = d.model AND l.version = d.canary_version
+                          WHERE d.model = _fold_rollups.model AND l.event = 'promoted'));
     SELECT jsonb_build_object('source', m.source, 'baselines', coalesce(jsonb_object_agg(bl.version, bl.captured_at), '{}'))
       INTO sig
       FROM (SELECT b.version, max(b.captured_at) AS captured_at FROM @extschema@.baselines b
