@@ -233,9 +233,11 @@ def test_a_fold_never_commits_between_a_reads_marks_and_rows():
 
 
 def test_guard_decides_from_rollups_as_from_rows():
-    """The rollout guard reads a canary's figures from the rollups; its
-    latency percentile, within 1/101 there, is read from the rows when it is
-    near its limit, so a canary exactly at the limit is kept and one just
+    """The rollout guard reads a canary's figures through the rollups (here
+    all in the canary's first, partial bucket, read from the rows into the
+    same states; test_a_long_canary_is_judged_from_rollups reads stored
+    buckets); its latency percentile, within 1/101 there, is read again
+    with percentile_cont when it is near its limit, so a canary exactly at the limit is kept and one just
     over it is rolled back, quoting percentile_cont's figures; far from the
     limit the approximate figure decides, and is logged as such."""
     conn = connect()
@@ -317,6 +319,18 @@ def test_a_long_canary_is_judged_from_rollups():
     details = scalar(conn, "SELECT details FROM retrain.log WHERE model = %s AND event = 'guard' "
                            "ORDER BY id DESC LIMIT 1", (model,))
     assert details["canary"]["latency_approx"] is True and details["production"]["n"] == 3870, details
+    # rollups damaged: the guard still decides, from the rows, and the
+    # server's log says why
+    conn.execute("UPDATE retrain.rollups SET latency = '\\x01' WHERE model = %s", (model,))
+    warnings = []
+    conn.add_notice_handler(lambda d: warnings.append(d.message_primary))
+    decision, reason = conn.execute("SELECT decision, reason FROM retrain.guard_rollouts(%s) WHERE model = %s",
+                                    (at, model)).fetchone()
+    assert decision == "hold", (decision, reason)
+    details = scalar(conn, "SELECT details FROM retrain.log WHERE model = %s AND event = 'guard' "
+                           "ORDER BY id DESC LIMIT 1", (model,))
+    assert "latency_approx" not in details["canary"] and details["canary"]["n"] == 430, details
+    assert any(f'the rollups of model "{model}" are damaged' in w for w in warnings), warnings
     conn.close()
 
 

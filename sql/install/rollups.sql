@@ -879,9 +879,18 @@ BEGIN
     BEGIN
         s := @extschema@._rollup_sum(m, version, since, until, at, mk,
                                      ARRAY['latency', @extschema@._metric_state(gm.metric)]);
-    EXCEPTION WHEN OTHERS THEN
-        -- the rows then answer, figure by figure, and say what failed
-        RETURN NULL;
+    EXCEPTION
+        WHEN invalid_binary_representation OR data_corrupted THEN
+            -- damaged states: the guard must still decide, from the rows;
+            -- the server log says why
+            RAISE WARNING 'retrain.guard_rollouts: the rollups of model "%" are damaged, the rows are read instead: %',
+                          m.name, SQLERRM
+                USING HINT = 'Rebuild them with retrain.rebuild_rollups().';
+            RETURN NULL;
+        WHEN OTHERS THEN
+            -- the rows then answer, figure by figure, and say what failed
+            -- (a source that cannot be read, say)
+            RETURN NULL;
     END;
     RETURN jsonb_build_object(
         'n', s.predictions, 'invalid', s.bad_scores,
