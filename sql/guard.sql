@@ -114,3 +114,14 @@ UPDATE retrain.deployments SET production_version = NULL, previous_version = NUL
 DELETE FROM retrain.model_versions WHERE model = 'guarded';
 DELETE FROM retrain.deployments WHERE model = 'guarded';
 DELETE FROM retrain.models WHERE name = 'guarded';
+
+-- An approximate latency (from the rollups) is read again from the rows
+-- when it is over its limit or within 2.5% below it; an exact one, or a
+-- reference of 0, never.
+SELECT retrain._latency_near_limit('{"max_latency_increase": 0.5}', j, r) AS near
+  FROM (VALUES ('{"latency": 14.7, "latency_approx": true}'::jsonb, '{"latency": 10}'::jsonb),
+               ('{"latency": 14.6, "latency_approx": true}', '{"latency": 10}'),
+               ('{"latency": 99}', '{"latency": 10, "latency_approx": true}'),
+               ('{"latency": 99}', '{"latency": 10}'),
+               ('{"latency": 99, "latency_approx": true}', '{"latency": 0}'),
+               ('{"latency": null, "latency_approx": true}', '{"latency": 10}')) x(j, r);

@@ -300,5 +300,7 @@ SELECT count(*) AS policies,
                     '{"rollups": {"enabled": false}, "search_path": ["team"], "versions": 7, "approvals": []}',
                     '{"triggers": {}}', '{"triggers": {"schedule": [5]}}']::jsonb[]
               || ARRAY(SELECT policy FROM retrain.models)) p;
+-- a policy that is no object (set_policy refuses one) adds nothing
+SELECT retrain._merge_policy('{"a": {"b": 1}}', '[1]') AS not_an_object;
 SELECT retrain._merge_policy('{}', '{}') IS NULL AS no_sections, retrain._merge_policy(NULL, '{"a": 1}') AS no_defaults,
        retrain._merge_policy('{"a": {"b": 1}, "triggers": {"t": {"w": 1}}}', NULL) AS no_policy;

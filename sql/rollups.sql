@@ -313,6 +313,12 @@ SELECT q, a = d OR abs(a - d) <= abs(d) / 101 AS within, a::text = d::text AS ex
           FROM generate_series(0, 10) k, LATERAL (SELECT k / 10.0::float8 AS q) f) x ORDER BY q;
 SELECT abs(retrain._latency_percentile(retrain._latency_state(v), 0.5) - 7.5) <= 7.5 / 101 AS between_two
   FROM (VALUES (5::float8), (10)) x(v);
+-- two states added: either NULL is no values; else their merge
+SELECT retrain._latency_add(NULL, s) = s AS null_first, retrain._latency_add(s, NULL) = s AS null_second,
+       retrain._latency_add(NULL, NULL) IS NULL AS both_null,
+       retrain._latency_add(s, s) = (SELECT retrain._latency_union(x) FROM (VALUES (s), (s)) v(x)) AS merged
+  FROM (SELECT retrain._latency_state(v) AS s FROM lat_rows) x;
+SELECT retrain._latency_add('\x01', '\x01');
 -- no value, only NULLs: no state, no percentile
 SELECT retrain._latency_state(v) IS NULL AS no_rows FROM lat_rows WHERE false;
 SELECT retrain._latency_state(NULL::float8) IS NULL AS only_nulls FROM generate_series(1, 3);
