@@ -66,6 +66,21 @@ CREATE OR REPLACE FUNCTION @extschema@._guard_latency_expr(pol jsonb)
 COMMENT ON FUNCTION @extschema@._guard_latency_expr(jsonb) IS
     'The SQL of the rollout guard''s latency percentile over predictions p (internal)';
 
+-- That percentile of a version over a time range, read from the rows.
+CREATE OR REPLACE FUNCTION @extschema@._guard_latency(m @extschema@.models, version text, pol jsonb,
+                                                      since timestamptz, until timestamptz, at timestamptz)
+    RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN @extschema@._read(m, format('SELECT to_jsonb(%s) %s', @extschema@._guard_latency_expr(pol),
+                                       @extschema@._guard_rows(m, version, since, until, at)));
+END
+$$;
+COMMENT ON FUNCTION @extschema@._guard_latency(@extschema@.models, text, jsonb, timestamptz, timestamptz, timestamptz) IS
+    'The rollout guard''s latency percentile of a version over a time range, percentile_cont over the rows (internal)';
+
 -- A version's figures over a time range, read from the rows: {n, invalid
 -- (scores no metric can take: NaN, infinite, outside [0, 1] for a
 -- classifier), error_rate, latency (the policy's percentile), metric (over
@@ -274,12 +289,10 @@ BEGIN
     ELSE
         reason := @extschema@._limit_error_rate(pol->'rollback', figures, reference);
         IF reason IS NULL AND @extschema@._latency_near_limit(pol->'rollback', figures, reference) THEN
-            figures := figures - 'latency_approx' || jsonb_build_object('latency', @extschema@._read(m,
-                format('SELECT to_jsonb(%s) %s', @extschema@._guard_latency_expr(pol),
-                       @extschema@._guard_rows(m, judged, since, at, at))));
-            reference := reference - 'latency_approx' || jsonb_build_object('latency', @extschema@._read(m,
-                format('SELECT to_jsonb(%s) %s', @extschema@._guard_latency_expr(pol),
-                       @extschema@._guard_rows(m, ref, ref_since, ref_until, at))));
+            figures := figures - 'latency_approx'
+                       || jsonb_build_object('latency', @extschema@._guard_latency(m, judged, pol, since, at, at));
+            reference := reference - 'latency_approx'
+                         || jsonb_build_object('latency', @extschema@._guard_latency(m, ref, pol, ref_since, ref_until, at));
         END IF;
         reason := coalesce(reason, @extschema@._limit_latency(pol->'rollback', figures, reference),
                            @extschema@._limit_metric_drop(pol->'rollback', figures, reference, gm.higher_is_better));
