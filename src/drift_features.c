@@ -15,9 +15,11 @@
  * (a number or a decimal string; anything else, and NaN, is missing) and
  * the same binning as histogram_missing, so the counts are identical.
  *
- * The features are given as constant arrays: names, all their edges one
- * after the other, and where each feature's edges end (ends[i] is one past
- * the last edge of names[i]).  The result is the jsonb object
+ * The features are given as arrays: names, all their edges one after the
+ * other, and where each feature's edges end (ends[i] is one past the last
+ * edge of names[i]); constants, or a column that is the same within a group
+ * (the cycle's fold of many models in one statement).  The result is the
+ * jsonb object
  * {"name": [bucket counts..., missing], ...} that to_jsonb() of each
  * histogram_missing gives.
  *
@@ -47,6 +49,8 @@ typedef struct FeatureHists
 	HistState **hists;			/* one per feature, edges and counts */
 	bool		args_const;		/* names, edges and ends are constants */
 	Datum		args[3];		/* the arguments last checked */
+	char	   *arg_bytes[3];	/* and their contents, when not constants */
+	int32		arg_lens[3];
 } FeatureHists;
 
 /* A state for n features, their names and histograms yet to be set. */
@@ -157,7 +161,40 @@ feature_hists_new(FunctionCallInfo fcinfo, MemoryContext ctx)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s: the ends stop at %d of %d edges", retrain_func_name(fcinfo), start, nedges)));
 	fh->args_const = spec_args_const(fcinfo);
+	for (int i = 0; i < 3; i++)
+	{
+		struct varlena *v = (struct varlena *) PG_GETARG_POINTER(i + 2);
+
+		/* an expanded or toasted argument is compared the slow way */
+		fh->arg_bytes[i] = NULL;
+		if (fh->args_const || VARATT_IS_EXTERNAL(v) || VARATT_IS_COMPRESSED(v))
+			continue;
+		fh->arg_lens[i] = VARSIZE_ANY_EXHDR(v);
+		fh->arg_bytes[i] = MemoryContextAlloc(ctx, Max(fh->arg_lens[i], 1));
+		memcpy(fh->arg_bytes[i], VARDATA_ANY(v), fh->arg_lens[i]);
+	}
 	return fh;
+}
+
+/*
+ * Whether computed arguments (a column of a join: the cycle folds many
+ * models in one statement, each with its own features) hold the bytes they
+ * held when the state was made: then they describe the same features, and
+ * the row need not rebuild them to compare.
+ */
+static bool
+same_arg_bytes(FunctionCallInfo fcinfo, const FeatureHists *fh)
+{
+	for (int i = 0; i < 3; i++)
+	{
+		struct varlena *v = (struct varlena *) PG_GETARG_POINTER(i + 2);
+
+		if (fh->arg_bytes[i] == NULL || VARATT_IS_EXTERNAL(v) || VARATT_IS_COMPRESSED(v) ||
+			(int32) VARSIZE_ANY_EXHDR(v) != fh->arg_lens[i] ||
+			memcmp(VARDATA_ANY(v), fh->arg_bytes[i], fh->arg_lens[i]) != 0)
+			return false;
+	}
+	return true;
 }
 
 static void
@@ -215,8 +252,9 @@ retrain_feature_hists_accum(PG_FUNCTION_ARGS)
 		RETURN_STATE_UNCHANGED();
 	if (fh == NULL)
 		fh = feature_hists_new(fcinfo, retrain_agg_context(fcinfo));
-	else if (!fh->args_const || PG_GETARG_DATUM(2) != fh->args[0] ||
-			 PG_GETARG_DATUM(3) != fh->args[1] || PG_GETARG_DATUM(4) != fh->args[2])
+	else if (fh->args_const ? (PG_GETARG_DATUM(2) != fh->args[0] || PG_GETARG_DATUM(3) != fh->args[1] ||
+								PG_GETARG_DATUM(4) != fh->args[2])
+			 : !same_arg_bytes(fcinfo, fh))
 	{
 		/*
 		 * computed arguments: they must describe the same features (the
