@@ -209,7 +209,8 @@ cycle_model(const char *model, bool guard)
 }
 
 /*
- * One cycle: every running canary's guard, then every model's checks, each
+ * One cycle: what arrived folded into the rollups of the models that can be
+ * folded together, every running canary's guard, then every model's checks, each
  * model in a transaction of its own, so that no transaction holds retrain's
  * write lock across models and a slow model stalls only itself; then the
  * log's head, anchored in the server log.  False if the extension is not
@@ -226,6 +227,11 @@ run_cycle(void)
 							"SELECT extname::text FROM pg_catalog.pg_extension WHERE extname = 'retrain'",
 							0, NULL, NULL, true, &installed) || installed == NIL)
 		return false;
+
+	/* what arrived since the last cycle, folded for many models at once */
+	(void) run_in_transaction("retrain: folding what arrived",
+							  "SELECT retrain._fold_cycle(pg_catalog.now())",
+							  0, NULL, NULL, false, NULL);
 
 	/*
 	 * The same plan as the procedure run_cycle(), in one snapshot; each entry

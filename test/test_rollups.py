@@ -380,4 +380,139 @@ def test_guard_watches_a_new_production_version_from_rollups():
     conn.close()
 
 
+# The rollup columns whose bytes depend on the order rows are added in
+# (a ranking state lists its scores as they came; a compensated sum's last
+# bits), compared through what is read from them.
+ROLLED = """SELECT r.model, r.version, r.bucket_start, r.predictions, r.invalid, r.labelled, r.confusion::text,
+                   r.latency, r.errors, r.error_known, r.bad_scores, r.features, r.last_predicted_at,
+                   (SELECT retrain._auc_merged(x) FROM (VALUES (r.rank_state)) v(x)),
+                   (SELECT retrain._average_precision_merged(x) FROM (VALUES (r.rank_state)) v(x)),
+                   (SELECT retrain._mean_loss_merged(x) FROM (VALUES (r.confidence)) v(x)),
+                   (SELECT retrain._mean_loss_merged(x) FROM (VALUES (r.brier)) v(x)),
+                   (SELECT retrain._mean_loss_merged(x) FROM (VALUES (r.log_loss)) v(x)),
+                   (SELECT retrain._mean_loss_merged(x) FROM (VALUES (r.mae)) v(x)),
+                   (SELECT retrain._rmse_merged(x) FROM (VALUES (r.rmse)) v(x))
+              FROM retrain.rollups r WHERE r.model LIKE 'many\\_%' ORDER BY 1, 2, 3"""
+MARKS = "SELECT * FROM retrain.rollup_marks WHERE model LIKE 'many\\_%' ORDER BY model"
+
+
+def rows_equal(a, b):
+    """Rollup rows (ROLLED) the same: exactly, the mean losses to 1e-12."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x[:15] != y[:15]:
+            return False
+        for p, q in zip(x[15:], y[15:]):
+            if (p is None) != (q is None) or (p is not None and abs(p - q) > 1e-12 * max(1.0, abs(q))):
+                return False
+    return True
+
+
+def regression_traffic(conn, rng, model, rnd):
+    rows = []
+    for i in range(rng.randint(100, 250)):
+        ago = rng.choice([0, 0, rng.uniform(0, 60), rng.uniform(60, 1400)])
+        score = round(rng.gauss(50, 20), 3)
+        x = rng.choice([None, "n/a", round(rng.gauss(25, 10), 2), round(rng.gauss(25, 10), 2)])
+        rows.append((model, "v2" if rng.random() < 0.3 else "v1", f"r{rnd}-{i}", ago, score,
+                     json.dumps({"x": x}), round(rng.lognormvariate(3, 1), 3)))
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score, features, "
+                        "latency_ms) VALUES (%s, %s, %s, now() - %s * interval '1 minute', %s, %s, %s)", rows)
+    conn.execute("""INSERT INTO retrain.outcomes (prediction_id, actual, observed_at)
+                    SELECT p.id, p.score + 10 * random(),
+                           greatest(p.predicted_at, now())
+                      FROM retrain.predictions p
+                     WHERE p.model = %s AND random() < 0.3
+                       AND NOT EXISTS (SELECT 1 FROM retrain.outcomes o WHERE o.prediction_id = p.id)""", (model,))
+
+
+def test_the_cycles_fold_of_many_models_equals_one_by_one():
+    """The cycle folds the models kept from retrain.predictions together
+    (_fold_cycle), in a few statements whose thresholds and features are
+    columns: round after round of new predictions, late labels and NULL,
+    non-numeric features and out-of-range scores, for two classifiers with other thresholds
+    and features and a regression model, each with two versions, the
+    rollups and marks it leaves equal those of folding each model alone at
+    the same time.  A model with a categorical baseline, one whose baseline
+    changed, one being read elsewhere, and one not folded yet are left to
+    their own fold; a model the cycle folded needs no fold of its own
+    until its rollups are a settle time behind."""
+    rng = random.Random(SEED + 7)
+    conn = connect()
+    conn.execute("SELECT setseed(%s)", (rng.random() * 2 - 1,))
+    conn.execute("CREATE TEMP TABLE many_train AS SELECT 25 + 10 * sin(i) AS x, 25 + 12 * cos(i) AS y, "
+                 "(ARRAY['a', 'b', 'c'])[1 + i % 3] AS c FROM generate_series(1, 500) i")
+    models = {"many_cls": ("binary_classification", "{x}", 0.5), "many_cls2": ("binary_classification", "{x, y}", 0.3),
+              "many_reg": ("regression", "{x}", None), "many_cat": ("binary_classification", "{x, c}", 0.5),
+              "many_locked": ("binary_classification", "{x}", 0.5), "many_late": ("binary_classification", "{x}", 0.5),
+              "many_rebased": ("binary_classification", "{x}", 0.5)}
+    for model, (task, features, threshold) in models.items():
+        conn.execute("SELECT retrain.register_model(%s, %s)", (model, task))
+        for v in ("v1", "v2"):
+            conn.execute("SELECT retrain.register_version(%s, %s, 's3://m', encode(sha256(%s::bytea), 'hex'), '{}')",
+                         (model, v, model + v))
+            conn.execute("SELECT retrain.capture_baseline(%s, %s, 'many_train', %s)", (model, v, features))
+        conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green', override_reason => 'test')", (model,))
+        performance = ('{"metric": "mae", "max_drop": 1, "window": "1 day"}' if task == "regression" else
+                       '{"metric": "f1", "max_drop": 0.05, "threshold": %s, "window": "1 day"}' % threshold)
+        conn.execute("SELECT retrain.set_policy(%s, %s)", (model, '{"triggers": {"drift": {"window": "1 day"}, '
+                     '"performance": ' + performance + '}, "rollups": {"bucket": "10 minutes", "settle": "1 second"}}'))
+
+    def traffic_all(rnd):
+        for model, (task, _, _) in models.items():
+            if task == "regression":
+                regression_traffic(conn, rng, model, rnd)
+            else:
+                traffic(conn, rng, model, rnd)
+                if model == "many_cls2":
+                    conn.execute("UPDATE retrain.predictions SET features = features || jsonb_build_object('y', "
+                                 "round((random() * 50)::numeric, 2)) WHERE model = %s AND features IS NOT NULL",
+                                 (model,))
+
+    traffic_all(0)
+    time.sleep(1.2)
+    for model in models:
+        if model != "many_late":
+            assert scalar(conn, "SELECT retrain._fold_rollups(%s, clock_timestamp())", (model,)) > 0
+    together = {"many_cls", "many_cls2", "many_reg"}
+    for rnd in range(1, 6):
+        traffic_all(rnd)
+        if rnd == 3:
+            conn.execute("SELECT retrain.capture_baseline('many_rebased', 'v1', 'many_train', '{x}')")
+        time.sleep(1.2)
+        at = scalar(conn, "SELECT clock_timestamp()")
+        reader = connect(autocommit=False)
+        reader.execute("SELECT pg_advisory_xact_lock_shared(hashtext('retrain rollups'), hashtext('many_locked'))")
+        results = []
+        for how in ("cycle", "one by one"):
+            with conn.transaction(force_rollback=True):
+                if how == "cycle":
+                    marks = "SELECT model, computed_until FROM retrain.rollup_marks WHERE model LIKE 'many\\_%'"
+                    before = dict(conn.execute(marks).fetchall())
+                    assert scalar(conn, "SELECT retrain._fold_cycle(%s)", (at,)) >= len(together)
+                    folded = {m for m, until in conn.execute(marks).fetchall() if before.get(m) != until}
+                    assert folded == together | ({"many_rebased"} if rnd < 3 else set()), folded
+                else:
+                    for model in together | ({"many_rebased"} if rnd < 3 else set()):
+                        conn.execute("SELECT retrain._fold_rollups(%s, %s)", (model, at))
+                results.append((conn.execute(ROLLED).fetchall(), conn.execute(MARKS).fetchall()))
+        reader.rollback()
+        reader.close()
+        assert len(results[0][0]) > 30
+        assert rows_equal(results[0][0], results[1][0]), rnd
+        assert results[0][1] == results[1][1], rnd
+        # the cycle's fold, kept
+        conn.execute("SELECT retrain._fold_cycle(%s)", (at,))
+        assert scalar(conn, "SELECT retrain._rollups_current('many_cls', clock_timestamp())") is True
+        assert scalar(conn, "SELECT retrain._rollups_current('many_late', clock_timestamp())") is False
+        assert scalar(conn, "SELECT retrain._rollups_current('many_rebased', clock_timestamp())") is (rnd < 3)
+    # a settle time (1 s) later, the rollups are no longer current: a
+    # model's checks fold it again
+    time.sleep(2.1)
+    assert scalar(conn, "SELECT retrain._rollups_current('many_cls', clock_timestamp())") is False
+    conn.close()
+
+
 run_suite(globals())

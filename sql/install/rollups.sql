@@ -196,53 +196,25 @@ REVOKE ALL ON @extschema@.rollups, @extschema@.rollup_marks FROM PUBLIC;
 
 -- @replace
 
--- The SELECT list of a version's states over rows p (predictions) and o
+-- The SELECT list of rollup states over rows p (predictions) and o
 -- (outcomes), as _source_from() names them: the same figures as _window(),
--- kept as states.  labels_only: only what an outcome adds to a prediction
--- already counted (labelled, the labelled states), for a late outcome.  parts:
--- the state columns wanted (NULL: all), the others NULL; the counts always.
-CREATE OR REPLACE FUNCTION @extschema@._state_list(m @extschema@.models, version text, threshold pg_catalog.float8,
-                                                   labels_only boolean, parts text[] DEFAULT NULL)
+-- kept as states.  threshold: the SQL of the confusion matrix's threshold;
+-- counts: the SQL of the feature counts (a jsonb object).  labels_only:
+-- only what an outcome adds to a prediction already counted (labelled, the
+-- labelled states), for a late outcome.  parts: the state columns wanted
+-- (NULL: all), the others NULL; the counts always.  One text for a
+-- version's read (_state_list) and for the cycle's fold of many models in
+-- one statement (_fold_logged), whose thresholds and features are columns.
+CREATE OR REPLACE FUNCTION @extschema@._state_columns(task text, threshold text, counts text, labels_only boolean,
+                                                      parts text[])
     RETURNS text
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    valid text := @extschema@._valid_row(m.task);
-    cls boolean := m.task = 'binary_classification';
-    wide text[] := @extschema@._source_features(m);
-    feats text[] := '{}';
-    fexpr text;
-    b @extschema@.baselines;
-    -- the numeric features of a jsonb column, counted by one aggregate
-    names text[] := '{}';
-    edges pg_catalog.float8[] := '{}';
-    ends integer[] := '{}';
-    counts text;
+    valid text := @extschema@._valid_row(task);
+    cls boolean := task = 'binary_classification';
 BEGIN
-    IF NOT labels_only AND (parts IS NULL OR 'features' = ANY (parts)) THEN
-        FOR b IN SELECT * FROM @extschema@.baselines bl
-                  WHERE bl.model = m.name AND bl.version = _state_list.version ORDER BY bl.feature LOOP
-            IF b.kind = 'numeric' AND wide IS NULL THEN
-                names := names || b.feature;
-                edges := edges || coalesce(b.edges, '{}');
-                ends := ends || cardinality(edges);
-                CONTINUE;
-            END IF;
-            fexpr := @extschema@._feature_expr(wide, b.feature);
-            feats := feats || format('%L, %s', b.feature,
-                CASE WHEN b.kind = 'numeric'
-                     THEN format('to_jsonb(@extschema@.histogram_missing(@extschema@._as_float8(%s), %L::float8[]))', fexpr, coalesce(b.edges, '{}'))
-                     ELSE format('to_jsonb(@extschema@.category_counts(%s))', fexpr) END);
-        END LOOP;
-    END IF;
-    counts := CASE WHEN cardinality(feats) = 0 THEN '''{}''::jsonb'
-                   ELSE format('jsonb_build_object(%s)', array_to_string(feats, ', ')) END;
-    IF cardinality(names) > 0 THEN
-        -- the same counts as histogram_missing(_as_float8(features->>f), edges)
-        counts := format('%s || coalesce(@extschema@._feature_histograms(p.features, %L::text[], %L::float8[], %L::integer[]), ''{}'')',
-                         counts, names, edges, ends);
-    END IF;
     RETURN format(
         '%10$s AS predictions, %11$s AS invalid, '
         'count(o.prediction_id) FILTER (WHERE %1$s) AS labelled, %2$s AS confidence, '
@@ -276,7 +248,55 @@ BEGIN
         CASE WHEN labels_only THEN '0::bigint' ELSE 'count(*) FILTER (WHERE p.error)' END,
         CASE WHEN labels_only THEN '0::bigint' ELSE 'count(p.error)' END,
         CASE WHEN labels_only THEN '0::bigint'
-             ELSE format('count(*) FILTER (WHERE p.score IS NOT NULL AND NOT %s)', @extschema@._valid_score(m.task)) END);
+             ELSE format('count(*) FILTER (WHERE p.score IS NOT NULL AND NOT %s)', @extschema@._valid_score(task)) END);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._state_columns(text, text, text, boolean, text[]) IS
+    'The SELECT list of rollup states over p and o, given the SQL of the threshold and of the feature counts (internal)';
+
+-- The SELECT list of a version's states (_state_columns), with its
+-- threshold and the counts of its baselined features (those of a jsonb
+-- column by one aggregate, the others one by one).
+CREATE OR REPLACE FUNCTION @extschema@._state_list(m @extschema@.models, version text, threshold pg_catalog.float8,
+                                                   labels_only boolean, parts text[] DEFAULT NULL)
+    RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    wide text[] := @extschema@._source_features(m);
+    feats text[] := '{}';
+    fexpr text;
+    b @extschema@.baselines;
+    names text[] := '{}';
+    edges pg_catalog.float8[] := '{}';
+    ends integer[] := '{}';
+    counts text;
+BEGIN
+    IF NOT labels_only AND (parts IS NULL OR 'features' = ANY (parts)) THEN
+        FOR b IN SELECT * FROM @extschema@.baselines bl
+                  WHERE bl.model = m.name AND bl.version = _state_list.version ORDER BY bl.feature LOOP
+            IF b.kind = 'numeric' AND wide IS NULL THEN
+                names := names || b.feature;
+                edges := edges || coalesce(b.edges, '{}');
+                ends := ends || cardinality(edges);
+                CONTINUE;
+            END IF;
+            fexpr := @extschema@._feature_expr(wide, b.feature);
+            feats := feats || format('%L, %s', b.feature,
+                CASE WHEN b.kind = 'numeric'
+                     THEN format('to_jsonb(@extschema@.histogram_missing(@extschema@._as_float8(%s), %L::float8[]))', fexpr, coalesce(b.edges, '{}'))
+                     ELSE format('to_jsonb(@extschema@.category_counts(%s))', fexpr) END);
+        END LOOP;
+    END IF;
+    counts := CASE WHEN cardinality(feats) = 0 THEN '''{}''::jsonb'
+                   ELSE format('jsonb_build_object(%s)', array_to_string(feats, ', ')) END;
+    IF cardinality(names) > 0 THEN
+        -- the same counts as histogram_missing(_as_float8(features->>f), edges)
+        counts := format('%s || coalesce(@extschema@._feature_histograms(p.features, %L::text[], %L::float8[], %L::integer[]), ''{}'')',
+                         counts, names, edges, ends);
+    END IF;
+    RETURN @extschema@._state_columns(m.task, format('%s', threshold), counts, labels_only, parts);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._state_list(@extschema@.models, text, pg_catalog.float8, boolean, text[]) IS
@@ -430,17 +450,28 @@ COMMENT ON FUNCTION @extschema@._arrival_horizon(timestamptz, interval) IS
 -- served by an index of retrain.outcomes: logged since, and logged before
 -- but observed since (a time that was ahead).
 -- Only outcomes of predictions logged by after: the others come with
--- their predictions.
+-- their predictions.  The arguments are SQL: literals for one model, a
+-- row's columns for the cycle's fold of many (_fold_logged).
+CREATE OR REPLACE FUNCTION @extschema@._arrived_outcomes_sql(model text, after text, logged_upto text,
+                                                             observed_upto text)
+    RETURNS text[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN ARRAY[format('o.model = %1$s AND o.logged_at > %2$s AND o.logged_at <= %3$s AND o.observed_at <= %4$s '
+                        'AND coalesce(p.logged_at, ''-infinity'') <= %2$s', model, after, logged_upto, observed_upto),
+                 format('o.observed_at > coalesce(o.logged_at, ''-infinity'') AND o.observed_at > %2$s '
+                        'AND o.observed_at <= %4$s AND coalesce(o.logged_at, ''-infinity'') <= %2$s '
+                        'AND coalesce(p.logged_at, ''-infinity'') <= %2$s', model, after, logged_upto, observed_upto)];
+COMMENT ON FUNCTION @extschema@._arrived_outcomes_sql(text, text, text, text) IS
+    'The conditions on o and p of outcomes that arrived after a time (logged by one, observed by another), for predictions that arrived before it, over SQL bounds (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@._arrived_outcomes(model text, after timestamptz, logged_upto timestamptz,
                                                          observed_upto timestamptz)
     RETURNS text[]
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
-    RETURN ARRAY[format('o.model = %1$L AND o.logged_at > %2$L AND o.logged_at <= %3$L AND o.observed_at <= %4$L '
-                        'AND coalesce(p.logged_at, ''-infinity'') <= %2$L', model, after, logged_upto, observed_upto),
-                 format('o.observed_at > coalesce(o.logged_at, ''-infinity'') AND o.observed_at > %2$L '
-                        'AND o.observed_at <= %4$L AND coalesce(o.logged_at, ''-infinity'') <= %2$L '
-                        'AND coalesce(p.logged_at, ''-infinity'') <= %2$L', model, after, logged_upto, observed_upto)];
+    RETURN @extschema@._arrived_outcomes_sql(quote_literal(model), quote_literal(after), quote_literal(logged_upto),
+                                             quote_literal(observed_upto));
 COMMENT ON FUNCTION @extschema@._arrived_outcomes(text, timestamptz, timestamptz, timestamptz) IS
     'The conditions on o and p of a model''s outcomes that arrived after a time (logged by one, observed by another), for predictions that arrived before it (internal)';
 
@@ -542,6 +573,55 @@ $$;
 COMMENT ON FUNCTION @extschema@._fold_by_time(@extschema@.models, @extschema@.rollup_marks, timestamptz, timestamptz) IS
     'Fold a source relation''s closed buckets and newly observed outcomes into a model''s rollups (internal)';
 
+-- What a model's rollups are made with besides its policy: its source and
+-- its versions' baselines.  A change of either starts them again.
+CREATE OR REPLACE FUNCTION @extschema@._rollup_made_with(model text, source text)
+    RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT jsonb_build_object('source', source,
+                                      'baselines', coalesce(jsonb_object_agg(bl.version, bl.captured_at), '{}'))
+              FROM (SELECT b.version, max(b.captured_at) AS captured_at FROM @extschema@.baselines b
+                     WHERE b.model = _rollup_made_with.model GROUP BY b.version) bl);
+COMMENT ON FUNCTION @extschema@._rollup_made_with(text, text) IS
+    'The source and the versions'' baselines a model''s rollups are made with (internal)';
+
+-- How a model's rollups are made, from its policy: bucket width, settle
+-- time, threshold, the first bucket kept (keep), and made_with.
+CREATE OR REPLACE FUNCTION @extschema@._fold_settings(model text, source text, pol jsonb, at timestamptz,
+                                                      OUT width interval, OUT settle interval,
+                                                      OUT threshold pg_catalog.float8, OUT keep timestamptz,
+                                                      OUT made_with jsonb)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- kept: the widest window, and twice the guard's watch (a new
+    -- production version is compared with the one before it over as long
+    -- before the swap as it has run since)
+    span interval := greatest(interval '1 day', 2 * (pol->'rollback'->>'watch')::interval,
+                              coalesce((SELECT max((t.value->>'window')::interval)
+                                          FROM jsonb_each(pol->'triggers') t
+                                         WHERE jsonb_typeof(t.value) = 'object'
+                                           AND t.value ? 'window'), interval '0'));
+BEGIN
+    width := (pol->'rollups'->>'bucket')::interval;
+    settle := (pol->'rollups'->>'settle')::interval;
+    threshold := coalesce((pol->'triggers'->'performance'->>'threshold')::float8, 0.5);
+    keep := date_bin(width, at - span, '2001-01-01 00:00+00');
+    -- and a running canary's time since its promotion, which the rollout
+    -- guard reads however long the canary runs (least() passes over NULL:
+    -- no canary)
+    keep := least(keep, (SELECT date_bin(width, max(l.at), '2001-01-01 00:00+00')
+                           FROM @extschema@.deployments d
+                           JOIN @extschema@.log l ON l.model = d.model AND l.version = d.canary_version
+                          WHERE d.model = _fold_settings.model AND l.event = 'promoted'));
+    made_with := @extschema@._rollup_made_with(model, source);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._fold_settings(text, text, jsonb, timestamptz) IS
+    'How a model''s rollups are made at a time: bucket width, settle time, threshold, first bucket kept, source and baselines (internal)';
+
 -- Fold what has arrived since the last fold into the model's rollups
 -- (_fold_arrived for retrain.predictions, _fold_by_time for a source).  A
 -- change of bucket width, threshold, source or the versions' baselines
@@ -555,20 +635,8 @@ AS $$
 DECLARE
     m @extschema@.models;
     pol jsonb := @extschema@.effective_policy(model);
-    width interval := (pol->'rollups'->>'bucket')::interval;
-    settle interval := (pol->'rollups'->>'settle')::interval;
-    threshold_ pg_catalog.float8 := coalesce((pol->'triggers'->'performance'->>'threshold')::float8, 0.5);
-    -- kept: the widest window, and twice the guard's watch (a new
-    -- production version is compared with the one before it over as long
-    -- before the swap as it has run since)
-    span interval := greatest(interval '1 day', 2 * (pol->'rollback'->>'watch')::interval,
-                              coalesce((SELECT max((t.value->>'window')::interval)
-                                          FROM jsonb_each(pol->'triggers') t
-                                         WHERE jsonb_typeof(t.value) = 'object'
-                                           AND t.value ? 'window'), interval '0'));
-    sig jsonb;
+    f record;
     mk @extschema@.rollup_marks;
-    keep timestamptz;
     upto timestamptz;
     closed timestamptz;
     n integer;
@@ -589,33 +657,22 @@ BEGIN
         DELETE FROM @extschema@.rollup_marks r WHERE r.model = _fold_rollups.model;
         RETURN 0;
     END IF;
-    upto := CASE WHEN m.source IS NULL THEN @extschema@._arrival_horizon(at, settle) ELSE at - settle END;
-    closed := date_bin(width, upto, '2001-01-01 00:00+00');
-    keep := date_bin(width, at - span, '2001-01-01 00:00+00');
-    -- and a running canary's time since its promotion, which the rollout
-    -- guard reads however long the canary runs (least() passes over NULL:
-    -- no canary)
-    keep := least(keep, (SELECT date_bin(width, max(l.at), '2001-01-01 00:00+00')
-                           FROM @extschema@.deployments d
-                           JOIN @extschema@.log l ON l.model = d.model AND l.version = d.canary_version
-                          WHERE d.model = _fold_rollups.model AND l.event = 'promoted'));
-    SELECT jsonb_build_object('source', m.source, 'baselines', coalesce(jsonb_object_agg(bl.version, bl.captured_at), '{}'))
-      INTO sig
-      FROM (SELECT b.version, max(b.captured_at) AS captured_at FROM @extschema@.baselines b
-             WHERE b.model = _fold_rollups.model GROUP BY b.version) bl;
+    f := @extschema@._fold_settings(model, m.source, pol, at);
+    upto := CASE WHEN m.source IS NULL THEN @extschema@._arrival_horizon(at, f.settle) ELSE at - f.settle END;
+    closed := date_bin(f.width, upto, '2001-01-01 00:00+00');
     SELECT * INTO mk FROM @extschema@.rollup_marks r WHERE r.model = _fold_rollups.model;
     IF mk.model IS NOT NULL AND (mk.computed_until > upto OR mk.outcomes_until > upto) THEN
         -- asked about a time before the last fold (run_checks(at)): the
         -- rows answer that, the rollups stay as they are
         RETURN 0;
     END IF;
-    IF mk.model IS NULL OR mk.bucket <> width OR mk.threshold <> threshold_ OR mk.made_with <> sig
-       OR (m.source IS NOT NULL AND mk.computed_until < keep) THEN
+    IF mk.model IS NULL OR mk.bucket <> f.width OR mk.threshold <> f.threshold OR mk.made_with <> f.made_with
+       OR (m.source IS NOT NULL AND mk.computed_until < f.keep) THEN
         -- made otherwise, or (a source's) too far behind to catch up by
         -- increments: from the start
         DELETE FROM @extschema@.rollups r WHERE r.model = _fold_rollups.model;
-        mk := ROW(model, width, threshold_, sig, keep,
-                  CASE WHEN m.source IS NULL THEN '-infinity' ELSE keep END, '-infinity');
+        mk := ROW(model, f.width, f.threshold, f.made_with, f.keep,
+                  CASE WHEN m.source IS NULL THEN '-infinity' ELSE f.keep END, '-infinity');
         INSERT INTO @extschema@.rollup_marks AS r VALUES (mk.*)
         ON CONFLICT ON CONSTRAINT rollup_marks_pkey DO UPDATE
            SET bucket = excluded.bucket, threshold = excluded.threshold, made_with = excluded.made_with,
@@ -623,14 +680,15 @@ BEGIN
                outcomes_until = excluded.outcomes_until;
     END IF;
     IF m.source IS NULL THEN
-        n := @extschema@._fold_arrived(m, mk.computed_until, upto, greatest(keep, mk.computed_from), threshold_, width);
+        n := @extschema@._fold_arrived(m, mk.computed_until, upto, greatest(f.keep, mk.computed_from), f.threshold,
+                                       f.width);
     ELSE
         n := @extschema@._fold_by_time(m, mk, closed, upto);
     END IF;
     -- buckets older than every window are no longer read
-    DELETE FROM @extschema@.rollups r WHERE r.model = _fold_rollups.model AND r.bucket_start < keep;
+    DELETE FROM @extschema@.rollups r WHERE r.model = _fold_rollups.model AND r.bucket_start < f.keep;
     UPDATE @extschema@.rollup_marks r
-       SET computed_from = greatest(r.computed_from, keep),
+       SET computed_from = greatest(r.computed_from, f.keep),
            computed_until = CASE WHEN m.source IS NULL THEN upto ELSE greatest(r.computed_until, closed) END,
            outcomes_until = upto
      WHERE r.model = _fold_rollups.model;
@@ -639,6 +697,117 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._fold_rollups(text, timestamptz) IS
     'Fold what has arrived since the last fold into a model''s rollups (internal)';
+
+-- The cycle's fold of every model kept from retrain.predictions, in a few
+-- statements rather than a few per model: a model costs the cycle its new
+-- rows, not the planning and bookkeeping of its own queries.  The models
+-- taken are those folded before with the settings they have now (width,
+-- threshold, baselines), whose baselines are all numeric (a categorical
+-- feature's counts are a query of their own), and which no one else is
+-- folding; the rest are folded one by one by _fold_rollups() when their
+-- checks run (a source, a first fold, a change of settings).  The same
+-- rows and the same states as _fold_rollups(): the new predictions (logged
+-- after the last fold, up to the model's arrival horizon) with their
+-- outcomes, and the outcomes that arrived meanwhile for predictions folded
+-- before.  Returns the models folded.
+CREATE OR REPLACE FUNCTION @extschema@._fold_logged(at timestamptz)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off
+AS $$
+DECLARE
+    -- just before the oldest statement or writing transaction still
+    -- running ('infinity': none): each model's horizon is at most it
+    oldest timestamptz := @extschema@._arrival_horizon('infinity', interval '0');
+    models text[];
+    tasks text[];
+    afters timestamptz[];
+    uptos timestamptz[];
+    keeps timestamptz[];
+    drops timestamptz[];
+    thresholds pg_catalog.float8[];
+    widths interval[];
+    task_ text;
+    rows_ text := 'FROM unnest($1, $2, $3, $4, $5, $6, $7) x(model, task, after, upto, keep, threshold, width) ';
+    -- per model and version, the arguments of _feature_histograms, as
+    -- _state_list() builds them
+    spec text := 'LEFT JOIN (SELECT b.model, b.version, array_agg(b.feature ORDER BY b.feature) AS names, '
+                 'array_agg(b.ends ORDER BY b.feature) AS ends, '
+                 'ARRAY(SELECT u.e FROM @extschema@.baselines b2, unnest(coalesce(b2.edges, ''{}'')) WITH ORDINALITY u(e, i) '
+                 '       WHERE b2.model = b.model AND b2.version = b.version ORDER BY b2.feature, u.i) AS edges '
+                 'FROM (SELECT b.model, b.version, b.feature, (sum(cardinality(coalesce(b.edges, ''{}''))) '
+                 '      OVER (PARTITION BY b.model, b.version ORDER BY b.feature ROWS UNBOUNDED PRECEDING))::integer AS ends '
+                 '      FROM @extschema@.baselines b WHERE b.model = ANY ($1)) b GROUP BY b.model, b.version) fs '
+                 'ON fs.model = p.model AND fs.version = p.version ';
+    n integer := 0;
+BEGIN
+    WITH candidates AS MATERIALIZED (
+        SELECT m.name AS model, m.task, mk.computed_until AS after, h.upto,
+               greatest(f.keep, mk.computed_from) AS keep, f.keep AS drop_before, f.threshold, f.width
+          FROM @extschema@.models m
+          JOIN @extschema@.rollup_marks mk ON mk.model = m.name
+          CROSS JOIN LATERAL (SELECT @extschema@.effective_policy(m.name) AS pol) p
+          CROSS JOIN LATERAL @extschema@._fold_settings(m.name, m.source, p.pol, at) f
+          CROSS JOIN LATERAL (SELECT least(at - f.settle, oldest) AS upto) h
+         WHERE m.source IS NULL AND (p.pol->'rollups'->>'enabled')::boolean
+           AND mk.computed_until > '-infinity' AND mk.bucket = f.width AND mk.threshold = f.threshold
+           AND mk.made_with = f.made_with AND mk.computed_until <= h.upto AND mk.outcomes_until <= h.upto
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.baselines b WHERE b.model = m.name AND b.kind <> 'numeric')
+         ORDER BY m.name)
+    SELECT array_agg(c.model), array_agg(c.task), array_agg(c.after), array_agg(c.upto), array_agg(c.keep),
+           array_agg(c.drop_before), array_agg(c.threshold), array_agg(c.width)
+      INTO models, tasks, afters, uptos, keeps, drops, thresholds, widths
+      FROM candidates c
+     -- as _fold_rollups(): a model being folded or read elsewhere is left
+     -- to it
+     WHERE pg_try_advisory_xact_lock(hashtext('retrain rollups'), hashtext(c.model));
+    IF models IS NULL THEN
+        RETURN 0;
+    END IF;
+    FOREACH task_ IN ARRAY ARRAY['binary_classification', 'regression'] LOOP
+        CONTINUE WHEN NOT task_ = ANY (tasks);
+        -- the new predictions, with the outcomes known by the horizon
+        EXECUTE format(
+            'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
+            'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s '
+            '%s JOIN @extschema@.predictions p ON p.model = x.model AND p.logged_at > x.after AND p.logged_at <= x.upto '
+            '                                 AND p.predicted_at >= x.keep '
+            '%s LEFT JOIN @extschema@.outcomes o ON o.prediction_id = p.id AND o.model = p.model '
+            '    AND o.observed_at <= x.upto AND coalesce(o.logged_at, ''-infinity'') <= x.upto '
+            'WHERE x.task = $8 GROUP BY 1, 2, 3) s))',
+            @extschema@._state_columns(task_, 'x.threshold',
+                '''{}''::jsonb || coalesce(@extschema@._feature_histograms(p.features, fs.names, fs.edges, fs.ends), ''{}'')',
+                false, NULL),
+            rows_, spec)
+        USING models, tasks, afters, uptos, keeps, thresholds, widths, task_;
+        -- the outcomes that arrived for predictions folded before
+        EXECUTE format(
+            'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
+            'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s '
+            '%s JOIN @extschema@.outcomes o ON o.model = x.model '
+            'JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model '
+            'WHERE x.task = $8 AND p.predicted_at >= x.keep AND ((%s)) GROUP BY 1, 2, 3) s))',
+            @extschema@._state_columns(task_, 'x.threshold', '''{}''::jsonb', true, NULL), rows_,
+            array_to_string(@extschema@._arrived_outcomes_sql('x.model', 'x.after', 'x.upto', 'x.upto'), ') OR ('))
+        USING models, tasks, afters, uptos, keeps, thresholds, widths, task_;
+    END LOOP;
+    -- buckets older than every window are no longer read
+    -- (a model has some only once keep has passed where its rollups begin:
+    -- about once a bucket)
+    DELETE FROM @extschema@.rollups r
+     USING unnest(models, drops) d(model, drop_before)
+      JOIN @extschema@.rollup_marks mk ON mk.model = d.model AND mk.computed_from < d.drop_before
+     WHERE r.model = d.model AND r.bucket_start < d.drop_before;
+    UPDATE @extschema@.rollup_marks r
+       SET computed_from = greatest(r.computed_from, d.drop_before), computed_until = d.upto, outcomes_until = d.upto
+      FROM unnest(models, drops, uptos) d(model, drop_before, upto)
+     WHERE r.model = d.model;
+    RETURN cardinality(models);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._fold_logged(timestamptz) IS
+    'The cycle''s fold, in a few statements, of the models kept from retrain.predictions whose rollups can be carried on as they are (internal)';
 
 -- A version's states (the columns parts names, or all) over predictions
 -- made in [since, until], with the outcomes known at at (until <= at), in

@@ -980,6 +980,51 @@ $$;
 COMMENT ON FUNCTION @extschema@._remind(text, text, timestamptz, timestamptz) IS
     'Log (and announce) a reminder of a schedule''s next occurrence, once per occurrence (internal)';
 
+-- The start of a cycle: what arrived since the last one folded into the
+-- rollups of every model _fold_logged() can take together.  A failure is
+-- logged; the models' checks then fold them one by one.
+CREATE OR REPLACE FUNCTION @extschema@._fold_cycle(at timestamptz)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN @extschema@._fold_logged(at);
+EXCEPTION WHEN OTHERS THEN
+    PERFORM @extschema@._log(NULL, NULL, 'rollups_failed', jsonb_build_object('sqlstate', SQLSTATE, 'reason', SQLERRM));
+    RETURN 0;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._fold_cycle(timestamptz) IS
+    'Fold, at the start of a cycle, the new rows of every model that can be folded together; log a failure (internal)';
+
+-- Whether a model's rollups are as current as a fold at would make them,
+-- within its settle time (the cycle's fold of many models has just run),
+-- and made with its baselines and source: its checks then need not fold
+-- it again.  The rows since are read directly, as those of the last
+-- settle time always are.
+CREATE OR REPLACE FUNCTION @extschema@._rollups_current(model text, at timestamptz)
+    RETURNS boolean
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    mk @extschema@.rollup_marks;
+    since timestamptz;
+BEGIN
+    SELECT * INTO mk FROM @extschema@.rollup_marks r WHERE r.model = _rollups_current.model;
+    IF NOT FOUND OR mk.computed_until = '-infinity' OR mk.computed_until > at OR mk.outcomes_until > at THEN
+        RETURN false;
+    END IF;
+    since := at - 2 * (@extschema@.effective_policy(model)->'rollups'->>'settle')::interval;
+    RETURN mk.computed_until >= since AND mk.outcomes_until >= since
+       AND mk.made_with = @extschema@._rollup_made_with(model, (SELECT m.source FROM @extschema@.models m
+                                                                  WHERE m.name = _rollups_current.model));
+END
+$$;
+COMMENT ON FUNCTION @extschema@._rollups_current(text, timestamptz) IS
+    'Whether a model''s rollups are within its settle time of a fold at a time, and made with its baselines and source (internal)';
+
 -- One model's checks as the cycle runs them: what arrived folded into the
 -- rollups, check() (which takes no lock, however long the owner's checks
 -- take), then, for fired and eligible
@@ -1007,10 +1052,14 @@ DECLARE
     priority text := 'low';
     pol jsonb;
 BEGIN
-    -- what arrived since the last cycle into the rollups check() reads; if
-    -- that fails, check() reads the rows, and the failure is on record
+    -- what arrived since the last cycle into the rollups check() reads,
+    -- unless the cycle's fold of many models (_fold_logged) has just
+    -- done it; if that fails, check() reads the rows, and the failure is
+    -- on record
     BEGIN
-        PERFORM @extschema@._fold_rollups(model, at);
+        IF NOT @extschema@._rollups_current(model, at) THEN
+            PERFORM @extschema@._fold_rollups(model, at);
+        END IF;
     EXCEPTION WHEN OTHERS THEN
         PERFORM @extschema@._log(model, NULL, 'rollups_failed',
                                  jsonb_build_object('sqlstate', SQLSTATE, 'reason', SQLERRM));
@@ -1092,6 +1141,7 @@ BEGIN
     IF at IS NULL THEN
         RAISE EXCEPTION 'retrain.run_checks: at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM @extschema@._fold_cycle(at);
     FOR m IN SELECT mm.name FROM @extschema@.models mm WHERE @extschema@._may_act(mm.owner) ORDER BY mm.name LOOP
         IF @extschema@._check_model(m, at) THEN
             made := made + 1;
@@ -1162,6 +1212,8 @@ DECLARE
     m text;
     guard boolean;
 BEGIN
+    PERFORM @extschema@._fold_cycle(pg_catalog.now());
+    COMMIT;
     FOR m, guard IN SELECT p.model, p.guard FROM @extschema@._cycle_plan() WITH ORDINALITY p ORDER BY p.ordinality LOOP
         BEGIN
             PERFORM @extschema@._cycle_model(m, pg_catalog.now(), guard);
