@@ -10,7 +10,8 @@ window of 7 days, a tenth of them labelled.  The cases:
 - cold start: rollups on, none kept yet: the cycle folds every window,
   then judges from the rollups; baseline: the same count(*);
 - steady state: 1,000 new predictions per model (a tenth labelled) since
-  the last cycle; the cycle folds them and judges from the rollups; budget:
+  the last cycle; the cycle folds them (every model in one pass,
+  _fold_cycle) and judges each model from the rollups; budget:
   3 times a count(*) of the new rows plus 5 ms a model, and at most 1/50 of
   the full scan;
 - one check() from rollups over a window of RETRAIN_BENCH_CHECK_BIG
@@ -31,7 +32,9 @@ window of 7 days, a tenth of them labelled.  The cases:
   logged_at column and index) against the same COPY into a table shaped as
   0.1.0's was; log_prediction() likewise, against the same INSERT into it.
 
-Each case prints seconds and predictions per second.  The worker is switched
+The models' rollups.settle is 10 seconds (the default is 5 minutes), and
+the cases wait that long after writing rows.  Each case prints seconds and
+predictions per second.  The worker is switched
 off while the cases run, so that only the cycle timed folds.
 """
 
@@ -53,9 +56,10 @@ MANY_NEW = 10
 FEATURES = [f"f{i}" for i in range(10)]
 POLICY = ('{"triggers": {"drift": {"psi": 0.25, "aggregate": "mean", "window": "7 days"}, '
           '"performance": {"metric": "f1", "max_drop": 0.05, "min_labels": 100, "window": "7 days"}, '
-          '"confidence": {"min": 0.7, "window": "7 days"}}, "rollups": {"settle": "1 second"}}')
+          '"confidence": {"min": 0.7, "window": "7 days"}}, "rollups": {"settle": "10 seconds"}}')
 FEATURE_JSON = "jsonb_build_object(" + ", ".join(f"'{f}', random() * {i + 1.2}" for i, f in enumerate(FEATURES)) + ")"
 ALL = "name ~ '^bench_check_'"
+SETTLE = 10.1  # rollups.settle of POLICY, and a little
 
 
 def make_many(conn):
@@ -78,8 +82,9 @@ def make_many(conn):
                  "SELECT id, random() < score FROM retrain.predictions "
                  "WHERE model LIKE 'bench\\_many\\_%' AND id % 10 = 0")
     conn.execute("VACUUM ANALYZE retrain.predictions, retrain.outcomes")
-    time.sleep(1.1)
+    time.sleep(SETTLE)
     conn.execute("SELECT retrain._fold_rollups(name, now()) FROM retrain.models WHERE name LIKE 'bench\\_many\\_%'")
+
 
 
 def make_model(conn, name, rows):
@@ -114,7 +119,7 @@ def setup(conn):
 
 def set_rollups(conn, enabled):
     conn.execute("SELECT retrain.set_policy(name, policy || jsonb_build_object('rollups', "
-                 "jsonb_build_object('settle', '1 second', 'enabled', %s))) "
+                 "jsonb_build_object('settle', '10 seconds', 'enabled', %s))) "
                  f"FROM retrain.models WHERE {ALL}", (enabled,))
 
 
@@ -131,7 +136,10 @@ def cases(conn):
     def cycle(label):
         def run():
             started = time.perf_counter()
-            # the models of the cycle, not the big one (its own case)
+            # as a cycle runs: the fold of every model that can be folded
+            # together, then the models' checks (not the big one's: its own
+            # case)
+            conn.execute("SELECT retrain._fold_cycle(now())")
             conn.execute("SELECT count(*) FILTER (WHERE retrain._check_model(name, now())) FROM retrain.models "
                          f"WHERE {ALL} AND name <> 'bench_check_big'")
             elapsed = time.perf_counter() - started
@@ -148,7 +156,7 @@ def cases(conn):
         set_rollups(conn, True)
         conn.execute("DELETE FROM retrain.rollup_marks WHERE model LIKE 'bench_check_%'")
         conn.execute("DELETE FROM retrain.rollups WHERE model LIKE 'bench_check_%'")
-        time.sleep(1.1)
+        time.sleep(SETTLE)
 
     def new_rows():
         state["from"] = conn.execute("SELECT max(id) FROM retrain.predictions").fetchone()[0]
@@ -158,7 +166,7 @@ def cases(conn):
                      f"WHERE m.{ALL} AND m.name <> 'bench_check_big'", (NEW,))
         conn.execute("INSERT INTO retrain.outcomes (prediction_id, label) SELECT id, random() < score "
                      "FROM retrain.predictions WHERE id > %s AND id %% 10 = 0", (state["from"],))
-        time.sleep(1.1)  # rollups.settle
+        time.sleep(SETTLE)
 
     def count_new():
         conn.execute("SELECT count(*) FROM retrain.predictions WHERE id > %s", (state["from"],)).fetchall()
@@ -171,10 +179,11 @@ def cases(conn):
                      "WHERE m.name LIKE 'bench\\_many\\_%%'", (MANY_NEW,))
         conn.execute("INSERT INTO retrain.outcomes (prediction_id, label) SELECT id, random() < score "
                      "FROM retrain.predictions WHERE id > %s AND id %% 10 = 0", (state["from"],))
-        time.sleep(1.1)
+        time.sleep(SETTLE)
 
     def many_cycle():
         started = time.perf_counter()
+        conn.execute("SELECT retrain._fold_cycle(now())")
         conn.execute("SELECT count(*) FILTER (WHERE retrain._check_model(name, now())) FROM retrain.models "
                      "WHERE name LIKE 'bench\\_many\\_%'")
         elapsed = time.perf_counter() - started
@@ -192,7 +201,7 @@ def cases(conn):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not conn.execute(
                 "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = %s AND l.locktype = 'advisory' "
-                "AND l.objid::int = hashtext('bench_check_0'))", (pid,)).fetchone()[0]:
+                "AND l.objid::int = hashtext('bench_check_0') AND l.mode = 'ShareLock')", (pid,)).fetchone()[0]:
             time.sleep(0.001)
 
         def finish():
