@@ -19,15 +19,21 @@ COMMENT ON FUNCTION @extschema@._as_owner(name, regtype, text, text) IS
 -- function), the schemas the owner names in the policy, pg_temp last.
 CREATE OR REPLACE FUNCTION @extschema@._owner_search_path(policy jsonb)
     RETURNS text
-    LANGUAGE sql IMMUTABLE
+    -- plpgsql: planned once a session (see _training_failures)
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
-    RETURN (SELECT string_agg(s, ', ' ORDER BY o)
+AS $$
+BEGIN
+    RETURN (SELECT string_agg(p.s, ', ' ORDER BY p.o)
               FROM (SELECT 'pg_catalog', 0
                     UNION ALL
-                    SELECT quote_ident(e), o FROM jsonb_array_elements_text(coalesce(policy->'search_path', '[]'))
-                                                  WITH ORDINALITY AS x(e, o)
+                    SELECT quote_ident(x.e), x.o
+                      FROM jsonb_array_elements_text(coalesce(_owner_search_path.policy->'search_path', '[]'))
+                           WITH ORDINALITY AS x(e, o)
                     UNION ALL
                     SELECT 'pg_temp', 1000000) AS p(s, o));
+END
+$$;
 COMMENT ON FUNCTION @extschema@._owner_search_path(jsonb) IS
     'The search_path of a model''s owner code: pg_catalog, the policy''s search_path schemas, pg_temp (internal)';
 

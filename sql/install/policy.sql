@@ -223,14 +223,19 @@ COMMENT ON FUNCTION @extschema@._check_triggers(jsonb) IS 'The validator of a po
 -- the entries of an array.
 CREATE OR REPLACE FUNCTION @extschema@._schedule_entries(schedule jsonb)
     RETURNS TABLE (label text, entry jsonb)
-    LANGUAGE sql IMMUTABLE
+    -- plpgsql: planned once a session (see _training_failures)
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT 'schedule', schedule WHERE jsonb_typeof(schedule) = 'object'
+BEGIN
+    RETURN QUERY
+    SELECT 'schedule'::text, _schedule_entries.schedule WHERE jsonb_typeof(_schedule_entries.schedule) = 'object'
     UNION ALL
-    SELECT coalesce('schedule:' || (e->>'name'), format('schedule[%s]', o)), e
-      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(schedule) = 'array' THEN schedule ELSE '[]' END)
-           WITH ORDINALITY x(e, o)
+    SELECT coalesce('schedule:' || (x.e->>'name'), format('schedule[%s]', x.o)), x.e
+      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(_schedule_entries.schedule) = 'array'
+                                     THEN _schedule_entries.schedule ELSE '[]' END)
+           WITH ORDINALITY x(e, o);
+END
 $$;
 COMMENT ON FUNCTION @extschema@._schedule_entries(jsonb) IS
     'The schedules of a schedule trigger (one object or an array) with the name each is known by (internal)';

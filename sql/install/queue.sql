@@ -229,28 +229,33 @@ COMMENT ON FUNCTION @extschema@.finish_request(bigint, text, text, text) IS
 -- reset_failures().  A person's request_retrain() is always taken.
 CREATE OR REPLACE FUNCTION @extschema@._training_failures(model text, pol jsonb, at timestamptz)
     RETURNS jsonb
-    LANGUAGE sql STABLE
+    -- plpgsql, not sql: its queries are planned once a session, not once a
+    -- call (the cycle asks for every model)
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH since AS (
-        SELECT greatest((SELECT max(q.finished_at) FROM @extschema@.requests q
-                          WHERE q.model = _training_failures.model AND q.status = 'done' AND q.finished_at <= at),
-                        (SELECT max(l.at) FROM @extschema@.log l
-                          WHERE l.model = _training_failures.model AND l.event = 'failures_reset' AND l.at <= at)) AS t
-    ), failed AS (
-        SELECT count(*) AS n, max(q.finished_at) AS last
-          FROM @extschema@.requests q, since
-         WHERE q.model = _training_failures.model AND q.status = 'failed' AND q.finished_at <= at
-           AND q.finished_at > coalesce(since.t, '-infinity')
-    )
-    SELECT jsonb_build_object(
-        'failures', failed.n,
+DECLARE
+    since timestamptz;
+    n bigint;
+    last timestamptz;
+BEGIN
+    since := greatest((SELECT max(q.finished_at) FROM @extschema@.requests q
+                        WHERE q.model = _training_failures.model AND q.status = 'done'
+                          AND q.finished_at <= _training_failures.at),
+                      (SELECT max(l.at) FROM @extschema@.log l
+                        WHERE l.model = _training_failures.model AND l.event = 'failures_reset'
+                          AND l.at <= _training_failures.at));
+    SELECT count(*), max(q.finished_at) INTO n, last
+      FROM @extschema@.requests q
+     WHERE q.model = _training_failures.model AND q.status = 'failed' AND q.finished_at <= _training_failures.at
+       AND q.finished_at > coalesce(since, '-infinity');
+    RETURN jsonb_build_object(
+        'failures', n,
         'max_failures', pol->'requests'->'max_failures',
-        'failing', failed.n >= (pol->'requests'->>'max_failures')::numeric,
-        'retry_after', CASE WHEN failed.n > 0
-                            THEN failed.last + (pol->'requests'->>'retry_backoff')::interval
-                                              * power(2, least(failed.n, 30) - 1) END)
-      FROM failed
+        'failing', n >= (pol->'requests'->>'max_failures')::numeric,
+        'retry_after', CASE WHEN n > 0
+                            THEN last + (pol->'requests'->>'retry_backoff')::interval * power(2, least(n, 30) - 1) END);
+END
 $$;
 COMMENT ON FUNCTION @extschema@._training_failures(text, jsonb, timestamptz) IS
     'A model''s failed trainings in a row, whether it is failing, and when the next automatic request may be made (internal)';

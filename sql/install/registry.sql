@@ -161,11 +161,16 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.production_history', '')
 -- models; another team's, however many functions they may execute, do not.
 CREATE OR REPLACE FUNCTION @extschema@._may_act(owner name)
     RETURNS boolean
-    LANGUAGE sql STABLE
+    -- plpgsql: planned once a session (see _training_failures)
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
-    RETURN (SELECT a.rolsuper OR (EXISTS (SELECT 1 FROM pg_roles o WHERE o.rolname = owner)
-                                  AND pg_has_role(a.oid, owner, 'MEMBER'))
+AS $$
+BEGIN
+    RETURN (SELECT a.rolsuper OR (EXISTS (SELECT 1 FROM pg_roles o WHERE o.rolname = _may_act.owner)
+                                  AND pg_has_role(a.oid, _may_act.owner, 'MEMBER'))
               FROM pg_roles a WHERE a.rolname = @extschema@._actor());
+END
+$$;
 COMMENT ON FUNCTION @extschema@._may_act(name) IS
     'Whether the session''s user is a superuser or a member of the given owner role (internal)';
 

@@ -915,8 +915,16 @@ BEGIN
                 -- they measure the production version: there is none yet
                 r := @extschema@._unusable('no production version');
             ELSE
-                EXECUTE format('SELECT * FROM @extschema@.%I($1, $2)', '_trigger_' || kind)
-                   INTO r USING e.settings, figures;
+                -- one static call per kind, so that each is planned once
+                -- a session, not once a check
+                CASE kind
+                    WHEN 'confidence' THEN r := @extschema@._trigger_confidence(e.settings, figures);
+                    WHEN 'performance' THEN r := @extschema@._trigger_performance(e.settings, figures);
+                    WHEN 'drift' THEN r := @extschema@._trigger_drift(e.settings, figures);
+                    WHEN 'data_growth' THEN r := @extschema@._trigger_data_growth(e.settings, figures);
+                    WHEN 'schedule' THEN r := @extschema@._trigger_schedule(e.settings, figures);
+                    WHEN 'feature_change' THEN r := @extschema@._trigger_feature_change(e.settings, figures);
+                END CASE;
             END IF;
             trigger := e.label;
             fired := r.fired;
