@@ -23,6 +23,7 @@ OBJS = \
 	src/drift_ks.o \
 	src/drift_kstest.o \
 	src/rollup.o \
+	src/rollup_read.o \
 	src/rollup_latency.o \
 	src/policy.o \
 	src/route.o \

@@ -274,14 +274,14 @@ DECLARE
     counts text;
 BEGIN
     IF NOT labels_only AND (parts IS NULL OR 'features' = ANY (parts)) THEN
+        IF wide IS NULL THEN
+            -- the numeric features of the jsonb column
+            SELECT f.names, f.edges, f.ends INTO names, edges, ends
+              FROM @extschema@._feature_spec(m.name, version) f;
+        END IF;
         FOR b IN SELECT * FROM @extschema@.baselines bl
-                  WHERE bl.model = m.name AND bl.version = _state_list.version ORDER BY bl.feature LOOP
-            IF b.kind = 'numeric' AND wide IS NULL THEN
-                names := names || b.feature;
-                edges := edges || coalesce(b.edges, '{}');
-                ends := ends || cardinality(edges);
-                CONTINUE;
-            END IF;
+                  WHERE bl.model = m.name AND bl.version = _state_list.version
+                    AND (wide IS NOT NULL OR bl.kind <> 'numeric') ORDER BY bl.feature LOOP
             fexpr := @extschema@._feature_expr(wide, b.feature);
             feats := feats || format('%L, %s', b.feature,
                 CASE WHEN b.kind = 'numeric'
@@ -320,26 +320,41 @@ COMMENT ON FUNCTION @extschema@._arrival_from(timestamptz, timestamptz) IS
 
 -- A version's states (the SELECT list of _state_list) over the rows of
 -- from_ (p, o) that meet cond, grouped by bucket (bucket NULL: one group).
--- Read with the rights the model's source calls for (_read).
+-- Read with the rights the model's source calls for (_read); or, given
+-- times, as a planned read of retrain.predictions (_read_planned: list,
+-- from_ and cond from _planned_state_list and $1, and the model, version
+-- and threshold as $2 to $4).
 CREATE OR REPLACE FUNCTION @extschema@._states(m @extschema@.models, version text, list text, from_ text, cond text,
-                                               bucket interval)
+                                               bucket interval, times timestamptz[] DEFAULT NULL,
+                                               threshold pg_catalog.float8 DEFAULT NULL)
     RETURNS SETOF @extschema@.rollups
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    query text := format(
+        'SELECT coalesce(jsonb_agg(to_jsonb(s)), ''[]'') FROM ('
+        'SELECT %s AS bucket_start, %s FROM %s WHERE p.model = %s AND p.version = %s AND (%s) GROUP BY 1) s',
+        CASE WHEN bucket IS NULL THEN '''-infinity''::timestamptz'
+             ELSE format('date_bin(%L::interval, p.predicted_at, ''2001-01-01 00:00+00'')', bucket) END,
+        list, from_, CASE WHEN times IS NULL THEN quote_literal(m.name) ELSE '$2' END,
+        CASE WHEN times IS NULL THEN quote_literal(version) ELSE '$3' END, cond);
+    states jsonb;
+    f record;
 BEGIN
+    IF times IS NULL THEN
+        states := @extschema@._read(m, query);
+    ELSE
+        f := @extschema@._feature_spec(m.name, version);
+        states := @extschema@._read_planned(query, times, m.name, version, threshold, f.names, f.edges, f.ends);
+    END IF;
     RETURN QUERY
     SELECT m.name, version, r.bucket_start, r.predictions, r.invalid, r.labelled,
            decode(substr(r.confidence, 3), 'hex'), decode(substr(r.rank_state, 3), 'hex'), r.confusion,
            decode(substr(r.brier, 3), 'hex'), decode(substr(r.log_loss, 3), 'hex'), decode(substr(r.mae, 3), 'hex'),
            decode(substr(r.rmse, 3), 'hex'), decode(substr(r.latency, 3), 'hex'), r.errors, r.error_known,
            r.bad_scores, r.features, r.last_predicted_at
-      FROM jsonb_to_recordset(@extschema@._read(m, format(
-               'SELECT coalesce(jsonb_agg(to_jsonb(s)), ''[]'') FROM ('
-               'SELECT %s AS bucket_start, %s FROM %s WHERE p.model = %L AND p.version = %L AND (%s) GROUP BY 1) s',
-               CASE WHEN bucket IS NULL THEN '''-infinity''::timestamptz'
-                    ELSE format('date_bin(%L::interval, p.predicted_at, ''2001-01-01 00:00+00'')', bucket) END,
-               list, from_, m.name, version, cond)))
+      FROM jsonb_to_recordset(states)
            AS r(bucket_start timestamptz, predictions bigint, invalid bigint, labelled bigint, confidence text,
                 rank_state text, confusion @extschema@.confusion, brier text, log_loss text, mae text, rmse text,
                 latency text, errors bigint, error_known bigint, bad_scores bigint, features jsonb,
@@ -347,8 +362,71 @@ BEGIN
      WHERE r.predictions > 0 OR r.labelled > 0;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._states(@extschema@.models, text, text, text, text, interval) IS
+COMMENT ON FUNCTION @extschema@._states(@extschema@.models, text, text, text, text, interval, timestamptz[], pg_catalog.float8) IS
     'A version''s rollup states over the rows of a FROM clause that meet a condition, by bucket (internal)';
+
+-- A version's numeric baselined features as _feature_histograms takes
+-- them (in the order _state_list counts them), and whether all its
+-- baselined features are numeric.
+CREATE OR REPLACE FUNCTION @extschema@._feature_spec(model text, version text, OUT names text[],
+                                                     OUT edges pg_catalog.float8[], OUT ends integer[],
+                                                     OUT numeric_only boolean)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+BEGIN
+    names := '{}';
+    edges := '{}';
+    ends := '{}';
+    numeric_only := true;
+    FOR b IN SELECT bl.feature, bl.kind, bl.edges FROM @extschema@.baselines bl
+              WHERE bl.model = _feature_spec.model AND bl.version = _feature_spec.version ORDER BY bl.feature LOOP
+        IF b.kind <> 'numeric' THEN
+            numeric_only := false;
+            CONTINUE;
+        END IF;
+        names := names || b.feature;
+        edges := edges || coalesce(b.edges, '{}');
+        ends := ends || cardinality(edges);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._feature_spec(text, text) IS
+    'A version''s numeric features as _feature_histograms takes them, and whether it has no other (internal)';
+
+-- The SELECT list of _state_list for a planned read of a version whose
+-- baselined features are all numeric, with its threshold and features as
+-- parameters ($4 to $7 of _read_planned): the same text for every model
+-- of a task.
+CREATE OR REPLACE FUNCTION @extschema@._planned_state_list(task text, labels_only boolean, parts text[])
+    RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN @extschema@._state_columns(task, '$4',
+        CASE WHEN NOT labels_only AND (parts IS NULL OR 'features' = ANY (parts))
+             THEN '''{}''::jsonb || coalesce(@extschema@._feature_histograms(p.features, $5, $6, $7), ''{}'')'
+             ELSE '''{}''::jsonb' END,
+        labels_only, parts);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._planned_state_list(text, boolean, text[]) IS
+    'The SELECT list of a version''s rollup states with its threshold and numeric features as parameters (internal)';
+
+-- A read of retrain.predictions whose plan is kept for the session (C):
+-- times as $1, then model, version, threshold and the features' names,
+-- edges and ends.
+CREATE OR REPLACE FUNCTION @extschema@._read_planned(query text, times timestamptz[], model text, version text,
+                                                     threshold pg_catalog.float8, names text[],
+                                                     edges pg_catalog.float8[], ends integer[])
+    RETURNS jsonb
+    LANGUAGE C VOLATILE
+    AS 'MODULE_PATHNAME', 'retrain_read_planned';
+COMMENT ON FUNCTION @extschema@._read_planned(text, timestamptz[], text, text, pg_catalog.float8, text[], pg_catalog.float8[], integer[]) IS
+    'A one-value read of retrain.predictions with parameters, its plan kept for the session (internal)';
 
 -- Two serialized states as one (either may be NULL: no such rows).
 CREATE OR REPLACE FUNCTION @extschema@._rank_add(a bytea, b bytea)
@@ -577,12 +655,17 @@ COMMENT ON FUNCTION @extschema@._fold_by_time(@extschema@.models, @extschema@.ro
 -- its versions' baselines.  A change of either starts them again.
 CREATE OR REPLACE FUNCTION @extschema@._rollup_made_with(model text, source text)
     RETURNS jsonb
-    LANGUAGE sql STABLE
+    -- plpgsql: planned once a session (see _training_failures)
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
-    RETURN (SELECT jsonb_build_object('source', source,
+AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('source', _rollup_made_with.source,
                                       'baselines', coalesce(jsonb_object_agg(bl.version, bl.captured_at), '{}'))
               FROM (SELECT b.version, max(b.captured_at) AS captured_at FROM @extschema@.baselines b
                      WHERE b.model = _rollup_made_with.model GROUP BY b.version) bl);
+END
+$$;
 COMMENT ON FUNCTION @extschema@._rollup_made_with(text, text) IS
     'The source and the versions'' baselines a model''s rollups are made with (internal)';
 
@@ -829,6 +912,13 @@ DECLARE
     rows_ text := @extschema@._source_from('rollups', m, at);
     full_ text;
     edges text;
+    -- retrain.predictions with numeric features only: the edges are read
+    -- with a plan kept for the session, the times as $1
+    planned boolean := m.source IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM @extschema@.baselines b
+                                        WHERE b.model = m.name AND b.version = _rollup_sum.version
+                                          AND b.kind <> 'numeric');
+    times timestamptz[];
     late @extschema@.rollups[] := '{}';
     result @extschema@.rollups;
     -- the states asked for (NULL: all): merging a state the caller does
@@ -836,7 +926,8 @@ DECLARE
     want text[] := coalesce(parts, ARRAY['confidence', 'rank_state', 'confusion', 'brier', 'log_loss', 'mae', 'rmse',
                                          'latency', 'features']);
 BEGIN
-    full_ := @extschema@._state_list(m, version, mk.threshold, false, want);
+    full_ := CASE WHEN planned THEN @extschema@._planned_state_list(m.task, false, want)
+                  ELSE @extschema@._state_list(m, version, mk.threshold, false, want) END;
     -- [lo, hi): the buckets of the range the rollups answer for: from the
     -- first that starts in it, to the one it ends in, unless that one
     -- holds predictions made after until (a range ending in the past, a
@@ -858,11 +949,19 @@ BEGIN
     -- (each branch served by an index): the partial buckets at the edges,
     -- and in the buckets between, predictions that arrived after the last
     -- fold
-    edges := format('(p.predicted_at >= %L AND p.predicted_at < %L) OR (p.predicted_at >= %L AND p.predicted_at <= %L)',
-                    since, lo, hi, until);
+    times := ARRAY[since, lo, hi, until, mk.computed_until, at];
+    edges := '(p.predicted_at >= %1$s AND p.predicted_at < %2$s) OR (p.predicted_at >= %3$s AND p.predicted_at <= %4$s)';
     IF lo < hi AND m.source IS NULL THEN
-        edges := edges || format(' OR (p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L '
-                                 'AND p.logged_at > %L)', lo, hi, until, mk.computed_until);
+        edges := edges || ' OR (p.predicted_at >= %2$s AND p.predicted_at < %3$s AND p.predicted_at <= %4$s '
+                          'AND p.logged_at > %5$s)';
+    END IF;
+    IF planned THEN
+        edges := format(edges, '$1[1]', '$1[2]', '$1[3]', '$1[4]', '$1[5]');
+        rows_ := @extschema@._logged_from('$1[6]');
+    ELSE
+        edges := format(edges, quote_literal(since), quote_literal(lo), quote_literal(hi), quote_literal(until),
+                        quote_literal(mk.computed_until));
+        times := NULL;
     END IF;
     IF lo < hi AND m.source IS NULL AND @extschema@._outcomes_arrived(m.name, mk.computed_until, 'infinity', at) THEN
         -- outcomes that arrived after the last fold for predictions folded
@@ -893,12 +992,14 @@ BEGIN
            @extschema@._loss_union(p.rmse) FILTER (WHERE 'rmse' = ANY (want)),
            @extschema@._latency_union(p.latency) FILTER (WHERE 'latency' = ANY (want)),
            coalesce(sum(p.errors), 0), coalesce(sum(p.error_known), 0), coalesce(sum(p.bad_scores), 0),
-           @extschema@._sum_features(array_agg(p.features) FILTER (WHERE p.features <> '{}' AND 'features' = ANY (want)))
+           -- (no test of each bucket's counts for '{}': that would
+           -- decompress them once more)
+           nullif(@extschema@._sum_features(array_agg(p.features) FILTER (WHERE 'features' = ANY (want))), '{}')
       INTO result
       FROM (SELECT * FROM @extschema@.rollups r
              WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start >= lo AND r.bucket_start < hi
             UNION ALL
-            SELECT * FROM @extschema@._states(m, version, full_, rows_, edges, NULL)
+            SELECT * FROM @extschema@._states(m, version, full_, rows_, edges, NULL, times, mk.threshold)
             UNION ALL
             SELECT * FROM unnest(late)) p;
     RETURN result;
@@ -922,8 +1023,11 @@ COMMENT ON FUNCTION @extschema@._metric_state(text) IS 'The rollup column a metr
 -- keep.
 CREATE OR REPLACE FUNCTION @extschema@._merged_metric(metric text, s @extschema@.rollups)
     RETURNS jsonb
-    LANGUAGE sql IMMUTABLE
+    -- plpgsql: planned once a session (see _training_failures)
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN CASE metric
         WHEN 'auc' THEN (SELECT to_jsonb(@extschema@._auc_merged(x)) FROM (VALUES (s.rank_state)) v(x))
         WHEN 'f1' THEN to_jsonb(@extschema@.f1(s.confusion))
@@ -934,6 +1038,8 @@ CREATE OR REPLACE FUNCTION @extschema@._merged_metric(metric text, s @extschema@
         WHEN 'log_loss' THEN (SELECT to_jsonb(@extschema@._mean_loss_merged(x)) FROM (VALUES (s.log_loss)) v(x))
         WHEN 'mae' THEN (SELECT to_jsonb(@extschema@._mean_loss_merged(x)) FROM (VALUES (s.mae)) v(x))
         WHEN 'rmse' THEN (SELECT to_jsonb(@extschema@._rmse_merged(x)) FROM (VALUES (s.rmse)) v(x)) END;
+END
+$$;
 COMMENT ON FUNCTION @extschema@._merged_metric(text, @extschema@.rollups) IS
     'A metric merged from a sum of rollup states, as the aggregate over the rows gives it (internal)';
 

@@ -82,6 +82,26 @@ $$;
 COMMENT ON FUNCTION @extschema@._source_columns(text, regclass) IS
     'The documented columns of a source relation, or an error naming the missing or mistyped one (internal)';
 
+-- The FROM clause (p, o) over retrain.predictions with the outcomes
+-- observed by a time, given as SQL (a literal, or a parameter).
+CREATE OR REPLACE FUNCTION @extschema@._logged_from(observed_upto text)
+    RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- An outcome carries its prediction's model (_outcome_model), so the
+    -- join names it: the planner then reads only this model's outcomes for
+    -- a hash join over a wide window (a probe per prediction costs four
+    -- times as much) and probes the key for a few new rows.
+    RETURN format('@extschema@.predictions p '
+                  'LEFT JOIN @extschema@.outcomes o '
+                  '       ON o.prediction_id = p.id AND o.model = p.model AND o.observed_at <= %s', observed_upto);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._logged_from(text) IS
+    'The FROM clause (p, o) over retrain.predictions with the outcomes observed by a time given as SQL (internal)';
+
 -- The FROM clause every read of a model's predictions uses: predictions as
 -- p (model, version, unit_key, predicted_at, score, latency_ms, error,
 -- features) and
@@ -101,14 +121,7 @@ DECLARE
     features text;
 BEGIN
     IF m.source IS NULL THEN
-        -- An outcome carries its prediction's model (_outcome_model), so
-        -- the join names it: the planner then reads only this model's
-        -- outcomes for a hash join over a wide window (a probe per
-        -- prediction costs four times as much) and probes the key for a
-        -- few new rows.
-        RETURN format('@extschema@.predictions p '
-                      'LEFT JOIN @extschema@.outcomes o '
-                      '       ON o.prediction_id = p.id AND o.model = p.model AND o.observed_at <= %L', at);
+        RETURN @extschema@._logged_from(quote_literal(at));
     END IF;
     rel := to_regclass(m.source);
     IF rel IS NULL THEN
