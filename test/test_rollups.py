@@ -519,13 +519,14 @@ def test_the_cycles_fold_of_many_models_equals_one_by_one():
                     rolled, direct = compare(conn, model, version, metric)
                     assert rolled["drift"] and same(rolled, direct, metric), (rnd, model, version, metric,
                                                                               rolled, direct)
-        assert scalar(conn, "SELECT retrain._rollups_current('many_cls', clock_timestamp())") is True
-        assert scalar(conn, "SELECT retrain._rollups_current('many_late', clock_timestamp())") is False
-        assert scalar(conn, "SELECT retrain._rollups_current('many_rebased', clock_timestamp())") is (rnd < 3)
-    # a settle time (1 s) later, the rollups are no longer current: a
-    # model's checks fold it again
-    time.sleep(2.1)
-    assert scalar(conn, "SELECT retrain._rollups_current('many_cls', clock_timestamp())") is False
+        # current as of the fold's time (a check at most a settle time
+        # later skips its own fold)
+        assert scalar(conn, "SELECT retrain._rollups_current('many_cls', %s)", (at,)) is True
+        assert scalar(conn, "SELECT retrain._rollups_current('many_late', %s)", (at,)) is False
+        assert scalar(conn, "SELECT retrain._rollups_current('many_rebased', %s)", (at,)) is (rnd < 3)
+    # more than a settle time (1 s) after the fold, the rollups are no
+    # longer current: a model's checks fold it again
+    assert scalar(conn, "SELECT retrain._rollups_current('many_cls', %s + interval '1.1 seconds')", (at,)) is False
     conn.close()
 
 

@@ -560,14 +560,20 @@ COMMENT ON FUNCTION @extschema@._arrived_outcomes(text, timestamptz, timestamptz
 CREATE OR REPLACE FUNCTION @extschema@._outcomes_arrived(model text, after timestamptz, logged_upto timestamptz,
                                                          observed_upto timestamptz)
     RETURNS boolean
-    LANGUAGE sql STABLE
+    -- plpgsql: planned once a session (see _training_failures)
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN EXISTS (SELECT 1 FROM @extschema@.outcomes o
-                    WHERE o.model = _outcomes_arrived.model AND o.logged_at > after AND o.logged_at <= logged_upto
-                      AND o.observed_at <= observed_upto)
+                    WHERE o.model = _outcomes_arrived.model AND o.logged_at > _outcomes_arrived.after
+                      AND o.logged_at <= _outcomes_arrived.logged_upto
+                      AND o.observed_at <= _outcomes_arrived.observed_upto)
         OR EXISTS (SELECT 1 FROM @extschema@.outcomes o
-                    WHERE o.observed_at > coalesce(o.logged_at, '-infinity') AND o.observed_at > after
-                      AND o.observed_at <= observed_upto AND o.model = _outcomes_arrived.model);
+                    WHERE o.observed_at > coalesce(o.logged_at, '-infinity') AND o.observed_at > _outcomes_arrived.after
+                      AND o.observed_at <= _outcomes_arrived.observed_upto AND o.model = _outcomes_arrived.model);
+END
+$$;
 COMMENT ON FUNCTION @extschema@._outcomes_arrived(text, timestamptz, timestamptz, timestamptz) IS
     'Whether any outcome of a model may have arrived after a time, logged and observed by others (internal)';
 

@@ -1207,8 +1207,8 @@ COMMENT ON FUNCTION @extschema@._cycle_plan() IS
     'What a check cycle visits, in order: the guard of each running canary and each production version under watch, then each model''s checks (internal)';
 
 -- The check cycle as the pg_cron job runs it (the background worker runs
--- the same, from C): every running canary's guard, then every model's
--- checks, each model in its own transaction under retrain.check_timeout,
+-- the same, from C): what arrived folded for the models that can be folded
+-- together, every running canary's guard, then every model's checks, each model in its own transaction under retrain.check_timeout,
 -- and the log's head anchored at the end.  A procedure, for its COMMITs;
 -- not SECURITY DEFINER, since such a procedure may not commit: it is for
 -- the job's role (see docs/operations.md), and names everything it uses
@@ -1241,7 +1241,7 @@ BEGIN
 END
 $$;
 COMMENT ON PROCEDURE @extschema@.run_cycle() IS
-    'The check cycle: each running canary''s guard, then each model''s checks, every model in its own transaction under retrain.check_timeout; then the log''s head written to the server log';
+    'The check cycle: what arrived folded for the models that can be folded together, each running canary''s guard, then each model''s checks, every model in its own transaction under retrain.check_timeout; then the log''s head written to the server log';
 
 -- The C side of the cycle: a model's part under retrain.check_timeout.
 CREATE OR REPLACE FUNCTION @extschema@._cycle_model(model text, at timestamptz, guard boolean)
