@@ -332,3 +332,29 @@ SELECT retrain._latency_percentile('\x010000000000000005000000000000000100000000
 SELECT retrain._latency_percentile('\x01000000000000000100000000000000000000000000000000000000000000000000000000000000007fffffff00000000', 0.5);
 SELECT retrain._latency_percentile('\x01000000000000000200000000000000000000000000000000000000000000000000000000000000000000000200000005000000000000000100000003000000000000000100000000', 0.5);
 DROP TABLE lat_rows, lat_par;
+
+-- A source's outcome that arrives after its prediction was folded, with an
+-- actual no metric can take (NaN): the prediction, counted valid when
+-- folded, is now invalid, in the rollups' figures as in the rows'.
+SELECT retrain.register_model('roll_late_nan', 'regression');
+SELECT retrain.register_version('roll_late_nan', 'v1', 's3://m', repeat('c', 64), '{}');
+CREATE TABLE roll_late_nan_src (version text, predicted_at timestamptz, score float8, actual float8,
+                                observed_at timestamptz);
+INSERT INTO roll_late_nan_src
+SELECT 'v1', '2026-01-01 00:00+00'::timestamptz + i * interval '1 minute', i,
+       CASE WHEN i % 4 = 0 THEN 'NaN' ELSE i + 0.5 END, '2026-01-01 03:00+00'
+  FROM generate_series(1, 40) i;
+SELECT retrain.set_source('roll_late_nan', 'roll_late_nan_src');
+SELECT retrain.set_policy('roll_late_nan', '{"triggers": {"performance": {"metric": "mae", "max_drop": 1, "window": "1 day"}},
+                                             "rollups": {"bucket": "10 minutes", "settle": "1 minute"}}') IS NOT NULL AS set;
+-- folded before the outcomes were observed, then after
+SELECT retrain._fold_rollups('roll_late_nan', '2026-01-01 02:00+00') > 0 AS folded;
+SELECT retrain._fold_rollups('roll_late_nan', '2026-01-01 04:00+00') > 0 AS outcomes_folded;
+SELECT r->'performance_invalid' AS rolled_invalid, w->'performance_invalid' AS direct_invalid,
+       r->'labelled' = w->'labelled' AS same_labelled, r->'metric' = w->'metric' AS same_metric
+  FROM retrain.models m,
+       LATERAL (SELECT retrain.effective_policy(m.name)->'triggers' AS t) p,
+       LATERAL (SELECT retrain._rollup_window(m, p.t, 'v1', '2026-01-01 04:00+00') AS r,
+                       retrain._window(m, p.t, 'v1', '2026-01-01 04:00+00') AS w) x
+ WHERE m.name = 'roll_late_nan';
+DROP TABLE roll_late_nan_src;

@@ -241,7 +241,10 @@ BEGIN
              THEN format('@extschema@._rmse_state(p.score, o.actual) FILTER (WHERE %s)', valid) ELSE 'NULL::bytea' END,
         counts,
         CASE WHEN labels_only THEN '0::bigint' ELSE 'count(*)' END,
-        CASE WHEN labels_only THEN '0::bigint' ELSE format('count(*) FILTER (WHERE NOT %s)', valid) END,
+        -- an outcome no metric can take (a source's NaN actual) makes a
+        -- prediction counted valid without it invalid
+        CASE WHEN labels_only THEN format('count(*) FILTER (WHERE NOT %s AND %s)', valid, @extschema@._valid_score(task))
+             ELSE format('count(*) FILTER (WHERE NOT %s)', valid) END,
         CASE WHEN labels_only THEN 'NULL::timestamptz' ELSE 'max(p.predicted_at)' END,
         CASE WHEN labels_only OR NOT (parts IS NULL OR 'latency' = ANY (parts)) THEN 'NULL::bytea'
              ELSE '@extschema@._latency_state(p.latency_ms)' END,
@@ -359,7 +362,7 @@ BEGIN
                 rank_state text, confusion @extschema@.confusion, brier text, log_loss text, mae text, rmse text,
                 latency text, errors bigint, error_known bigint, bad_scores bigint, features jsonb,
                 last_predicted_at timestamptz)
-     WHERE r.predictions > 0 OR r.labelled > 0;
+     WHERE r.predictions > 0 OR r.labelled > 0 OR r.invalid > 0;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._states(@extschema@.models, text, text, text, text, interval, timestamptz[], pg_catalog.float8) IS
@@ -804,6 +807,10 @@ CREATE OR REPLACE FUNCTION @extschema@._fold_logged(at timestamptz)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
     SET jit = off
+    -- the new rows are grouped by (model, version, bucket) in a hash table:
+    -- a few hundred groups, where sorting rows with their features would
+    -- spill to disk under a default work_mem
+    SET enable_sort = off
 AS $$
 DECLARE
     -- just before the oldest statement or writing transaction still
@@ -818,7 +825,15 @@ DECLARE
     thresholds pg_catalog.float8[];
     widths interval[];
     task_ text;
-    rows_ text := 'FROM unnest($1, $2, $3, $4, $5, $6, $7) x(model, task, after, upto, keep, threshold, width) ';
+    -- a task's models (the planner then knows how many, and so how many
+    -- new rows to expect: enough to group them by hashing, not sorting)
+    rows_ text := 'FROM unnest($1, $2, $3, $4, $5, $6) x(model, after, upto, keep, threshold, width) ';
+    t_models text[];
+    t_afters timestamptz[];
+    t_uptos timestamptz[];
+    t_keeps timestamptz[];
+    t_thresholds pg_catalog.float8[];
+    t_widths interval[];
     -- per model and version, the arguments of _feature_histograms, as
     -- _state_list() builds them
     spec text := 'LEFT JOIN (SELECT b.model, b.version, array_agg(b.feature ORDER BY b.feature) AS names, '
@@ -856,30 +871,46 @@ BEGIN
     END IF;
     FOREACH task_ IN ARRAY ARRAY['binary_classification', 'regression'] LOOP
         CONTINUE WHEN NOT task_ = ANY (tasks);
+        SELECT array_agg(u.model), array_agg(u.after), array_agg(u.upto), array_agg(u.keep), array_agg(u.threshold),
+               array_agg(u.width)
+          INTO t_models, t_afters, t_uptos, t_keeps, t_thresholds, t_widths
+          FROM unnest(models, tasks, afters, uptos, keeps, thresholds, widths)
+               u(model, task, after, upto, keep, threshold, width)
+         WHERE u.task = task_;
         -- the new predictions, with the outcomes known by the horizon
         EXECUTE format(
             'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
             'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s '
-            '%s JOIN @extschema@.predictions p ON p.model = x.model AND p.logged_at > x.after AND p.logged_at <= x.upto '
-            '                                 AND p.predicted_at >= x.keep '
-            '%s LEFT JOIN @extschema@.outcomes o ON o.prediction_id = p.id AND o.model = p.model '
-            '    AND o.observed_at <= x.upto AND coalesce(o.logged_at, ''-infinity'') <= x.upto '
-            'WHERE x.task = $8 GROUP BY 1, 2, 3) s))',
+            -- each model's new rows from its (model, logged_at) index, and
+            -- each row's outcome from its key, whatever the planner
+            -- expects of their number (OFFSET 0: not flattened into a join
+            -- it could choose to run as a scan of the whole log)
+            '%s CROSS JOIN LATERAL (SELECT * FROM @extschema@.predictions p '
+            '                       WHERE p.model = x.model AND p.logged_at > x.after AND p.logged_at <= x.upto '
+            '                         AND p.predicted_at >= x.keep OFFSET 0) p '
+            '%s LEFT JOIN LATERAL (SELECT * FROM @extschema@.outcomes o '
+            '                      WHERE o.prediction_id = p.id AND o.model = p.model AND o.observed_at <= x.upto '
+            '                        AND coalesce(o.logged_at, ''-infinity'') <= x.upto OFFSET 0) o ON true '
+            'GROUP BY 1, 2, 3) s))',
             @extschema@._state_columns(task_, 'x.threshold',
                 '''{}''::jsonb || coalesce(@extschema@._feature_histograms(p.features, fs.names, fs.edges, fs.ends), ''{}'')',
                 false, NULL),
             rows_, spec)
-        USING models, tasks, afters, uptos, keeps, thresholds, widths, task_;
+        USING t_models, t_afters, t_uptos, t_keeps, t_thresholds, t_widths;
         -- the outcomes that arrived for predictions folded before
         EXECUTE format(
             'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
             'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s '
-            '%s JOIN @extschema@.outcomes o ON o.model = x.model '
+            -- each model's outcomes logged or observed since, from its
+            -- indexes (as above)
+            '%s CROSS JOIN LATERAL (SELECT * FROM @extschema@.outcomes o '
+            '                       WHERE o.model = x.model AND (o.logged_at > x.after OR o.observed_at > x.after) '
+            '                       OFFSET 0) o '
             'JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model '
-            'WHERE x.task = $8 AND p.predicted_at >= x.keep AND ((%s)) GROUP BY 1, 2, 3) s))',
+            'WHERE p.predicted_at >= x.keep AND ((%s)) GROUP BY 1, 2, 3) s))',
             @extschema@._state_columns(task_, 'x.threshold', '''{}''::jsonb', true, NULL), rows_,
             array_to_string(@extschema@._arrived_outcomes_sql('x.model', 'x.after', 'x.upto', 'x.upto'), ') OR ('))
-        USING models, tasks, afters, uptos, keeps, thresholds, widths, task_;
+        USING t_models, t_afters, t_uptos, t_keeps, t_thresholds, t_widths;
     END LOOP;
     -- buckets older than every window are no longer read
     -- (a model has some only once keep has passed where its rollups begin:
@@ -918,9 +949,17 @@ DECLARE
     rows_ text := @extschema@._source_from('rollups', m, at);
     full_ text;
     edges text;
-    -- retrain.predictions with numeric features only: the edges are read
-    -- with a plan kept for the session, the times as $1
-    planned boolean := m.source IS NULL
+    -- rows of retrain.predictions that arrived after the last fold (the
+    -- cycle's fold has just run: seldom); asked of the (model, logged_at)
+    -- index alone
+    late_rows boolean := m.source IS NULL
+                         AND EXISTS (SELECT 1 FROM @extschema@.predictions p
+                                      WHERE p.model = m.name AND p.logged_at > mk.computed_until);
+    -- retrain.predictions with numeric features only, and no such rows:
+    -- the edges are read with a plan kept for the session, the times as
+    -- $1.  (A generic plan cannot know that few rows arrived after the
+    -- fold, and would read the window's index range for them.)
+    planned boolean := m.source IS NULL AND NOT late_rows
                        AND NOT EXISTS (SELECT 1 FROM @extschema@.baselines b
                                         WHERE b.model = m.name AND b.version = _rollup_sum.version
                                           AND b.kind <> 'numeric');
@@ -957,7 +996,7 @@ BEGIN
     -- fold
     times := ARRAY[since, lo, hi, until, mk.computed_until, at];
     edges := '(p.predicted_at >= %1$s AND p.predicted_at < %2$s) OR (p.predicted_at >= %3$s AND p.predicted_at <= %4$s)';
-    IF lo < hi AND m.source IS NULL THEN
+    IF lo < hi AND late_rows THEN
         edges := edges || ' OR (p.predicted_at >= %2$s AND p.predicted_at < %3$s AND p.predicted_at <= %4$s '
                           'AND p.logged_at > %5$s)';
     END IF;
