@@ -358,3 +358,35 @@ SELECT r->'performance_invalid' AS rolled_invalid, w->'performance_invalid' AS d
                        retrain._window(m, p.t, 'v1', '2026-01-01 04:00+00') AS w) x
  WHERE m.name = 'roll_late_nan';
 DROP TABLE roll_late_nan_src;
+
+-- The cycle's helpers: results, NULL, bad input.
+SELECT f.names, f.edges IS NOT NULL AND cardinality(f.edges) = f.ends[1] AS edges_end, f.numeric_only
+  FROM retrain._feature_spec('roll_late_nan', 'v1') f;
+SELECT retrain._feature_spec(NULL, 'v1') IS NULL AS null_spec;
+SELECT retrain._logged_from('$1[6]') LIKE '%o.observed_at <= $1[6]' AS logged_from, retrain._logged_from(NULL) IS NULL AS null_from;
+SELECT cardinality(retrain._arrived_outcomes_sql('x.model', 'x.after', 'x.upto', 'x.upto')) AS conditions,
+       retrain._arrived_outcomes_sql(NULL, 'a', 'b', 'c') IS NULL AS null_conditions;
+SELECT retrain._planned_state_list('regression', false, NULL) LIKE '%_feature_histograms(p.features, $5, $6, $7)%' AS features_as_parameters,
+       retrain._planned_state_list('regression', false, ARRAY['mae']) NOT LIKE '%_feature_histograms%' AS features_only_when_asked,
+       retrain._planned_state_list('regression', false, ARRAY['mae']) NOT LIKE '%$4%' AS no_threshold_for_regression,
+       retrain._planned_state_list('binary_classification', true, NULL) LIKE '%confusion(p.score, o.label, $4)%' AS threshold_as_parameter;
+SELECT retrain._state_columns('binary_classification', '0.25', '''{}''::jsonb', false, NULL) LIKE '%confusion(p.score, o.label, 0.25)%' AS threshold_sql;
+SELECT retrain._rollup_made_with('roll_late_nan', 'public.roll_late_nan_src') AS made_with,
+       retrain._rollup_made_with(NULL, NULL) AS made_with_nothing;
+-- (a source's rollups end at a closed bucket: never within a settle time)
+SELECT retrain._rollups_current('roll_late_nan', '2026-01-01 04:00+00') AS source_current,
+       retrain._rollups_current('roll_late_nan', '2026-01-01 05:00+00') AS current_an_hour_later,
+       retrain._rollups_current('no such model', now()) AS unknown, retrain._rollups_current(NULL, NULL) AS null_current;
+-- a source's model is not folded with the others; nothing at NULL
+SELECT retrain._fold_logged('2026-01-01 06:00+00') AS folded_together, retrain._fold_logged(NULL) IS NULL AS at_null,
+       retrain._fold_cycle(NULL) IS NULL AS cycle_at_null;
+-- a planned read: its value, and the same again from the kept plan; errors
+SELECT retrain._read_planned('SELECT to_jsonb(count(*)) FROM retrain.predictions p WHERE p.model = $2 AND p.predicted_at <= $1[1]',
+                             ARRAY[now()], 'roll_late_nan', 'v1', NULL, NULL, NULL, NULL) AS none_logged,
+       retrain._read_planned('SELECT to_jsonb($1[1])', ARRAY['2026-01-01 00:00+00'::timestamptz], NULL, NULL, NULL, NULL, NULL, NULL)
+         = retrain._read_planned('SELECT to_jsonb($1[1])', ARRAY['2026-01-01 00:00+00'::timestamptz], NULL, NULL, NULL, NULL, NULL, NULL)
+         AS kept_plan_same,
+       retrain._read_planned('SELECT NULL::jsonb', '{}', NULL, NULL, NULL, NULL, NULL, NULL) IS NULL AS null_value;
+SELECT retrain._read_planned(NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT retrain._read_planned('SELECT 1', '{}', NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT retrain._read_planned('SELECT FROM nowhere', '{}', NULL, NULL, NULL, NULL, NULL, NULL);

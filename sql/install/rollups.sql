@@ -374,7 +374,7 @@ COMMENT ON FUNCTION @extschema@._states(@extschema@.models, text, text, text, te
 CREATE OR REPLACE FUNCTION @extschema@._feature_spec(model text, version text, OUT names text[],
                                                      OUT edges pg_catalog.float8[], OUT ends integer[],
                                                      OUT numeric_only boolean)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -536,7 +536,7 @@ COMMENT ON FUNCTION @extschema@._arrival_horizon(timestamptz, interval) IS
 CREATE OR REPLACE FUNCTION @extschema@._arrived_outcomes_sql(model text, after text, logged_upto text,
                                                              observed_upto text)
     RETURNS text[]
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql IMMUTABLE STRICT
     SET search_path = pg_catalog, pg_temp
     RETURN ARRAY[format('o.model = %1$s AND o.logged_at > %2$s AND o.logged_at <= %3$s AND o.observed_at <= %4$s '
                         'AND coalesce(p.logged_at, ''-infinity'') <= %2$s', model, after, logged_upto, observed_upto),
@@ -804,7 +804,8 @@ COMMENT ON FUNCTION @extschema@._fold_rollups(text, timestamptz) IS
 -- before.  Returns the models folded.
 CREATE OR REPLACE FUNCTION @extschema@._fold_logged(at timestamptz)
     RETURNS integer
-    LANGUAGE plpgsql VOLATILE
+    -- no time, no fold (least() would pass over a NULL horizon)
+    LANGUAGE plpgsql VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp
     SET jit = off
     -- the new rows are grouped by (model, version, bucket) in a hash table:
@@ -835,14 +836,10 @@ DECLARE
     t_thresholds pg_catalog.float8[];
     t_widths interval[];
     -- per model and version, the arguments of _feature_histograms, as
-    -- _state_list() builds them
-    spec text := 'LEFT JOIN (SELECT b.model, b.version, array_agg(b.feature ORDER BY b.feature) AS names, '
-                 'array_agg(b.ends ORDER BY b.feature) AS ends, '
-                 'ARRAY(SELECT u.e FROM @extschema@.baselines b2, unnest(coalesce(b2.edges, ''{}'')) WITH ORDINALITY u(e, i) '
-                 '       WHERE b2.model = b.model AND b2.version = b.version ORDER BY b2.feature, u.i) AS edges '
-                 'FROM (SELECT b.model, b.version, b.feature, (sum(cardinality(coalesce(b.edges, ''{}''))) '
-                 '      OVER (PARTITION BY b.model, b.version ORDER BY b.feature ROWS UNBOUNDED PRECEDING))::integer AS ends '
-                 '      FROM @extschema@.baselines b WHERE b.model = ANY ($1)) b GROUP BY b.model, b.version) fs '
+    -- _feature_spec() gives them
+    spec text := 'LEFT JOIN (SELECT v.model, v.version, f.names, f.edges, f.ends '
+                 '             FROM @extschema@.model_versions v, @extschema@._feature_spec(v.model, v.version) f '
+                 '            WHERE v.model = ANY ($1)) fs '
                  'ON fs.model = p.model AND fs.version = p.version ';
     n integer := 0;
 BEGIN

@@ -86,7 +86,7 @@ COMMENT ON FUNCTION @extschema@._source_columns(text, regclass) IS
 -- observed by a time, given as SQL (a literal, or a parameter).
 CREATE OR REPLACE FUNCTION @extschema@._logged_from(observed_upto text)
     RETURNS text
-    LANGUAGE plpgsql IMMUTABLE
+    LANGUAGE plpgsql IMMUTABLE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN

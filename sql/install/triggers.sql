@@ -993,7 +993,7 @@ COMMENT ON FUNCTION @extschema@._remind(text, text, timestamptz, timestamptz) IS
 -- logged; the models' checks then fold them one by one.
 CREATE OR REPLACE FUNCTION @extschema@._fold_cycle(at timestamptz)
     RETURNS integer
-    LANGUAGE plpgsql VOLATILE
+    LANGUAGE plpgsql VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
