@@ -195,7 +195,22 @@ SELECT pg_temp.same('2026-06-03 18:47+00', 'auc') AS same_before_rebuild;
 SELECT retrain.rebuild_rollups('ru', '2026-06-02 00:00+00', '2026-06-03 06:30+00') AS buckets;
 SELECT pg_temp.same('2026-06-03 18:47+00', 'auc') AS same_after_rebuild;
 SELECT details->>'buckets' AS logged FROM retrain.log WHERE model = 'ru' AND event = 'rollups_rebuilt';
+-- The running sums of feature counts that windows are read from: each
+-- row's is the one before it plus that row's counts, after folds and a
+-- rebuild of buckets in the middle.
+CREATE VIEW pg_temp.running_sums AS
+SELECT count(*) AS pairs, bool_and(retrain._features_diff(b, a_before) = a_features) AS add_up,
+       (SELECT count(*) FROM retrain.rollups WHERE model = 'ru' AND features_before IS NULL) AS not_made
+  FROM (SELECT features_before AS b, lag(features_before) OVER w AS a_before, lag(features) OVER w AS a_features
+          FROM retrain.rollups WHERE model = 'ru' WINDOW w AS (PARTITION BY version ORDER BY bucket_start)) z
+ WHERE a_before IS NOT NULL;
+SELECT pairs, add_up, not_made FROM pg_temp.running_sums;
+-- a row without one (not yet made): the window adds its buckets up
+-- instead; the next fold or rebuild makes it
+UPDATE retrain.rollups SET features_before = NULL WHERE model = 'ru' AND bucket_start = '2026-06-03 18:00+00';
+SELECT pg_temp.same('2026-06-03 18:47+00', 'auc') AS same_without_a_sum;
 SELECT retrain.rebuild_rollups('ru') >= 0 AS all_rebuilt;
+SELECT pairs, add_up, not_made FROM pg_temp.running_sums;
 SELECT retrain.rebuild_rollups('ru', '2026-06-03', '2026-06-02');
 SELECT retrain.rebuild_rollups('nosuch');
 SELECT retrain.rebuild_rollups(NULL);
@@ -239,6 +254,43 @@ SELECT retrain._sum_features('{}'::jsonb[]);
 SELECT retrain._sum_features(ARRAY['{"a": [1, 2]}', '{"a": [1]}']::jsonb[]);
 SELECT retrain._sum_features(ARRAY['{"a": [1, 2]}', '{"a": {"x": 1}}']::jsonb[]);
 SELECT retrain._sum_features(ARRAY['{"a": [1, "x"]}']::jsonb[]);
+-- The same row by row (the aggregate a window's buckets are merged with),
+-- in a parallel plan too; and a difference of two running sums: what the
+-- rows between counted (no category counted 0 times, no feature counted
+-- nowhere), never below zero.
+SELECT retrain._features_union(f) FROM (VALUES ('{"a": [1, 2, 3], "c": {"x": 1, "yy": 2}, "n": null}'::jsonb),
+                                               ('{"a": [10, 20, 30], "c": {"b": 5, "yy": 1, "zzz": 7}}'), (NULL), ('{}')) v(f);
+SELECT retrain._features_union(f) IS NULL AS no_rows FROM (SELECT '{}'::jsonb WHERE false) v(f);
+SELECT retrain._features_union(f) FROM (VALUES ('{"a": [1, 2]}'::jsonb), ('{"a": [1]}')) v(f);
+CREATE TABLE feature_docs AS
+SELECT jsonb_build_object('h', jsonb_build_array(i % 3, i % 7, 1), 'c', jsonb_build_object('k' || i % 5, 1 + i % 2)) AS f
+  FROM generate_series(1, 30000) i;
+ANALYZE feature_docs;
+SET max_parallel_workers_per_gather = 0;
+CREATE TEMP TABLE features_serial AS SELECT retrain._features_union(f) AS s FROM feature_docs;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT retrain._features_union(f) FROM feature_docs;
+SELECT (SELECT retrain._features_union(f) FROM feature_docs) = s AS parallel_equals_serial,
+       s = (SELECT retrain._sum_features(array_agg(f)) FROM feature_docs) AS union_equals_sum,
+       s->'h' = '[30000, 90000, 30000]' AS counted
+  FROM features_serial;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+DROP TABLE feature_docs;
+SELECT retrain._features_diff('{"a": [11, 22, 33], "c": {"b": 5, "x": 1, "yy": 3, "zzz": 7}, "d": {"q": 2}}',
+                              '{"a": [1, 2, 3], "c": {"x": 1, "yy": 2}, "d": {"q": 2}}');
+SELECT retrain._features_diff('{"a": [1, 2]}', '{"a": [1, 2]}') AS nothing_between,
+       retrain._features_diff('{"a": [1, 2]}', '{}') AS nothing_before,
+       retrain._features_diff(NULL, '{}') IS NULL AS null_diff;
+SELECT retrain._features_diff('{"a": [1, 2]}', '{"a": [2, 2]}');
+SELECT retrain._features_diff('{"a": [1, 2]}', '{"b": [1]}');
+SELECT retrain._features_diff('{"a": {"x": 1}}', '{"a": {"y": 1}}');
+SELECT retrain._features_diff('{"a": [1, 2]}', '{"a": [1]}');
 
 -- An outcome's model is its prediction's, whatever its writer says: the
 -- cycle counts a model's new labels by it.  One without a prediction keeps

@@ -13,8 +13,9 @@
  *
  * _rank_merge and _loss_merge are the transition functions of the internal
  * aggregates _auc_merged(bytea), _average_precision_merged(bytea) and the
- * loss family's _*_merged(bytea).  _sum_features adds the feature counts of
- * a window's buckets (histograms and category counts, kept as jsonb).
+ * loss family's _*_merged(bytea).  _features_union and _sum_features add
+ * the feature counts of buckets (histograms and category counts, kept as
+ * jsonb).
  *
  * Copyright (c) 2026, The retrain developers
  *
@@ -121,21 +122,32 @@ retrain_loss_merge(PG_FUNCTION_ARGS)
 }
 
 /*
- * _sum_features(jsonb[]): the feature counts of several rollup rows added,
- * feature by feature: a histogram ({"f": [n, ...]}) element by element,
- * category counts ({"f": {"a": n, ...}}) key by key.  A feature no row
- * counted (JSON null) stays out.  check() adds a window's buckets this
- * way, so it runs once per trigger and check: in C, with category lists
- * merged in jsonb's own key order rather than looked up.
+ * Feature counts of rollup rows added, feature by feature: a histogram
+ * ({"f": [n, ...]}) element by element, category counts ({"f": {"a": n,
+ * ...}}) key by key.  A feature no row counted (JSON null) stays out.
+ * check() adds a window's buckets this way, once per trigger and check:
+ * the aggregate _features_union(jsonb) does it row by row, so that no
+ * array of the window's documents is built; _sum_features(jsonb[]) adds a
+ * few (a bucket and what a fold adds to it).  Category lists are merged in
+ * jsonb's own key order rather than looked up.
  */
 typedef struct FeatureSum
 {
-	JsonbValue	name;
+	JsonbValue	name;			/* string in the sums' context */
 	bool		is_array;
 	int			n;
 	int64	   *counts;
-	JsonbValue *keys;			/* categories, in jsonb key order */
+	JsonbValue *keys;			/* categories (strings in the sums' context),
+								 * in jsonb key order */
 } FeatureSum;
+
+typedef struct FeatureSums
+{
+	MemoryContext cxt;			/* where the sums and their strings live */
+	int			n;
+	int			cap;
+	FeatureSum *sums;
+} FeatureSums;
 
 /* jsonb's storage order of object keys: shorter first, then bytes */
 static int
@@ -146,14 +158,32 @@ key_cmp(const JsonbValue *a, const JsonbValue *b)
 	return memcmp(a->val.string.val, b->val.string.val, a->val.string.len);
 }
 
+/* A string value copied into cxt (a row's document does not outlive it). */
+static JsonbValue
+copy_string(const JsonbValue *v, MemoryContext cxt)
+{
+	JsonbValue	c = *v;
+
+	c.val.string.val = MemoryContextAlloc(cxt, Max(v->val.string.len, 1));
+	memcpy(c.val.string.val, v->val.string.val, v->val.string.len);
+	return c;
+}
+
 static int64
 count_of(const JsonbValue *v, const JsonbValue *feature)
 {
+	bool		too_big = false;
+	int32		small;
+
 	if (v->type != jbvNumeric)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("retrain: the rollup counts of feature \"%.*s\" hold a value that is not a number",
 						feature->val.string.len, feature->val.string.val)));
+	/* counts are mostly small: no function call for them */
+	small = numeric_int4_opt_error(v->val.numeric, &too_big);
+	if (!too_big)
+		return small;
 	return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
 }
 
@@ -179,46 +209,124 @@ read_container(JsonbContainer *c, const JsonbValue *feature, int64 **counts, Jso
 	return n;
 }
 
-/* A row's counts of one feature added to its sum so far. */
-static void
-add_feature(FeatureSum *f, JsonbContainer *c)
+static FeatureSums *
+sums_create(MemoryContext cxt)
 {
-	int64	   *counts;
-	JsonbValue *keys;
-	int			n = read_container(c, &f->name, &counts, &keys);
+	FeatureSums *s = MemoryContextAllocZero(cxt, sizeof(FeatureSums));
+
+	s->cxt = cxt;
+	s->cap = 16;
+	s->sums = MemoryContextAlloc(cxt, sizeof(FeatureSum) * s->cap);
+	return s;
+}
+
+/*
+ * n counts of one feature (with their keys, for categories; strings that
+ * need not outlive the call) added to the sums.
+ */
+static void
+sums_add(FeatureSums *s, const JsonbValue *name, bool is_array, int n, const int64 *counts,
+		 const JsonbValue *keys, int sign)
+{
+	FeatureSum *f;
 	int			i = 0,
 				j = 0,
 				k = 0;
 	int64	   *merged;
 	JsonbValue *merged_keys;
 
-	if (f->is_array != JsonContainerIsArray(c) || (f->is_array && f->n != n))
+	for (f = s->sums; f < s->sums + s->n && key_cmp(&f->name, name) != 0; f++)
+		;
+	if (f == s->sums + s->n)
+	{
+		if (s->n == s->cap)
+		{
+			s->cap *= 2;
+			s->sums = repalloc(s->sums, sizeof(FeatureSum) * s->cap);
+			f = s->sums + s->n;
+		}
+		f->name = copy_string(name, s->cxt);
+		f->is_array = is_array;
+		f->n = 0;
+		f->counts = NULL;
+		f->keys = NULL;
+		if (is_array)
+		{
+			f->n = n;
+			f->counts = MemoryContextAllocZero(s->cxt, sizeof(int64) * Max(n, 1));
+		}
+		s->n++;
+	}
+	if (f->is_array != is_array || (is_array && f->n != n))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("retrain: the rollup counts of feature \"%.*s\" differ in shape between buckets",
 						f->name.val.string.len, f->name.val.string.val),
 				 errhint("Rebuild the model's rollups with retrain.rebuild_rollups().")));
-	if (f->is_array)
+	if (is_array)
 	{
 		for (i = 0; i < n; i++)
-			f->counts[i] += counts[i];
+			f->counts[i] += sign * counts[i];
 		return;
 	}
-	/* two sorted category lists merged */
-	merged = palloc(sizeof(int64) * (f->n + n));
-	merged_keys = palloc(sizeof(JsonbValue) * (f->n + n));
+	/* two sorted category lists merged; a new key's string is copied */
+	merged = MemoryContextAlloc(s->cxt, sizeof(int64) * Max(f->n + n, 1));
+	merged_keys = MemoryContextAlloc(s->cxt, sizeof(JsonbValue) * Max(f->n + n, 1));
 	while (i < f->n || j < n)
 	{
 		int			cmp = i == f->n ? 1 : j == n ? -1 : key_cmp(&f->keys[i], &keys[j]);
 
-		merged_keys[k] = cmp <= 0 ? f->keys[i] : keys[j];
-		merged[k++] = (cmp <= 0 ? f->counts[i] : 0) + (cmp >= 0 ? counts[j] : 0);
+		merged_keys[k] = cmp <= 0 ? f->keys[i] : copy_string(&keys[j], s->cxt);
+		merged[k++] = (cmp <= 0 ? f->counts[i] : 0) + (cmp >= 0 ? sign * counts[j] : 0);
 		i += cmp <= 0;
 		j += cmp >= 0;
 	}
+	if (f->counts)
+		pfree(f->counts);
+	if (f->keys)
+		pfree(f->keys);
 	f->n = k;
 	f->counts = merged;
 	f->keys = merged_keys;
+}
+
+/* A rollup row's feature counts added to the sums (not an object: none). */
+static void
+sums_add_jsonb(FeatureSums *s, Jsonb *jb, int sign)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbValue	name = {0};
+	JsonbIteratorToken tok;
+
+	if (!JB_ROOT_IS_OBJECT(jb))
+		return;
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int64	   *counts;
+		JsonbValue *keys;
+		int			n;
+
+		if (tok == WJB_KEY)
+			name = v;
+		if (tok != WJB_VALUE || v.type != jbvBinary)
+			continue;			/* a JSON null: no counts */
+		n = read_container(v.val.binary.data, &name, &counts, &keys);
+		sums_add(s, &name, JsonContainerIsArray(v.val.binary.data), n, counts, keys, sign);
+		pfree(counts);
+		if (keys)
+			pfree(keys);
+	}
+}
+
+/* One sums' counts added to another's. */
+static void
+sums_add_sums(FeatureSums *s, const FeatureSums *other)
+{
+	for (int f = 0; f < other->n; f++)
+		sums_add(s, &other->sums[f].name, other->sums[f].is_array, other->sums[f].n, other->sums[f].counts,
+				 other->sums[f].keys, 1);
 }
 
 static JsonbValue *
@@ -231,6 +339,45 @@ push_count(JsonbParseState **parse, JsonbIteratorToken tok, int64 count)
 	return pushJsonbValue(parse, tok, &v);
 }
 
+/*
+ * The sums as a rollup row's document.  A difference (drop_zeros) leaves
+ * out what the rows between did not count: categories counted 0 times, and
+ * features counted nowhere (every document that has a feature counts some
+ * rows for it: a bucket's rows, missing values included, or its categories
+ * seen).
+ */
+static Jsonb *
+sums_to_jsonb(FeatureSums *s, bool drop_zeros)
+{
+	JsonbParseState *parse = NULL;
+	JsonbValue *result;
+
+	pushJsonbValue(&parse, WJB_BEGIN_OBJECT, NULL);
+	for (int f = 0; f < s->n; f++)
+	{
+		FeatureSum *sum = &s->sums[f];
+		bool		counted = false;
+
+		for (int i = 0; i < sum->n; i++)
+			counted |= sum->counts[i] != 0;
+		if (drop_zeros && !counted)
+			continue;
+		pushJsonbValue(&parse, WJB_KEY, &sum->name);
+		pushJsonbValue(&parse, sum->is_array ? WJB_BEGIN_ARRAY : WJB_BEGIN_OBJECT, NULL);
+		for (int i = 0; i < sum->n; i++)
+		{
+			if (drop_zeros && !sum->is_array && sum->counts[i] == 0)
+				continue;
+			if (!sum->is_array)
+				pushJsonbValue(&parse, WJB_KEY, &sum->keys[i]);
+			push_count(&parse, sum->is_array ? WJB_ELEM : WJB_VALUE, sum->counts[i]);
+		}
+		pushJsonbValue(&parse, sum->is_array ? WJB_END_ARRAY : WJB_END_OBJECT, NULL);
+	}
+	result = pushJsonbValue(&parse, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(result);
+}
+
 PG_FUNCTION_INFO_V1(retrain_sum_features);
 Datum
 retrain_sum_features(PG_FUNCTION_ARGS)
@@ -239,64 +386,98 @@ retrain_sum_features(PG_FUNCTION_ARGS)
 	Datum	   *elems;
 	bool	   *nulls;
 	int			nrows;
-	FeatureSum *sums = NULL;
-	int			nsums = 0;
-	JsonbParseState *parse = NULL;
-	JsonbValue *result;
+	FeatureSums *s = sums_create(CurrentMemoryContext);
 
 	deconstruct_array(rows, JSONBOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nrows);
-	sums = palloc(sizeof(FeatureSum) * 8);
 	for (int r = 0; r < nrows; r++)
-	{
-		Jsonb	   *jb;
-		JsonbIterator *it;
-		JsonbValue	v;
-		JsonbValue	name = {0};
-		JsonbIteratorToken tok;
+		if (!nulls[r])
+			sums_add_jsonb(s, DatumGetJsonbP(elems[r]), 1);
+	PG_RETURN_JSONB_P(sums_to_jsonb(s, false));
+}
 
-		if (nulls[r])
-			continue;
-		jb = DatumGetJsonbP(elems[r]);
-		if (!JB_ROOT_IS_OBJECT(jb))
-			continue;
-		it = JsonbIteratorInit(&jb->root);
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			int			f;
+/*
+ * The aggregate _features_union(jsonb): the state is the sums so far, in
+ * the aggregate's context; each row's document is read and let go.
+ */
+PG_FUNCTION_INFO_V1(retrain_features_accum);
+Datum
+retrain_features_accum(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = retrain_agg_context(fcinfo);
+	FeatureSums *s;
 
-			if (tok == WJB_KEY)
-				name = v;
-			if (tok != WJB_VALUE || v.type != jbvBinary)
-				continue;		/* a JSON null: no counts */
-			for (f = 0; f < nsums && key_cmp(&sums[f].name, &name) != 0; f++)
-				;
-			if (f == nsums)
-			{
-				if (nsums > 0 && (nsums & (nsums - 1)) == 0 && nsums >= 8)
-					sums = repalloc(sums, sizeof(FeatureSum) * nsums * 2);
-				sums[f].name = name;
-				sums[f].is_array = JsonContainerIsArray(v.val.binary.data);
-				sums[f].n = read_container(v.val.binary.data, &name, &sums[f].counts, &sums[f].keys);
-				nsums++;
-			}
-			else
-				add_feature(&sums[f], v.val.binary.data);
-		}
-	}
+	if (PG_ARGISNULL(1))
+		RETURN_STATE_UNCHANGED();
+	s = PG_ARGISNULL(0) ? sums_create(cxt) : (FeatureSums *) PG_GETARG_POINTER(0);
+	sums_add_jsonb(s, PG_GETARG_JSONB_P(1), 1);
+	PG_RETURN_POINTER(s);
+}
 
-	pushJsonbValue(&parse, WJB_BEGIN_OBJECT, NULL);
-	for (int f = 0; f < nsums; f++)
-	{
-		pushJsonbValue(&parse, WJB_KEY, &sums[f].name);
-		pushJsonbValue(&parse, sums[f].is_array ? WJB_BEGIN_ARRAY : WJB_BEGIN_OBJECT, NULL);
-		for (int i = 0; i < sums[f].n; i++)
-		{
-			if (!sums[f].is_array)
-				pushJsonbValue(&parse, WJB_KEY, &sums[f].keys[i]);
-			push_count(&parse, sums[f].is_array ? WJB_ELEM : WJB_VALUE, sums[f].counts[i]);
-		}
-		pushJsonbValue(&parse, sums[f].is_array ? WJB_END_ARRAY : WJB_END_OBJECT, NULL);
-	}
-	result = pushJsonbValue(&parse, WJB_END_OBJECT, NULL);
-	PG_RETURN_JSONB_P(JsonbValueToJsonb(result));
+PG_FUNCTION_INFO_V1(retrain_features_combine);
+Datum
+retrain_features_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = retrain_agg_context(fcinfo);
+	FeatureSums *s;
+
+	if (PG_ARGISNULL(1))
+		RETURN_STATE_UNCHANGED();
+	/* the second state may live elsewhere (deserialized): copied in */
+	s = PG_ARGISNULL(0) ? sums_create(cxt) : (FeatureSums *) PG_GETARG_POINTER(0);
+	sums_add_sums(s, (FeatureSums *) PG_GETARG_POINTER(1));
+	PG_RETURN_POINTER(s);
+}
+
+/* Serialized as the jsonb document the final function makes, as bytes. */
+PG_FUNCTION_INFO_V1(retrain_features_serial);
+Datum
+retrain_features_serial(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BYTEA_P((bytea *) sums_to_jsonb((FeatureSums *) PG_GETARG_POINTER(0), false));
+}
+
+PG_FUNCTION_INFO_V1(retrain_features_deserial);
+Datum
+retrain_features_deserial(PG_FUNCTION_ARGS)
+{
+	bytea	   *bytes = PG_GETARG_BYTEA_P(0);
+	FeatureSums *s = sums_create(CurrentMemoryContext);
+
+	sums_add_jsonb(s, (Jsonb *) bytes, 1);
+	PG_RETURN_POINTER(s);
+}
+
+PG_FUNCTION_INFO_V1(retrain_features_final);
+Datum
+retrain_features_final(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(sums_to_jsonb((FeatureSums *) PG_GETARG_POINTER(0), false));
+}
+
+/*
+ * _features_diff(a, b): the counts of a less those of b, where b counts a
+ * part of what a counts: a rollup row keeps the counts of the rows before
+ * it (features_before), so a window's counts are the difference of two
+ * rows' rather than the sum of all of its buckets'.  A count that would go
+ * below zero means b is not such a part: an error, never a wrong figure.
+ */
+PG_FUNCTION_INFO_V1(retrain_features_diff);
+Datum
+retrain_features_diff(PG_FUNCTION_ARGS)
+{
+	FeatureSums *s = sums_create(CurrentMemoryContext);
+
+	sums_add_jsonb(s, PG_GETARG_JSONB_P(0), 1);
+	sums_add_jsonb(s, PG_GETARG_JSONB_P(1), -1);
+	for (int f = 0; f < s->n; f++)
+		for (int i = 0; i < s->sums[f].n; i++)
+			if (s->sums[f].counts[i] < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("retrain: the rollup counts of feature \"%.*s\" to subtract exceed those they are subtracted from",
+								s->sums[f].name.val.string.len, s->sums[f].name.val.string.val),
+						 errhint("Rebuild the model's rollups with retrain.rebuild_rollups().")));
+	PG_RETURN_JSONB_P(sums_to_jsonb(s, true));
 }

@@ -15,9 +15,14 @@
  * names, edges and ends ($2 to $8, as _feature_histograms takes them): one
  * text then serves every model of a task whose features are numeric, and
  * its plan is prepared once and kept (SPI_keepplan): the plan cache
- * replans it when a table it reads changes, and, once it has seen a few
- * executions, uses a generic plan when that is no dearer than the custom
- * ones.
+ * replans it when a table it reads changes.  The plan is generic from the
+ * first execution: the plan cache would otherwise plan every execution
+ * for its values, since a generic plan's estimate (default selectivities
+ * of the time ranges) is far above the custom plans' of a few rows, while
+ * both read the same index ranges (the window's edges, a bitmap of two
+ * ranges of (model, predicted_at)).  The read of rows that arrived after
+ * the last fold, whose generic plan would read the window's whole index
+ * range, never comes here (_rollup_sum).
  *
  * Only for reads of retrain.predictions and retrain.outcomes as the
  * extension (a model with a set_source relation is read as its owner, by
@@ -93,9 +98,9 @@ planned(const char *query)
 		if (entry != NULL && strcmp(entry->query, query) == 0)
 			return entry->plan;
 	}
-	plan = SPI_prepare(query, NPARAMS, argtypes);
+	plan = SPI_prepare_cursor(query, NPARAMS, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
-		elog(ERROR, "retrain._read_planned: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		elog(ERROR, "retrain._read_planned: SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "retrain._read_planned: SPI_keepplan failed");
 

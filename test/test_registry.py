@@ -6,7 +6,11 @@
   per-backend cache it invalidates, and nothing reaching it before commit;
 - NOTIFY retrain_deployments with the model's name;
 - races of promotions, advances, rollbacks and traffic changes from several
-  connections, after which the invariants hold and the log chain verifies.
+  connections, after which the invariants hold and the log chain verifies;
+- appends to the log from several connections at once, for different
+  models, each in a subtransaction of a long transaction as run_checks()
+  makes them: one chain, no id skipped; under REPEATABLE READ an append
+  after another's commit fails to serialise, never forks the chain.
 """
 
 import random
@@ -14,7 +18,7 @@ import threading
 
 import psycopg
 
-from testlib import connect, run_suite, scalar
+from testlib import connect, expect_error, run_suite, run_threads, scalar
 
 SHA = {v: c * 64 for v, c in zip(["v1", "v2", "v3", "v4", "v5", "v6"], "abcdef")}
 
@@ -178,6 +182,54 @@ def test_races_keep_invariants_and_log_chain():
         # the race really raced: every kind of change happened many times
         for event in ("promoted", "advanced", "rolled_back", "traffic_changed", "forced"):
             assert changes.get(event, 0) >= 20, changes
+
+
+def test_concurrent_appends_keep_one_chain():
+    """Each connection appends 150 events for its own model, in one
+    transaction, each append in a subtransaction (as run_checks() does for
+    every model); another appends one event per transaction.  They wait for
+    each other's commit (retrain's write lock) and chain on to its head."""
+    with connect() as conn:
+        first = scalar(conn, "SELECT coalesce(max(id), 0) FROM retrain.log")
+    # all start together, and each holds the log a while half-way, so that
+    # the others' appends wait for its commit
+    start = threading.Barrier(4)
+
+    def appender(i):
+        with connect() as conn:
+            start.wait()
+            if i < 3:
+                conn.execute("DO $$ BEGIN FOR i IN 1..150 LOOP BEGIN "
+                             "PERFORM retrain._log('chain_' || %s, NULL, 'chain_test', jsonb_build_object('i', i)); "
+                             "IF i = 75 THEN PERFORM pg_sleep(0.2); END IF; "
+                             "EXCEPTION WHEN raise_exception THEN NULL; END; END LOOP; END $$" % i)
+            else:
+                for k in range(150):
+                    conn.execute("SELECT retrain._log('chain_single', NULL, 'chain_test', jsonb_build_object('i', %s))",
+                                 (k,))
+
+    run_threads(4, appender)
+    with connect() as conn:
+        ok, bad, checked = conn.execute("SELECT * FROM retrain.verify_log()").fetchone()
+        assert ok, f"log chain broken at {bad} after {checked} rows"
+        ids = [r[0] for r in conn.execute("SELECT id FROM retrain.log WHERE id > %s ORDER BY id", (first,))]
+        assert ids == list(range(first + 1, first + 601)), (len(ids), ids[:3], ids[-3:])
+        head = conn.execute("SELECT last_id, last_hash FROM retrain.log_head").fetchone()
+        last = conn.execute("SELECT id, hash FROM retrain.log ORDER BY id DESC LIMIT 1").fetchone()
+        assert head == last, (head, last)
+
+
+def test_repeatable_read_append_never_forks_the_chain():
+    """A REPEATABLE READ transaction whose snapshot predates another's
+    append cannot append after it: it fails to serialise (40001)."""
+    with connect() as rr, connect() as other:
+        rr.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        rr.execute("SELECT count(*) FROM retrain.log")  # the snapshot is taken
+        other.execute("SELECT retrain._log('chain_rr', NULL, 'chain_test', '{}')")
+        expect_error(rr, "SELECT retrain._log('chain_rr', NULL, 'chain_test', '{}')", "40001")
+        rr.execute("ROLLBACK")
+        ok, bad, checked = other.execute("SELECT * FROM retrain.verify_log()").fetchone()
+        assert ok, f"log chain broken at {bad} after {checked} rows"
 
 
 run_suite(globals())

@@ -104,8 +104,9 @@ CREATE OR REPLACE FUNCTION @extschema@._log(model text, version text, event text
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    head @extschema@.log_head;
+    head_id bigint;
     new_id bigint;
+    prev_hash text;
     now_ timestamptz := clock_timestamp();
     actor_ name := @extschema@._actor();
     role_ name := @extschema@._acting_role();
@@ -115,17 +116,32 @@ BEGIN
     IF role_ <> actor_ THEN
         details := coalesce(details, '{}') || jsonb_build_object('role', role_);
     END IF;
-    -- appends are serialised on the head row until commit, so the chain
-    -- follows commit order; the row is made on first use (not by the
-    -- install script, so that a restored dump does not collide with it)
+    -- Appends are serialised by retrain's write lock (_begin_change) until
+    -- commit, so the chain follows commit order and the head read here is
+    -- the last one committed.  It is moved on only from the value read: a
+    -- guard (under REPEATABLE READ the read is the transaction's snapshot,
+    -- and the UPDATE of a head moved since fails to serialise).  One row
+    -- version per append, and no row lock besides the UPDATE's: a SELECT
+    -- ... FOR UPDATE of a row that another subtransaction of the same
+    -- transaction updated makes its locker a multixact that grows with
+    -- every append (run_checks() appends for every model, each in a
+    -- subtransaction: quadratic).  The row is made on first use (not by
+    -- the install script, so that a restored dump does not collide with
+    -- it).
     PERFORM @extschema@._begin_change();
-    INSERT INTO @extschema@.log_head VALUES (true, 0, repeat('0', 64)) ON CONFLICT DO NOTHING;
-    SELECT * INTO head FROM @extschema@.log_head FOR UPDATE;
-    new_id := head.last_id + 1;
-    h := @extschema@._log_hash(new_id, now_, model, version, event, actor_, coalesce(details, '{}'), head.last_hash);
+    LOOP
+        SELECT hd.last_id, hd.last_hash INTO head_id, prev_hash FROM @extschema@.log_head hd;
+        IF NOT FOUND THEN
+            INSERT INTO @extschema@.log_head VALUES (true, 0, repeat('0', 64)) ON CONFLICT DO NOTHING;
+            CONTINUE;
+        END IF;
+        new_id := head_id + 1;
+        h := @extschema@._log_hash(new_id, now_, model, version, event, actor_, coalesce(details, '{}'), prev_hash);
+        UPDATE @extschema@.log_head hd SET last_id = new_id, last_hash = h WHERE hd.last_id = head_id;
+        EXIT WHEN FOUND;
+    END LOOP;
     INSERT INTO @extschema@.log (id, at, model, version, event, actor, details, prev_hash, hash)
-    VALUES (new_id, now_, model, version, event, actor_, coalesce(details, '{}'), head.last_hash, h);
-    UPDATE @extschema@.log_head SET last_id = new_id, last_hash = h;
+    VALUES (new_id, now_, model, version, event, actor_, coalesce(details, '{}'), prev_hash, h);
     PERFORM @extschema@._notify_event(new_id, now_, model, version, event, actor_, coalesce(details, '{}'));
     RETURN new_id;
 END

@@ -45,9 +45,15 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.requests_id_seq', '');
 -- Of two priorities, the more urgent.
 CREATE OR REPLACE FUNCTION @extschema@._higher_priority(a text, b text)
     RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    -- plpgsql: planned once a session (a SQL function with SET is planned
+    -- at every call)
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN CASE WHEN 'high' IN (a, b) THEN 'high' WHEN 'normal' IN (a, b) THEN 'normal' ELSE 'low' END;
+END
+$$;
 COMMENT ON FUNCTION @extschema@._higher_priority(text, text) IS
     'The more urgent of two request priorities: high, normal, low (internal)';
 

@@ -505,9 +505,15 @@ COMMENT ON FUNCTION @extschema@.retire(text, text) IS
 -- 0.8200000000000001).  Casting float8 to numeric rounds just so.
 CREATE OR REPLACE FUNCTION @extschema@._decimal(figure jsonb)
     RETURNS numeric
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    -- plpgsql: planned once a session (a SQL function with SET is planned
+    -- at every call)
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN (figure #>> '{}')::pg_catalog.float8::numeric;
+END
+$$;
 COMMENT ON FUNCTION @extschema@._decimal(jsonb) IS
     'A jsonb figure rounded to 15 significant digits, as numeric, for comparisons with a policy''s thresholds (internal)';
 

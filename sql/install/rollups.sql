@@ -172,10 +172,22 @@ CREATE TABLE @extschema@.rollups (
     -- the latest prediction folded in: a bucket a window ends in is whole
     -- for it up to there
     last_predicted_at timestamptz,
+    -- the feature counts of the model's earlier buckets (those kept and
+    -- those dropped since): a window's counts are then the difference of
+    -- two rows' rather than the sum of every bucket's.  NULL until the
+    -- fold that wrote the row has made it (_prefix_features); a reader
+    -- adds the buckets up instead.
+    features_before jsonb,
     PRIMARY KEY (model, version, bucket_start)
 );
 COMMENT ON TABLE @extschema@.rollups IS
     'Per model, version and time bucket: counts and the aggregates'' serialized states of its predictions and their outcomes (internal state of the check cycle; rebuild_rollups() recomputes it)';
+COMMENT ON COLUMN @extschema@.rollups.features_before IS
+    'the feature counts of the earlier buckets of the model and version, as a running sum (NULL: not yet made)';
+-- the rows whose running sum is still to be made: few, and found at once
+CREATE INDEX rollups_features_unmade ON @extschema@.rollups (model, version, bucket_start)
+    WHERE features_before IS NULL;
+COMMENT ON INDEX @extschema@.rollups_features_unmade IS 'Rollup rows whose running sum of feature counts is still to be made';
 -- How far each model's rollups reach, and what they were made with: a
 -- change of bucket width, threshold, source or baseline starts them again.
 CREATE TABLE @extschema@.rollup_marks (
@@ -356,7 +368,7 @@ BEGIN
            decode(substr(r.confidence, 3), 'hex'), decode(substr(r.rank_state, 3), 'hex'), r.confusion,
            decode(substr(r.brier, 3), 'hex'), decode(substr(r.log_loss, 3), 'hex'), decode(substr(r.mae, 3), 'hex'),
            decode(substr(r.rmse, 3), 'hex'), decode(substr(r.latency, 3), 'hex'), r.errors, r.error_known,
-           r.bad_scores, r.features, r.last_predicted_at
+           r.bad_scores, r.features, r.last_predicted_at, NULL::jsonb
       FROM jsonb_to_recordset(states)
            AS r(bucket_start timestamptz, predictions bigint, invalid bigint, labelled bigint, confidence text,
                 rank_state text, confusion @extschema@.confusion, brier text, log_loss text, mae text, rmse text,
@@ -465,6 +477,93 @@ CREATE OR REPLACE FUNCTION @extschema@._sum_features(parts jsonb[])
 COMMENT ON FUNCTION @extschema@._sum_features(jsonb[]) IS
     'Feature counts of rollup rows added, feature by feature (internal)';
 
+-- The same over a window's buckets, row by row (no array of them built).
+CREATE OR REPLACE FUNCTION @extschema@._features_accum(internal, jsonb)
+    RETURNS internal LANGUAGE C IMMUTABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_features_accum';
+COMMENT ON FUNCTION @extschema@._features_accum(internal, jsonb) IS
+    'Transition function of _features_union: add a rollup row''s feature counts (internal)';
+CREATE OR REPLACE FUNCTION @extschema@._features_combine(internal, internal)
+    RETURNS internal LANGUAGE C IMMUTABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_features_combine';
+COMMENT ON FUNCTION @extschema@._features_combine(internal, internal) IS
+    'Combine function of _features_union (internal)';
+CREATE OR REPLACE FUNCTION @extschema@._features_serial(internal)
+    RETURNS bytea LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_features_serial';
+COMMENT ON FUNCTION @extschema@._features_serial(internal) IS
+    'Serial function of _features_union: the counts as a jsonb document''s bytes (internal)';
+CREATE OR REPLACE FUNCTION @extschema@._features_deserial(bytea, internal)
+    RETURNS internal LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_features_deserial';
+COMMENT ON FUNCTION @extschema@._features_deserial(bytea, internal) IS
+    'Deserial function of _features_union (internal)';
+CREATE OR REPLACE FUNCTION @extschema@._features_final(internal)
+    RETURNS jsonb LANGUAGE C IMMUTABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_features_final';
+COMMENT ON FUNCTION @extschema@._features_final(internal) IS
+    'Final function of _features_union: the counts as jsonb (internal)';
+CREATE OR REPLACE AGGREGATE @extschema@._features_union(features jsonb) (
+    SFUNC = @extschema@._features_accum, STYPE = internal, FINALFUNC = @extschema@._features_final,
+    FINALFUNC_MODIFY = READ_ONLY, COMBINEFUNC = @extschema@._features_combine,
+    SERIALFUNC = @extschema@._features_serial, DESERIALFUNC = @extschema@._features_deserial, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@._features_union(jsonb) IS
+    'Feature counts of rollup rows added, feature by feature, as _sum_features() adds them (internal)';
+
+-- The counts of one document less those of a part of it (C): a window's
+-- whole buckets from two running sums (rollups.features_before).
+CREATE OR REPLACE FUNCTION @extschema@._features_diff(total jsonb, part jsonb)
+    RETURNS jsonb
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_features_diff';
+COMMENT ON FUNCTION @extschema@._features_diff(jsonb, jsonb) IS
+    'Feature counts of rollup rows less those of a part of them, feature by feature; an error if the part counts more (internal)';
+
+-- The running sums of feature counts (features_before) made again, per
+-- model and version, from a bucket on: from the first bucket whose
+-- counts changed, or the first row that has none yet, whichever is
+-- earlier (no bucket given: the latter).  A row whose sum is right is not
+-- written.
+CREATE OR REPLACE FUNCTION @extschema@._prefix_features(models text[], versions text[], starts timestamptz[])
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    -- each row written found by its key, not by hashing every model's
+    SET enable_hashjoin = off
+    SET enable_mergejoin = off
+AS $$
+BEGIN
+    WITH s AS MATERIALIZED (
+        SELECT u.model, u.version,
+               least(u.start, (SELECT min(z.bucket_start) FROM @extschema@.rollups z
+                                WHERE z.model = u.model AND z.version = u.version
+                                  AND z.features_before IS NULL)) AS start
+          FROM unnest(models, versions, starts) u(model, version, start))
+    UPDATE @extschema@.rollups r
+       SET features_before = n.before
+      FROM (SELECT x.model, x.version, x.bucket_start,
+                   -- the sum up to the bucket before the first made again,
+                   -- then each bucket's counts
+                   @extschema@._sum_features(ARRAY[b.before_next, @extschema@._features_union(x.features) OVER (
+                       PARTITION BY x.model, x.version ORDER BY x.bucket_start
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)]) AS before
+              FROM s
+              -- each model's rows from the first made again, from the
+              -- primary key (OFFSET 0: not a join over every model's rows)
+              CROSS JOIN LATERAL (SELECT * FROM @extschema@.rollups x
+                                   WHERE x.model = s.model AND x.version = s.version AND x.bucket_start >= s.start
+                                  OFFSET 0) x
+              LEFT JOIN LATERAL (SELECT @extschema@._sum_features(ARRAY[p.features_before, p.features]) AS before_next
+                                   FROM @extschema@.rollups p
+                                  WHERE p.model = s.model AND p.version = s.version AND p.bucket_start < s.start
+                                  ORDER BY p.bucket_start DESC LIMIT 1) b ON true) n
+     WHERE r.model = n.model AND r.version = n.version AND r.bucket_start = n.bucket_start
+       AND r.features_before IS DISTINCT FROM n.before;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._prefix_features(text[], text[], timestamptz[]) IS
+    'Make the running sums of feature counts of rollup rows again, per model and version, from a bucket on (internal)';
+
 -- Add states to the rollups, merging into a bucket that has some.
 CREATE OR REPLACE FUNCTION @extschema@._add_rollups(parts @extschema@.rollups[])
     RETURNS integer
@@ -491,6 +590,11 @@ BEGIN
                            ELSE @extschema@._sum_features(ARRAY[r.features, excluded.features]) END,
            last_predicted_at = greatest(r.last_predicted_at, excluded.last_predicted_at);
     GET DIAGNOSTICS n = ROW_COUNT;
+    -- the running sums after each bucket whose feature counts grew (late
+    -- outcomes add none), and of the rows just made
+    PERFORM @extschema@._prefix_features(array_agg(x.model), array_agg(x.version), array_agg(x.start))
+       FROM (SELECT p.model, p.version, min(p.bucket_start) FILTER (WHERE p.features <> '{}') AS start
+               FROM unnest(parts) p GROUP BY 1, 2) x;
     RETURN n;
 END
 $$;
@@ -877,7 +981,8 @@ BEGIN
         -- the new predictions, with the outcomes known by the horizon
         EXECUTE format(
             'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
-            'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s '
+            'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s, '
+            'NULL::jsonb AS features_before '
             -- each model's new rows from its (model, logged_at) index, and
             -- each row's outcome from its key, whatever the planner
             -- expects of their number (OFFSET 0: not flattened into a join
@@ -897,7 +1002,8 @@ BEGIN
         -- the outcomes that arrived for predictions folded before
         EXECUTE format(
             'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
-            'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s '
+            'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s, '
+            'NULL::jsonb AS features_before '
             -- each model's outcomes logged or observed since, from its
             -- indexes (as above)
             '%s CROSS JOIN LATERAL (SELECT * FROM @extschema@.outcomes o '
@@ -967,6 +1073,12 @@ DECLARE
     -- not read costs, the ranking state most (every labelled score)
     want text[] := coalesce(parts, ARRAY['confidence', 'rank_state', 'confusion', 'brier', 'log_loss', 'mae', 'rmse',
                                          'latency', 'features']);
+    -- the whole buckets' feature counts from the running sums of their
+    -- first and last rows, when both have one
+    first_before jsonb;
+    last_before jsonb;
+    last_features jsonb;
+    whole_features jsonb;
 BEGIN
     full_ := CASE WHEN planned THEN @extschema@._planned_state_list(m.task, false, want)
                   ELSE @extschema@._state_list(m, version, mk.threshold, false, want) END;
@@ -1023,6 +1135,18 @@ BEGIN
                                               format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L '
                                                      'AND o.observed_at > %L', lo, hi, until, mk.outcomes_until), NULL) s);
     END IF;
+    IF lo < hi AND 'features' = ANY (want) THEN
+        SELECT r.features_before INTO first_before FROM @extschema@.rollups r
+         WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start >= lo AND r.bucket_start < hi
+         ORDER BY r.bucket_start LIMIT 1;
+        SELECT r.features_before, r.features INTO last_before, last_features FROM @extschema@.rollups r
+         WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start >= lo AND r.bucket_start < hi
+         ORDER BY r.bucket_start DESC LIMIT 1;
+        IF first_before IS NOT NULL AND last_before IS NOT NULL THEN
+            whole_features := @extschema@._features_diff(@extschema@._sum_features(ARRAY[last_before, last_features]),
+                                                         first_before);
+        END IF;
+    END IF;
     SELECT m.name, _rollup_sum.version, since, coalesce(sum(p.predictions), 0), coalesce(sum(p.invalid), 0),
            coalesce(sum(p.labelled), 0),
            @extschema@._loss_union(p.confidence) FILTER (WHERE 'confidence' = ANY (want)),
@@ -1036,14 +1160,16 @@ BEGIN
            coalesce(sum(p.errors), 0), coalesce(sum(p.error_known), 0), coalesce(sum(p.bad_scores), 0),
            -- (no test of each bucket's counts for '{}': that would
            -- decompress them once more)
-           nullif(@extschema@._sum_features(array_agg(p.features) FILTER (WHERE 'features' = ANY (want))), '{}')
+           nullif(@extschema@._sum_features(ARRAY[whole_features, @extschema@._features_union(p.features)
+                      FILTER (WHERE 'features' = ANY (want) AND NOT (p.whole AND whole_features IS NOT NULL))]), '{}'),
+           NULL::jsonb
       INTO result
-      FROM (SELECT * FROM @extschema@.rollups r
+      FROM (SELECT *, true AS whole FROM @extschema@.rollups r
              WHERE r.model = m.name AND r.version = _rollup_sum.version AND r.bucket_start >= lo AND r.bucket_start < hi
             UNION ALL
-            SELECT * FROM @extschema@._states(m, version, full_, rows_, edges, NULL, times, mk.threshold)
+            SELECT *, false FROM @extschema@._states(m, version, full_, rows_, edges, NULL, times, mk.threshold)
             UNION ALL
-            SELECT * FROM unnest(late)) p;
+            SELECT *, false FROM unnest(late)) p;
     RETURN result;
 END
 $$;
@@ -1053,11 +1179,17 @@ COMMENT ON FUNCTION @extschema@._rollup_sum(@extschema@.models, text, timestampt
 -- The rollup column a metric is merged from.
 CREATE OR REPLACE FUNCTION @extschema@._metric_state(metric text)
     RETURNS text
-    LANGUAGE sql IMMUTABLE
+    -- plpgsql: planned once a session (a SQL function with SET is planned
+    -- at every call)
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN CASE WHEN metric = 'auc' THEN 'rank_state'
                 WHEN metric IN ('f1', 'precision', 'recall', 'accuracy') THEN 'confusion'
                 ELSE metric END;
+END
+$$;
 COMMENT ON FUNCTION @extschema@._metric_state(text) IS 'The rollup column a metric is merged from (internal)';
 
 -- A metric of the rows whose states s holds (a sum of rollups), as the
@@ -1257,6 +1389,9 @@ BEGIN
         IF lo < hi THEN
             DELETE FROM @extschema@.rollups r
              WHERE r.model = m.name AND r.bucket_start >= lo AND r.bucket_start < hi;
+            -- the running sums of the buckets after are made again below
+            UPDATE @extschema@.rollups r SET features_before = NULL
+             WHERE r.model = m.name AND r.bucket_start >= hi AND r.features_before IS NOT NULL;
             FOR v IN SELECT mv.version FROM @extschema@.model_versions mv WHERE mv.model = m.name LOOP
                 n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
                     @extschema@._state_list(m, v, mk.threshold, false),
@@ -1267,6 +1402,8 @@ BEGIN
                             THEN format(' AND coalesce(p.logged_at, ''-infinity'') <= %L', mk.computed_until) ELSE '' END,
                     mk.bucket) s));
             END LOOP;
+            PERFORM @extschema@._prefix_features(array_agg(m.name), array_agg(mv.version), array_agg(NULL::timestamptz))
+               FROM @extschema@.model_versions mv WHERE mv.model = m.name;
         END IF;
     END IF;
     PERFORM @extschema@._log(m.name, NULL, 'rollups_rebuilt',

@@ -233,11 +233,17 @@ COMMENT ON FUNCTION @extschema@._metric_expression(text, pg_catalog.float8) IS
 -- is neither.
 CREATE OR REPLACE FUNCTION @extschema@._valid_row(task text)
     RETURNS text
-    LANGUAGE sql IMMUTABLE
+    -- plpgsql: planned once a session (a SQL function with SET is planned
+    -- at every call)
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN CASE task WHEN 'binary_classification' THEN '(p.score >= 0 AND p.score <= 1)'
                      ELSE '(p.score > ''-Infinity'' AND p.score < ''Infinity'' '
                           'AND (o.actual IS NULL OR (o.actual > ''-Infinity'' AND o.actual < ''Infinity'')))' END;
+END
+$$;
 COMMENT ON FUNCTION @extschema@._valid_row(text) IS
     'The condition on p (predictions) and o (outcomes) under which a row''s score and outcome are ones the metrics can take (internal)';
 
@@ -246,10 +252,16 @@ COMMENT ON FUNCTION @extschema@._valid_row(text) IS
 -- metric can take is the labeller's fault, not the version's.
 CREATE OR REPLACE FUNCTION @extschema@._valid_score(task text)
     RETURNS text
-    LANGUAGE sql IMMUTABLE
+    -- plpgsql: planned once a session (a SQL function with SET is planned
+    -- at every call)
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN CASE task WHEN 'binary_classification' THEN '(p.score >= 0 AND p.score <= 1)'
                      ELSE '(p.score > ''-Infinity'' AND p.score < ''Infinity'')' END;
+END
+$$;
 COMMENT ON FUNCTION @extschema@._valid_score(text) IS
     'The condition on p (predictions) under which a score is one the metrics can take (internal)';
 

@@ -285,10 +285,22 @@ CREATE TABLE @extschema@.rollups (
     -- the latest prediction folded in: a bucket a window ends in is whole
     -- for it up to there
     last_predicted_at timestamptz,
+    -- the feature counts of the model's earlier buckets (those kept and
+    -- those dropped since): a window's counts are then the difference of
+    -- two rows' rather than the sum of every bucket's.  NULL until the
+    -- fold that wrote the row has made it (_prefix_features); a reader
+    -- adds the buckets up instead.
+    features_before jsonb,
     PRIMARY KEY (model, version, bucket_start)
 );
 COMMENT ON TABLE @extschema@.rollups IS
     'Per model, version and time bucket: counts and the aggregates'' serialized states of its predictions and their outcomes (internal state of the check cycle; rebuild_rollups() recomputes it)';
+COMMENT ON COLUMN @extschema@.rollups.features_before IS
+    'the feature counts of the earlier buckets of the model and version, as a running sum (NULL: not yet made)';
+-- the rows whose running sum is still to be made: few, and found at once
+CREATE INDEX rollups_features_unmade ON @extschema@.rollups (model, version, bucket_start)
+    WHERE features_before IS NULL;
+COMMENT ON INDEX @extschema@.rollups_features_unmade IS 'Rollup rows whose running sum of feature counts is still to be made';
 -- How far each model's rollups reach, and what they were made with: a
 -- change of bucket width, threshold, source or baseline starts them again.
 CREATE TABLE @extschema@.rollup_marks (
