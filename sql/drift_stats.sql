@@ -73,6 +73,18 @@ SELECT retrain.psi('{1, NULL}'::float8[], '{1, 2}');
 SELECT retrain.psi('{}'::float8[], '{}');
 SELECT retrain.psi('{1, 2}'::float8[], '{1, 2}', 0);
 SELECT retrain.psi('{1, 2}'::float8[], '{1, 2}', 'NaN');
+-- The drift trigger's PSI of a numeric feature from its jsonb figures: the
+-- window's counts end with the missing values', which PSI leaves out;
+-- nothing counted, no PSI.
+SELECT retrain._counts_psi('[0.25, 0.25, 0.25, 0.25]', '[2, 3, 2, 3, 40]')
+         = retrain.psi('{0.25, 0.25, 0.25, 0.25}'::float8[], '{2, 3, 2, 3}') AS as_psi,
+       retrain._counts_psi('[0.5, 0.5]', '[0, 0, 7]') IS NULL AS none_counted,
+       retrain._counts_psi('[]', '[]') IS NULL AS nothing,
+       retrain._counts_psi(NULL, '[1, 0]') IS NULL AS null_input;
+SELECT retrain._counts_psi('[1, 2]', '[1, 2, 3, 0]');
+SELECT retrain._counts_psi('[1, -2]', '[1, 2, 0]');
+SELECT retrain._counts_psi('{"a": 1}', '[1, 2, 0]');
+SELECT retrain._counts_psi('[1, 2]', '[1, "x", 0]');
 
 -- The psi aggregate bins current values against stored edges and expected
 -- proportions: the same as psi of their histogram.

@@ -160,6 +160,15 @@ CREATE OR REPLACE FUNCTION @extschema@.psi(expected pg_catalog.float8[], actual 
 COMMENT ON FUNCTION @extschema@.psi(pg_catalog.float8[], pg_catalog.float8[], pg_catalog.float8) IS
     'Population stability index sum((a - e) ln(a / e)) of two distributions (counts or proportions); empty buckets count epsilon';
 
+-- The drift trigger's PSI of a numeric feature from jsonb (C): the
+-- baseline's expected distribution and a window's counts, which end with
+-- the missing values' count.
+CREATE OR REPLACE FUNCTION @extschema@._counts_psi(expected jsonb, counts jsonb)
+    RETURNS pg_catalog.float8 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'retrain_counts_psi';
+COMMENT ON FUNCTION @extschema@._counts_psi(jsonb, jsonb) IS
+    'PSI of a baseline''s expected distribution and a window''s counts (JSON arrays, the counts ending with the missing values), NULL when no value was counted (internal)';
+
 CREATE OR REPLACE FUNCTION @extschema@.js_distance(expected pg_catalog.float8[], actual pg_catalog.float8[],
                                         base pg_catalog.float8 DEFAULT NULL)
     RETURNS pg_catalog.float8 LANGUAGE C IMMUTABLE PARALLEL SAFE

@@ -503,7 +503,6 @@ CREATE OR REPLACE FUNCTION @extschema@._trigger_drift(settings jsonb, figures js
 AS $$
 DECLARE
     f jsonb;
-    actual float8[];
     psi float8;
     psis float8[] := '{}';
     by_feature jsonb := '{}';
@@ -519,12 +518,9 @@ BEGIN
     FOR f IN SELECT * FROM jsonb_array_elements(figures->'drift') LOOP
         psi := NULL;
         IF f->>'kind' = 'numeric' AND jsonb_typeof(f->'counts') = 'array' AND jsonb_typeof(f->'expected') = 'array' THEN
-            -- the counts end with the missing values' count, which PSI leaves out
-            actual := ARRAY(SELECT c::float8 FROM jsonb_array_elements_text(f->'counts') WITH ORDINALITY AS e(c, o) ORDER BY o);
-            actual := actual[1:cardinality(actual) - 1];
-            IF (SELECT sum(c) FROM unnest(actual) c) > 0 THEN
-                psi := @extschema@.psi(ARRAY(SELECT e::float8 FROM jsonb_array_elements_text(f->'expected') e), actual);
-            END IF;
+            -- the counts end with the missing values' count, which PSI
+            -- leaves out; none counted, no PSI
+            psi := @extschema@._counts_psi(f->'expected', f->'counts');
         ELSIF f->>'kind' = 'categorical' AND jsonb_typeof(f->'counts') = 'object'
               AND jsonb_typeof(f->'categories') = 'object' THEN
             psi := @extschema@.psi(f->'categories', f->'counts');
