@@ -76,6 +76,24 @@ retrain_epsilon_arg(FunctionCallInfo fcinfo, int argno)
 	return epsilon;
 }
 
+/* PSI of two arrays of counts or proportions, each checked first. */
+static double
+psi_checked(FunctionCallInfo fcinfo, const double *expected, int ne, const double *actual, int na,
+			const char *actual_name, double epsilon)
+{
+	double		etotal;
+	double		atotal;
+
+	if (ne != na)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: expected has %d elements but %s has %d",
+						retrain_func_name(fcinfo), ne, actual_name, na)));
+	etotal = retrain_check_distribution(fcinfo, expected, ne, "expected");
+	atotal = retrain_check_distribution(fcinfo, actual, na, actual_name);
+	return retrain_psi_of(expected, etotal, actual, atotal, ne, epsilon);
+}
+
 /* psi(expected float8[], actual float8[], epsilon float8 DEFAULT 0.0001) */
 PG_FUNCTION_INFO_V1(retrain_psi_arrays);
 Datum
@@ -85,18 +103,8 @@ retrain_psi_arrays(PG_FUNCTION_ARGS)
 	int			na;
 	const double *expected = retrain_float8_array_arg(fcinfo, 0, "expected", &ne);
 	const double *actual = retrain_float8_array_arg(fcinfo, 1, "actual", &na);
-	double		epsilon = retrain_epsilon_arg(fcinfo, 2);
-	double		etotal;
-	double		atotal;
 
-	if (ne != na)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: expected has %d elements but actual has %d",
-						retrain_func_name(fcinfo), ne, na)));
-	etotal = retrain_check_distribution(fcinfo, expected, ne, "expected");
-	atotal = retrain_check_distribution(fcinfo, actual, na, "actual");
-	PG_RETURN_FLOAT8(retrain_psi_of(expected, etotal, actual, atotal, ne, epsilon));
+	PG_RETURN_FLOAT8(psi_checked(fcinfo, expected, ne, actual, na, "actual", retrain_epsilon_arg(fcinfo, 2)));
 }
 
 /* The numbers of a JSON array, as ->> and ::float8 read each. */
@@ -146,22 +154,13 @@ retrain_counts_psi(PG_FUNCTION_ARGS)
 	const double *expected = jsonb_numbers(fcinfo, PG_GETARG_JSONB_P(0), "expected", &ne);
 	const double *actual = jsonb_numbers(fcinfo, PG_GETARG_JSONB_P(1), "counts", &na);
 	double		counted = 0;
-	double		etotal;
-	double		atotal;
 
 	na--;						/* the missing values */
 	for (int i = 0; i < na; i++)
 		counted += actual[i];
 	if (na <= 0 || !(counted > 0))
 		PG_RETURN_NULL();
-	if (ne != na)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: expected has %d elements but counts has %d besides the missing values",
-						retrain_func_name(fcinfo), ne, na)));
-	etotal = retrain_check_distribution(fcinfo, expected, ne, "expected");
-	atotal = retrain_check_distribution(fcinfo, actual, na, "counts");
-	PG_RETURN_FLOAT8(retrain_psi_of(expected, etotal, actual, atotal, na, PSI_DEFAULT_EPSILON));
+	PG_RETURN_FLOAT8(psi_checked(fcinfo, expected, ne, actual, na, "counts", PSI_DEFAULT_EPSILON));
 }
 
 /*
