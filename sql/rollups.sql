@@ -211,6 +211,9 @@ UPDATE retrain.rollups SET features_before = NULL WHERE model = 'ru' AND bucket_
 SELECT pg_temp.same('2026-06-03 18:47+00', 'auc') AS same_without_a_sum;
 SELECT retrain.rebuild_rollups('ru') >= 0 AS all_rebuilt;
 SELECT pairs, add_up, not_made FROM pg_temp.running_sums;
+-- nothing to make them for: nothing done
+SELECT retrain._prefix_features(NULL, NULL, NULL) AS nothing_given,
+       retrain._prefix_features('{nosuch}', '{v1}', '{2026-01-01 00:00+00}') AS unknown_model;
 SELECT retrain.rebuild_rollups('ru', '2026-06-03', '2026-06-02');
 SELECT retrain.rebuild_rollups('nosuch');
 SELECT retrain.rebuild_rollups(NULL);
@@ -439,6 +442,14 @@ SELECT retrain._read_planned('SELECT to_jsonb(count(*)) FROM retrain.predictions
          = retrain._read_planned('SELECT to_jsonb($1[1])', ARRAY['2026-01-01 00:00+00'::timestamptz], NULL, NULL, NULL, NULL, NULL, NULL)
          AS kept_plan_same,
        retrain._read_planned('SELECT NULL::jsonb', '{}', NULL, NULL, NULL, NULL, NULL, NULL) IS NULL AS null_value;
+-- more texts than are kept (64): the next one empties the cache, and each
+-- read still answers, one read before it included
+SELECT bool_and(retrain._read_planned(format('SELECT to_jsonb(%s + cardinality($1))', i),
+                                      ARRAY[now(), now()], NULL, NULL, NULL, NULL, NULL, NULL)
+                = to_jsonb(i + 2)) AS all_answered
+  FROM generate_series(1, 70) i;
+SELECT retrain._read_planned('SELECT to_jsonb(1 + cardinality($1))', ARRAY[now(), now(), now()],
+                             NULL, NULL, NULL, NULL, NULL, NULL) AS read_again;
 SELECT retrain._read_planned(NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL);
 SELECT retrain._read_planned('SELECT 1', '{}', NULL, NULL, NULL, NULL, NULL, NULL);
 SELECT retrain._read_planned('SELECT FROM nowhere', '{}', NULL, NULL, NULL, NULL, NULL, NULL);

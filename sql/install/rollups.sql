@@ -528,37 +528,42 @@ CREATE OR REPLACE FUNCTION @extschema@._prefix_features(models text[], versions 
     RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
-    -- each row written found by its key, not by hashing every model's
-    SET enable_hashjoin = off
-    SET enable_mergejoin = off
 AS $$
+DECLARE
+    w record;
 BEGIN
-    WITH s AS MATERIALIZED (
-        SELECT u.model, u.version,
-               least(u.start, (SELECT min(z.bucket_start) FROM @extschema@.rollups z
-                                WHERE z.model = u.model AND z.version = u.version
-                                  AND z.features_before IS NULL)) AS start
-          FROM unnest(models, versions, starts) u(model, version, start))
-    UPDATE @extschema@.rollups r
-       SET features_before = n.before
-      FROM (SELECT x.model, x.version, x.bucket_start,
-                   -- the sum up to the bucket before the first made again,
-                   -- then each bucket's counts
-                   @extschema@._sum_features(ARRAY[b.before_next, @extschema@._features_union(x.features) OVER (
-                       PARTITION BY x.model, x.version ORDER BY x.bucket_start
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)]) AS before
-              FROM s
-              -- each model's rows from the first made again, from the
-              -- primary key (OFFSET 0: not a join over every model's rows)
-              CROSS JOIN LATERAL (SELECT * FROM @extschema@.rollups x
-                                   WHERE x.model = s.model AND x.version = s.version AND x.bucket_start >= s.start
-                                  OFFSET 0) x
-              LEFT JOIN LATERAL (SELECT @extschema@._sum_features(ARRAY[p.features_before, p.features]) AS before_next
-                                   FROM @extschema@.rollups p
-                                  WHERE p.model = s.model AND p.version = s.version AND p.bucket_start < s.start
-                                  ORDER BY p.bucket_start DESC LIMIT 1) b ON true) n
-     WHERE r.model = n.model AND r.version = n.version AND r.bucket_start = n.bucket_start
-       AND r.features_before IS DISTINCT FROM n.before;
+    -- each model's rows from the first made again, from the primary key
+    -- (LATERAL ... OFFSET 0: never a join over every model's rows), and
+    -- each written by its key, one by one: a join of the rows to write
+    -- with the table could be planned as a scan of every model's rollups
+    FOR w IN
+        WITH s AS MATERIALIZED (
+            SELECT u.model, u.version,
+                   least(u.start, (SELECT min(z.bucket_start) FROM @extschema@.rollups z
+                                    WHERE z.model = u.model AND z.version = u.version
+                                      AND z.features_before IS NULL)) AS start
+              FROM unnest(models, versions, starts) u(model, version, start))
+        SELECT r.model, r.version, r.bucket_start,
+               -- the sum up to the bucket before the first made again,
+               -- then each bucket's counts
+               @extschema@._sum_features(ARRAY[b.before_next, @extschema@._features_union(r.features) OVER (
+                   PARTITION BY r.model, r.version ORDER BY r.bucket_start
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)]) AS before,
+               r.features_before AS was
+          FROM s
+          CROSS JOIN LATERAL (SELECT * FROM @extschema@.rollups y
+                               WHERE y.model = s.model AND y.version = s.version AND y.bucket_start >= s.start
+                              OFFSET 0) r
+          LEFT JOIN LATERAL (SELECT @extschema@._sum_features(ARRAY[p.features_before, p.features]) AS before_next
+                               FROM @extschema@.rollups p
+                              WHERE p.model = s.model AND p.version = s.version AND p.bucket_start < s.start
+                              ORDER BY p.bucket_start DESC LIMIT 1) b ON true
+    LOOP
+        IF w.was IS DISTINCT FROM w.before THEN
+            UPDATE @extschema@.rollups r SET features_before = w.before
+             WHERE r.model = w.model AND r.version = w.version AND r.bucket_start = w.bucket_start;
+        END IF;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._prefix_features(text[], text[], timestamptz[]) IS
