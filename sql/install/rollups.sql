@@ -944,12 +944,13 @@ DECLARE
     t_keeps timestamptz[];
     t_thresholds pg_catalog.float8[];
     t_widths interval[];
-    -- per model and version, the arguments of _feature_histograms, as
-    -- _feature_spec() gives them
-    spec text := 'LEFT JOIN (SELECT v.model, v.version, f.names, f.edges, f.ends '
-                 '             FROM @extschema@.model_versions v, @extschema@._feature_spec(v.model, v.version) f '
-                 '            WHERE v.model = ANY ($1)) fs '
-                 'ON fs.model = p.model AND fs.version = p.version ';
+    -- each model's registered versions (those a fold of the model alone
+    -- reads), with the arguments of _feature_histograms as _feature_spec()
+    -- gives them: per model, once (joined to the rows instead, the planner
+    -- may make them again for every model: a million calls for 1,000)
+    spec text := 'CROSS JOIN LATERAL (SELECT v.version, f.names, f.edges, f.ends '
+                 '                    FROM @extschema@.model_versions v, @extschema@._feature_spec(v.model, v.version) f '
+                 '                   WHERE v.model = x.model OFFSET 0) fs ';
     n integer := 0;
 BEGIN
     WITH candidates AS MATERIALIZED (
@@ -992,10 +993,10 @@ BEGIN
             -- each row's outcome from its key, whatever the planner
             -- expects of their number (OFFSET 0: not flattened into a join
             -- it could choose to run as a scan of the whole log)
-            '%s CROSS JOIN LATERAL (SELECT * FROM @extschema@.predictions p '
-            '                       WHERE p.model = x.model AND p.logged_at > x.after AND p.logged_at <= x.upto '
-            '                         AND p.predicted_at >= x.keep OFFSET 0) p '
-            '%s LEFT JOIN LATERAL (SELECT * FROM @extschema@.outcomes o '
+            '%s %s CROSS JOIN LATERAL (SELECT * FROM @extschema@.predictions p '
+            '                          WHERE p.model = x.model AND p.version = fs.version AND p.logged_at > x.after '
+            '                            AND p.logged_at <= x.upto AND p.predicted_at >= x.keep OFFSET 0) p '
+            'LEFT JOIN LATERAL (SELECT * FROM @extschema@.outcomes o '
             '                      WHERE o.prediction_id = p.id AND o.model = p.model AND o.observed_at <= x.upto '
             '                        AND coalesce(o.logged_at, ''-infinity'') <= x.upto OFFSET 0) o ON true '
             'GROUP BY 1, 2, 3) s))',
