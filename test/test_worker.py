@@ -41,10 +41,17 @@ def test_worker_lifecycle():
             wait_for("a request made by the worker",
                      lambda: scalar(conn, "SELECT count(*) FROM retrain.requests WHERE model = 'w'"))
             assert scalar(conn, "SELECT requested_by FROM retrain.requests WHERE model = 'w'") == "postgres"
-            # and kept what it decided, naming the request
-            assert conn.execute("SELECT trigger, fired, request_id FROM retrain.check_results_latest "
-                                "WHERE model = 'w'").fetchall() == [
-                ("schedule", True, scalar(conn, "SELECT id FROM retrain.requests WHERE model = 'w'"))]
+            # and kept what it decided, naming the request (a later cycle,
+            # which may already have run, finds this week's occurrence fired
+            # and keeps that it did not fire again)
+            request = scalar(conn, "SELECT id FROM retrain.requests WHERE model = 'w'")
+            results = conn.execute("SELECT trigger, fired, request_id, detail->>'occurrence', "
+                                   "detail->>'last_fired' FROM retrain.check_results "
+                                   "WHERE model = 'w' ORDER BY id").fetchall()
+            occurrence = results[0][3]
+            assert results[0] == ("schedule", True, request, occurrence, None), results
+            assert occurrence is not None, results
+            assert all(r == ("schedule", False, None, occurrence, occurrence) for r in results[1:]), results
 
             # SIGHUP: switched off, no more cycles; switched on, cycles again
             conn.execute("ALTER SYSTEM SET retrain.worker_enabled = off")
