@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 
 #include "libpq/pqformat.h"
@@ -701,65 +702,218 @@ retrain_quantile_edges_final(PG_FUNCTION_ARGS)
 }
 
 /*
- * _as_float8(text): a feature value read from jsonb or a wide source as
- * float8, NULL when it is not a decimal number, so that a string in a
- * numeric feature counts as missing instead of failing the check.  Accepted:
- * optional blanks and sign, digits with an optional point (or a point and
- * digits), an optional exponent of at most three digits, or NaN, Inf,
- * Infinity in any case.  Hexadecimal forms, which strtod() would take, are
- * not numbers here; neither is a value beyond float8's range (NULL, not an
- * error).  It runs once per feature and prediction in every drift figure,
- * so it is C rather than a regular expression.
+ * Powers of ten that a double holds exactly (10^22 is the last: 5^22 still
+ * fits in 53 bits).
+ */
+static const double exact_tens[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
+/*
+ * What decimal_syntax() learns of a number on the way: its significant
+ * digits as an integer (while they fit), and the power of ten they are
+ * scaled by.  Zeros after the first significant digit wait in pending until
+ * a digit other than zero follows: trailing zeros (numeric's output writes
+ * 1.5e25 as 15 followed by 24 zeros) only scale the digits.
+ */
+typedef struct Decimal
+{
+	uint64		digits;
+	int			significant;	/* in digits; more than 19: too many */
+	int			pending;		/* zeros read and not yet in digits */
+	int			scale;			/* the value is digits * 10^scale */
+	bool		negative;
+	bool		special;		/* NaN or Infinity: strtod()'s to read */
+} Decimal;
+
+static pg_attribute_always_inline void
+decimal_digit(Decimal *d, char c, bool fraction)
+{
+	if (c == '0')
+	{
+		/*
+		 * a leading zero after the point moves the digits one place down; a
+		 * zero after a significant digit waits, and if it is before the
+		 * point scales the digits one place up meanwhile
+		 */
+		if (d->significant == 0 ? fraction : !fraction)
+			d->scale += fraction ? -1 : 1;
+		if (d->significant > 0)
+			d->pending++;
+		return;
+	}
+	/* the zeros were digits after all: as many places less of scaling */
+	if (d->significant + d->pending + 1 > 19)
+	{
+		/* 19 digits never overflow 64 bits; more are strtod()'s to read */
+		d->significant = 20;
+		return;
+	}
+	for (; d->pending > 0; d->pending--)
+	{
+		d->digits *= 10;
+		d->significant++;
+		d->scale--;
+	}
+	d->digits = d->digits * 10 + (c - '0');
+	d->significant++;
+	if (fraction)
+		d->scale--;
+}
+
+/* isdigit() in every locale, without its table */
+#define DECIMAL_DIGIT(c) ((c) >= '0' && (c) <= '9')
+
+/*
+ * Whether s is a decimal number _as_float8 accepts: optional blanks and
+ * sign, digits with an optional point (or a point and digits), an optional
+ * exponent of at most three digits, or NaN, Inf, Infinity in any case.
  */
 static bool
-decimal_syntax(const char *s, int len)
+decimal_syntax(const char *s, int len, Decimal *d)
 {
 	int			i = 0;
 	int			digits = 0;
 
+	memset(d, 0, sizeof(Decimal));
 	while (i < len && isspace((unsigned char) s[i]))
 		i++;
 	while (len > i && isspace((unsigned char) s[len - 1]))
 		len--;
 	if (i < len && (s[i] == '+' || s[i] == '-'))
-		i++;
-	if (len - i == 3 && pg_strncasecmp(s + i, "nan", 3) == 0)
-		return true;
-	if ((len - i == 3 && pg_strncasecmp(s + i, "inf", 3) == 0) ||
+		d->negative = s[i++] == '-';
+	if ((len - i == 3 && pg_strncasecmp(s + i, "nan", 3) == 0) ||
+		(len - i == 3 && pg_strncasecmp(s + i, "inf", 3) == 0) ||
 		(len - i == 8 && pg_strncasecmp(s + i, "infinity", 8) == 0))
+	{
+		d->special = true;
 		return true;
-	for (; i < len && isdigit((unsigned char) s[i]); i++)
-		digits++;
+	}
+	for (; i < len && DECIMAL_DIGIT(s[i]); i++, digits++)
+		decimal_digit(d, s[i], false);
 	if (i < len && s[i] == '.')
-		for (i++; i < len && isdigit((unsigned char) s[i]); i++)
-			digits++;
+		for (i++; i < len && DECIMAL_DIGIT(s[i]); i++, digits++)
+			decimal_digit(d, s[i], true);
 	if (digits == 0)
 		return false;
 	if (i < len && (s[i] == 'e' || s[i] == 'E'))
 	{
 		int			exp_digits = 0;
+		int			exponent = 0;
+		bool		exp_negative = false;
 
 		i++;
 		if (i < len && (s[i] == '+' || s[i] == '-'))
-			i++;
-		for (; i < len && isdigit((unsigned char) s[i]); i++)
-			exp_digits++;
+			exp_negative = s[i++] == '-';
+		for (; i < len && DECIMAL_DIGIT(s[i]); i++, exp_digits++)
+			exponent = exponent * 10 + (s[i] - '0');
 		if (exp_digits < 1 || exp_digits > 3)
 			return false;
+		d->scale += exp_negative ? -exponent : exponent;
 	}
 	return i == len;
 }
 
+/*
+ * The value of a number of at most 15 significant digits (below 2^53) with
+ * a power of ten between -22 and 22, without strtod(): both are exact
+ * doubles, so one multiplication or division rounds once, to the nearest,
+ * as strtod() does (Clinger's fast path).  It runs for every feature of
+ * every prediction folded, where strtod()'s arbitrary precision was most of
+ * the cost.  Where intermediate results may be kept wider than a double
+ * (FLT_EVAL_METHOD other than 0), strtod() reads every number.
+ */
+static bool
+decimal_fast_value(const Decimal *d, double *value)
+{
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+	double		v;
+
+	if (d->special || d->significant > 15 || d->scale < -22 || d->scale > 22)
+		return false;
+	v = (double) d->digits;
+	v = d->scale < 0 ? v / exact_tens[-d->scale] : v * exact_tens[d->scale];
+	*value = d->negative ? -v : v;
+	return true;
+#else
+	return false;
+#endif
+}
+
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0 && defined(LDBL_MANT_DIG) && LDBL_MANT_DIG == 64 && \
+	(defined(__x86_64__) || defined(__i386__))
+
+/* Powers of ten that x87's 64-bit significand holds exactly (5^27 < 2^64). */
+static const long double exact_tens_wide[] = {
+	1e0L, 1e1L, 1e2L, 1e3L, 1e4L, 1e5L, 1e6L, 1e7L, 1e8L, 1e9L, 1e10L,
+	1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L,
+	1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L
+};
+
+/*
+ * The value of a number of 16 to 19 significant digits, as float8's output
+ * writes most values (17 digits), where x87's long double has a 64-bit
+ * significand: the digits and the power of ten (up to 27) are exact there,
+ * so their quotient or product q is the exact value rounded once to 64
+ * bits, within half a unit of its last bit.  Rounding q to a double gives
+ * the exact value rounded to the nearest double unless a midpoint between
+ * two doubles lies within that half unit: then the 11 bits a double drops
+ * are 0x400 or next to it, and strtod() decides.  (With the x87 precision
+ * set to 53 bits, q is the exact value rounded once to a double and those
+ * bits are 0: right too.)  Values here are far from a double's smallest and
+ * largest: at least 10^-27, at most 10^46.
+ */
+static bool
+decimal_wide_value(const Decimal *d, double *value)
+{
+	long double q;
+	uint64		significand;
+
+	if (d->special || d->significant > 19 || d->scale < -27 || d->scale > 27)
+		return false;
+	q = (long double) d->digits;
+	q = d->scale < 0 ? q / exact_tens_wide[-d->scale] : q * exact_tens_wide[d->scale];
+	/* x87's format keeps the 64 bits of the significand first, explicitly */
+	memcpy(&significand, &q, sizeof(significand));
+	if ((significand & 0x7FF) >= 0x3FF && (significand & 0x7FF) <= 0x401)
+		return false;
+	*value = d->negative ? -(double) q : (double) q;
+	return true;
+}
+
+#else
+
+static bool
+decimal_wide_value(const Decimal *d, double *value)
+{
+	return false;
+}
+
+#endif
+
+/*
+ * _as_float8(text): a feature value read from jsonb or a wide source as
+ * float8, false when it is not a decimal number (decimal_syntax), so that a
+ * string in a numeric feature counts as missing instead of failing the
+ * check.  Hexadecimal forms, which strtod() would take, are not numbers
+ * here; neither is a value beyond float8's range (false, not an error).  It
+ * runs once per feature and prediction in every drift figure, so it is C
+ * rather than a regular expression.
+ */
 bool
 retrain_parse_float8(const char *s, int len, double *value)
 {
+	Decimal		d;
 	char		buf[64];
 	char	   *copy;
 	char	   *end;
 	double		v;
 
-	if (!decimal_syntax(s, len))
+	if (!decimal_syntax(s, len, &d))
 		return false;
+	if (decimal_fast_value(&d, value) || decimal_wide_value(&d, value))
+		return true;
 	/* strtod() wants a terminated string; most values fit the buffer */
 	copy = len < (int) sizeof(buf) ? buf : palloc(len + 1);
 	memcpy(copy, s, len);

@@ -211,6 +211,64 @@ def test_ks_pvalue_against_scipy():
     assert not problems, f"{len(problems)} of {len(cases)} differ, e.g. {problems[:3]}"
 
 
+def decimal_strings(rng):
+    """Decimal numbers as features arrive: float8's and Python's shortest
+    output (up to 17 digits), rounded decimals, trailing and leading zeros,
+    exponents around the 10^22 and 10^27 that exact reading stops at, and
+    16 to 19 digits within a hair of a midpoint between two doubles (where
+    reading them twice rounds them wrong)."""
+    from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal, localcontext
+    out = []
+    with localcontext() as ctx:
+        ctx.prec = 80
+        for i in range(40000):
+            x = float(rng.uniform(0, 2)) * 10.0 ** int(rng.integers(-30, 30))
+            if x == 0:
+                continue
+            mid = (Decimal(x) + Decimal(math.nextafter(x, math.inf))) / 2
+            for digits in (16, 17, 18, 19):
+                for rounding in (ROUND_DOWN, ROUND_UP, ROUND_HALF_EVEN):
+                    q = mid.quantize(Decimal(1).scaleb(mid.adjusted() - digits + 1), rounding=rounding)
+                    out.append(format(q, "e" if i % 2 else "f"))
+            out += [repr(x), repr(-x), f"{x:.15g}", f"{x:.12e}", f"{round(x, 6)}",
+                    f"{int(rng.integers(0, 10 ** 15))}e{int(rng.integers(-30, 31))}",
+                    f"-00{int(rng.integers(0, 10 ** 6))}{'0' * int(rng.integers(0, 25))}.{'0' * (i % 4)}"]
+    return out
+
+
+def test_feature_values_are_read_as_float8_reads_them():
+    """A feature's value is read without strtod() where that is exact; every
+    value must be the double float8 and Python read (to the last bit), from
+    a string and from a jsonb number, or a histogram's bucket moves."""
+    rng = np.random.default_rng([SEED, 11])
+    strings = decimal_strings(rng)
+    with connect() as conn:
+        conn.execute("CREATE TEMP TABLE decimals (s text, v float8, above float8)")
+        with conn.cursor().copy("COPY decimals (s, v, above) FROM STDIN") as copy:
+            for text in strings:
+                v = float(text)
+                copy.write_row((text, v, math.nextafter(v, math.inf)))
+        wrong = conn.execute(
+            "SELECT count(*), "
+            "       count(*) FILTER (WHERE float8send(retrain._as_float8(s)) IS DISTINCT FROM float8send(v)), "
+            "       count(*) FILTER (WHERE float8send(s::float8) IS DISTINCT FROM float8send(v)), "
+            "       count(*) FILTER (WHERE float8send(retrain._as_float8(' ' || s || ' ')) "
+            "                              IS DISTINCT FROM float8send(v)) "
+            "  FROM decimals").fetchone()
+        assert wrong == (len(strings), 0, 0, 0), wrong
+        # through jsonb (numeric's output): counted at or above its own
+        # value, and below the next double up
+        wrong = conn.execute(
+            "SELECT count(*) FILTER (WHERE at_v <> '{\"x\": [0, 0, 1, 0, 0]}' OR at_above <> '{\"x\": [0, 1, 0, 0, 0]}') "
+            "  FROM (SELECT retrain._feature_histograms(jsonb_build_object('x', s::numeric), '{x}', "
+            "                                           ARRAY['-Infinity', v, 'Infinity'], '{3}') AS at_v, "
+            "               retrain._feature_histograms(jsonb_build_object('x', s::numeric), '{x}', "
+            "                                           ARRAY['-Infinity', above, 'Infinity'], '{3}') AS at_above "
+            "          FROM (SELECT DISTINCT s, v, above FROM decimals) d "
+            "         WHERE v <> 0 AND above < 'Infinity' GROUP BY s, v, above) h").fetchone()[0]
+        assert wrong == 0, f"{wrong} jsonb numbers read as another double"
+
+
 def test_drop_tables():
     with connect() as conn:
         for table, *_ in _loaded.values():
