@@ -477,6 +477,17 @@ def test_the_cycles_fold_of_many_models_equals_one_by_one():
                                  "round((random() * 50)::numeric, 2)) WHERE model = %s AND features IS NOT NULL "
                                  "AND NOT features ? 'y'", (model,))
 
+        # a version nobody registered (written past log_prediction): both
+        # folds leave its rows out, also its outcome arriving a round later
+        for model in ("many_cls", "many_reg"):
+            conn.execute("INSERT INTO retrain.predictions (model, version, unit_key, score, features) "
+                         "VALUES (%s, 'v9', %s, 0.7, '{\"x\": 3}')", (model, f"v9-{rnd}"))
+            conn.execute("INSERT INTO retrain.outcomes (prediction_id, label, actual) "
+                         "SELECT id, CASE WHEN %s THEN true END, CASE WHEN NOT %s THEN 1.5 END "
+                         "FROM retrain.predictions p WHERE model = %s AND version = 'v9' AND unit_key = %s "
+                         "AND NOT EXISTS (SELECT 1 FROM retrain.outcomes o WHERE o.prediction_id = p.id)",
+                         (model == "many_cls", model == "many_cls", model, f"v9-{rnd - 1}"))
+
     traffic_all(0)
     time.sleep(1.2)
     for model in models:

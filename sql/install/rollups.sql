@@ -1016,7 +1016,11 @@ BEGIN
             '                       WHERE o.model = x.model AND (o.logged_at > x.after OR o.observed_at > x.after) '
             '                       OFFSET 0) o '
             'JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model '
-            'WHERE p.predicted_at >= x.keep AND ((%s)) GROUP BY 1, 2, 3) s))',
+            -- of the registered versions, as a model's own fold reads them
+            'WHERE p.predicted_at >= x.keep AND ((%s)) '
+            '  AND EXISTS (SELECT 1 FROM @extschema@.model_versions v '
+            '               WHERE v.model = p.model AND v.version = p.version) '
+            'GROUP BY 1, 2, 3) s))',
             @extschema@._state_columns(task_, 'x.threshold', '''{}''::jsonb', true, NULL), rows_,
             array_to_string(@extschema@._arrived_outcomes_sql('x.model', 'x.after', 'x.upto', 'x.upto'), ') OR ('))
         USING t_models, t_afters, t_uptos, t_keeps, t_thresholds, t_widths;
