@@ -986,25 +986,36 @@ BEGIN
          WHERE u.task = task_;
         -- the new predictions, with the outcomes known by the horizon
         EXECUTE format(
+            -- each model's versions and feature arguments first, once
+            'WITH x AS MATERIALIZED (SELECT x.*, fs.version, fs.names, fs.edges, fs.ends %s %s) '
             'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
             'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s, '
             'NULL::jsonb AS features_before '
-            -- each model's new rows from its (model, logged_at) index, and
-            -- each row's outcome from its key, whatever the planner
-            -- expects of their number (OFFSET 0: not flattened into a join
-            -- it could choose to run as a scan of the whole log)
-            '%s %s CROSS JOIN LATERAL (SELECT * FROM @extschema@.predictions p '
-            '                          WHERE p.model = x.model AND p.version = fs.version AND p.logged_at > x.after '
-            '                            AND p.logged_at <= x.upto AND p.predicted_at >= x.keep OFFSET 0) p '
+            -- the models' new rows in one read of their (model, logged_at)
+            -- index ranges, from the earliest model's last fold to the
+            -- latest horizon (the models were folded together: the same
+            -- times, or close), so that each page of the log is read once,
+            -- in its order, however many models' rows it holds.  The times
+            -- are subqueries: the planner cannot know how many rows arrived
+            -- (they are newer than its statistics) and would otherwise
+            -- expect none, and read them in the index's order instead.
+            -- OFFSET 0: not flattened into a join it could choose to run
+            -- as a scan of the whole log.  Each row's outcome from its key.
+            'FROM x JOIN (SELECT * FROM @extschema@.predictions p '
+            '              WHERE p.model = ANY ($1) AND p.logged_at > (SELECT $7) AND p.logged_at <= (SELECT $8) '
+            '             OFFSET 0) p '
+            '  ON p.model = x.model AND p.version = x.version AND p.logged_at > x.after '
+            ' AND p.logged_at <= x.upto AND p.predicted_at >= x.keep '
             'LEFT JOIN LATERAL (SELECT * FROM @extschema@.outcomes o '
             '                      WHERE o.prediction_id = p.id AND o.model = p.model AND o.observed_at <= x.upto '
             '                        AND coalesce(o.logged_at, ''-infinity'') <= x.upto OFFSET 0) o ON true '
             'GROUP BY 1, 2, 3) s))',
+            rows_, spec,
             @extschema@._state_columns(task_, 'x.threshold',
-                '''{}''::jsonb || coalesce(@extschema@._feature_histograms(p.features, fs.names, fs.edges, fs.ends), ''{}'')',
-                false, NULL),
-            rows_, spec)
-        USING t_models, t_afters, t_uptos, t_keeps, t_thresholds, t_widths;
+                '''{}''::jsonb || coalesce(@extschema@._feature_histograms(p.features, x.names, x.edges, x.ends), ''{}'')',
+                false, NULL))
+        USING t_models, t_afters, t_uptos, t_keeps, t_thresholds, t_widths,
+              (SELECT min(a) FROM unnest(t_afters) a), (SELECT max(u) FROM unnest(t_uptos) u);
         -- the outcomes that arrived for predictions folded before
         EXECUTE format(
             'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
