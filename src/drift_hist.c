@@ -859,18 +859,24 @@ static const long double exact_tens_wide[] = {
  * bits, within half a unit of its last bit.  Rounding q to a double gives
  * the exact value rounded to the nearest double unless a midpoint between
  * two doubles lies within that half unit: then the 11 bits a double drops
- * are 0x400 or next to it, and strtod() decides.  (With the x87 precision
- * set to 53 bits, q is the exact value rounded once to a double and those
- * bits are 0: right too.)  Values here are far from a double's smallest and
- * largest: at least 10^-27, at most 10^46.
+ * are 0x400 or next to it, and strtod() decides.  All of this holds while
+ * the x87 unit rounds to 64 bits, its default; code loaded into the backend
+ * could lower its precision control, and strtod() then reads the number.
+ * Values here are far from a double's smallest and largest: at least
+ * 10^-27, at most 10^46.
  */
 static bool
 decimal_wide_value(const Decimal *d, double *value)
 {
+	/* volatile: added as the unit is set now, not when compiled */
+	volatile long double one = 1.0L;
 	long double q;
 	uint64		significand;
 
 	if (d->special || d->significant > 19 || d->scale < -27 || d->scale > 27)
+		return false;
+	/* the unit rounds to 64 bits (1 + 2^-63 is not 1) */
+	if (one + LDBL_EPSILON == one)
 		return false;
 	q = (long double) d->digits;
 	q = d->scale < 0 ? q / exact_tens_wide[-d->scale] : q * exact_tens_wide[d->scale];
