@@ -996,11 +996,15 @@ BEGIN
             -- latest horizon (the models were folded together: the same
             -- times, or close), so that each page of the log is read once,
             -- in its order, however many models' rows it holds.  The times
-            -- are subqueries: the planner cannot know how many rows arrived
-            -- (they are newer than its statistics) and would otherwise
-            -- expect none, and read them in the index's order instead.
-            -- OFFSET 0: not flattened into a join it could choose to run
-            -- as a scan of the whole log.  Each row's outcome from its key.
+            -- are subqueries: the new rows are newer than the planner's
+            -- statistics, so with the times as values it expects none and
+            -- plans a loop over them; as subqueries it expects a share of
+            -- the models' rows, joins them to the models by hash, and reads
+            -- them by bitmap where the log mixes the models (as traffic
+            -- writes it; a log loaded model by model it reads in the
+            -- index's order).  OFFSET 0: not flattened into a join it
+            -- could choose to run as a scan of the whole log.  Each row's
+            -- outcome from its key.
             'FROM x JOIN (SELECT * FROM @extschema@.predictions p '
             '              WHERE p.model = ANY ($1) AND p.logged_at > (SELECT $7) AND p.logged_at <= (SELECT $8) '
             '             OFFSET 0) p '
