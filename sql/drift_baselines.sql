@@ -169,4 +169,5 @@ DROP ROLE retrain_regress_team;
 -- float8's range too).
 SELECT v, retrain._as_float8(v)
   FROM unnest(ARRAY[' 1.5 ', '-.5', '1.', '.', '1e3', '1e999', '-1e999', '1e1000', 'NaN', '-Infinity', 'inf',
-                    '0x10', 'abc', '1e', '1e+05', '', '+', '5 5', NULL]) v;
+                    '0x10', 'abc', '1e', '1e+05', '', '+', '5 5', '1e99999999999', '1e-0000000000001',
+                    '12345678901234567890123', '0.000000000000000000000000000123', NULL]) v;

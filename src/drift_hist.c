@@ -806,8 +806,10 @@ decimal_syntax(const char *s, int len, Decimal *d)
 		i++;
 		if (i < len && (s[i] == '+' || s[i] == '-'))
 			exp_negative = s[i++] == '-';
+		/* more than three digits are refused below: never accumulated */
 		for (; i < len && DECIMAL_DIGIT(s[i]); i++, exp_digits++)
-			exponent = exponent * 10 + (s[i] - '0');
+			if (exp_digits < 3)
+				exponent = exponent * 10 + (s[i] - '0');
 		if (exp_digits < 1 || exp_digits > 3)
 			return false;
 		d->scale += exp_negative ? -exponent : exponent;
