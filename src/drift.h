@@ -109,5 +109,6 @@ extern HistState *retrain_hist_recv(StringInfo buf);
  * (see _as_float8).
  */
 extern bool retrain_parse_float8(const char *s, int len, double *value);
+extern bool retrain_numeric_float8(struct NumericData *num, double *value);
 
 #endif							/* RETRAIN_DRIFT_H */

@@ -228,11 +228,7 @@ static bool
 feature_value(JsonbValue *v, double *value)
 {
 	if (v->type == jbvNumeric)
-	{
-		char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-
-		return retrain_parse_float8(s, strlen(s), value);
-	}
+		return retrain_numeric_float8(v->val.numeric, value);
 	if (v->type == jbvString)
 		return retrain_parse_float8(v->val.string.val, v->val.string.len, value);
 	/* null is missing; true, false, objects and arrays are not numbers */
