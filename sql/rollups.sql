@@ -453,3 +453,24 @@ SELECT retrain._read_planned('SELECT to_jsonb(1 + cardinality($1))', ARRAY[now()
 SELECT retrain._read_planned(NULL, '{}', NULL, NULL, NULL, NULL, NULL, NULL);
 SELECT retrain._read_planned('SELECT 1', '{}', NULL, NULL, NULL, NULL, NULL, NULL);
 SELECT retrain._read_planned('SELECT FROM nowhere', '{}', NULL, NULL, NULL, NULL, NULL, NULL);
+
+-- An outcome never counts as logged before its prediction: a statement
+-- that began before the prediction was written can still see it committed,
+-- and the cycle's fold looks for a new prediction's outcome among those
+-- logged since its last fold.  Its logged_at is raised to the
+-- prediction's; a later one, or NULL (before 0.2.0), is kept.
+SELECT retrain.register_model('early_outcome', 'binary_classification');
+INSERT INTO retrain.predictions (model, version, unit_key, score, logged_at)
+VALUES ('early_outcome', 'v1', 'a', 0.5, '2026-06-01 12:00+00'), ('early_outcome', 'v1', 'b', 0.5, '2026-06-01 12:00+00'),
+       ('early_outcome', 'v1', 'c', 0.5, NULL);
+INSERT INTO retrain.outcomes (prediction_id, label, logged_at)
+SELECT id, true, CASE unit_key WHEN 'a' THEN '2026-06-01 11:59+00'::timestamptz WHEN 'b' THEN '2026-06-01 12:01+00'
+                               ELSE '2026-06-01 11:00+00' END
+  FROM retrain.predictions WHERE model = 'early_outcome';
+SELECT p.unit_key, o.logged_at FROM retrain.outcomes o JOIN retrain.predictions p ON p.id = o.prediction_id
+ WHERE p.model = 'early_outcome' ORDER BY 1;
+-- and on an update of its time
+UPDATE retrain.outcomes o SET logged_at = '2026-06-01 10:00+00' FROM retrain.predictions p
+ WHERE p.id = o.prediction_id AND p.unit_key = 'b' AND p.model = 'early_outcome';
+SELECT o.logged_at FROM retrain.outcomes o JOIN retrain.predictions p ON p.id = o.prediction_id
+ WHERE p.model = 'early_outcome' AND p.unit_key = 'b';

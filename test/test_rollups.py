@@ -432,7 +432,8 @@ def test_the_cycles_fold_of_many_models_equals_one_by_one():
     """The cycle folds the models kept from retrain.predictions together
     (_fold_cycle), in a few statements whose thresholds and features are
     columns: round after round of new predictions, late labels and NULL,
-    non-numeric features and out-of-range scores, for two classifiers with other thresholds
+    non-numeric features and out-of-range scores, an outcome logged before
+    its prediction, for two classifiers with other thresholds
     and features and a regression model, each with two versions, the
     rollups and marks it leaves equal those of folding each model alone at
     the same time.  A model with a categorical baseline, one whose baseline
@@ -487,6 +488,14 @@ def test_the_cycles_fold_of_many_models_equals_one_by_one():
                          "FROM retrain.predictions p WHERE model = %s AND version = 'v9' AND unit_key = %s "
                          "AND NOT EXISTS (SELECT 1 FROM retrain.outcomes o WHERE o.prediction_id = p.id)",
                          (model == "many_cls", model == "many_cls", model, f"v9-{rnd - 1}"))
+        # an outcome logged before its prediction (written with an earlier
+        # logged_at, as a statement that began before the prediction's and
+        # saw it committed would write it): found with its prediction
+        conn.execute("INSERT INTO retrain.predictions (model, version, unit_key, score, features) "
+                     "VALUES ('many_cls', 'v1', %s, 0.9, '{\"x\": 4}')", (f"early-{rnd}",))
+        conn.execute("INSERT INTO retrain.outcomes (prediction_id, label, logged_at) "
+                     "SELECT id, false, logged_at - interval '1 minute' FROM retrain.predictions "
+                     "WHERE model = 'many_cls' AND unit_key = %s", (f"early-{rnd}",))
 
     traffic_all(0)
     time.sleep(1.2)

@@ -175,10 +175,16 @@ CREATE OR REPLACE FUNCTION @extschema@._outcome_model()
 AS $$
 DECLARE
     own text;
+    own_logged timestamptz;
 BEGIN
-    SELECT p.model INTO own FROM @extschema@.predictions p WHERE p.id = NEW.prediction_id;
+    SELECT p.model, p.logged_at INTO own, own_logged FROM @extschema@.predictions p WHERE p.id = NEW.prediction_id;
     IF FOUND THEN
         NEW.model := own;
+        -- never logged before its prediction (a statement that began before
+        -- the prediction's was written can still see it committed): the
+        -- cycle's fold finds a new prediction's outcome among the outcomes
+        -- logged since its last fold
+        NEW.logged_at := greatest(NEW.logged_at, own_logged);
     ELSIF NOT pg_has_role(session_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
         NEW.model := NULL;
     END IF;
@@ -186,9 +192,9 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@._outcome_model() IS
-    'Trigger of retrain.outcomes: set an outcome''s model from its prediction (internal)';
+    'Trigger of retrain.outcomes: set an outcome''s model from its prediction, and its logged_at to no earlier than the prediction''s (internal)';
 
-CREATE OR REPLACE TRIGGER outcomes_model BEFORE INSERT OR UPDATE OF prediction_id, model ON @extschema@.outcomes
+CREATE OR REPLACE TRIGGER outcomes_model BEFORE INSERT OR UPDATE OF prediction_id, model, logged_at ON @extschema@.outcomes
     FOR EACH ROW EXECUTE FUNCTION @extschema@._outcome_model();
 COMMENT ON TRIGGER outcomes_model ON @extschema@.outcomes IS 'An outcome''s model is its prediction''s';
 

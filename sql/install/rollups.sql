@@ -444,26 +444,40 @@ COMMENT ON FUNCTION @extschema@._read_planned(text, timestamptz[], text, text, p
     'A one-value read of retrain.predictions with parameters, its plan kept for the session (internal)';
 
 -- Two serialized states as one (either may be NULL: no such rows).
+-- plpgsql: planned once a session (a SQL function with SET is planned at
+-- every call, and a fold merges into a few hundred buckets)
 CREATE OR REPLACE FUNCTION @extschema@._rank_add(a bytea, b bytea)
     RETURNS bytea
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
                 ELSE (SELECT @extschema@._rank_union(x) FROM (VALUES (a), (b)) v(x)) END;
+END
+$$;
 COMMENT ON FUNCTION @extschema@._rank_add(bytea, bytea) IS 'Two serialized ranking states merged (internal)';
 CREATE OR REPLACE FUNCTION @extschema@._loss_add(a bytea, b bytea)
     RETURNS bytea
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
                 ELSE (SELECT @extschema@._loss_union(x) FROM (VALUES (a), (b)) v(x)) END;
+END
+$$;
 COMMENT ON FUNCTION @extschema@._loss_add(bytea, bytea) IS 'Two serialized mean-loss states merged (internal)';
 CREATE OR REPLACE FUNCTION @extschema@._latency_add(a bytea, b bytea)
     RETURNS bytea
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
     RETURN CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a
                 ELSE (SELECT @extschema@._latency_union(x) FROM (VALUES (a), (b)) v(x)) END;
+END
+$$;
 COMMENT ON FUNCTION @extschema@._latency_add(bytea, bytea) IS 'Two serialized latency distributions merged (internal)';
 
 -- Feature counts of several rollup rows added, feature by feature: a
@@ -899,6 +913,80 @@ $$;
 COMMENT ON FUNCTION @extschema@._fold_rollups(text, timestamptz) IS
     'Fold what has arrived since the last fold into a model''s rollups (internal)';
 
+-- _fold_logged's first statement: the new predictions of one task's
+-- models, with the outcomes known by the horizon, merged into their
+-- buckets.  Its own function for the planner settings below, which the
+-- other statements of the fold must not have.
+CREATE OR REPLACE FUNCTION @extschema@._fold_new_rows(task text, models text[], afters timestamptz[],
+                                                      uptos timestamptz[], keeps timestamptz[],
+                                                      thresholds pg_catalog.float8[], widths interval[])
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    SET jit = off
+    -- grouped by hashing (as _fold_logged)
+    SET enable_sort = off
+    -- the new rows and their outcomes read by bitmap, each page of the log
+    -- visited once: never by an index scan, which the planner takes where
+    -- the log's history was written model by model (its statistics then
+    -- say the index's order is the table's) and which then visits a page
+    -- for every row it returns (100 models x 1,000 new rows: 230 ms by
+    -- index scan, 43 ms by bitmap, even with each model's rows together)
+    SET enable_indexscan = off
+AS $$
+DECLARE
+    -- each model's registered versions (those a fold of the model alone
+    -- reads), with the arguments of _feature_histograms as _feature_spec()
+    -- gives them: per model, once (joined to the rows instead, the planner
+    -- may make them again for every model: a million calls for 1,000)
+    spec text := 'CROSS JOIN LATERAL (SELECT v.version, f.names, f.edges, f.ends '
+                 '                    FROM @extschema@.model_versions v, @extschema@._feature_spec(v.model, v.version) f '
+                 '                   WHERE v.model = x.model OFFSET 0) fs ';
+BEGIN
+    EXECUTE format(
+        'WITH x AS MATERIALIZED (SELECT x.*, fs.version, fs.names, fs.edges, fs.ends '
+        '                          FROM unnest($1, $2, $3, $4, $5, $6) x(model, after, upto, keep, threshold, width) '
+        '                        %s) '
+        'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
+        'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s, '
+        'NULL::jsonb AS features_before '
+        -- the models' new rows in one read of their (model, logged_at)
+        -- index ranges, from the earliest model's last fold to the latest
+        -- horizon (the models were folded together: the same times, or
+        -- close), so that each page of the log is read once however many
+        -- models' rows it holds.  The times are subqueries: the new rows
+        -- are newer than the planner's statistics, so with the times as
+        -- values it expects none and plans a loop over them; as subqueries
+        -- it expects a share of the models' rows and joins them to the
+        -- models by hash.  OFFSET 0: not flattened into a join it could
+        -- choose to run as a scan of the whole log.
+        'FROM x JOIN (SELECT * FROM @extschema@.predictions p '
+        '              WHERE p.model = ANY ($1) AND p.logged_at > (SELECT $7) AND p.logged_at <= (SELECT $8) '
+        '             OFFSET 0) p '
+        '  ON p.model = x.model AND p.version = x.version AND p.logged_at > x.after '
+        ' AND p.logged_at <= x.upto AND p.predicted_at >= x.keep '
+        -- their outcomes known by the horizon.  An outcome is never logged
+        -- before its prediction (_outcome_model), so they are among the
+        -- models' outcomes logged in the same range, read as the rows are
+        -- and joined by hash (looked up by key, a probe of the index per
+        -- row, they cost a fifth of the fold)
+        'LEFT JOIN (SELECT * FROM @extschema@.outcomes o '
+        '            WHERE o.model = ANY ($1) AND o.logged_at > (SELECT $7) AND o.logged_at <= (SELECT $8) '
+        '           OFFSET 0) o '
+        '  ON o.prediction_id = p.id AND o.model = p.model AND o.observed_at <= x.upto AND o.logged_at <= x.upto '
+        'GROUP BY 1, 2, 3) s))',
+        spec,
+        @extschema@._state_columns(task, 'x.threshold',
+            '''{}''::jsonb || coalesce(@extschema@._feature_histograms(p.features, x.names, x.edges, x.ends), ''{}'')',
+            false, NULL))
+    USING models, afters, uptos, keeps, thresholds, widths,
+          (SELECT min(a) FROM unnest(afters) a), (SELECT max(u) FROM unnest(uptos) u);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._fold_new_rows(text, text[], timestamptz[], timestamptz[], timestamptz[],
+                                               pg_catalog.float8[], interval[]) IS
+    'The cycle''s fold of the predictions that arrived since the last fold, with their outcomes, for models of one task (internal)';
+
 -- The cycle's fold of every model kept from retrain.predictions, in a few
 -- statements rather than a few per model: a model costs the cycle its new
 -- rows, not the planning and bookkeeping of its own queries.  The models
@@ -944,13 +1032,6 @@ DECLARE
     t_keeps timestamptz[];
     t_thresholds pg_catalog.float8[];
     t_widths interval[];
-    -- each model's registered versions (those a fold of the model alone
-    -- reads), with the arguments of _feature_histograms as _feature_spec()
-    -- gives them: per model, once (joined to the rows instead, the planner
-    -- may make them again for every model: a million calls for 1,000)
-    spec text := 'CROSS JOIN LATERAL (SELECT v.version, f.names, f.edges, f.ends '
-                 '                    FROM @extschema@.model_versions v, @extschema@._feature_spec(v.model, v.version) f '
-                 '                   WHERE v.model = x.model OFFSET 0) fs ';
     n integer := 0;
 BEGIN
     WITH candidates AS MATERIALIZED (
@@ -984,42 +1065,7 @@ BEGIN
           FROM unnest(models, tasks, afters, uptos, keeps, thresholds, widths)
                u(model, task, after, upto, keep, threshold, width)
          WHERE u.task = task_;
-        -- the new predictions, with the outcomes known by the horizon
-        EXECUTE format(
-            -- each model's versions and feature arguments first, once
-            'WITH x AS MATERIALIZED (SELECT x.*, fs.version, fs.names, fs.edges, fs.ends %s %s) '
-            'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
-            'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s, '
-            'NULL::jsonb AS features_before '
-            -- the models' new rows in one read of their (model, logged_at)
-            -- index ranges, from the earliest model's last fold to the
-            -- latest horizon (the models were folded together: the same
-            -- times, or close), so that each page of the log is read once,
-            -- in its order, however many models' rows it holds.  The times
-            -- are subqueries: the new rows are newer than the planner's
-            -- statistics, so with the times as values it expects none and
-            -- plans a loop over them; as subqueries it expects a share of
-            -- the models' rows, joins them to the models by hash, and reads
-            -- them by bitmap where the log mixes the models (as traffic
-            -- writes it; a log loaded model by model it reads in the
-            -- index's order).  OFFSET 0: not flattened into a join it
-            -- could choose to run as a scan of the whole log.  Each row's
-            -- outcome from its key.
-            'FROM x JOIN (SELECT * FROM @extschema@.predictions p '
-            '              WHERE p.model = ANY ($1) AND p.logged_at > (SELECT $7) AND p.logged_at <= (SELECT $8) '
-            '             OFFSET 0) p '
-            '  ON p.model = x.model AND p.version = x.version AND p.logged_at > x.after '
-            ' AND p.logged_at <= x.upto AND p.predicted_at >= x.keep '
-            'LEFT JOIN LATERAL (SELECT * FROM @extschema@.outcomes o '
-            '                      WHERE o.prediction_id = p.id AND o.model = p.model AND o.observed_at <= x.upto '
-            '                        AND coalesce(o.logged_at, ''-infinity'') <= x.upto OFFSET 0) o ON true '
-            'GROUP BY 1, 2, 3) s))',
-            rows_, spec,
-            @extschema@._state_columns(task_, 'x.threshold',
-                '''{}''::jsonb || coalesce(@extschema@._feature_histograms(p.features, x.names, x.edges, x.ends), ''{}'')',
-                false, NULL))
-        USING t_models, t_afters, t_uptos, t_keeps, t_thresholds, t_widths,
-              (SELECT min(a) FROM unnest(t_afters) a), (SELECT max(u) FROM unnest(t_uptos) u);
+        PERFORM @extschema@._fold_new_rows(task_, t_models, t_afters, t_uptos, t_keeps, t_thresholds, t_widths);
         -- the outcomes that arrived for predictions folded before
         EXECUTE format(
             'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
