@@ -117,8 +117,6 @@ def setup(conn):
                  "SELECT id, random() < score FROM retrain.predictions "
                  "WHERE model LIKE 'bench_check_%' AND id % 10 = 0")
     conn.execute("VACUUM ANALYZE retrain.predictions, retrain.outcomes")
-    # the load's dirty pages written now, not during the timings
-    conn.execute("CHECKPOINT")
 
 
 def set_rollups(conn, enabled):
