@@ -474,3 +474,11 @@ UPDATE retrain.outcomes o SET logged_at = '2026-06-01 10:00+00' FROM retrain.pre
  WHERE p.id = o.prediction_id AND p.unit_key = 'b' AND p.model = 'early_outcome';
 SELECT o.logged_at FROM retrain.outcomes o JOIN retrain.predictions p ON p.id = o.prediction_id
  WHERE p.model = 'early_outcome' AND p.unit_key = 'b';
+-- _fold_new_rows (the cycle's read of new rows): NULL, no models, or a
+-- model that is not there fold nothing, and raise nothing
+CREATE TEMP TABLE rollups_count AS SELECT count(*) AS n FROM retrain.rollups;
+SELECT retrain._fold_new_rows(NULL, NULL, NULL, NULL, NULL, NULL, NULL) IS NOT NULL AS at_null,
+       retrain._fold_new_rows('binary_classification', '{}', '{}', '{}', '{}', '{}', '{}') IS NOT NULL AS no_models,
+       retrain._fold_new_rows('binary_classification', '{no such model}', '{-infinity}', '{infinity}',
+                              '{-infinity}', '{0.5}', '{1 hour}') IS NOT NULL AS unknown_model;
+SELECT (SELECT count(*) FROM retrain.rollups) = n AS nothing_folded FROM rollups_count;
