@@ -550,4 +550,44 @@ def test_the_cycles_fold_of_many_models_equals_one_by_one():
     conn.close()
 
 
+def test_new_labels_are_counted_from_one_index_range():
+    """The labels a check counts since the last training come from one
+    range of outcomes_model_observed, whatever the planner would guess:
+    here the outcomes are neither vacuumed (a bitmap scan of the model's
+    every outcome looked cheaper) nor in any order but observed_at's (a
+    scan of outcomes_observed_at, filtering out the other model's labels,
+    looked cheaper still).  The plan is read with auto_explain; the count
+    must be the rows'."""
+    conn = connect()
+    models = ["labels_plan_a", "labels_plan_b"]
+    for model in models:
+        conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (model,))
+        conn.execute("SELECT retrain.register_version(%s, 'v1', 's3://m', repeat('a', 64), '{\"f1\": 0.8}')",
+                     (model,))
+        conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green', override_reason => 'test')", (model,))
+    conn.execute("INSERT INTO retrain.predictions (model, version, unit_key, score) "
+                 "SELECT (%s::text[])[1 + i %% 2], 'v1', 'u' || i, random() FROM generate_series(1, 60000) i",
+                 (models,))
+    conn.execute("INSERT INTO retrain.outcomes (prediction_id, label, observed_at) "
+                 "SELECT id, random() < score, now() + (id %% 7) * interval '1 second' FROM retrain.predictions "
+                 "WHERE model = ANY (%s) ORDER BY id", (models,))
+    conn.execute("ANALYZE retrain.predictions, retrain.outcomes")
+    plans = []
+    conn.add_notice_handler(lambda d: plans.append(d.message_primary))
+    conn.execute("LOAD 'auto_explain'")
+    for k, v in {"log_min_duration": "0", "log_nested_statements": "on", "log_level": "notice"}.items():
+        conn.execute(f"SET auto_explain.{k} = {v}")
+    at = scalar(conn, "SELECT now() + interval '1 minute'")
+    figures = scalar(conn, "SELECT retrain._figures(m, '{}', mv, %s) FROM retrain.models m "
+                           "JOIN retrain.model_versions mv ON mv.model = m.name AND mv.version = 'v1' "
+                           "WHERE m.name = 'labels_plan_a'", (at,))
+    conn.execute("RESET auto_explain.log_min_duration")
+    counts = [p for p in plans if "FROM retrain.outcomes o" in p and "count(*)" in p]
+    assert len(counts) == 1, plans
+    assert "Index Only Scan using outcomes_model_observed" in counts[0], counts[0]
+    assert "Bitmap" not in counts[0] and "Seq Scan" not in counts[0], counts[0]
+    assert figures["new_labels"] == 30000, figures["new_labels"]
+    conn.close()
+
+
 run_suite(globals())
