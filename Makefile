@@ -24,6 +24,7 @@ OBJS = \
 	src/drift_kstest.o \
 	src/rollup.o \
 	src/rollup_read.o \
+	src/labels.o \
 	src/rollup_latency.o \
 	src/policy.o \
 	src/route.o \

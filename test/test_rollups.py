@@ -21,8 +21,9 @@ import json
 import os
 import random
 import time
+from datetime import datetime, timedelta, timezone
 
-from testlib import connect, run_suite, scalar
+from testlib import connect, expect_error, run_suite, scalar
 
 SEED = int(os.environ.get("RETRAIN_TEST_SEED", "20261201"))
 METRICS = ["auc", "f1", "precision", "recall", "accuracy", "brier", "log_loss"]
@@ -552,12 +553,15 @@ def test_the_cycles_fold_of_many_models_equals_one_by_one():
 
 def test_new_labels_are_counted_from_one_index_range():
     """The labels a check counts since the last training come from one
-    range of outcomes_model_observed, whatever the planner would guess:
-    here the outcomes are neither vacuumed (a bitmap scan of the model's
-    every outcome looked cheaper) nor in any order but observed_at's (a
-    scan of outcomes_observed_at, filtering out the other model's labels,
-    looked cheaper still).  The plan is read with auto_explain; the count
-    must be the rows'."""
+    range of outcomes_model_observed (_labels_observed, C), whatever the
+    planner would have guessed: here the outcomes are neither vacuumed (a
+    bitmap scan of the model's every outcome looked cheaper) nor in any
+    order but observed_at's (a scan of outcomes_observed_at, filtering out
+    the other model's labels, looked cheaper still).  The count is the
+    query's at the bounds (since excluded, at included), with rows deleted,
+    updated in place and out of the range, and rows another transaction
+    has not committed; the statement scans that index once and nothing
+    else."""
     conn = connect()
     models = ["labels_plan_a", "labels_plan_b"]
     for model in models:
@@ -568,26 +572,90 @@ def test_new_labels_are_counted_from_one_index_range():
     conn.execute("INSERT INTO retrain.predictions (model, version, unit_key, score) "
                  "SELECT (%s::text[])[1 + i %% 2], 'v1', 'u' || i, random() FROM generate_series(1, 60000) i",
                  (models,))
+    t0 = scalar(conn, "SELECT date_trunc('second', now()) - interval '1 day'")
     conn.execute("INSERT INTO retrain.outcomes (prediction_id, label, observed_at) "
-                 "SELECT id, random() < score, now() + (id %% 7) * interval '1 second' FROM retrain.predictions "
-                 "WHERE model = ANY (%s) ORDER BY id", (models,))
+                 "SELECT id, random() < score, %s + (id %% 7) * interval '1 second' FROM retrain.predictions "
+                 "WHERE model = ANY (%s) ORDER BY id", (t0, models))
     conn.execute("ANALYZE retrain.predictions, retrain.outcomes")
-    plans = []
-    conn.add_notice_handler(lambda d: plans.append(d.message_primary))
-    conn.execute("LOAD 'auto_explain'")
-    for k, v in {"log_min_duration": "0", "log_nested_statements": "on", "log_level": "notice"}.items():
-        conn.execute(f"SET auto_explain.{k} = {v}")
+    # a row deleted, rows updated in place (the label) and out of the range
+    conn.execute("DELETE FROM retrain.outcomes WHERE prediction_id = (SELECT min(prediction_id) "
+                 "FROM retrain.outcomes WHERE model = 'labels_plan_a')")
+    conn.execute("UPDATE retrain.outcomes SET label = NOT label WHERE model = 'labels_plan_a' "
+                 "AND prediction_id % 97 = 0")
+    conn.execute("UPDATE retrain.outcomes SET observed_at = observed_at + interval '1 hour' "
+                 "WHERE model = 'labels_plan_a' AND prediction_id % 89 = 0")
+    other = connect(autocommit=False)
+    other.execute("INSERT INTO retrain.outcomes (prediction_id, label, observed_at) "
+                  "SELECT id, true, %s FROM retrain.predictions p WHERE model = 'labels_plan_a' "
+                  "AND NOT EXISTS (SELECT 1 FROM retrain.outcomes o WHERE o.prediction_id = p.id) LIMIT 5", (t0,))
+    query = ("SELECT count(*) FROM retrain.outcomes o WHERE o.model = %s "
+             "AND o.observed_at > %s AND o.observed_at <= %s")
+    second, hour = timedelta(seconds=1), timedelta(hours=1)
+    inf, neg = datetime.max.replace(tzinfo=timezone.utc), datetime.min.replace(tzinfo=timezone.utc)
+    bounds = [(neg, inf), (t0, t0 + 3 * second), (t0 - timedelta(microseconds=1), t0),
+              (t0 + 3 * second, t0 + 3 * second), (t0 + 4 * second, t0 + 2 * second),
+              (t0 + 6 * second, t0 + 2 * hour), (t0 + hour + 2 * second, t0 + hour + 4 * second)]
+    for model in models + ["labels_plan_none"]:
+        for since, at in bounds:
+            counted = scalar(conn, "SELECT retrain._labels_observed(%s, %s, %s)", (model, since, at))
+            assert counted == scalar(conn, query, (model, since, at)), (model, since, at, counted)
+    assert scalar(conn, "SELECT retrain._labels_observed('labels_plan_a', '-infinity', 'infinity')") == 29999
+    assert scalar(conn, "SELECT retrain._labels_observed('labels_plan_a', NULL, now())") is None
+    assert scalar(conn, "SELECT retrain._labels_observed(NULL, '-infinity', now())") is None
+    # one index range, nothing else (the statistics a new session has not
+    # yet sent: its own reads alone)
+    fresh = connect()
+    with fresh.transaction():
+        counted = scalar(fresh, "SELECT retrain._labels_observed('labels_plan_a', %s, %s)", (t0, t0 + 3 * second))
+        scans = dict(fresh.execute("SELECT c.relname, pg_stat_get_xact_numscans(c.oid) FROM pg_class c "
+                                  "WHERE c.oid = 'retrain.outcomes'::regclass OR c.oid IN "
+                                  "(SELECT indexrelid FROM pg_index WHERE indrelid = 'retrain.outcomes'::regclass)"
+                                  ).fetchall())
+    fresh.close()
+    assert counted == scalar(conn, query, ("labels_plan_a", t0, t0 + 3 * second))
+    assert scans.pop("outcomes_model_observed") == 1, scans
+    assert set(scans.values()) == {0}, scans
+    other.rollback()
+    other.close()
+    # check()'s figure: every label of the model since its version was registered
     at = scalar(conn, "SELECT now() + interval '1 minute'")
     figures = scalar(conn, "SELECT retrain._figures(m, '{}', mv, %s) FROM retrain.models m "
                            "JOIN retrain.model_versions mv ON mv.model = m.name AND mv.version = 'v1' "
-                           "WHERE m.name = 'labels_plan_a'", (at,))
-    conn.execute("RESET auto_explain.log_min_duration")
-    counts = [p for p in plans if "FROM retrain.outcomes o" in p and "count(*)" in p]
-    assert len(counts) == 1, plans
-    assert "Index Only Scan using outcomes_model_observed" in counts[0], counts[0]
-    assert "Bitmap" not in counts[0] and "Seq Scan" not in counts[0], counts[0]
-    assert figures["new_labels"] == 30000, figures["new_labels"]
+                           "WHERE m.name = 'labels_plan_b'", (at,))
+    assert figures["new_labels"] == 0, figures  # observed a day before the version was registered
+    conn.execute("UPDATE retrain.outcomes SET observed_at = now() WHERE model = 'labels_plan_b' AND prediction_id % 3 = 0")
+    figures = scalar(conn, "SELECT retrain._figures(m, '{}', mv, %s) FROM retrain.models m "
+                           "JOIN retrain.model_versions mv ON mv.model = m.name AND mv.version = 'v1' "
+                           "WHERE m.name = 'labels_plan_b'", (at,))
+    assert figures["new_labels"] == scalar(conn, "SELECT count(*) FROM retrain.outcomes WHERE model = 'labels_plan_b' "
+                                                 "AND prediction_id % 3 = 0") > 0, figures
+    # the caller's privileges, as a query's: none, then the two columns;
+    # under row-level security it leaves the count to the query (NULL)
+    conn.execute("DROP ROLE IF EXISTS labels_reader")
+    conn.execute("CREATE ROLE labels_reader")
+    conn.execute("GRANT USAGE ON SCHEMA retrain TO labels_reader")
+    conn.execute("GRANT EXECUTE ON FUNCTION retrain._labels_observed(text, timestamptz, timestamptz) TO labels_reader")
+    try:
+        conn.execute("SET ROLE labels_reader")
+        expect_error(conn, "SELECT retrain._labels_observed('labels_plan_a', '-infinity', 'infinity')", "42501",
+                     match="outcomes")
+        conn.execute("RESET ROLE")
+        conn.execute("GRANT SELECT (model, observed_at) ON retrain.outcomes TO labels_reader")
+        conn.execute("SET ROLE labels_reader")
+        assert scalar(conn, "SELECT retrain._labels_observed('labels_plan_a', '-infinity', 'infinity')") == 29999
+        conn.execute("RESET ROLE")
+        conn.execute("ALTER TABLE retrain.outcomes ENABLE ROW LEVEL SECURITY")
+        conn.execute("CREATE POLICY labels_b ON retrain.outcomes TO labels_reader USING (model = 'labels_plan_b')")
+        conn.execute("SET ROLE labels_reader")
+        assert scalar(conn, "SELECT retrain._labels_observed('labels_plan_a', '-infinity', 'infinity')") is None
+    finally:
+        conn.execute("RESET ROLE")
+        conn.execute("DROP POLICY IF EXISTS labels_b ON retrain.outcomes")
+        conn.execute("ALTER TABLE retrain.outcomes DISABLE ROW LEVEL SECURITY")
+        conn.execute("REVOKE ALL ON retrain.outcomes FROM labels_reader")
+        conn.execute("REVOKE ALL ON FUNCTION retrain._labels_observed(text, timestamptz, timestamptz) FROM labels_reader")
+        conn.execute("REVOKE ALL ON SCHEMA retrain FROM labels_reader")
+        conn.execute("DROP ROLE labels_reader")
     conn.close()
-
 
 run_suite(globals())

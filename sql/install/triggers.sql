@@ -179,12 +179,21 @@ COMMENT ON FUNCTION @extschema@.next_occurrences(text, integer, timestamptz) IS
 -- nothing else, so each can be read, and tested, on its own.
 
 -- Labels that arrived since the last training and by at: data growth and
--- eligibility count them.
+-- eligibility count them.  Over retrain's own tables, by the outcome's
+-- model, which is its prediction's (_outcome_model): an outcome counts
+-- even once its prediction has been dropped.  The count is one range of
+-- outcomes_model_observed, scanned in C (_labels_observed, which says
+-- why); when that cannot answer (row-level security on the table, the
+-- index missing), the query, through EXECUTE and planned for this model's
+-- values each time: the generic plan PL/pgSQL settles on after five calls
+-- hash-joins every model's outcomes.
 CREATE OR REPLACE FUNCTION @extschema@._new_labels(m @extschema@.models, since timestamptz, at timestamptz)
     RETURNS bigint
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    n bigint;
 BEGIN
     IF since IS NULL THEN
         RETURN 0;
@@ -194,49 +203,27 @@ BEGIN
                                            'WHERE o.prediction_id IS NOT NULL AND o.observed_at > %L AND o.observed_at <= %L',
                                            @extschema@._source_from('check', m, at), since, at));
     END IF;
-    RETURN @extschema@._labels_observed(m.name, since, at);
+    n := @extschema@._labels_observed(m.name, since, at);
+    IF n IS NULL THEN
+        EXECUTE 'SELECT count(*) FROM @extschema@.outcomes o '
+                'WHERE o.model = $1 AND o.observed_at > $2 AND o.observed_at <= $3'
+           INTO n USING m.name, since, at;
+    END IF;
+    RETURN n;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._new_labels(@extschema@.models, timestamptz, timestamptz) IS
     'How many outcomes of a model were observed after since and by at (internal)';
 
--- The count of _new_labels over retrain.outcomes: by the outcome's model,
--- which is its prediction's (_outcome_model), so an outcome counts even
--- once its prediction has been dropped.  It runs through EXECUTE, planned
--- for this model's values each time: the generic plan PL/pgSQL settles on
--- after five calls hash-joins every model's outcomes.
---
--- The count is one range of outcomes_model_observed, read from the index
--- alone, and nothing else: the planner's other choices cost from twice to
--- twenty times as much, and it took them on ordinary days.  Outcomes not
--- yet vacuumed (the visibility map unset) made a bitmap scan of the
--- model's every outcome look cheaper; outcomes written in observed_at
--- order made a scan of outcomes_observed_at, filtering out every other
--- model's labels, look cheaper still.  So the range is written as a row
--- comparison on (model, observed_at), which only that index matches;
--- bitmap and sequential scans are off; and so is JIT, since a count
--- estimated over many rows would spend longer compiling than counting.
--- (These settings hold for this statement alone: no owner's code runs
--- here.)
+-- The count of _new_labels over retrain.outcomes as an index-only scan of
+-- one range of outcomes_model_observed, whatever the planner would choose
+-- (C: src/labels.c); NULL when it cannot answer as the query would.
 CREATE OR REPLACE FUNCTION @extschema@._labels_observed(model text, since timestamptz, at timestamptz)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog, pg_temp
-    SET enable_bitmapscan = off
-    SET enable_seqscan = off
-    SET jit = off
-AS $$
-DECLARE
-    n bigint;
-BEGIN
-    EXECUTE 'SELECT count(*) FROM @extschema@.outcomes o '
-            'WHERE o.model = $1 AND (o.model, o.observed_at) > ($1, $2) AND (o.model, o.observed_at) <= ($1, $3)'
-       INTO n USING model, since, at;
-    RETURN n;
-END
-$$;
+    LANGUAGE C STABLE STRICT
+    AS 'MODULE_PATHNAME', 'retrain_labels_observed';
 COMMENT ON FUNCTION @extschema@._labels_observed(text, timestamptz, timestamptz) IS
-    'How many of a model''s outcomes in retrain.outcomes were observed after since and by at, from outcomes_model_observed alone (internal)';
+    'How many of a model''s outcomes in retrain.outcomes were observed after since and by at, from one range of outcomes_model_observed; NULL when row-level security or a missing index leaves it to the query (internal)';
 
 -- The aggregate a performance trigger's metric is computed with, over the
 -- FROM clause of _source_from (p: predictions, o: outcomes).
