@@ -156,6 +156,11 @@ count_visible(Relation heap, Relation index, ScanKeyData *keys, int nkeys)
 	return n;
 }
 
+/*
+ * _labels_observed(model text, since timestamptz, at timestamptz) → bigint
+ * (STRICT): the count of outcomes with that model and since < observed_at
+ * <= at, or NULL when the query must answer instead.
+ */
 PG_FUNCTION_INFO_V1(retrain_labels_observed);
 Datum
 retrain_labels_observed(PG_FUNCTION_ARGS)
