@@ -20,6 +20,7 @@ within 1/101 of percentile_cont's.
 import json
 import os
 import random
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -657,5 +658,57 @@ def test_new_labels_are_counted_from_one_index_range():
         conn.execute("REVOKE ALL ON SCHEMA retrain FROM labels_reader")
         conn.execute("DROP ROLE labels_reader")
     conn.close()
+
+def test_a_first_fold_with_workers_equals_the_rows():
+    """A model's first fold reads its whole window with parallel workers
+    (_states_whole): the plan shows them launched, and the figures merged
+    from what they folded equal the rows' (counts, histograms, AUC and the
+    confusion family exactly; Brier, log loss, confidence to 1e-12), as a
+    fold without workers gives them."""
+    rng = random.Random(SEED + 7)
+    conn = connect()
+    conn.execute("SELECT setseed(%s)", (rng.random() * 2 - 1,))
+    for model in ("cold_workers", "cold_serial"):
+        conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (model,))
+        for v in ("v1", "v2"):
+            conn.execute("SELECT retrain.register_version(%s, %s, 's3://m', encode(sha256(%s::bytea), 'hex'), "
+                         "'{\"auc\": 0.8}')", (model, v, v))
+        conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green', override_reason => 'test')", (model,))
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS cold_train AS SELECT 25 + 10 * sin(i) AS x, "
+                     "(ARRAY['a', 'b', 'c'])[1 + i % 3] AS c FROM generate_series(1, 500) i")
+        for v in ("v1", "v2"):
+            conn.execute("SELECT retrain.capture_baseline(%s, %s, 'cold_train', '{x, c}')", (model, v))
+        conn.execute("""SELECT retrain.set_policy(%s, '{"triggers": {"drift": {"window": "1 day"},
+                        "confidence": {"min": 0.6, "window": "1 day"},
+                        "performance": {"metric": "auc", "max_drop": 0.05, "window": "1 day"}},
+                        "rollups": {"bucket": "10 minutes", "settle": "1 second"}}')""", (model,))
+        for rnd in range(12):
+            traffic(conn, rng, model, rnd)
+    # the planner knows the windows' size (a small one it rightly reads
+    # without workers)
+    conn.execute("ANALYZE retrain.predictions, retrain.outcomes")
+    time.sleep(1.2)
+    plans = []
+    conn.add_notice_handler(lambda d: plans.append(d.message_primary))
+    conn.execute("LOAD 'auto_explain'")
+    for k, v in {"log_min_duration": "0", "log_nested_statements": "on", "log_level": "notice",
+                 "log_analyze": "on", "log_timing": "off"}.items():
+        conn.execute(f"SET auto_explain.{k} = {v}")
+    conn.execute("SELECT retrain._fold_rollups('cold_workers', clock_timestamp())")
+    conn.execute("RESET auto_explain.log_min_duration")
+    reads = [p for p in plans if "jsonb_agg(to_jsonb(s))" in p and "FROM retrain.predictions p" in p]
+    assert len(reads) == 2, len(reads)  # one a version
+    assert all(re.search(r"Workers Launched: [1-9]", p) for p in reads), reads
+    # the same without workers (the session allows none)
+    conn.execute("SET max_parallel_workers_per_gather = 0")
+    conn.execute("SELECT retrain._fold_rollups('cold_serial', clock_timestamp())")
+    conn.execute("RESET max_parallel_workers_per_gather")
+    for model in ("cold_workers", "cold_serial"):
+        for version in ("v1", "v2"):
+            for metric in METRICS:
+                rolled, direct = compare(conn, model, version, metric)
+                assert rolled["drift"] and same(rolled, direct, metric), (model, version, metric, rolled, direct)
+    conn.close()
+
 
 run_suite(globals())
