@@ -711,4 +711,50 @@ def test_a_first_fold_with_workers_equals_the_rows():
     conn.close()
 
 
+def test_a_model_far_behind_is_folded_on_its_own():
+    """The cycle's fold reads the new rows of all its models from the
+    earliest of their last folds.  A model whose last fold is an hour
+    behind the others' (its rollups switched back on, a first fold long
+    ago) is left out of it and folded on its own, which reads only its
+    rows; the others are folded together; both then answer as the rows
+    do."""
+    rng = random.Random(SEED + 11)
+    conn = connect()
+    conn.execute("SELECT setseed(%s)", (rng.random() * 2 - 1,))
+    models = ("behind_far", "behind_near")
+    for model in models:
+        conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (model,))
+        conn.execute("SELECT retrain.register_version(%s, 'v1', 's3://m', repeat('a', 64), '{\"auc\": 0.8}')",
+                     (model,))
+        conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green', override_reason => 'test')", (model,))
+        conn.execute("""SELECT retrain.set_policy(%s, '{"triggers": {"drift": {"window": "1 day"},
+                        "confidence": {"min": 0.6, "window": "1 day"},
+                        "performance": {"metric": "auc", "max_drop": 0.05, "window": "1 day"}},
+                        "rollups": {"bucket": "10 minutes", "settle": "1 second"}}')""", (model,))
+        traffic(conn, rng, model, 0)
+    time.sleep(1.2)
+    # the far one's last fold an hour ago, the near one's now
+    conn.execute("SELECT retrain._fold_rollups('behind_far', clock_timestamp() - interval '1 hour')")
+    conn.execute("SELECT retrain._fold_rollups('behind_near', clock_timestamp())")
+    marks = "SELECT model, computed_until FROM retrain.rollup_marks WHERE model = ANY (%s) ORDER BY model"
+    for model in models:
+        traffic(conn, rng, model, 1)
+    time.sleep(1.2)
+    before = dict(conn.execute(marks, (list(models),)).fetchall())
+    at = scalar(conn, "SELECT clock_timestamp()")
+    conn.execute("SELECT retrain._fold_cycle(%s)", (at,))
+    after = dict(conn.execute(marks, (list(models),)).fetchall())
+    assert after["behind_far"] == before["behind_far"], (before, after)
+    assert after["behind_near"] > before["behind_near"], (before, after)
+    assert scalar(conn, "SELECT retrain._rollups_current('behind_far', %s)", (at,)) is False
+    # its checks fold it on its own
+    conn.execute("SELECT retrain._check_model('behind_far', %s)", (at,))
+    assert dict(conn.execute(marks, (list(models),)).fetchall())["behind_far"] > before["behind_far"]
+    for model in models:
+        for metric in ("auc", "f1", "brier"):
+            rolled, direct = compare(conn, model, "v1", metric)
+            assert same(rolled, direct, metric), (model, metric, rolled, direct)
+    conn.close()
+
+
 run_suite(globals())

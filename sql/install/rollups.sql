@@ -1083,7 +1083,16 @@ BEGIN
     SELECT array_agg(c.model), array_agg(c.task), array_agg(c.after), array_agg(c.upto), array_agg(c.keep),
            array_agg(c.drop_before), array_agg(c.threshold), array_agg(c.width)
       INTO models, tasks, afters, uptos, keeps, drops, thresholds, widths
-      FROM candidates c
+      FROM (SELECT * FROM candidates c
+             -- The new rows are read from the earliest of the models' last
+             -- folds: a model far behind the others (its rollups switched
+             -- back on after a week, a first fold long ago) would make
+             -- every model's rows since then read again.  It is left to a
+             -- fold of its own (_fold_rollups, when its checks run), which
+             -- reads only its rows; the rest are read from at most 15
+             -- minutes before the latest last fold.
+             WHERE c.after >= (SELECT max(z.after) FROM candidates z) - interval '15 minutes'
+            OFFSET 0) c
      -- as _fold_rollups(): a model being folded or read elsewhere is left
      -- to it
      WHERE pg_try_advisory_xact_lock(hashtext('retrain rollups'), hashtext(c.model));
