@@ -482,3 +482,44 @@ SELECT retrain._fold_new_rows(NULL, NULL, NULL, NULL, NULL, NULL, NULL) IS NOT N
        retrain._fold_new_rows('binary_classification', '{no such model}', '{-infinity}', '{infinity}',
                               '{-infinity}', '{0.5}', '{1 hour}') IS NOT NULL AS unknown_model;
 SELECT (SELECT count(*) FROM retrain.rollups) = n AS nothing_folded FROM rollups_count;
+-- _labels_observed (the count of labels since the last training, C): the
+-- query's count, since excluded and at included; a reversed or empty
+-- range, or a model with no outcomes, 0; NULL in, NULL out
+SELECT retrain.register_model('labels_c', 'binary_classification');
+INSERT INTO retrain.predictions (model, version, unit_key, score)
+SELECT 'labels_c', 'v1', 'u' || i, 0.5 FROM generate_series(1, 5) i;
+INSERT INTO retrain.outcomes (prediction_id, label, observed_at)
+SELECT id, true, '2026-06-01 12:00+00'::timestamptz + row_number() OVER (ORDER BY id) * interval '1 minute'
+  FROM retrain.predictions WHERE model = 'labels_c';
+SELECT retrain._labels_observed('labels_c', '-infinity', 'infinity') AS every,
+       retrain._labels_observed('labels_c', '2026-06-01 12:01+00', '2026-06-01 12:03+00') AS two,
+       (SELECT count(*) FROM retrain.outcomes WHERE model = 'labels_c'
+           AND observed_at > '2026-06-01 12:01+00' AND observed_at <= '2026-06-01 12:03+00') AS query,
+       retrain._labels_observed('labels_c', '2026-06-01 12:03+00', '2026-06-01 12:01+00') AS reversed,
+       retrain._labels_observed('labels_c', '2026-06-01 12:02+00', '2026-06-01 12:02+00') AS empty,
+       retrain._labels_observed('no such model', '-infinity', 'infinity') AS unknown,
+       retrain._labels_observed(NULL, '-infinity', 'infinity') AS null_model,
+       retrain._labels_observed('labels_c', NULL, 'infinity') AS null_since;
+-- with the caller's privileges: EXECUTE alone does not read the outcomes
+CREATE ROLE labels_c_reader;
+GRANT USAGE ON SCHEMA retrain TO labels_c_reader;
+GRANT EXECUTE ON FUNCTION retrain._labels_observed(text, timestamptz, timestamptz) TO labels_c_reader;
+SET ROLE labels_c_reader;
+SELECT retrain._labels_observed('labels_c', '-infinity', 'infinity');
+RESET ROLE;
+REVOKE ALL ON FUNCTION retrain._labels_observed(text, timestamptz, timestamptz) FROM labels_c_reader;
+REVOKE ALL ON SCHEMA retrain FROM labels_c_reader;
+DROP ROLE labels_c_reader;
+-- _states_whole (a first fold's read, with workers): the states _states
+-- gives; no rows for a NULL argument
+SELECT (SELECT array_agg(s ORDER BY s.bucket_start)
+          FROM retrain._states_whole(m, 'v1', retrain._state_list(m, 'v1', 0.5, false),
+                                     retrain._arrival_from('infinity', 'infinity'), 'true', '1 hour') s)
+       = (SELECT array_agg(s ORDER BY s.bucket_start)
+            FROM retrain._states(m, 'v1', retrain._state_list(m, 'v1', 0.5, false),
+                                 retrain._arrival_from('infinity', 'infinity'), 'true', '1 hour') s) AS same_states,
+       (SELECT sum(s.predictions) FROM retrain._states_whole(m, 'v1', retrain._state_list(m, 'v1', 0.5, false),
+                                                            retrain._arrival_from('infinity', 'infinity'), 'true',
+                                                            '1 hour') s) AS predictions,
+       (SELECT count(*) FROM retrain._states_whole(NULL, 'v1', 'x', 'x', 'x', '1 hour')) AS null_model
+  FROM retrain.models m WHERE m.name = 'labels_c';

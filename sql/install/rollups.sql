@@ -392,7 +392,8 @@ COMMENT ON FUNCTION @extschema@._states(@extschema@.models, text, text, text, te
 CREATE OR REPLACE FUNCTION @extschema@._states_whole(m @extschema@.models, version text, list text, from_ text,
                                                      cond text, bucket interval)
     RETURNS SETOF @extschema@.rollups
-    LANGUAGE sql VOLATILE
+    -- STRICT: a NULL argument reads nothing
+    LANGUAGE sql VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp
     SET jit = off
     SET parallel_setup_cost = 0
@@ -403,7 +404,7 @@ AS $$
     SELECT * FROM @extschema@._states(m, version, list, from_, cond, bucket)
 $$;
 COMMENT ON FUNCTION @extschema@._states_whole(@extschema@.models, text, text, text, text, interval) IS
-    '_states() over a model''s whole window (its first fold), with parallel workers and without JIT (internal)';
+    '_states() over a model''s whole window (its first fold), with parallel workers and without JIT; no rows for a NULL argument (internal)';
 
 -- A version's numeric baselined features as _feature_histograms takes
 -- them (in the order _state_list counts them), and whether all its
