@@ -35,9 +35,13 @@ def test_worker_lifecycle():
             conn.execute("SELECT retrain.register_model('w', 'binary_classification')")
             conn.execute("SELECT retrain.register_version('w', 'v1', 's3://m', repeat('a', 64), '{}')")
             conn.execute("SELECT retrain.promote('w', 'v1', 'blue_green')")
-            conn.execute("""SELECT retrain.set_policy('w', '{"triggers": {"schedule":
-                            {"every": "week", "weekday": "monday", "at": "00:00"}}}')""")
-            conn.execute("UPDATE retrain.models SET created_at = now() - interval '30 days'")
+            # in one transaction: a cycle between the two would find the
+            # schedule not due (the model made after its last occurrence)
+            # and keep that first
+            with conn.transaction():
+                conn.execute("""SELECT retrain.set_policy('w', '{"triggers": {"schedule":
+                                {"every": "week", "weekday": "monday", "at": "00:00"}}}')""")
+                conn.execute("UPDATE retrain.models SET created_at = now() - interval '30 days'")
             wait_for("a request made by the worker",
                      lambda: scalar(conn, "SELECT count(*) FROM retrain.requests WHERE model = 'w'"))
             assert scalar(conn, "SELECT requested_by FROM retrain.requests WHERE model = 'w'") == "postgres"
