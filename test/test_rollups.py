@@ -123,17 +123,16 @@ def traffic(conn, rng, model, rnd):
                        AND NOT EXISTS (SELECT 1 FROM retrain.outcomes o WHERE o.prediction_id = p.id)""", (model,))
 
 
-def test_rollups_equal_rows_through_folds():
-    rng = random.Random(SEED)
-    conn = connect()
-    conn.execute("SELECT setseed(%s)", (rng.random() * 2 - 1,))
-    model = "prop_rollups"
+def versioned_model(conn, model):
+    """A classifier with versions v1 (in production) and v2, both baselined
+    on a numeric feature x and a categorical c, and triggers over one day's
+    window kept in 10-minute buckets (rollups.settle one second)."""
     conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (model,))
     for v in ("v1", "v2"):
-        conn.execute("SELECT retrain.register_version(%s, %s, 's3://m', encode(sha256(%s::bytea), 'hex'), '{\"auc\": 0.8}')",
-                     (model, v, v))
+        conn.execute("SELECT retrain.register_version(%s, %s, 's3://m', encode(sha256(%s::bytea), 'hex'), "
+                     "'{\"auc\": 0.8}')", (model, v, v))
     conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green', override_reason => 'test')", (model,))
-    conn.execute("CREATE TEMP TABLE prop_train AS SELECT 25 + 10 * sin(i) AS x, "
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS prop_train AS SELECT 25 + 10 * sin(i) AS x, "
                  "(ARRAY['a', 'b', 'c'])[1 + i % 3] AS c FROM generate_series(1, 500) i")
     for v in ("v1", "v2"):
         conn.execute("SELECT retrain.capture_baseline(%s, %s, 'prop_train', '{x, c}')", (model, v))
@@ -141,6 +140,14 @@ def test_rollups_equal_rows_through_folds():
                     "confidence": {"min": 0.6, "window": "1 day"},
                     "performance": {"metric": "auc", "max_drop": 0.05, "window": "1 day"}},
                     "rollups": {"bucket": "10 minutes", "settle": "1 second"}}')""", (model,))
+
+
+def test_rollups_equal_rows_through_folds():
+    rng = random.Random(SEED)
+    conn = connect()
+    conn.execute("SELECT setseed(%s)", (rng.random() * 2 - 1,))
+    model = "prop_rollups"
+    versioned_model(conn, model)
     checked = 0
     writer = None
     for rnd in range(8):
@@ -669,19 +676,7 @@ def test_a_first_fold_with_workers_equals_the_rows():
     conn = connect()
     conn.execute("SELECT setseed(%s)", (rng.random() * 2 - 1,))
     for model in ("cold_workers", "cold_serial"):
-        conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (model,))
-        for v in ("v1", "v2"):
-            conn.execute("SELECT retrain.register_version(%s, %s, 's3://m', encode(sha256(%s::bytea), 'hex'), "
-                         "'{\"auc\": 0.8}')", (model, v, v))
-        conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green', override_reason => 'test')", (model,))
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS cold_train AS SELECT 25 + 10 * sin(i) AS x, "
-                     "(ARRAY['a', 'b', 'c'])[1 + i % 3] AS c FROM generate_series(1, 500) i")
-        for v in ("v1", "v2"):
-            conn.execute("SELECT retrain.capture_baseline(%s, %s, 'cold_train', '{x, c}')", (model, v))
-        conn.execute("""SELECT retrain.set_policy(%s, '{"triggers": {"drift": {"window": "1 day"},
-                        "confidence": {"min": 0.6, "window": "1 day"},
-                        "performance": {"metric": "auc", "max_drop": 0.05, "window": "1 day"}},
-                        "rollups": {"bucket": "10 minutes", "settle": "1 second"}}')""", (model,))
+        versioned_model(conn, model)
         for rnd in range(12):
             traffic(conn, rng, model, rnd)
     # the planner knows the windows' size (a small one it rightly reads
