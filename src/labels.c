@@ -176,8 +176,6 @@ retrain_labels_observed(PG_FUNCTION_ARGS)
 	ScanKeyData keys[3];
 	int64		n;
 
-	if (since >= at)
-		PG_RETURN_INT64(0);
 	relid = get_relname_relid(OUTCOMES_TABLE, get_namespace_oid(OUTCOMES_NAMESPACE, false));
 	if (!OidIsValid(relid))
 		ereport(ERROR,
@@ -190,6 +188,12 @@ retrain_labels_observed(PG_FUNCTION_ARGS)
 		elog(ERROR, "retrain._labels_observed: retrain.outcomes lacks model or observed_at");
 	if (!may_read(relid, model_att, observed_att))
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, OUTCOMES_NAMESPACE "." OUTCOMES_TABLE);
+	/* an empty range, once the caller may ask */
+	if (since >= at)
+	{
+		table_close(heap, AccessShareLock);
+		PG_RETURN_INT64(0);
+	}
 	/* row-level security: the query applies the policies, this scan cannot */
 	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED ||
 		(index = open_range_index(heap, model_att, observed_att)) == NULL)
