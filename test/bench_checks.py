@@ -97,13 +97,19 @@ def make_many(conn):
 
 
 
-def make_model(conn, name, rows):
+def register(conn, name, policy=POLICY):
+    """A model with a production version v1 baselined on the training
+    table, and the policy (0.1.0's functions take the same calls)."""
     conn.execute("SELECT retrain.register_model(%s, 'binary_classification')", (name,))
     conn.execute("SELECT retrain.register_version(%s, 'v1', 's3://m', repeat('a', 64), "
                  "'{\"f1\": 0.8}', features => %s)", (name, FEATURES))
     conn.execute("SELECT retrain.capture_baseline(%s, 'v1', 'bench_check_training')", (name,))
     conn.execute("SELECT retrain.promote(%s, 'v1', 'blue_green')", (name,))
-    conn.execute("SELECT retrain.set_policy(%s, %s)", (name, POLICY))
+    conn.execute("SELECT retrain.set_policy(%s, %s)", (name, policy))
+
+
+def make_model(conn, name, rows):
+    register(conn, name)
     conn.execute("INSERT INTO retrain.predictions (model, version, unit_key, predicted_at, score, latency_ms, features) "
                  f"SELECT %s, 'v1', 'u' || i, now() - random() * interval '6 days', random(), 10, {FEATURE_JSON} "
                  "FROM generate_series(1, %s) i", (name, rows))
@@ -133,44 +139,49 @@ def set_rollups(conn, enabled):
                  f"FROM retrain.models WHERE {ALL}", (enabled,))
 
 
+def copy_rows(src, dst, query, target):
+    """The rows of a query on one connection into a table on another
+    (binary COPY)."""
+    with src.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as out:
+        with dst.cursor().copy(f"COPY {target} FROM STDIN (FORMAT binary)") as into:
+            for data in out:
+                into.write(data)
+
+
 def released_copy(conn):
     """A database with retrain 0.1.0 (what the issue calls today's full
     scan) over the same windows: the 100 models set up with 0.1.0's
     functions and policy (no rollups key), their predictions and outcomes
-    copied row for row (binary COPY) from the bench's database.  Made once
-    per cluster; the connection to it is returned."""
+    copied row for row from the bench's database.  Made once per cluster
+    (again if a run was stopped while making it); the connection to it is
+    returned."""
     db = f"{conn.info.dbname}_010"
-    if not conn.execute("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)", (db,)).fetchone()[0]:
-        conn.execute(f"CREATE DATABASE {db}")
+    if conn.execute("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %s)", (db,)).fetchone()[0]:
+        old = psycopg.connect(dbname=db, autocommit=True)
+        # the mark the copy leaves last
+        if old.execute("SELECT to_regclass('bench_check_copied') IS NOT NULL").fetchone()[0]:
+            return old
+        old.close()
+        conn.execute(f"DROP DATABASE {db}")
+    conn.execute(f"CREATE DATABASE {db}")
     old = psycopg.connect(dbname=db, autocommit=True)
-    old.execute("CREATE EXTENSION IF NOT EXISTS retrain VERSION '0.1.0'")
-    if old.execute("SELECT count(*) FROM retrain.models").fetchone()[0] == MODELS:
-        return old
+    old.execute("CREATE EXTENSION retrain VERSION '0.1.0'")
     print(f"copying the {MODELS} models' windows into a database with retrain 0.1.0 ...", flush=True)
     policy = json.loads(POLICY)
     del policy["rollups"]
     old.execute("CREATE TABLE bench_check_training (" + ", ".join(f"{f} float8" for f in FEATURES) + ")")
-    with conn.cursor().copy("COPY bench_check_training TO STDOUT (FORMAT binary)") as out:
-        with old.cursor().copy("COPY bench_check_training FROM STDIN (FORMAT binary)") as into:
-            for data in out:
-                into.write(data)
+    copy_rows(conn, old, "SELECT * FROM bench_check_training", "bench_check_training")
     for m in range(MODELS):
-        name = f"bench_check_{m}"
-        old.execute("SELECT retrain.register_model(%s, 'binary_classification')", (name,))
-        old.execute("SELECT retrain.register_version(%s, 'v1', 's3://m', repeat('a', 64), "
-                    "'{\"f1\": 0.8}', features => %s)", (name, FEATURES))
-        old.execute("SELECT retrain.capture_baseline(%s, 'v1', 'bench_check_training')", (name,))
-        old.execute("SELECT retrain.promote(%s, 'v1', 'blue_green')", (name,))
-        old.execute("SELECT retrain.set_policy(%s, %s)", (name, json.dumps(policy)))
+        register(old, f"bench_check_{m}", json.dumps(policy))
     models = "model ~ '^bench_check_[0-9]+$'"
-    for table, cols in (("predictions", "id, model, version, unit_key, predicted_at, score, latency_ms, error, features"),
-                        ("outcomes", "prediction_id, label, actual, observed_at")):
-        where = models if table == "predictions" else f"prediction_id IN (SELECT id FROM retrain.predictions WHERE {models})"
-        with conn.cursor().copy(f"COPY (SELECT {cols} FROM retrain.{table} WHERE {where}) TO STDOUT (FORMAT binary)") as out:
-            with old.cursor().copy(f"COPY retrain.{table} ({cols}) FROM STDIN (FORMAT binary)") as into:
-                for data in out:
-                    into.write(data)
+    cols = "id, model, version, unit_key, predicted_at, score, latency_ms, error, features"
+    copy_rows(conn, old, f"SELECT {cols} FROM retrain.predictions WHERE {models}", f"retrain.predictions ({cols})")
+    cols = "prediction_id, label, actual, observed_at"
+    copy_rows(conn, old, f"SELECT {cols} FROM retrain.outcomes "
+                         f"WHERE prediction_id IN (SELECT id FROM retrain.predictions WHERE {models})",
+              f"retrain.outcomes ({cols})")
     old.execute("VACUUM ANALYZE retrain.predictions, retrain.outcomes")
+    old.execute("CREATE TABLE bench_check_copied ()")
     conn.execute("CHECKPOINT")
     return old
 
@@ -274,7 +285,10 @@ def cases(conn):
             cycle.close()
         return finish
 
-    flip = {"to": "v2"}
+    # to the version not in production (a cluster kept from an earlier run
+    # may have either)
+    flip = {"to": "v1" if conn.execute("SELECT production_version FROM retrain.deployments "
+                                       "WHERE model = 'bench_check_0'").fetchone()[0] == "v2" else "v2"}
 
     def promote():
         conn.execute("SELECT retrain.promote('bench_check_0', %s, 'blue_green')", (flip["to"],))
