@@ -510,16 +510,27 @@ RESET ROLE;
 REVOKE ALL ON FUNCTION retrain._labels_observed(text, timestamptz, timestamptz) FROM labels_c_reader;
 REVOKE ALL ON SCHEMA retrain FROM labels_c_reader;
 DROP ROLE labels_c_reader;
--- _states_whole (a first fold's read, with workers): the states _states
--- gives; no rows for a NULL argument
-SELECT (SELECT array_agg(s ORDER BY s.bucket_start)
+-- _states_whole (a first fold's read, with workers, grouped by the buckets
+-- of a span): the states _states gives, whether the span holds the rows'
+-- buckets or misses them (read again by their own buckets), or is empty
+-- or unbounded (not used); no rows for a NULL argument
+SELECT sp.name,
+       (SELECT array_agg(s ORDER BY s.bucket_start)
           FROM retrain._states_whole(m, 'v1', retrain._state_list(m, 'v1', 0.5, false),
-                                     retrain._arrival_from('infinity', 'infinity'), 'true', '1 hour') s)
+                                     retrain._arrival_from('infinity', 'infinity'), 'true', '1 hour', sp.span) s)
        = (SELECT array_agg(s ORDER BY s.bucket_start)
             FROM retrain._states(m, 'v1', retrain._state_list(m, 'v1', 0.5, false),
                                  retrain._arrival_from('infinity', 'infinity'), 'true', '1 hour') s) AS same_states,
        (SELECT sum(s.predictions) FROM retrain._states_whole(m, 'v1', retrain._state_list(m, 'v1', 0.5, false),
                                                             retrain._arrival_from('infinity', 'infinity'), 'true',
-                                                            '1 hour') s) AS predictions,
-       (SELECT count(*) FROM retrain._states_whole(NULL, 'v1', 'x', 'x', 'x', '1 hour')) AS null_model
-  FROM retrain.models m WHERE m.name = 'labels_c';
+                                                            '1 hour', sp.span) s) AS predictions
+  FROM retrain.models m,
+       (VALUES ('holds', tstzrange(now() - interval '30 days', now() + interval '1 day')),
+               ('misses', tstzrange('2000-01-01', '2000-01-02')),
+               ('empty', 'empty'::tstzrange), ('unbounded', tstzrange(NULL, now()))) sp(name, span)
+ WHERE m.name = 'labels_c'
+ ORDER BY sp.name;
+SELECT count(*) AS null_model FROM retrain._states_whole(NULL, 'v1', 'x', 'x', 'x', '1 hour', tstzrange(now(), now()));
+SELECT count(*) AS null_span
+  FROM retrain.models m, retrain._states_whole(m, 'v1', 'x', 'x', 'x', '1 hour', NULL)
+ WHERE m.name = 'labels_c';

@@ -668,17 +668,22 @@ def test_new_labels_are_counted_from_one_index_range():
 
 def test_a_first_fold_with_workers_equals_the_rows():
     """A model's first fold reads its whole window with parallel workers
-    (_states_whole): the plan shows them launched, and the figures merged
-    from what they folded equal the rows' (counts, histograms, AUC and the
-    confusion family exactly; Brier, log loss, confidence to 1e-12), as a
-    fold without workers gives them."""
+    (_states_whole), each aggregating its share of the rows by bucket (a
+    partial hash aggregate: no row sorted); the figures merged from what
+    they folded equal the rows' (counts, histograms, AUC and the confusion
+    family exactly; Brier, log loss, confidence to 1e-12), as a fold
+    without workers gives them.  A prediction made a day ahead of the
+    clock lies outside the buckets the workers group by: the version's
+    rows are read again by their own buckets, and it is folded too."""
     rng = random.Random(SEED + 7)
     conn = connect()
     conn.execute("SELECT setseed(%s)", (rng.random() * 2 - 1,))
-    for model in ("cold_workers", "cold_serial"):
+    for model in ("cold_workers", "cold_serial", "cold_ahead"):
         versioned_model(conn, model)
         for rnd in range(12):
             traffic(conn, rng, model, rnd)
+    conn.execute("INSERT INTO retrain.predictions (model, version, predicted_at, score, features) "
+                 "VALUES ('cold_ahead', 'v2', now() + interval '1 day', 0.4, '{\"x\": 31}')")
     # the planner knows the windows' size (a small one it rightly reads
     # without workers)
     conn.execute("ANALYZE retrain.predictions, retrain.outcomes")
@@ -689,16 +694,41 @@ def test_a_first_fold_with_workers_equals_the_rows():
     for k, v in {"log_min_duration": "0", "log_nested_statements": "on", "log_level": "notice",
                  "log_analyze": "on", "log_timing": "off"}.items():
         conn.execute(f"SET auto_explain.{k} = {v}")
-    conn.execute("SELECT retrain._fold_rollups('cold_workers', clock_timestamp())")
+
+    def reads(model):
+        del plans[:]
+        # memory as short, for these few thousand rows, as a work_mem of
+        # 64MB is for the bench's 100,000 a model: the planner would not
+        # aggregate in the workers if it counted a bucket a row
+        conn.execute("SET work_mem = '1MB'")
+        conn.execute("SELECT retrain._fold_rollups(%s, clock_timestamp())", (model,))
+        conn.execute("RESET work_mem")
+        return [p for p in plans if "jsonb_agg(to_jsonb(s))" in p and "FROM retrain.predictions p" in p]
+
+    workers = reads("cold_workers")
+    assert len(workers) == 2, len(workers)  # one a version
+    for plan in workers:
+        assert re.search(r"Workers Launched: [1-9]", plan), plan
+        assert "Partial HashAggregate" in plan and not re.search(r"\bSort\b", plan), plan
+    ahead = reads("cold_ahead")
+    # v1 once; v2 by the buckets of its window, then by its own
+    assert len(ahead) == 3, len(ahead)
+    assert sum("LEFT JOIN unnest(" in p for p in ahead) == 2, ahead
     conn.execute("RESET auto_explain.log_min_duration")
-    reads = [p for p in plans if "jsonb_agg(to_jsonb(s))" in p and "FROM retrain.predictions p" in p]
-    assert len(reads) == 2, len(reads)  # one a version
-    assert all(re.search(r"Workers Launched: [1-9]", p) for p in reads), reads
+    for version in ("v1", "v2"):
+        folded, rows = conn.execute(
+            "SELECT (SELECT sum(r.predictions) FROM retrain.rollups r WHERE r.model = 'cold_ahead' AND r.version = %(v)s), "
+            "(SELECT count(*) FROM retrain.predictions p, retrain.rollup_marks mk WHERE mk.model = 'cold_ahead' "
+            "   AND p.model = 'cold_ahead' AND p.version = %(v)s AND p.predicted_at >= mk.computed_from)",
+            {"v": version}).fetchone()
+        assert folded == rows, (version, folded, rows)
+    assert scalar(conn, "SELECT count(*) FROM retrain.rollups WHERE model = 'cold_ahead' "
+                        "AND bucket_start > now() + interval '23 hours'") == 1
     # the same without workers (the session allows none)
     conn.execute("SET max_parallel_workers_per_gather = 0")
     conn.execute("SELECT retrain._fold_rollups('cold_serial', clock_timestamp())")
     conn.execute("RESET max_parallel_workers_per_gather")
-    for model in ("cold_workers", "cold_serial"):
+    for model in ("cold_workers", "cold_serial", "cold_ahead"):
         for version in ("v1", "v2"):
             for metric in METRICS:
                 rolled, direct = compare(conn, model, version, metric)
