@@ -432,7 +432,8 @@ SELECT retrain._rollup_made_with('roll_late_nan', 'public.roll_late_nan_src') AS
 SELECT retrain._rollups_current('roll_late_nan', '2026-01-01 04:00+00') AS source_current,
        retrain._rollups_current('roll_late_nan', '2026-01-01 05:00+00') AS current_an_hour_later,
        retrain._rollups_current('no such model', now()) AS unknown, retrain._rollups_current(NULL, NULL) AS null_current;
--- a source's model is not folded with the others; nothing at NULL
+-- a source's model is not folded with the others; ru_moved, kept in the
+-- log with no rollups yet, is (a first fold); nothing at NULL
 SELECT retrain._fold_logged('2026-01-01 06:00+00') AS folded_together, retrain._fold_logged(NULL) IS NULL AS at_null,
        retrain._fold_cycle(NULL) IS NULL AS cycle_at_null;
 -- a planned read: its value, and the same again from the kept plan; errors

@@ -294,7 +294,9 @@ CREATE OR REPLACE AGGREGATE @extschema@._feature_histograms(features jsonb, name
     COMBINEFUNC = @extschema@._feature_hists_combine,
     SERIALFUNC = @extschema@._feature_hists_serial,
     DESERIALFUNC = @extschema@._feature_hists_deserial,
-    PARALLEL = SAFE
+    PARALLEL = SAFE,
+    -- about ten features' histograms (see the rollups' states)
+    SSPACE = 4096
 );
 COMMENT ON AGGREGATE @extschema@._feature_histograms(jsonb, text[], pg_catalog.float8[], integer[]) IS
     'histogram_missing of each named numeric feature of a jsonb features column, as {"feature": [counts..., missing]} (internal)';

@@ -84,7 +84,10 @@ CREATE OR REPLACE AGGREGATE @extschema@.confusion(score pg_catalog.float8, label
     COMBINEFUNC = @extschema@._confusion_combine,
     SERIALFUNC = @extschema@._confusion_serial,
     DESERIALFUNC = @extschema@._confusion_deserial,
-    PARALLEL = SAFE
+    PARALLEL = SAFE,
+    -- four counters: a group's hash entry, not the 8 kB the planner
+    -- counts for an internal state it knows nothing of
+    SSPACE = 64
 );
 COMMENT ON AGGREGATE @extschema@.confusion(pg_catalog.float8, boolean, pg_catalog.float8) IS
     'Confusion matrix (tp, fp, fn, tn), over scores, labels and a threshold (score >= threshold predicts positive)';

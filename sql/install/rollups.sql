@@ -54,42 +54,46 @@ CREATE OR REPLACE FUNCTION @extschema@._latency_percentile(state bytea, fraction
 COMMENT ON FUNCTION @extschema@._latency_percentile(bytea, pg_catalog.float8) IS
     'percentile_cont(fraction) of the latencies a serialized distribution counts, within 1% (1/101) relatively for values of one sign (internal)';
 
--- The states.
+-- The states.  SSPACE: about what each takes in memory (a rank state
+-- grows with the labelled rows), which the planner counts to size a hash
+-- table of groups; left out, it counts 8 kB for each, so that the groups
+-- of one parallel read of many models' windows (_first_states) would be
+-- spilled to disk at a tenth of what fits.
 CREATE OR REPLACE AGGREGATE @extschema@._rank_state(score pg_catalog.float8, label boolean) (
     SFUNC = @extschema@._rank_accum, STYPE = internal, FINALFUNC = @extschema@._rank_serial,
     COMBINEFUNC = @extschema@._rank_combine, SERIALFUNC = @extschema@._rank_serial,
-    DESERIALFUNC = @extschema@._rank_deserial, PARALLEL = SAFE);
+    DESERIALFUNC = @extschema@._rank_deserial, PARALLEL = SAFE, SSPACE = 1024);
 COMMENT ON AGGREGATE @extschema@._rank_state(pg_catalog.float8, boolean) IS
     'The serialized state of auc and average_precision over a group, for a rollup (internal)';
 CREATE OR REPLACE AGGREGATE @extschema@._brier_state(score pg_catalog.float8, label boolean) (
     SFUNC = @extschema@._brier_accum, STYPE = internal, FINALFUNC = @extschema@._loss_serial,
     COMBINEFUNC = @extschema@._loss_combine, SERIALFUNC = @extschema@._loss_serial,
-    DESERIALFUNC = @extschema@._loss_deserial, PARALLEL = SAFE);
+    DESERIALFUNC = @extschema@._loss_deserial, PARALLEL = SAFE, SSPACE = 64);
 COMMENT ON AGGREGATE @extschema@._brier_state(pg_catalog.float8, boolean) IS
     'The serialized state of brier over a group, for a rollup (internal)';
 CREATE OR REPLACE AGGREGATE @extschema@._log_loss_state(score pg_catalog.float8, label boolean) (
     SFUNC = @extschema@._log_loss_accum, STYPE = internal, FINALFUNC = @extschema@._loss_serial,
     COMBINEFUNC = @extschema@._loss_combine, SERIALFUNC = @extschema@._loss_serial,
-    DESERIALFUNC = @extschema@._loss_deserial, PARALLEL = SAFE);
+    DESERIALFUNC = @extschema@._loss_deserial, PARALLEL = SAFE, SSPACE = 64);
 COMMENT ON AGGREGATE @extschema@._log_loss_state(pg_catalog.float8, boolean) IS
     'The serialized state of log_loss over a group, for a rollup (internal)';
 CREATE OR REPLACE AGGREGATE @extschema@._mae_state(predicted pg_catalog.float8, actual pg_catalog.float8) (
     SFUNC = @extschema@._mae_accum, STYPE = internal, FINALFUNC = @extschema@._loss_serial,
     COMBINEFUNC = @extschema@._loss_combine, SERIALFUNC = @extschema@._loss_serial,
-    DESERIALFUNC = @extschema@._loss_deserial, PARALLEL = SAFE);
+    DESERIALFUNC = @extschema@._loss_deserial, PARALLEL = SAFE, SSPACE = 64);
 COMMENT ON AGGREGATE @extschema@._mae_state(pg_catalog.float8, pg_catalog.float8) IS
     'The serialized state of mae over a group, for a rollup (internal)';
 CREATE OR REPLACE AGGREGATE @extschema@._rmse_state(predicted pg_catalog.float8, actual pg_catalog.float8) (
     SFUNC = @extschema@._rmse_accum, STYPE = internal, FINALFUNC = @extschema@._loss_serial,
     COMBINEFUNC = @extschema@._loss_combine, SERIALFUNC = @extschema@._loss_serial,
-    DESERIALFUNC = @extschema@._loss_deserial, PARALLEL = SAFE);
+    DESERIALFUNC = @extschema@._loss_deserial, PARALLEL = SAFE, SSPACE = 64);
 COMMENT ON AGGREGATE @extschema@._rmse_state(pg_catalog.float8, pg_catalog.float8) IS
     'The serialized state of rmse over a group, for a rollup (internal)';
 
 CREATE OR REPLACE AGGREGATE @extschema@._latency_state(latency pg_catalog.float8) (
     SFUNC = @extschema@._latency_accum, STYPE = internal, FINALFUNC = @extschema@._latency_serial,
     COMBINEFUNC = @extschema@._latency_combine, SERIALFUNC = @extschema@._latency_serial,
-    DESERIALFUNC = @extschema@._latency_deserial, PARALLEL = SAFE);
+    DESERIALFUNC = @extschema@._latency_deserial, PARALLEL = SAFE, SSPACE = 640);
 COMMENT ON AGGREGATE @extschema@._latency_state(pg_catalog.float8) IS
     'The serialized latency distribution of a group, for a rollup (internal)';
 
@@ -1053,18 +1057,211 @@ COMMENT ON FUNCTION @extschema@._fold_new_rows(text, text[], timestamptz[], time
                                                pg_catalog.float8[], interval[]) IS
     'The cycle''s fold of the predictions that arrived since the last fold, with their outcomes, for models of one task (internal)';
 
+-- First folds (a cold start: the whole windows) of models kept from
+-- retrain.predictions, many in one read.  Folded one by one, each model's
+-- window is read through its index, and where the log interleaves the
+-- models (rows written as they are served) every page holds a few rows of
+-- each: 100 models read each page a hundred times over, and the pages
+-- mostly from the OS's cache.  Read together, each page is read once, by
+-- the workers of one parallel scan, each aggregating its share by (model,
+-- version, bucket) in a hash table.  The buckets are the rows of an array
+-- the planner cannot see into (as in _states: it then counts the groups
+-- as a few, not one a row, and lets each worker aggregate); a row whose
+-- bucket is past the array's last (a prediction made ahead of the clock:
+-- at or after x.ahead) is read by a second call, with ahead, grouped by
+-- its own bucket.  spec: per registered version, its model's horizon
+-- (upto), first bucket kept (keep), ahead, threshold, bucket width and
+-- _feature_spec(); the same rows and states as _fold_arrived's first fold.
+CREATE OR REPLACE FUNCTION @extschema@._first_states(task text, spec jsonb, models text[], buckets timestamptz[],
+                                                     ahead boolean)
+    RETURNS SETOF @extschema@.rollups
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    -- as _states_whole: workers, however the planner rates the read, and
+    -- no JIT
+    SET jit = off
+    SET parallel_setup_cost = 0
+    SET parallel_tuple_cost = 0
+    SET min_parallel_table_scan_size = 0
+    SET min_parallel_index_scan_size = 0
+    SET enable_sort = off
+    -- the outcomes joined by hash, never looked up row by row (the
+    -- planner cannot estimate each model's own times, and expects a few
+    -- rows where millions come)
+    SET enable_nestloop = off
+    -- each process's hash table holds every group of the models it reads
+    -- (about 9 kB a group with ten features): room for the groups
+    -- _fold_first gives one call, which a default work_mem would spill to
+    -- disk row by row
+    SET work_mem = '64MB'
+    SET hash_mem_multiplier = 2
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT p.model, p.version, %s AS bucket_start, %s, NULL::jsonb AS features_before '
+        '  FROM jsonb_to_recordset($1) x(model text, version text, upto timestamptz, keep timestamptz, '
+        '                                ahead timestamptz, threshold pg_catalog.float8, width interval, '
+        '                                names text[], edges pg_catalog.float8[], ends integer[]) '
+        '  JOIN @extschema@.predictions p ON p.model = x.model AND p.version = x.version '
+        '  %s '
+        '  LEFT JOIN @extschema@.outcomes o '
+        '         ON o.prediction_id = p.id AND o.model = p.model AND o.model = ANY ($2) AND o.observed_at <= x.upto '
+        '        AND coalesce(o.logged_at, ''-infinity'') <= x.upto '
+        ' WHERE p.model = ANY ($2) AND p.predicted_at >= x.keep AND p.predicted_at %s x.ahead '
+        '   AND coalesce(p.logged_at, ''-infinity'') <= x.upto '
+        ' GROUP BY 1, 2, 3',
+        CASE WHEN ahead THEN 'date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'')' ELSE 'b.bucket_start' END,
+        @extschema@._state_columns(task, 'x.threshold',
+            '''{}''::jsonb || coalesce(@extschema@._feature_histograms(p.features, x.names, x.edges, x.ends), ''{}'')',
+            false, NULL),
+        CASE WHEN ahead THEN ''
+             ELSE 'JOIN unnest((SELECT $3)) b(bucket_start) '
+                  '  ON b.bucket_start = date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'')' END,
+        CASE WHEN ahead THEN '>=' ELSE '<' END)
+    USING spec, models, buckets;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._first_states(text, jsonb, text[], timestamptz[], boolean) IS
+    'The states of many models'' whole windows (their first folds) in one parallel read of retrain.predictions (internal)';
+
+-- One call of _first_states (and a second for rows ahead of the clock)
+-- for models of one task, their rollups started again, and their marks
+-- set as _fold_rollups() sets them after a first fold.
+CREATE OR REPLACE FUNCTION @extschema@._fold_first_chunk(task text, models text[], uptos timestamptz[],
+                                                         keeps timestamptz[], thresholds pg_catalog.float8[],
+                                                         widths interval[], made_withs jsonb[])
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    spec jsonb;
+    buckets timestamptz[];
+    n integer;
+BEGIN
+    -- x.ahead: the end of the bucket after the horizon's, which the
+    -- per-model first fold's span also ends with
+    SELECT jsonb_agg(jsonb_build_object('model', x.model, 'version', v.version, 'upto', x.upto, 'keep', x.keep,
+                                        'ahead', date_bin(x.width, x.upto + x.width, '2001-01-01 00:00+00') + x.width,
+                                        'threshold', x.threshold, 'width', x.width,
+                                        'names', f.names, 'edges', f.edges, 'ends', f.ends))
+      INTO spec
+      FROM unnest(models, uptos, keeps, thresholds, widths) x(model, upto, keep, threshold, width)
+      JOIN @extschema@.model_versions v ON v.model = x.model
+     CROSS JOIN LATERAL @extschema@._feature_spec(v.model, v.version) f;
+    SELECT array_agg(DISTINCT g) INTO buckets
+      FROM unnest(keeps, uptos, widths) x(keep, upto, width)
+     CROSS JOIN LATERAL generate_series(date_bin(x.width, x.keep, '2001-01-01 00:00+00'),
+                                        date_bin(x.width, x.upto + x.width, '2001-01-01 00:00+00'), x.width) g;
+    DELETE FROM @extschema@.rollups r WHERE r.model = ANY (models);
+    n := 0;
+    IF spec IS NOT NULL THEN
+        n := @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._first_states(task, spec, models, buckets, false) s));
+        -- predictions made ahead of the clock: seldom, probed by index
+        IF EXISTS (SELECT 1 FROM jsonb_to_recordset(spec) x(model text, version text, ahead timestamptz)
+                    WHERE EXISTS (SELECT 1 FROM @extschema@.predictions p
+                                   WHERE p.model = x.model AND p.predicted_at >= x.ahead AND p.version = x.version)) THEN
+            n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._first_states(task, spec, models, buckets,
+                                                                                            true) s));
+        END IF;
+    END IF;
+    INSERT INTO @extschema@.rollup_marks AS r
+    SELECT * FROM unnest(models, widths, thresholds, made_withs, keeps, uptos, uptos)
+    ON CONFLICT ON CONSTRAINT rollup_marks_pkey DO UPDATE
+       SET bucket = excluded.bucket, threshold = excluded.threshold, made_with = excluded.made_with,
+           computed_from = excluded.computed_from, computed_until = excluded.computed_until,
+           outcomes_until = excluded.outcomes_until;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._fold_first_chunk(text, text[], timestamptz[], timestamptz[], pg_catalog.float8[], interval[], jsonb[]) IS
+    'Start the rollups of models of one task again from their whole windows, read together (internal)';
+
+-- The cycle's first folds: the models kept from retrain.predictions with
+-- no rollups yet, or rollups made otherwise (bucket width, threshold,
+-- baselines), whose baselines are all numeric and which no one else is
+-- folding, read a few at a time (_fold_first_chunk): as many as keep each
+-- process's hash table of groups within _first_states' work_mem (a group
+-- is a version's bucket; its size grows with the features counted).  The
+-- rest start by _fold_rollups(), one by one.  Returns the models folded.
+CREATE OR REPLACE FUNCTION @extschema@._fold_first(at timestamptz, oldest timestamptz)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- groups of ten features that fit in _first_states' hash memory
+    budget constant pg_catalog.float8 := 10000;
+    c record;
+    task_ text;
+    weight pg_catalog.float8 := 0;
+    models text[] := '{}';
+    uptos timestamptz[] := '{}';
+    keeps timestamptz[] := '{}';
+    thresholds pg_catalog.float8[] := '{}';
+    widths interval[] := '{}';
+    made_withs jsonb[] := '{}';
+    n integer := 0;
+BEGIN
+    FOR c IN
+        SELECT * FROM (
+        SELECT m.name AS model, m.task, least(at - f.settle, oldest) AS upto, f.keep, f.threshold, f.width,
+               f.made_with,
+               -- groups: versions x buckets, in units of ten features
+               (SELECT count(*) FROM @extschema@.model_versions v WHERE v.model = m.name)
+               * (extract(epoch FROM least(at - f.settle, oldest) - f.keep) / extract(epoch FROM f.width) + 3)
+               * (4 + (SELECT count(*) FROM @extschema@.baselines b WHERE b.model = m.name)) / 14 AS groups
+          FROM @extschema@.models m
+         CROSS JOIN LATERAL (SELECT @extschema@.effective_policy(m.name) AS pol) p
+         CROSS JOIN LATERAL @extschema@._fold_settings(m.name, m.source, p.pol, at) f
+          LEFT JOIN @extschema@.rollup_marks mk ON mk.model = m.name
+         WHERE m.source IS NULL AND (p.pol->'rollups'->>'enabled')::boolean
+           AND (mk.model IS NULL OR mk.computed_until = '-infinity' OR mk.bucket <> f.width
+                OR mk.threshold <> f.threshold OR mk.made_with <> f.made_with)
+           AND NOT EXISTS (SELECT 1 FROM @extschema@.baselines b WHERE b.model = m.name AND b.kind <> 'numeric')
+        OFFSET 0) cand
+        -- as _fold_rollups(): a model being folded elsewhere is left to it
+        WHERE pg_try_advisory_xact_lock(hashtext('retrain rollups'), hashtext(cand.model))
+        ORDER BY cand.task, cand.model
+    LOOP
+        IF cardinality(models) > 0 AND (c.task <> task_ OR weight + c.groups > budget) THEN
+            PERFORM @extschema@._fold_first_chunk(task_, models, uptos, keeps, thresholds, widths, made_withs);
+            models := '{}'; uptos := '{}'; keeps := '{}'; thresholds := '{}'; widths := '{}'; made_withs := '{}';
+            weight := 0;
+        END IF;
+        task_ := c.task;
+        weight := weight + c.groups;
+        models := models || c.model;
+        uptos := uptos || c.upto;
+        keeps := keeps || c.keep;
+        thresholds := thresholds || c.threshold;
+        widths := widths || c.width;
+        made_withs := made_withs || c.made_with;
+        n := n + 1;
+    END LOOP;
+    IF cardinality(models) > 0 THEN
+        PERFORM @extschema@._fold_first_chunk(task_, models, uptos, keeps, thresholds, widths, made_withs);
+    END IF;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._fold_first(timestamptz, timestamptz) IS
+    'The cycle''s first folds of the models kept from retrain.predictions whose rollups start (again), read a few models at a time (internal)';
+
 -- The cycle's fold of every model kept from retrain.predictions, in a few
 -- statements rather than a few per model: a model costs the cycle its new
 -- rows, not the planning and bookkeeping of its own queries.  The models
 -- taken are those folded before with the settings they have now (width,
 -- threshold, baselines), whose baselines are all numeric (a categorical
 -- feature's counts are a query of their own), and which no one else is
--- folding; the rest are folded one by one by _fold_rollups() when their
--- checks run (a source, a first fold, a change of settings).  The same
--- rows and the same states as _fold_rollups(): the new predictions (logged
--- after the last fold, up to the model's arrival horizon) with their
--- outcomes, and the outcomes that arrived meanwhile for predictions folded
--- before.  Returns the models folded.
+-- folding; then those whose rollups start, from their whole windows
+-- (_fold_first: no rollups yet, or made with other settings).  The rest
+-- are folded one by one by _fold_rollups() when their checks run (a
+-- source, a categorical baseline, a model far behind the others).  The
+-- same rows and the same states as _fold_rollups(): the new predictions
+-- (logged after the last fold, up to the model's arrival horizon) with
+-- their outcomes, and the outcomes that arrived meanwhile for predictions
+-- folded before.  Returns the models folded.
 CREATE OR REPLACE FUNCTION @extschema@._fold_logged(at timestamptz)
     RETURNS integer
     -- no time, no fold (least() would pass over a NULL horizon)
@@ -1130,7 +1327,7 @@ BEGIN
      -- to it
      WHERE pg_try_advisory_xact_lock(hashtext('retrain rollups'), hashtext(c.model));
     IF models IS NULL THEN
-        RETURN 0;
+        RETURN @extschema@._fold_first(at, oldest);
     END IF;
     FOREACH task_ IN ARRAY ARRAY['binary_classification', 'regression'] LOOP
         CONTINUE WHEN NOT task_ = ANY (tasks);
@@ -1172,7 +1369,9 @@ BEGIN
        SET computed_from = greatest(r.computed_from, d.drop_before), computed_until = d.upto, outcomes_until = d.upto
       FROM unnest(models, drops, uptos) d(model, drop_before, upto)
      WHERE r.model = d.model;
-    RETURN cardinality(models);
+    -- then the models whose rollups start: after the others, which are
+    -- thus not among them
+    RETURN cardinality(models) + @extschema@._fold_first(at, oldest);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._fold_logged(timestamptz) IS
