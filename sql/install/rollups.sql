@@ -789,11 +789,21 @@ BEGIN
                 @extschema@._state_list(m, v, threshold, false), @extschema@._arrival_from(upto, upto),
                 format('p.predicted_at >= %L AND coalesce(p.logged_at, ''-infinity'') <= %L', keep, upto),
                 width, tstzrange(keep, upto + width, '[]')) s));
+        -- (the rows logged since the last fold: those predicted since ten
+        -- minutes before it, found inside predictions_model_time, and
+        -- those logged later than that after their prediction, in
+        -- predictions_logged_late; see _fold_new_rows)
         ELSIF EXISTS (SELECT 1 FROM @extschema@.predictions p
-                       WHERE p.model = m.name AND p.logged_at > after AND p.logged_at <= upto AND p.version = v) THEN
+                       WHERE p.model = m.name AND p.predicted_at >= after - interval '10 minutes'
+                         AND p.logged_at > after AND p.logged_at <= upto AND p.version = v)
+              OR EXISTS (SELECT 1 FROM @extschema@.predictions p
+                          WHERE p.model = m.name AND p.logged_at - p.predicted_at > interval '10 minutes'
+                            AND p.logged_at > after AND p.logged_at <= upto AND p.version = v) THEN
             n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
                 @extschema@._state_list(m, v, threshold, false), @extschema@._arrival_from(upto, upto),
-                format('p.predicted_at >= %L AND p.logged_at > %L AND p.logged_at <= %L', keep, after, upto),
+                format('p.predicted_at >= %L AND p.logged_at > %L AND p.logged_at <= %L '
+                       'AND (p.predicted_at >= %L OR p.logged_at - p.predicted_at > interval ''10 minutes'')',
+                       keep, after, upto, after - interval '10 minutes'),
                 width) s));
         END IF;
         IF late THEN
@@ -1020,18 +1030,30 @@ BEGIN
         'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
         'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s, '
         'NULL::jsonb AS features_before '
-        -- the models' new rows in one read of their (model, logged_at)
-        -- index ranges, from the earliest model's last fold to the latest
-        -- horizon (the models were folded together: the same times, or
-        -- close), so that each page of the log is read once however many
-        -- models' rows it holds.  The times are subqueries: the new rows
-        -- are newer than the planner's statistics, so with the times as
-        -- values it expects none and plans a loop over them; as subqueries
-        -- it expects a share of the models' rows and joins them to the
-        -- models by hash.  OFFSET 0: not flattened into a join it could
-        -- choose to run as a scan of the whole log.
+        -- the models' new rows in one read, logged from the earliest
+        -- model's last fold to the latest horizon (the models were folded
+        -- together: the same times, or close), so that each page of the
+        -- log is read once however many models' rows it holds: those
+        -- predicted since ten minutes before that fold from the ranges of
+        -- predictions_model_time (the arrival time is its last key
+        -- column, so the rows that arrived before are passed over inside
+        -- the index), and the rest, logged more than ten minutes after
+        -- their prediction, from predictions_logged_late.  The two are
+        -- disjoint, and together every row logged in the range.  The
+        -- times are subqueries: the new rows are newer than the planner's
+        -- statistics, so with the times as values it expects none and
+        -- plans a loop over them; as subqueries it expects a share of the
+        -- models' rows and joins them to the models by hash.  OFFSET 0:
+        -- not flattened into a join it could choose to run as a scan of
+        -- the whole log.
         'FROM x JOIN (SELECT * FROM @extschema@.predictions p '
-        '              WHERE p.model = ANY ($1) AND p.logged_at > (SELECT $7) AND p.logged_at <= (SELECT $8) '
+        '              WHERE p.model = ANY ($1) AND p.predicted_at >= (SELECT $7) - interval ''10 minutes'' '
+        '                AND p.logged_at > (SELECT $7) AND p.logged_at <= (SELECT $8) '
+        '             UNION ALL '
+        '             SELECT * FROM @extschema@.predictions p '
+        '              WHERE p.model = ANY ($1) AND p.logged_at - p.predicted_at > interval ''10 minutes'' '
+        '                AND p.predicted_at < (SELECT $7) - interval ''10 minutes'' '
+        '                AND p.logged_at > (SELECT $7) AND p.logged_at <= (SELECT $8) '
         '             OFFSET 0) p '
         '  ON p.model = x.model AND p.version = x.version AND p.logged_at > x.after '
         ' AND p.logged_at <= x.upto AND p.predicted_at >= x.keep '
@@ -1403,11 +1425,18 @@ DECLARE
     full_ text;
     edges text;
     -- rows of retrain.predictions that arrived after the last fold (the
-    -- cycle's fold has just run: seldom); asked of the (model, logged_at)
-    -- index alone
+    -- cycle's fold has just run: seldom), asked of the indexes alone:
+    -- predictions_model_time for those predicted since ten minutes before
+    -- the fold, predictions_logged_late for the rest (see _fold_new_rows)
     late_rows boolean := m.source IS NULL
-                         AND EXISTS (SELECT 1 FROM @extschema@.predictions p
-                                      WHERE p.model = m.name AND p.logged_at > mk.computed_until);
+                         AND (EXISTS (SELECT 1 FROM @extschema@.predictions p
+                                       WHERE p.model = m.name
+                                         AND p.predicted_at >= mk.computed_until - interval '10 minutes'
+                                         AND p.logged_at > mk.computed_until)
+                              OR EXISTS (SELECT 1 FROM @extschema@.predictions p
+                                          WHERE p.model = m.name
+                                            AND p.logged_at - p.predicted_at > interval '10 minutes'
+                                            AND p.logged_at > mk.computed_until));
     -- retrain.predictions with numeric features only, and no such rows:
     -- the edges are read with a plan kept for the session, the times as
     -- $1.  (A generic plan cannot know that few rows arrived after the
@@ -1456,8 +1485,11 @@ BEGIN
     times := ARRAY[since, lo, hi, until, mk.computed_until, at];
     edges := '(p.predicted_at >= %1$s AND p.predicted_at < %2$s) OR (p.predicted_at >= %3$s AND p.predicted_at <= %4$s)';
     IF lo < hi AND late_rows THEN
+        -- (in two parts, each served by one index, as late_rows is)
         edges := edges || ' OR (p.predicted_at >= %2$s AND p.predicted_at < %3$s AND p.predicted_at <= %4$s '
-                          'AND p.logged_at > %5$s)';
+                          'AND p.predicted_at >= %5$s::timestamptz - interval ''10 minutes'' AND p.logged_at > %5$s)'
+                          ' OR (p.logged_at - p.predicted_at > interval ''10 minutes'' AND p.predicted_at >= %2$s '
+                          'AND p.predicted_at < %3$s AND p.predicted_at <= %4$s AND p.logged_at > %5$s)';
     END IF;
     IF planned THEN
         edges := format(edges, '$1[1]', '$1[2]', '$1[3]', '$1[4]', '$1[5]');

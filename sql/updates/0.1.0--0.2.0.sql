@@ -120,7 +120,17 @@ $$;
 -- rewrite); the first fold takes them in.
 ALTER TABLE @extschema@.predictions ADD COLUMN logged_at timestamptz;
 ALTER TABLE @extschema@.predictions ALTER COLUMN logged_at SET DEFAULT pg_catalog.statement_timestamp();
-CREATE INDEX predictions_model_logged ON @extschema@.predictions (model, logged_at);
+-- (model, predicted_at) made again with logged_at as a key column, and the
+-- late rows by arrival (see monitoring.sql): the index is rebuilt, which on
+-- a large log takes about as long as building it did
+DROP INDEX @extschema@.predictions_model_time;
+CREATE INDEX predictions_model_time ON @extschema@.predictions (model, predicted_at, logged_at);
+CREATE INDEX predictions_logged_late ON @extschema@.predictions (model, logged_at)
+    WHERE logged_at - predicted_at > interval '10 minutes';
+COMMENT ON INDEX @extschema@.predictions_model_time IS
+    'A model''s predictions by time, and when each arrived: its windows, and what arrived since a fold among those predicted lately';
+COMMENT ON INDEX @extschema@.predictions_logged_late IS
+    'A model''s predictions logged more than ten minutes after their prediction time, by arrival';
 COMMENT ON COLUMN @extschema@.predictions.logged_at IS
     'when the statement that wrote the row began (left to its default); NULL for rows logged before retrain 0.2.0';
 ALTER TABLE @extschema@.outcomes ADD COLUMN logged_at timestamptz;
