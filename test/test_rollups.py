@@ -928,7 +928,7 @@ def test_rows_logged_late_are_folded_through_their_own_index():
     conn.execute("INSERT INTO retrain.outcomes (prediction_id, label) SELECT id, random() < score "
                  "FROM retrain.predictions WHERE model = %s AND unit_key LIKE 'edge%%' AND random() < 0.6", (model,))
     late = scalar(conn, "SELECT count(*) FROM retrain.predictions WHERE model = %s AND unit_key LIKE 'edge%%' "
-                        "AND logged_at - predicted_at > interval '10 minutes'", (model,))
+                        "AND timezone('UTC', logged_at) > timezone('UTC', predicted_at) + interval '10 minutes'", (model,))
     assert late == 4, late
     time.sleep(1.2)
     plans = explained(conn)
@@ -954,6 +954,12 @@ def test_rows_logged_late_are_folded_through_their_own_index():
     for metric in ("auc", "f1", "brier"):
         got, direct = compare(conn, model, "v1", metric)
         assert same(got, direct, metric), (metric, got, direct)
+    # the late rows' index takes an infinite time as any other (a
+    # difference of the times would raise, and refuse the row)
+    conn.execute("INSERT INTO retrain.predictions (model, version, predicted_at, logged_at, score) VALUES "
+                 "('late_index_inf', 'v1', '-infinity', now(), 0.5), ('late_index_inf', 'v1', 'infinity', now(), 0.5), "
+                 "('late_index_inf', 'v1', now() - interval '1 hour', 'infinity', 0.5)")
+    assert conn.execute("DELETE FROM retrain.predictions WHERE model = 'late_index_inf'").rowcount == 3
     conn.close()
 
 
