@@ -928,7 +928,7 @@ def test_rows_logged_late_are_folded_through_their_own_index():
     conn.execute("INSERT INTO retrain.outcomes (prediction_id, label) SELECT id, random() < score "
                  "FROM retrain.predictions WHERE model = %s AND unit_key LIKE 'edge%%' AND random() < 0.6", (model,))
     late = scalar(conn, "SELECT count(*) FROM retrain.predictions WHERE model = %s AND unit_key LIKE 'edge%%' "
-                        "AND timezone('UTC', logged_at) > timezone('UTC', predicted_at) + interval '10 minutes'", (model,))
+                        "AND timezone(interval '0', logged_at) > timezone(interval '0', predicted_at) + interval '10 minutes'", (model,))
     assert late == 4, late
     time.sleep(1.2)
     plans = explained(conn)

@@ -32,12 +32,13 @@ CREATE TABLE @extschema@.predictions (
 -- every insert would pay for (a fifth of a COPY), is needed only for the
 -- rows logged long after their prediction (a backfill, a batch loaded
 -- late).  The ten minutes are part of the cycle's queries (rollups.sql).
--- The times are compared as UTC timestamps: their difference would raise
--- an error on an infinite time (and so refuse the row), and adding an
--- interval to a timestamptz is not immutable.
+-- The times are compared as timestamps at a fixed offset of zero: their
+-- difference would raise an error on an infinite time (and so refuse the
+-- row), adding an interval to a timestamptz is not immutable, and a zone
+-- given by name would be looked up for every row.
 CREATE INDEX predictions_model_time ON @extschema@.predictions (model, predicted_at, logged_at);
 CREATE INDEX predictions_logged_late ON @extschema@.predictions (model, logged_at)
-    WHERE pg_catalog.timezone('UTC', logged_at) > pg_catalog.timezone('UTC', predicted_at) + interval '10 minutes';
+    WHERE pg_catalog.timezone(interval '0', logged_at) > pg_catalog.timezone(interval '0', predicted_at) + interval '10 minutes';
 COMMENT ON INDEX @extschema@.predictions_model_time IS
     'A model''s predictions by time, and when each arrived: its windows, and what arrived since a fold among those predicted lately';
 COMMENT ON INDEX @extschema@.predictions_logged_late IS

@@ -797,12 +797,12 @@ BEGIN
                        WHERE p.model = m.name AND p.predicted_at >= after - interval '10 minutes'
                          AND p.logged_at > after AND p.logged_at <= upto AND p.version = v)
               OR EXISTS (SELECT 1 FROM @extschema@.predictions p
-                          WHERE p.model = m.name AND timezone('UTC', p.logged_at) > timezone('UTC', p.predicted_at) + interval '10 minutes'
+                          WHERE p.model = m.name AND timezone(interval '0', p.logged_at) > timezone(interval '0', p.predicted_at) + interval '10 minutes'
                             AND p.logged_at > after AND p.logged_at <= upto AND p.version = v) THEN
             n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
                 @extschema@._state_list(m, v, threshold, false), @extschema@._arrival_from(upto, upto),
                 format('p.predicted_at >= %L AND p.logged_at > %L AND p.logged_at <= %L '
-                       'AND (p.predicted_at >= %L OR timezone(''UTC'', p.logged_at) > timezone(''UTC'', p.predicted_at) + interval ''10 minutes'')',
+                       'AND (p.predicted_at >= %L OR timezone(interval ''0'', p.logged_at) > timezone(interval ''0'', p.predicted_at) + interval ''10 minutes'')',
                        keep, after, upto, after - interval '10 minutes'),
                 width) s));
         END IF;
@@ -1051,7 +1051,7 @@ BEGIN
         '                AND p.logged_at > (SELECT $7) AND p.logged_at <= (SELECT $8) '
         '             UNION ALL '
         '             SELECT * FROM @extschema@.predictions p '
-        '              WHERE p.model = ANY ($1) AND timezone(''UTC'', p.logged_at) > timezone(''UTC'', p.predicted_at) + interval ''10 minutes'' '
+        '              WHERE p.model = ANY ($1) AND timezone(interval ''0'', p.logged_at) > timezone(interval ''0'', p.predicted_at) + interval ''10 minutes'' '
         '                AND p.predicted_at < (SELECT $7) - interval ''10 minutes'' '
         '                AND p.logged_at > (SELECT $7) AND p.logged_at <= (SELECT $8) '
         '             OFFSET 0) p '
@@ -1435,7 +1435,7 @@ DECLARE
                                          AND p.logged_at > mk.computed_until)
                               OR EXISTS (SELECT 1 FROM @extschema@.predictions p
                                           WHERE p.model = m.name
-                                            AND timezone('UTC', p.logged_at) > timezone('UTC', p.predicted_at) + interval '10 minutes'
+                                            AND timezone(interval '0', p.logged_at) > timezone(interval '0', p.predicted_at) + interval '10 minutes'
                                             AND p.logged_at > mk.computed_until));
     -- retrain.predictions with numeric features only, and no such rows:
     -- the edges are read with a plan kept for the session, the times as
@@ -1488,7 +1488,7 @@ BEGIN
         -- (in two parts, each served by one index, as late_rows is)
         edges := edges || ' OR (p.predicted_at >= %2$s AND p.predicted_at < %3$s AND p.predicted_at <= %4$s '
                           'AND p.predicted_at >= %5$s::timestamptz - interval ''10 minutes'' AND p.logged_at > %5$s)'
-                          ' OR (timezone(''UTC'', p.logged_at) > timezone(''UTC'', p.predicted_at) + interval ''10 minutes'' AND p.predicted_at >= %2$s '
+                          ' OR (timezone(interval ''0'', p.logged_at) > timezone(interval ''0'', p.predicted_at) + interval ''10 minutes'' AND p.predicted_at >= %2$s '
                           'AND p.predicted_at < %3$s AND p.predicted_at <= %4$s AND p.logged_at > %5$s)';
     END IF;
     IF planned THEN

@@ -126,7 +126,7 @@ ALTER TABLE @extschema@.predictions ALTER COLUMN logged_at SET DEFAULT pg_catalo
 DROP INDEX @extschema@.predictions_model_time;
 CREATE INDEX predictions_model_time ON @extschema@.predictions (model, predicted_at, logged_at);
 CREATE INDEX predictions_logged_late ON @extschema@.predictions (model, logged_at)
-    WHERE pg_catalog.timezone('UTC', logged_at) > pg_catalog.timezone('UTC', predicted_at) + interval '10 minutes';
+    WHERE pg_catalog.timezone(interval '0', logged_at) > pg_catalog.timezone(interval '0', predicted_at) + interval '10 minutes';
 COMMENT ON INDEX @extschema@.predictions_model_time IS
     'A model''s predictions by time, and when each arrived: its windows, and what arrived since a fold among those predicted lately';
 COMMENT ON INDEX @extschema@.predictions_logged_late IS
