@@ -8,7 +8,18 @@
 # extension once PostgreSQL 15's server headers are installed.
 
 EXTENSION = retrain
-EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+
+# The source tree: "./" in the usual build, or the directory of this Makefile
+# when it is run from elsewhere (make -f /path/to/retrain/Makefile), as
+# Debian's pg_buildext does and as test/versions.sh does to build for several
+# PostgreSQL versions from one checkout.  PGXS sets srcdir and VPATH the same
+# way, but only once it is included below.
+top := $(dir $(firstword $(MAKEFILE_LIST)))
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(top)$(EXTENSION).control)
+ifneq ($(abspath $(top)),$(abspath .))
+# Out of tree: objects and built scripts go into src/ and sql/ here.
+$(shell mkdir -p src sql)
+endif
 
 MODULE_big = retrain
 OBJS = \
@@ -60,13 +71,14 @@ FEATURES = \
 	results \
 	rollups \
 	cron
-FEATURE_FILES = $(addprefix sql/install/,$(addsuffix .sql,$(FEATURES)))
+FEATURE_FILES = $(addprefix $(top)sql/install/,$(addsuffix .sql,$(FEATURES)))
 # Every built script ends with it, install and upgrade alike.
-EPILOGUE = sql/install/privileges.sql
+EPILOGUE = $(top)sql/install/privileges.sql
 
 RETRAIN_INSTALL_SQL = sql/$(EXTENSION)--$(EXTVERSION).sql
 RETRAIN_UPGRADE_SQL = $(foreach v,$(UPGRADE_FROM),sql/$(EXTENSION)--$(v)--$(EXTVERSION).sql)
-DATA = $(wildcard sql/released/$(EXTENSION)--*.sql)
+# PGXS installs DATA from $(srcdir), so these names are relative to it.
+DATA = $(patsubst $(top)%,%,$(wildcard $(top)sql/released/$(EXTENSION)--*.sql))
 DATA_built = $(RETRAIN_INSTALL_SQL) $(RETRAIN_UPGRADE_SQL)
 
 # pg_regress inputs sit in sql/ beside the install script; outputs in expected/.
@@ -101,6 +113,12 @@ REGRESS = \
 	rollups
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
+# The documentation, installed into a directory of its own under PostgreSQL's
+# (docs/*.md keep their names, which other extensions' may share; the
+# index docs/README.md would meet README.md, which links to the same pages).
+DOCS = README.md CHANGELOG.md LICENSE \
+	$(filter-out docs/README.md,$(patsubst $(top)%,%,$(wildcard $(top)docs/*.md)))
+
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'
 # -Wextra's unused-parameter check fires inside PostgreSQL's own headers
 # (inline functions and PG_FUNCTION_ARGS), so it alone is switched off.
@@ -113,6 +131,7 @@ PGXS := $(wildcard $(shell $(PG_CONFIG) --pgxs 2>/dev/null))
 
 ifneq ($(PGXS),)
 include $(PGXS)
+docmoduledir := extension/$(EXTENSION)
 else
 # Without the server headers only the set-up targets below can run; they
 # install the headers first.
@@ -122,32 +141,51 @@ all install installcheck:
 	@exit 1
 endif
 
-$(RETRAIN_INSTALL_SQL): $(FEATURE_FILES) $(EPILOGUE) sql/build.awk $(EXTENSION).control
-	awk -v mode=install -v version=$(EXTVERSION) -f sql/build.awk $(FEATURE_FILES) $(EPILOGUE) > $@.tmp
+ifneq ($(abspath $(top)),$(abspath .))
+# PGXS searches the whole source tree (VPATH) for every file a rule names;
+# then an in-tree build's objects and scripts there would pass for this
+# build's.  Only sources are looked for there.
+VPATH =
+vpath %.c $(top)
+vpath %.h $(top)
+vpath %.control $(top)
+endif
+
+$(RETRAIN_INSTALL_SQL): $(FEATURE_FILES) $(EPILOGUE) $(top)sql/build.awk $(top)$(EXTENSION).control
+	awk -v mode=install -v version=$(EXTVERSION) -f $(top)sql/build.awk $(FEATURE_FILES) $(EPILOGUE) > $@.tmp
 	mv $@.tmp $@
 
 # An upgrade runs the update file (what CREATE OR REPLACE cannot do: table
 # changes, dropped functions), then every @replace section of the feature
 # files, then the update's .post.sql file if there is one, then the epilogue.
-sql/$(EXTENSION)--%--$(EXTVERSION).sql: sql/updates/%--$(EXTVERSION).sql $(FEATURE_FILES) $(EPILOGUE) \
-		sql/build.awk $(EXTENSION).control $(wildcard sql/updates/*.post.sql)
-	awk -v mode=upgrade -v from=$* -v version=$(EXTVERSION) -f sql/build.awk $< $(FEATURE_FILES) \
-		$(wildcard sql/updates/$*--$(EXTVERSION).post.sql) $(EPILOGUE) > $@.tmp
+sql/$(EXTENSION)--%--$(EXTVERSION).sql: $(top)sql/updates/%--$(EXTVERSION).sql $(FEATURE_FILES) $(EPILOGUE) \
+		$(top)sql/build.awk $(top)$(EXTENSION).control $(wildcard $(top)sql/updates/*.post.sql)
+	awk -v mode=upgrade -v from=$* -v version=$(EXTVERSION) -f $(top)sql/build.awk $< $(FEATURE_FILES) \
+		$(wildcard $(top)sql/updates/$*--$(EXTVERSION).post.sql) $(EPILOGUE) > $@.tmp
 	mv $@.tmp $@
 
 # PGXS does not track header dependencies unless the server was configured
 # with --enable-depend; every object depends on our few headers.
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard $(top)src/*.h)
 # The library reports the version it was built as (retrain.version()).
-src/retrain.o: $(EXTENSION).control
+src/retrain.o: $(top)$(EXTENSION).control
 
-.PHONY: demo test bench
+.PHONY: demo test bench deb-check uninstall-docs
+
+# PGXS removes DOCS by their names in the source tree, so docs/... would
+# stay behind: the directory goes whole.
+uninstall: uninstall-docs
+uninstall-docs:
+	rm -rf '$(DESTDIR)$(docdir)/$(docmoduledir)'
 
 demo:
-	@KEEP='$(KEEP)' bash test/cluster.sh demo
+	@KEEP='$(KEEP)' bash $(top)test/cluster.sh demo
 
 test:
-	@bash test/cluster.sh test
+	@bash $(top)test/cluster.sh test
 
 bench:
-	@bash test/cluster.sh bench
+	@bash $(top)test/cluster.sh bench
+
+deb-check:
+	@bash $(top)test/deb_check.sh

@@ -13,12 +13,18 @@ SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS outside_schema
    AND (pg_identify_object(d.classid, d.objid, d.objsubid)).schema IS DISTINCT FROM 'retrain'
    AND d.classid <> 'pg_namespace'::regclass;
 
--- ... and has a COMMENT.
+-- ... and has a COMMENT.  PostgreSQL 17 also records a table's or view's
+-- row type and every type's array type as members; they come with their
+-- table or type, whose comment covers them.
 SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS without_comment
   FROM pg_depend d
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'retrain'
  WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
-   AND obj_description(d.objid, d.classid::regclass::name) IS NULL;
+   AND obj_description(d.objid, d.classid::regclass::name) IS NULL
+   AND NOT EXISTS (SELECT FROM pg_type t
+                    WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
+                      AND (EXISTS (SELECT FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
+                           OR EXISTS (SELECT FROM pg_type el WHERE el.oid = t.typelem AND el.typarray = t.oid)));
 
 -- Any role may look up objects in the schema.
 SELECT has_schema_privilege('public', 'retrain', 'USAGE') AS public_usage;

@@ -38,11 +38,15 @@ SELECT retrain.schedule_occurrence('{"every": "month", "nth": "2", "weekday": "t
 CREATE TABLE trig_schedules (schedule jsonb, at timestamptz);
 INSERT INTO trig_schedules VALUES ('{"every": "month", "weekday": "tuesday", "nth": 2, "at": "02:00"}', '2026-07-01'),
                                   ('{"every": "month", "nth": 2.0, "weekday": "tuesday"}', '2026-07-01');
-SET force_parallel_mode = on;
+-- PostgreSQL 16 renamed force_parallel_mode to debug_parallel_query.
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+            THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS parallel_setting \gset
+SET :parallel_setting = on;
+SELECT current_setting(:'parallel_setting') AS forced_parallel;
 SELECT schedule, retrain.schedule_occurrence(schedule, at) FROM trig_schedules ORDER BY schedule;
 INSERT INTO trig_schedules VALUES ('{"every": "fortnight"}', '2026-06-01');
 SELECT retrain.schedule_occurrence(schedule, at) FROM trig_schedules;
-RESET force_parallel_mode;
+RESET :parallel_setting;
 DROP TABLE trig_schedules;
 
 -- A model with a production version, a baseline and triggers.

@@ -26,6 +26,9 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
 
 /* The value of key in an object, or NULL (also when doc is no object). */
 static JsonbValue *

@@ -16,6 +16,19 @@
 
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#if PG_VERSION_NUM >= 160000
+/* PostgreSQL 16 moved VARDATA_ANY() and its kin out of postgres.h. */
+#include "varatt.h"
+#endif
+
+/*
+ * PostgreSQL 18 marks a function that never returns with pg_noreturn before
+ * its declaration, and no longer has pg_attribute_noreturn(); GCC and clang
+ * accept the older attribute in the same place.
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
 
 /*
  * The qualified name of the SQL function being run ("retrain.auc"), for
@@ -42,9 +55,9 @@ extern char *retrain_func_name(FunctionCallInfo fcinfo);
 extern MemoryContext retrain_agg_context(FunctionCallInfo fcinfo);
 
 /* Raise 22023 for a NaN or a non-finite argument, naming it and the function. */
-extern void retrain_report_nan(FunctionCallInfo fcinfo, const char *argname) pg_attribute_noreturn();
-extern void retrain_report_nonfinite(FunctionCallInfo fcinfo, double value,
-									 const char *argname) pg_attribute_noreturn();
+pg_noreturn extern void retrain_report_nan(FunctionCallInfo fcinfo, const char *argname);
+pg_noreturn extern void retrain_report_nonfinite(FunctionCallInfo fcinfo, double value,
+												 const char *argname);
 
 /*
  * The checks run on every row of a scan, so they are inline and the

@@ -14,6 +14,12 @@
 #   demo    test/demo.sh      (KEEP=1 leaves the cluster running)
 #   test    test/run_tests.sh
 #   bench   test/bench.py
+#   suites  test/run_tests.sh with only the suites named in RETRAIN_SUITES
+#
+# RETRAIN_PG_CONFIG names another PostgreSQL's pg_config (one of the trees
+# test/versions.sh unpacks): retrain is then built out of tree in
+# RETRAIN_BUILD (default: a directory beside that pg_config's tree) and
+# installed into that tree, and the cluster runs its binaries.
 #
 # JOB sees the cluster through the usual libpq variables (PGHOST, PGPORT,
 # PGUSER, PGDATABASE) and, for suites that restart or signal the server,
@@ -24,17 +30,26 @@ set -euo pipefail
 
 job=${1:-}
 case "$job" in
-	demo | test | bench) ;;
+	demo | test | bench | suites) ;;
 	*)
-		echo "usage: $0 demo|test|bench" >&2
+		echo "usage: $0 demo|test|bench|suites" >&2
 		exit 2
 		;;
 esac
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-pgver=15
-pgbin=/usr/lib/postgresql/$pgver/bin
-pg_config=$pgbin/pg_config
+pg_config=${RETRAIN_PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+if [ -n "${RETRAIN_PG_CONFIG:-}" ]; then
+	[ -x "$pg_config" ] || { echo "retrain: RETRAIN_PG_CONFIG=$pg_config is not a program" >&2; exit 1; }
+	pgbin=$("$pg_config" --bindir)
+	pgver=$("$pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+	# The checkout's own build is PostgreSQL 15's: build beside the tree.
+	build=${RETRAIN_BUILD:-$(dirname "$pgbin")/retrain-build}
+else
+	pgver=15
+	pgbin=/usr/lib/postgresql/$pgver/bin
+	build=$repo
+fi
 python=/usr/bin/python3
 dbname=retrain
 keep=${KEEP:-}
@@ -45,8 +60,10 @@ die() {
 	exit 1
 }
 
-packages=(postgresql-$pgver postgresql-server-dev-$pgver postgresql-$pgver-cron libcjson-dev
-	python3-sklearn python3-scipy python3-psycopg)
+packages=(libcjson-dev python3-sklearn python3-scipy python3-psycopg)
+# Another version's tree brings its own server, headers and pg_cron.
+[ -n "${RETRAIN_PG_CONFIG:-}" ] ||
+	packages=(postgresql-$pgver postgresql-server-dev-$pgver postgresql-$pgver-cron "${packages[@]}")
 
 ensure_packages() {
 	local p missing=()
@@ -71,10 +88,10 @@ installed_is_current() {
 	local pkglib share f
 	pkglib=$("$pg_config" --pkglibdir)
 	share=$("$pg_config" --sharedir)/extension
-	cmp -s "$repo/retrain.so" "$pkglib/retrain.so" || return 1
+	cmp -s "$build/retrain.so" "$pkglib/retrain.so" || return 1
 	cmp -s "$repo/retrain.control" "$share/retrain.control" || return 1
 	# the scripts built from sql/install/ and the released ones
-	for f in "$repo"/sql/retrain--*.sql "$repo"/sql/released/retrain--*.sql; do
+	for f in "$build"/sql/retrain--*.sql "$repo"/sql/released/retrain--*.sql; do
 		cmp -s "$f" "$share/$(basename "$f")" || return 1
 	done
 }
@@ -86,17 +103,18 @@ build_and_install() {
 	[ -e "$lock" ] || (umask 0 && : >>"$lock")
 	exec 8<"$lock"
 	flock 8
-	say "building retrain"
-	make -s -C "$repo" PG_CONFIG="$pg_config" all >/dev/null
+	say "building retrain for PostgreSQL $pgver"
+	mkdir -p "$build"
+	make -s -C "$build" -f "$repo/Makefile" PG_CONFIG="$pg_config" all >/dev/null
 	if ! installed_is_current; then
-		if [ "$(id -u)" -eq 0 ]; then
-			make -s -C "$repo" PG_CONFIG="$pg_config" install >/dev/null
+		if [ "$(id -u)" -eq 0 ] || [ -w "$("$pg_config" --pkglibdir)" ]; then
+			make -s -C "$build" -f "$repo/Makefile" PG_CONFIG="$pg_config" install >/dev/null
 		else
 			say "installing retrain into PostgreSQL's directories ($("$pg_config" --pkglibdir)," \
 				"$("$pg_config" --sharedir)/extension); they belong to root, so this step uses sudo"
 			command -v sudo >/dev/null ||
 				die "sudo is not installed: run 'make install' as root, then this command again"
-			sudo make -s -C "$repo" PG_CONFIG="$pg_config" install >/dev/null
+			sudo make -s -C "$build" -f "$repo/Makefile" PG_CONFIG="$pg_config" install >/dev/null
 		fi
 	fi
 	flock -u 8
@@ -127,7 +145,7 @@ EOF
 		exit 0
 	fi
 	# run_tests.sh shows the log itself, before its closing count.
-	if [ "$rc" -ne 0 ] && [ "$job" != test ] && [ -f "$tmp/server.log" ]; then
+	if [ "$rc" -ne 0 ] && [ "$job" != test ] && [ "$job" != suites ] && [ -f "$tmp/server.log" ]; then
 		echo "--- last lines of the server log ($tmp/server.log) ---" >&2
 		tail -n 20 "$tmp/server.log" >&2 || true
 	fi
@@ -196,7 +214,7 @@ start_cluster() {
 	[ -n "$port" ] || die "could not start PostgreSQL (see $tmp/server.log)"
 
 	export PGHOST=$tmp PGPORT=$port PGUSER=postgres PGDATABASE=$dbname
-	export RETRAIN_PGBIN=$pgbin RETRAIN_PGDATA=$tmp/data RETRAIN_TMP=$tmp
+	export RETRAIN_PGBIN=$pgbin RETRAIN_PGDATA=$tmp/data RETRAIN_TMP=$tmp RETRAIN_BUILD=$build
 	export RETRAIN_RUNAS="${runas[*]}" RETRAIN_PYTHON=$python
 }
 
@@ -206,6 +224,6 @@ start_cluster
 
 case "$job" in
 	demo) bash "$repo/test/demo.sh" ;;
-	test) bash "$repo/test/run_tests.sh" ;;
+	test | suites) bash "$repo/test/run_tests.sh" ;;
 	bench) "$python" "$repo/test/bench.py" ;;
 esac
