@@ -20,8 +20,10 @@ import argparse
 import hashlib
 import json
 import os
+import select
 import socket
 import subprocess
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -129,6 +131,26 @@ def train(conn, model_name, start, end, lookup_ms, artifacts):
             "train_rows": X_train}
 
 
+def listen_for_requests(conn):
+    """LISTEN on retrain_requests.  The event returned is set by every
+    notification, also one that arrives while another query runs (psycopg
+    hands those to handlers only, never to a later conn.notifies())."""
+    woken = threading.Event()
+    conn.add_notify_handler(lambda _note: woken.set())
+    conn.execute("LISTEN retrain_requests")
+    return woken
+
+
+def wait_for_request(conn, woken, timeout=30.0):
+    """Sleep until a request may be open: a notification arrived (during an
+    earlier query, or now), or timeout seconds passed.  Either way the caller
+    polls the queue again, so a notification lost any other way delays a
+    request by timeout at most."""
+    if not woken.is_set() and select.select([conn.fileno()], [], [], timeout)[0]:
+        conn.execute("SELECT 1")  # reads what arrived, which runs the handler
+    woken.clear()
+
+
 def handle(conn, request, args):
     end = args.as_of or datetime.now(timezone.utc)
     start = end - timedelta(days=args.days)
@@ -173,12 +195,12 @@ def main():
     args = parser.parse_args()
 
     conn = psycopg.connect(user=args.user, autocommit=True, row_factory=dict_row)
-    conn.execute("LISTEN retrain_requests")
+    woken = listen_for_requests(conn)
     worker = f"trainer@{socket.gethostname()}:{os.getpid()}"
     while True:
         request = conn.execute("SELECT * FROM retrain.claim_request(%s)", (worker,)).fetchone()
         if request is None or request["id"] is None:
-            next(conn.notifies())  # sleep until a request arrives
+            wait_for_request(conn, woken)
             continue
         handle(conn, request, args)
         if args.once:
