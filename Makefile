@@ -70,6 +70,7 @@ FEATURES = \
 	triggers \
 	results \
 	rollups \
+	exporter \
 	cron
 FEATURE_FILES = $(addprefix $(top)sql/install/,$(addsuffix .sql,$(FEATURES)))
 # Every built script ends with it, install and upgrade alike.
@@ -110,14 +111,15 @@ REGRESS = \
 	data_quality \
 	report \
 	results \
-	rollups
+	rollups \
+	exporter
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 # The documentation, installed into a directory of its own under PostgreSQL's
 # (docs/*.md keep their names, which other extensions' may share; the
 # index docs/README.md would meet README.md, which links to the same pages).
 DOCS = README.md CHANGELOG.md LICENSE \
-	$(filter-out docs/README.md,$(patsubst $(top)%,%,$(wildcard $(top)docs/*.md)))
+	$(filter-out docs/README.md,$(patsubst $(top)%,%,$(wildcard $(top)docs/*.md $(top)docs/*.yaml)))
 
 PG_CPPFLAGS = -I$(srcdir)/src -DRETRAIN_VERSION='"$(EXTVERSION)"'
 # -Wextra's unused-parameter check fires inside PostgreSQL's own headers

@@ -38,6 +38,12 @@ finish() {
 	exit
 }
 
+# The libpq variables of a running test cluster (make test sets them) would
+# point pg_virtualenv's clusters at it: they could not start.
+for v in $(compgen -e | grep '^PG'); do
+	unset "$v"
+done
+
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deb-check needs root: it installs $package into the system"
 	exit 2

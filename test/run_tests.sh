@@ -157,7 +157,7 @@ printf '%s\n' "${summary[@]}"
 # What was not run, in one line, so a green run does not read as "tested
 # on every version".
 ls "$repo"/../shared/citus/*.deb >/dev/null 2>&1 &&
-	skipped+=("Citus (provided in ../shared/citus; its suite is not written yet)") ||
+	skipped+=("Citus (../shared/citus provides it, but its suite is not written yet)") ||
 	skipped+=("Citus (../shared/citus provides no package)")
 echo "skipped: $(IFS=';'; echo "${skipped[*]}" | sed 's/;/; /g')"
 echo "$total_passed passed, $total_failed failed"

@@ -7,11 +7,10 @@ valid log chain.
 """
 
 import os
-import subprocess
 import sys
 import tempfile
 
-from testlib import ScratchCluster, run_suite, scalar
+from testlib import ScratchCluster, run_demo, run_suite, scalar
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -19,13 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def test_demo_milestones():
     with ScratchCluster(shared_preload_libraries="'pg_cron,retrain'") as cluster, \
             tempfile.TemporaryDirectory() as artifacts:
-        with cluster.connect() as conn:
-            conn.execute("CREATE DATABASE retrain")
-        env = dict(os.environ, PGHOST=cluster.dir, PGPORT=str(cluster.port), PGUSER="postgres",
-                   PGDATABASE="retrain", RETRAIN_TMP=artifacts)
-        run = subprocess.run([sys.executable, "-u", os.path.join(HERE, "demo.py")], env=env,
-                             capture_output=True, text=True, timeout=600)
-        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        run = run_demo(cluster, artifacts)
         assert "demo: drift detected" in run.stdout
 
         with cluster.connect("retrain") as conn:

@@ -113,12 +113,23 @@ def test_grant_recipe():
             expect_error(conn, "SELECT count(*) FROM retrain.predictions", "42501")
             expect_error(conn, "SELECT retrain.register_model('n', 'regression')", "42501")
             conn.execute("RESET SESSION AUTHORIZATION")
+            # the exporter's login reads every model's figures, and no row of the log
+            conn.execute("SELECT retrain.run_checks()")
+            conn.execute("SET SESSION AUTHORIZATION retrain_monitor")
+            for view in ("metrics_versions", "metrics_triggers", "metrics_features", "metrics_log"):
+                conn.execute(f"SELECT * FROM retrain.{view}").fetchall()
+            assert scalar(conn, "SELECT production_version FROM retrain.metrics_models WHERE model = 'm'") == "v1"
+            expect_error(conn, "SELECT count(*) FROM retrain.predictions", "42501")
+            expect_error(conn, "SELECT count(*) FROM retrain.rollups", "42501")
+            expect_error(conn, "SELECT retrain.run_checks()", "42501")
+            expect_error(conn, "SELECT retrain.log_prediction('m', 'v1', 'u1', 0.5)", "42501")
+            conn.execute("RESET SESSION AUTHORIZATION")
     finally:
         with connect("postgres") as admin:
             admin.execute("DROP DATABASE IF EXISTS ops_roles")
             for role in ("ops_alice", "ops_op", "ops_trainer", "ops_other", "ops_other_trainer", "ops_nobody",
                          "ml_operator", "ml_trainer", "ml_app", "ml_analyst", "ml_reviewers", "product_owners",
-                         "churn_team"):
+                         "churn_team", "retrain_monitor"):
                 admin.execute(f"DROP ROLE IF EXISTS {role}")
 
 

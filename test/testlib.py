@@ -128,6 +128,20 @@ class ScratchCluster:
         return False
 
 
+def run_demo(cluster, artifacts):
+    """test/demo.py in a ScratchCluster (preloaded with pg_cron and retrain),
+    in a database retrain it creates; returns the finished run."""
+    with cluster.connect() as conn:
+        conn.execute("CREATE DATABASE retrain")
+    env = dict(os.environ, PGHOST=cluster.dir, PGPORT=str(cluster.port), PGUSER="postgres",
+               PGDATABASE="retrain", RETRAIN_TMP=artifacts)
+    here = os.path.dirname(os.path.abspath(__file__))
+    run = subprocess.run([sys.executable, "-u", os.path.join(here, "demo.py")], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run
+
+
 def wait_for(what, fn, timeout=30.0, interval=0.25):
     """Poll fn until it returns something true, and return that; fail after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -195,6 +209,8 @@ def fill_every_table(conn, reviewer):
         # the schedule counts occurrences since the model's registration
         "UPDATE retrain.models SET created_at = '2026-01-01'",
         "SELECT retrain.run_checks()",
+        # a check of the log's chain (on record from 0.2.0)
+        "SELECT retrain.verify_log()",
     ]:
         conn.execute(sql)
     # evidence recorded after registration: 0.2.0 and later

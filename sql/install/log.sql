@@ -86,6 +86,30 @@ GRANT SELECT ON @extschema@.log TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.log_head', '');
 
+-- When the chain was last found whole: each check cycle checks the rows
+-- added since its previous check ("cycle"), verify_log() the whole chain
+-- ("full"); monitoring reads the latest of each.  A transaction that
+-- cannot write (a hot standby, a read-only one) checks without a record.
+CREATE TABLE @extschema@.log_verifications (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    verified_at  timestamptz NOT NULL,
+    kind         text NOT NULL CHECK (kind IN ('full', 'cycle')),
+    ok           boolean NOT NULL,
+    first_bad_id bigint,
+    upto_id      bigint NOT NULL,
+    rows_checked bigint NOT NULL,
+    verified_by  name NOT NULL
+);
+COMMENT ON TABLE @extschema@.log_verifications IS
+    'Checks of retrain.log''s hash chain: by each check cycle, of the rows added since its last check (kind cycle), and by verify_log(), of the whole chain (kind full); the latest 100 of each kind are kept';
+COMMENT ON COLUMN @extschema@.log_verifications.upto_id IS 'the last row the check reached (the head, when whole)';
+COMMENT ON COLUMN @extschema@.log_verifications.first_bad_id IS 'where the chain breaks, when not ok';
+COMMENT ON SEQUENCE @extschema@.log_verifications_id_seq IS 'Ids of log verifications';
+REVOKE ALL ON @extschema@.log_verifications FROM PUBLIC;
+GRANT SELECT ON @extschema@.log_verifications TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.log_verifications', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.log_verifications_id_seq', '');
+
 -- @replace
 
 CREATE OR REPLACE FUNCTION @extschema@._log_hash(id bigint, at timestamptz, model text, version text, event text,
@@ -226,21 +250,33 @@ CREATE OR REPLACE FUNCTION @extschema@._announce_log_head(head_id bigint, head_h
 COMMENT ON FUNCTION @extschema@._announce_log_head(bigint, text, text) IS
     'Write the log''s head (id and hash) to the server log (internal)';
 
-CREATE OR REPLACE FUNCTION @extschema@.verify_log(OUT ok boolean, OUT first_bad_id bigint, OUT rows_checked bigint)
+-- The chain after row after_id (0: all of it): each row numbered next,
+-- linked to the one before and hashing to its hash, up to the head.
+CREATE OR REPLACE FUNCTION @extschema@._verify_chain(after_id bigint, OUT ok boolean, OUT first_bad_id bigint,
+                                                     OUT rows_checked bigint, OUT upto_id bigint)
     RETURNS record
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r @extschema@.log;
-    expect_id bigint := 1;
-    prev text := repeat('0', 64);
+    expect_id bigint := after_id + 1;
+    prev text;
     head @extschema@.log_head;
 BEGIN
     ok := true;
     first_bad_id := NULL;
     rows_checked := 0;
-    FOR r IN SELECT * FROM @extschema@.log ORDER BY id LOOP
+    prev := CASE WHEN after_id = 0 THEN repeat('0', 64)
+                 ELSE (SELECT l.hash FROM @extschema@.log l WHERE l.id = after_id) END;
+    IF prev IS NULL THEN
+        -- the row the last check ended at is gone
+        ok := false;
+        first_bad_id := after_id;
+        upto_id := after_id;
+        RETURN;
+    END IF;
+    FOR r IN SELECT * FROM @extschema@.log l WHERE l.id > after_id ORDER BY l.id LOOP
         rows_checked := rows_checked + 1;
         -- a gap (deleted row), a broken link, or content that no longer
         -- matches its hash
@@ -249,21 +285,65 @@ BEGIN
                                               r.details, r.prev_hash) THEN
             ok := false;
             first_bad_id := least(r.id, expect_id);
+            upto_id := expect_id - 1;
             RETURN;
         END IF;
         prev := r.hash;
         expect_id := r.id + 1;
     END LOOP;
+    upto_id := expect_id - 1;
     SELECT * INTO head FROM @extschema@.log_head;
     IF coalesce(head.last_id, 0) <> expect_id - 1 OR coalesce(head.last_hash, repeat('0', 64)) <> prev THEN
         -- rows missing at the end
         ok := false;
         first_bad_id := expect_id;
     END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._verify_chain(bigint) IS
+    'Check the log''s hash chain after a row (0: all of it) up to the head (internal)';
+
+-- A check of the chain on record, where the transaction can write; the
+-- latest 100 of each kind are kept.
+CREATE OR REPLACE FUNCTION @extschema@._note_verification(kind text, ok boolean, first_bad_id bigint, upto_id bigint,
+                                                          rows_checked bigint)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_is_in_recovery() OR current_setting('transaction_read_only')::boolean THEN
+        RETURN;
+    END IF;
+    INSERT INTO @extschema@.log_verifications (verified_at, kind, ok, first_bad_id, upto_id, rows_checked, verified_by)
+    VALUES (clock_timestamp(), kind, ok, first_bad_id, upto_id, rows_checked, session_user);
+    DELETE FROM @extschema@.log_verifications v
+     WHERE v.kind = _note_verification.kind
+       AND v.id <= (SELECT x.id FROM @extschema@.log_verifications x WHERE x.kind = _note_verification.kind
+                     ORDER BY x.id DESC OFFSET 100 LIMIT 1);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._note_verification(text, boolean, bigint, bigint, bigint) IS
+    'Record a check of the log''s chain, unless the transaction cannot write (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.verify_log(OUT ok boolean, OUT first_bad_id bigint, OUT rows_checked bigint)
+    RETURNS record
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+BEGIN
+    c := @extschema@._verify_chain(0);
+    ok := c.ok;
+    first_bad_id := c.first_bad_id;
+    rows_checked := c.rows_checked;
     -- the head, where an edit of the tables cannot reach it: compare it
     -- later with verify_log(expected_head_id, expected_hash)
-    PERFORM @extschema@._announce_log_head(expect_id - 1, prev,
+    PERFORM @extschema@._announce_log_head(c.upto_id, coalesce((SELECT l.hash FROM @extschema@.log l WHERE l.id = c.upto_id),
+                                                               repeat('0', 64)),
                                            CASE WHEN ok THEN 'verify_log: ok' ELSE 'verify_log: broken' END);
+    PERFORM @extschema@._note_verification('full', ok, first_bad_id, c.upto_id, rows_checked);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.verify_log() IS
@@ -275,7 +355,7 @@ COMMENT ON FUNCTION @extschema@.verify_log() IS
 CREATE OR REPLACE FUNCTION @extschema@.verify_log(expected_head_id bigint, expected_hash text,
                                                   OUT ok boolean, OUT first_bad_id bigint, OUT rows_checked bigint)
     RETURNS record
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE

@@ -32,7 +32,7 @@ CREATE OR REPLACE FUNCTION @extschema@._policy_defaults()
       "search_path": [],
       "versions": {},
       "lineage": {"required": []},
-      "results": {"retention": "30 days"},
+      "results": {"retention": "30 days", "health_window": "1 hour"},
       "rollups": {"enabled": true, "bucket": "1 hour", "settle": "5 minutes"}
     }'::jsonb;
 COMMENT ON FUNCTION @extschema@._policy_defaults() IS
@@ -597,16 +597,16 @@ CREATE OR REPLACE FUNCTION @extschema@._check_results(results jsonb)
 AS $$
 BEGIN
     IF jsonb_typeof(results) <> 'object'
-       OR EXISTS (SELECT 1 FROM jsonb_object_keys(results) x WHERE x <> 'retention')
-       OR (results ? 'retention' AND (jsonb_typeof(results->'retention') <> 'string'
-                                      OR @extschema@._valid_interval(results->>'retention') IS NOT TRUE)) THEN
-        RAISE EXCEPTION 'retrain.set_policy: results must be {"retention": interval}, not %', results
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(results) x WHERE x NOT IN ('retention', 'health_window'))
+       OR EXISTS (SELECT 1 FROM jsonb_each(results) x
+                   WHERE jsonb_typeof(x.value) <> 'string' OR @extschema@._valid_interval(x.value #>> '{}') IS NOT TRUE) THEN
+        RAISE EXCEPTION 'retrain.set_policy: results must be {"retention": interval, "health_window": interval}, not %', results
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'How long check_results keeps a model''s rows, from 1 second to 10 years (default "30 days").';
+                  DETAIL = 'retention: how long check_results keeps a model''s rows; health_window: how far back version_health counts; each from 1 second to 10 years (defaults "30 days", "1 hour").';
     END IF;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._check_results(jsonb) IS 'The validator of a policy''s results retention (internal)';
+COMMENT ON FUNCTION @extschema@._check_results(jsonb) IS 'The validator of a policy''s results section (internal)';
 
 CREATE OR REPLACE FUNCTION @extschema@._check_rollups(rollups jsonb)
     RETURNS void

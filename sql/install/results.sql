@@ -48,6 +48,48 @@ COMMENT ON POLICY check_results_readers ON @extschema@.check_results IS
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.check_results', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.check_results_id_seq', '');
 
+-- Each version's health as the last cycle saw it: what a dashboard shows
+-- per version (the canary beside production), read by the exporter's
+-- views without computing anything.  Whole buckets of the rollups, from
+-- the one holding checked_at - results.health_window to the last row the
+-- cycle folded; a version with nothing there has no row.  Rewritten by
+-- every cycle, so not dumped.
+CREATE TABLE @extschema@.version_health (
+    model          text NOT NULL,
+    version        text NOT NULL,
+    checked_at     timestamptz NOT NULL,
+    window_start   timestamptz NOT NULL,
+    window_end     timestamptz NOT NULL,
+    predictions    bigint NOT NULL,
+    labelled       bigint NOT NULL,
+    invalid        bigint NOT NULL,
+    error_rate     pg_catalog.float8,
+    latency_p50_ms pg_catalog.float8,
+    latency_p95_ms pg_catalog.float8,
+    latency_p99_ms pg_catalog.float8,
+    metric         text NOT NULL,
+    metric_value   pg_catalog.float8,
+    PRIMARY KEY (model, version)
+);
+COMMENT ON TABLE @extschema@.version_health IS
+    'Per model and version, as the last check cycle saw it over the policy''s results.health_window (whole rollup buckets): predictions, labelled, invalid scores, error rate, latency percentiles (within 1%), and the rollout guard''s metric';
+COMMENT ON COLUMN @extschema@.version_health.window_start IS 'the start of the first bucket counted (the bucket holding checked_at - results.health_window)';
+COMMENT ON COLUMN @extschema@.version_health.window_end IS 'how far the rollups reached: the arrival time up to which the cycle had folded';
+COMMENT ON COLUMN @extschema@.version_health.labelled IS 'predictions with a label (or actual value) and a score the metric can take';
+COMMENT ON COLUMN @extschema@.version_health.invalid IS 'predictions with a score no metric can take (outside [0, 1] for a classifier)';
+COMMENT ON COLUMN @extschema@.version_health.error_rate IS 'errors among the predictions that say whether they failed; NULL when none says';
+COMMENT ON COLUMN @extschema@.version_health.metric IS 'the rollout guard''s metric (rollback.metric; AUC or RMSE by default), at the performance trigger''s threshold';
+COMMENT ON COLUMN @extschema@.version_health.metric_value IS 'the metric over the labelled predictions; NULL with no label (or no rank for AUC)';
+REVOKE ALL ON @extschema@.version_health FROM PUBLIC;
+GRANT SELECT ON @extschema@.version_health TO PUBLIC;
+ALTER TABLE @extschema@.version_health ENABLE ROW LEVEL SECURITY;
+CREATE POLICY version_health_readers ON @extschema@.version_health FOR SELECT
+    USING (pg_catalog.has_table_privilege('@extschema@.predictions', 'SELECT')
+           OR EXISTS (SELECT 1 FROM @extschema@.models m JOIN pg_catalog.pg_roles r ON r.rolname = m.owner
+                       WHERE m.name = version_health.model AND pg_catalog.pg_has_role(r.oid, 'MEMBER')));
+COMMENT ON POLICY version_health_readers ON @extschema@.version_health IS
+    'Version health is readable by members of the model''s owner role and by roles that may read retrain.predictions';
+
 -- @replace
 
 -- The latest result of each model and trigger, with the caller's rights
@@ -94,7 +136,9 @@ BEGIN
     DELETE FROM @extschema@.check_results r
      WHERE r.model = _record_results.model
        AND r.checked_at < at - (pol->'results'->>'retention')::interval;
+    PERFORM @extschema@._record_health(model, at, pol);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._record_results(text, timestamptz, jsonb, bigint) IS
     'Keep one cycle''s check results of a model, and drop those past the policy''s results.retention (internal)';
+

@@ -1795,3 +1795,58 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.rebuild_rollups(text, timestamptz, timestamptz) IS
     'Compute a model''s rollup buckets in [from, to) (default: all) again from its rows, after a backfill into a source, a deleted partition or corrected rows; returns the buckets written';
+
+-- A model's version_health rows, replaced: from the rollups alone (the
+-- cycle has just folded what arrived), so a cycle pays for a few rollup
+-- rows per version, never for the rows of the log.  Without rollups (off,
+-- or not made yet) the model has no rows.
+CREATE OR REPLACE FUNCTION @extschema@._record_health(model text, at timestamptz, pol jsonb)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- two statements a model: the cycle pays this for every model
+    DELETE FROM @extschema@.version_health h WHERE h.model = _record_health.model;
+    IF NOT (pol->'rollups'->>'enabled')::boolean THEN
+        RETURN;
+    END IF;
+    INSERT INTO @extschema@.version_health (model, version, checked_at, window_start, window_end, predictions,
+                                            labelled, invalid, error_rate, latency_p50_ms, latency_p95_ms,
+                                            latency_p99_ms, metric, metric_value)
+    SELECT mk.model, s.version, at, w.since, least(at, mk.computed_until), (s.st).predictions, (s.st).labelled,
+           (s.st).bad_scores,
+           CASE WHEN (s.st).error_known > 0
+                THEN ((s.st).errors::numeric / (s.st).error_known)::pg_catalog.float8 END,
+           @extschema@._latency_percentile((s.st).latency, 0.5), @extschema@._latency_percentile((s.st).latency, 0.95),
+           @extschema@._latency_percentile((s.st).latency, 0.99), gm.metric,
+           (@extschema@._merged_metric(gm.metric, s.st) #>> '{}')::pg_catalog.float8
+      FROM @extschema@.rollup_marks mk
+      JOIN @extschema@.models m ON m.name = mk.model
+     CROSS JOIN LATERAL @extschema@._guard_metric(m.task, pol) gm
+     CROSS JOIN LATERAL (SELECT date_bin(mk.bucket, at - (pol->'results'->>'health_window')::interval,
+                                         '2001-01-01 00:00+00') AS since,
+                                @extschema@._metric_state(gm.metric) AS state) w
+     -- each version's whole buckets summed as _rollup_sum() sums them, as
+     -- one rollups row (only the metric's state merged)
+     CROSS JOIN LATERAL (
+            SELECT r.version,
+                   ROW(mk.model, r.version, w.since, sum(r.predictions)::bigint, sum(r.invalid)::bigint,
+                       sum(r.labelled)::bigint, NULL::bytea,
+                       @extschema@._rank_union(r.rank_state) FILTER (WHERE w.state = 'rank_state'),
+                       @extschema@._confusion_sum(r.confusion) FILTER (WHERE w.state = 'confusion'),
+                       @extschema@._loss_union(r.brier) FILTER (WHERE w.state = 'brier'),
+                       @extschema@._loss_union(r.log_loss) FILTER (WHERE w.state = 'log_loss'),
+                       @extschema@._loss_union(r.mae) FILTER (WHERE w.state = 'mae'),
+                       @extschema@._loss_union(r.rmse) FILTER (WHERE w.state = 'rmse'),
+                       @extschema@._latency_union(r.latency), sum(r.errors)::bigint, sum(r.error_known)::bigint,
+                       sum(r.bad_scores)::bigint, '{}'::jsonb, max(r.last_predicted_at), NULL::jsonb
+                   )::@extschema@.rollups AS st
+              FROM @extschema@.rollups r
+             WHERE r.model = mk.model AND r.bucket_start >= w.since AND r.bucket_start <= at
+             GROUP BY r.version) s
+     WHERE mk.model = _record_health.model;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._record_health(text, timestamptz, jsonb) IS
+    'Replace a model''s version_health rows with the figures of its rollups over the policy''s results.health_window (internal)';

@@ -1196,21 +1196,30 @@ COMMENT ON FUNCTION @extschema@.run_checks() IS
 -- Where the log's chain ends, written where an edit of retrain's tables
 -- cannot reach it: the server log (kept by log shipping and log
 -- collectors) and a NOTIFY on channel retrain_log_head.  Compare with
--- verify_log(expected_head_id, expected_hash).
+-- verify_log(expected_head_id, expected_hash).  The rows added since the
+-- cycle's last check of the chain are checked and the check recorded
+-- (log_verifications), so that a broken link shows within a cycle; after a
+-- broken check the next one reads the whole chain again.
 CREATE OR REPLACE FUNCTION @extschema@._anchor_log(OUT head_id bigint, OUT head_hash text)
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    last @extschema@.log_verifications;
+    c record;
 BEGIN
     SELECT h.last_id, h.last_hash INTO head_id, head_hash FROM @extschema@.log_head h;
     head_id := coalesce(head_id, 0);
     head_hash := coalesce(head_hash, repeat('0', 64));
     PERFORM @extschema@._announce_log_head(head_id, head_hash, 'check cycle');
     PERFORM pg_notify('retrain_log_head', jsonb_build_object('id', head_id, 'hash', head_hash)::text);
+    SELECT * INTO last FROM @extschema@.log_verifications v WHERE v.kind = 'cycle' ORDER BY v.id DESC LIMIT 1;
+    c := @extschema@._verify_chain(CASE WHEN last.ok THEN last.upto_id ELSE 0 END);
+    PERFORM @extschema@._note_verification('cycle', c.ok, c.first_bad_id, c.upto_id, c.rows_checked);
 END
 $$;
 COMMENT ON FUNCTION @extschema@._anchor_log() IS
-    'Write the log''s head (id and hash) to the server log and NOTIFY retrain_log_head (internal)';
+    'Write the log''s head (id and hash) to the server log and NOTIFY retrain_log_head, and check the rows of the chain added since the last cycle (internal)';
 
 -- What a check cycle visits, in order: the guard of every running canary
 -- and of every production version under watch, then every model's checks.
