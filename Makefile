@@ -112,7 +112,8 @@ REGRESS = \
 	report \
 	results \
 	rollups \
-	exporter
+	exporter \
+	request_ids
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 # The documentation, installed into a directory of its own under PostgreSQL's

@@ -77,6 +77,27 @@ SELECT feature, psi, js, missing_share, n, drifted
 SELECT * FROM retrain.drift_summary('churn', 'v1', 'current_rows', '2030-01-01', 'seen_at');
 
 -- Errors.
+-- The same rows with their features in a jsonb column "features", as
+-- retrain.predictions and a source keep them: the same figures (a key a
+-- row lacks is missing, as a NULL column is).
+CREATE TABLE current_json AS
+SELECT seen_at, jsonb_strip_nulls(jsonb_build_object('amount', amount, 'tenure', tenure, 'visits', visits,
+                                                     'plan', plan)) AS features
+  FROM current_rows;
+SELECT (SELECT array_agg(d ORDER BY d.feature) FROM retrain.drift('churn', 'v1', 'current_rows') d)::text
+     = (SELECT array_agg(d ORDER BY d.feature) FROM retrain.drift('churn', 'v1', 'current_json') d)::text
+       AS same_figures,
+       (SELECT array_agg(d ORDER BY d.feature) FROM retrain.drift('churn', 'v1', 'current_rows', '2026-02-20', 'seen_at') d)::text
+     = (SELECT array_agg(d ORDER BY d.feature) FROM retrain.drift('churn', 'v1', 'current_json', '2026-02-20', 'seen_at') d)::text
+       AS same_since;
+-- a value that is no number, in a numeric feature, is missing too
+UPDATE current_json SET features = features || '{"amount": "n/a"}' WHERE seen_at < '2026-02-01 06:00';
+SELECT feature, missing_share, n FROM retrain.drift('churn', 'v1', 'current_json') WHERE feature = 'amount';
+-- a column of the feature's name is read before the jsonb
+ALTER TABLE current_json ADD COLUMN amount float8 DEFAULT 1000;
+SELECT feature, missing_share, drifted FROM retrain.drift('churn', 'v1', 'current_json') WHERE feature = 'amount';
+DROP TABLE current_json;
+
 SELECT * FROM retrain.drift('churn', 'v9', 'current_rows');
 SELECT * FROM retrain.drift('churn', 'v1', 'current_rows', '2026-02-20');
 SELECT * FROM retrain.drift('churn', 'v1', 'current_rows', '2026-02-20', 'no_such_column');

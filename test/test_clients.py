@@ -6,8 +6,9 @@ transaction mode, and a trainer's wait for requests.
   prepare_threshold=None, and give what a direct connection gives;
 - psycopg's default automatic preparation breaks calls there (the reason
   docs/apps.md gives for prepare_threshold=None);
-- LISTEN needs a direct connection: through transaction pooling no
-  notification arrives;
+- LISTEN needs a direct connection: through transaction pooling a
+  notification reaches whichever client holds the server connection then,
+  not the one that listened;
 - the trainer's loop (test/trainer.py's wait_for_request, shown in
   docs/apps.md) claims a request whose notification arrived while another
   query ran, where waiting on conn.notifies() alone would sleep on.
@@ -128,9 +129,17 @@ def test_serving_calls_work_through_transaction_pooling():
                                                     (model, key)).fetchone()
                     got[(i, k)] = (key, version)
                     backends.add(backend)
-                    pid = scalar(conn, "SELECT retrain.log_prediction(%s, %s, %s, %s, %s)",
-                                 (model, version, key, 0.25 + 0.5 * (k % 2), 3.0))
-                    conn.execute("SELECT retrain.log_outcome(%s, %s)", (pid, k % 3 == 0))
+                    if k % 2 == 0:
+                        # by the prediction's id
+                        pid = scalar(conn, "SELECT retrain.log_prediction(%s, %s, %s, %s, %s)",
+                                     (model, version, key, 0.25 + 0.5 * (k % 2), 3.0))
+                        conn.execute("SELECT retrain.log_outcome(%s, %s)", (pid, k % 3 == 0))
+                    else:
+                        # by the application's request id (a str: the text form)
+                        request = f"req-{i}-{k}"
+                        conn.execute("SELECT retrain.log_prediction(%s, %s, %s, %s, %s, %s)",
+                                     (model, version, key, 0.25 + 0.5 * (k % 2), request, 3.0))
+                        conn.execute("SELECT retrain.log_outcome(%s, %s, %s)", (model, request, k % 3 == 0))
 
         run_threads(clients, client)
     # the pooler shared its 2 server connections among the 4 clients
@@ -143,6 +152,11 @@ def test_serving_calls_work_through_transaction_pooling():
             "SELECT count(*), count(o.prediction_id) FROM retrain.predictions p "
             "LEFT JOIN retrain.outcomes o ON o.prediction_id = p.id WHERE p.model = %s", (model,)).fetchone()
         assert n == clients * rounds and labelled == clients * rounds, (n, labelled)
+        # half of them with a request id, each once; all with latency 3 ms
+        assert scalar(direct, "SELECT count(DISTINCT request_id) FROM retrain.predictions WHERE model = %s",
+                      (model,)) == clients * rounds // 2
+        assert scalar(direct, "SELECT count(*) FROM retrain.predictions WHERE model = %s AND latency_ms = 3",
+                      (model,)) == clients * rounds
         # each prediction was logged for the version route() chose
         mismatched = scalar(direct, "SELECT count(*) FROM retrain.predictions "
                                     "WHERE model = %s AND version <> retrain.route(model, unit_key)", (model,))
@@ -178,27 +192,32 @@ def test_automatic_preparation_breaks_calls_through_transaction_pooling():
     assert failures and set(failures) <= {"42P05", "26000"}, (calls, failures[:5])
 
 
-def test_listen_through_transaction_pooling_receives_nothing():
+def test_listen_through_transaction_pooling_reaches_the_wrong_client():
+    """A notification goes to the server connection that ran LISTEN, and
+    PgBouncer hands it to whichever client holds that connection when it
+    is sent: here another client, in a transaction, gets it, and the one
+    that listened never does."""
     channel = "clients_listen"
     with PgBouncer(pool_size=1) as bouncer, connect() as direct, connect() as notifier, \
             bouncer.connect(prepare_threshold=None) as pooled, \
             bouncer.connect(prepare_threshold=None) as other:
-        heard = {"direct": [], "pooled": []}
-        direct.add_notify_handler(lambda n: heard["direct"].append(n.payload))
-        pooled.add_notify_handler(lambda n: heard["pooled"].append(n.payload))
+        heard = {"direct": [], "pooled": [], "other": []}
+        for name, conn in (("direct", direct), ("pooled", pooled), ("other", other)):
+            conn.add_notify_handler(lambda n, name=name: heard[name].append(n.payload))
         direct.execute(f"LISTEN {channel}")
         pooled.execute(f"LISTEN {channel}")
-        # the pooled client's server connection goes back to the pool and
-        # serves another client, as it does between any two transactions
-        other.execute("SELECT 1")
-        notifier.execute(f"NOTIFY {channel}, 'hello'")
+        # the pool's one server connection, which listened for pooled,
+        # serves another client's transaction when the notification comes
+        with other.transaction():
+            other.execute("SELECT 1")
+            notifier.execute(f"NOTIFY {channel}, 'hello'")
+            time.sleep(0.2)
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
-            direct.execute("SELECT 1")
-            pooled.execute("SELECT 1")
+            for conn in (direct, pooled, other):
+                conn.execute("SELECT 1")
             time.sleep(0.1)
-        assert heard["direct"] == ["hello"], heard
-        assert heard["pooled"] == [], heard
+        assert heard == {"direct": ["hello"], "pooled": [], "other": ["hello"]}, heard
 
 
 def test_trainer_wait_keeps_a_notification_that_arrived_during_a_query():

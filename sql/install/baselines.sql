@@ -328,6 +328,10 @@ DECLARE
     total bigint;
     idx integer;
     i integer;
+    -- a feature without a column of its name is read from a jsonb column
+    -- "features", as retrain.predictions and a source keep them
+    has_features boolean;
+    fexpr text;
 BEGIN
     IF model IS NULL OR version IS NULL OR current IS NULL THEN
         RAISE EXCEPTION 'retrain.drift: model, version and current must not be NULL'
@@ -352,26 +356,38 @@ BEGIN
         where_clause := format(' WHERE %I >= %L', time_column, since);
     END IF;
 
+    has_features := EXISTS (SELECT 1 FROM pg_attribute a
+                             WHERE a.attrelid = current AND a.attname = 'features' AND a.attnum > 0
+                               AND NOT a.attisdropped AND a.atttypid = 'jsonb'::regtype);
     FOR b IN SELECT * FROM @extschema@.baselines bl
               WHERE bl.model = drift.model AND bl.version = drift.version
               ORDER BY bl.feature
     LOOP
         PERFORM 1 FROM pg_attribute a
           WHERE a.attrelid = current AND a.attname = b.feature AND a.attnum > 0 AND NOT a.attisdropped;
-        IF NOT FOUND THEN
+        IF FOUND THEN
+            fexpr := CASE b.kind WHEN 'numeric' THEN format('%I::float8', b.feature)
+                                 ELSE format('%I::text', b.feature) END;
+        ELSIF has_features THEN
+            -- as the check cycle reads a jsonb feature: a value that is no
+            -- number, in a numeric feature, counts as missing
+            fexpr := CASE b.kind WHEN 'numeric' THEN format('@extschema@._as_float8(features->>%L)', b.feature)
+                                 ELSE format('(features->>%L)', b.feature) END;
+        ELSE
             RAISE EXCEPTION 'retrain.drift: baselined feature "%" is not a column of %', b.feature, current
-                USING ERRCODE = 'undefined_column';
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'Features are read from columns of their names, or from a jsonb column "features".';
         END IF;
         feats := feats || b;
         IF b.kind = 'numeric' THEN
             -- bucket counts and the missing count from one aggregate
             select_list := select_list
-                || format('to_jsonb(@extschema@.histogram_missing(%I::float8, %L::float8[]))',
-                          b.feature, coalesce(b.edges, '{}'));
+                || format('to_jsonb(@extschema@.histogram_missing(%s, %L::float8[]))',
+                          fexpr, coalesce(b.edges, '{}'));
         ELSE
             select_list := select_list
-                || format('to_jsonb(@extschema@.category_counts(%I::text))', b.feature)
-                || format('to_jsonb(count(*) FILTER (WHERE %I IS NULL))', b.feature);
+                || format('to_jsonb(@extschema@.category_counts(%s))', fexpr)
+                || format('to_jsonb(count(*) FILTER (WHERE %s IS NULL))', fexpr);
         END IF;
     END LOOP;
     IF cardinality(feats) = 0 THEN

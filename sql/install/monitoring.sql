@@ -20,6 +20,10 @@ CREATE TABLE @extschema@.predictions (
     -- statement that wrote it: a volatile default (clock_timestamp) would
     -- cost COPY its batched inserts.
     logged_at    timestamptz DEFAULT pg_catalog.statement_timestamp(),
+    -- the application's own id of the request it scored, unique per model:
+    -- outcomes are logged by it (log_outcome(model, request_id, ...)), so a
+    -- bulk COPY of predictions needs no ids back
+    request_id   text CONSTRAINT predictions_request_id_not_empty CHECK (request_id <> ''),
     -- a figure the checks aggregate is a number they can take, whatever
     -- writes the row (log_prediction, INSERT, COPY)
     CONSTRAINT predictions_score_finite CHECK (score > '-Infinity' AND score < 'Infinity'),
@@ -51,6 +55,14 @@ COMMENT ON COLUMN @extschema@.predictions.error IS 'the prediction failed (the a
 COMMENT ON COLUMN @extschema@.predictions.features IS 'the feature values scored, for drift checks';
 COMMENT ON COLUMN @extschema@.predictions.logged_at IS
     'when the statement that wrote the row began (left to its default); NULL for rows logged before retrain 0.2.0';
+-- Only the rows that carry a request id: a prediction without one costs
+-- the index nothing (its predicate is all it evaluates).
+CREATE UNIQUE INDEX predictions_model_request ON @extschema@.predictions (model, request_id)
+    WHERE request_id IS NOT NULL;
+COMMENT ON INDEX @extschema@.predictions_model_request IS
+    'A model''s predictions by the application''s request id, unique, for log_outcome(model, request_id, ...)';
+COMMENT ON COLUMN @extschema@.predictions.request_id IS
+    'the application''s id of the request it scored (unique per model; NULL when it gives none), for log_outcome(model, request_id, ...)';
 
 CREATE TABLE @extschema@.outcomes (
     prediction_id bigint PRIMARY KEY,
@@ -114,8 +126,69 @@ CREATE OR REPLACE FUNCTION @extschema@.log_prediction(model text, version text, 
 COMMENT ON FUNCTION @extschema@.log_prediction(text, text, text, pg_catalog.float8, pg_catalog.float8, boolean, jsonb, timestamptz) IS
     'Log a prediction served; returns its id, for log_outcome()';
 
+-- A request id the prediction may carry: not empty, and not one the model
+-- has (two sessions logging the same id at once meet the unique index
+-- instead, with the same SQLSTATE).
+CREATE OR REPLACE FUNCTION @extschema@._admit_request_id(model text, request_id text)
+    RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF request_id = '' THEN
+        RAISE EXCEPTION 'retrain.log_prediction: request_id must not be empty (NULL for none)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM @extschema@.predictions p
+                WHERE p.model = _admit_request_id.model AND p.request_id = _admit_request_id.request_id) THEN
+        RAISE EXCEPTION 'retrain.log_prediction: model "%" already has a prediction with request_id %',
+                        model, quote_literal(request_id)
+            USING ERRCODE = 'unique_violation';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._admit_request_id(text, text) IS
+    'Refuse an empty request id, or one the model already has (internal)';
+
+-- The same with the application's request id, the fifth argument: a text
+-- there (or request_id => ...) picks this form, a number the one above.
+CREATE OR REPLACE FUNCTION @extschema@.log_prediction(model text, version text, unit_key text, score pg_catalog.float8,
+                                           request_id text,
+                                           latency_ms pg_catalog.float8 DEFAULT NULL, error boolean DEFAULT false,
+                                           features jsonb DEFAULT NULL,
+                                           predicted_at timestamptz DEFAULT pg_catalog.now())
+    RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    BEGIN ATOMIC
+        SELECT @extschema@._admit_prediction(model, version, predicted_at, score, latency_ms);
+        SELECT @extschema@._admit_request_id(model, request_id);
+        INSERT INTO @extschema@.predictions (model, version, unit_key, predicted_at, score, latency_ms, error, features,
+                                             request_id)
+        VALUES (model, version, unit_key, predicted_at, score, latency_ms, coalesce(error, false), features, request_id)
+        RETURNING id;
+    END;
+COMMENT ON FUNCTION @extschema@.log_prediction(text, text, text, pg_catalog.float8, text, pg_catalog.float8, boolean, jsonb, timestamptz) IS
+    'Log a prediction served with the application''s request id (unique per model); returns its id';
+
 CREATE OR REPLACE FUNCTION @extschema@._log_outcome(prediction_id bigint, label boolean, actual pg_catalog.float8,
                                          observed_at timestamptz)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._log_outcome_of(prediction_id, label, actual, observed_at, NULL, NULL);
+END
+$$;
+COMMENT ON FUNCTION @extschema@._log_outcome(bigint, boolean, pg_catalog.float8, timestamptz) IS
+    'The body of both log_outcome() forms by prediction id (internal)';
+
+-- Every log_outcome() form: the prediction by its id, and, when the
+-- caller named it by the application's request id, that model and id for
+-- the messages (an application knows its request ids, not our ids).
+CREATE OR REPLACE FUNCTION @extschema@._log_outcome_of(prediction_id bigint, label boolean, actual pg_catalog.float8,
+                                                       observed_at timestamptz, model text, request_id text)
     RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -123,6 +196,10 @@ AS $$
 DECLARE
     predicted timestamptz;
     task text;
+    what text := CASE WHEN request_id IS NULL THEN format('prediction %s', prediction_id)
+                      ELSE format('the prediction of model "%s" with request_id %s', model, quote_literal(request_id)) END;
+    call text := CASE WHEN request_id IS NULL THEN format('retrain.log_outcome(%s, ', prediction_id)
+                      ELSE format('retrain.log_outcome(%L, %L, ', model, request_id) END;
 BEGIN
     PERFORM @extschema@._refuse_in_owner_code('log_outcome');
     IF prediction_id IS NULL OR observed_at IS NULL THEN
@@ -137,7 +214,7 @@ BEGIN
     END IF;
     SELECT p.predicted_at, m.task INTO predicted, task
       FROM @extschema@.predictions p LEFT JOIN @extschema@.models m ON m.name = p.model
-     WHERE p.id = _log_outcome.prediction_id;
+     WHERE p.id = _log_outcome_of.prediction_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'retrain.log_outcome: no prediction %', prediction_id USING ERRCODE = 'undefined_object';
     END IF;
@@ -145,34 +222,34 @@ BEGIN
     -- store a number where the label belongs, and the true label would then
     -- be refused as a second outcome
     IF task = 'binary_classification' AND label IS NULL THEN
-        RAISE EXCEPTION 'retrain.log_outcome: prediction % is of a classification model, whose outcome is a label, not the number %',
-                        prediction_id, actual
+        RAISE EXCEPTION 'retrain.log_outcome: % is of a classification model, whose outcome is a label, not the number %',
+                        what, actual
             USING ERRCODE = 'datatype_mismatch',
-                  HINT = format('Pass a boolean: retrain.log_outcome(%s, %s).', prediction_id, (actual <> 0)::text);
+                  HINT = format('Pass a boolean: %s%s).', call, (actual <> 0)::text);
     ELSIF task = 'regression' AND actual IS NULL THEN
-        RAISE EXCEPTION 'retrain.log_outcome: prediction % is of a regression model, whose outcome is a number, not the label %',
-                        prediction_id, label
+        RAISE EXCEPTION 'retrain.log_outcome: % is of a regression model, whose outcome is a number, not the label %',
+                        what, label
             USING ERRCODE = 'datatype_mismatch',
-                  HINT = format('Pass the actual value: retrain.log_outcome(%s, actual => 1.5).', prediction_id);
+                  HINT = format('Pass the actual value: %sactual => 1.5).', call);
     END IF;
     -- an outcome known before its prediction was made is a clock or join
     -- error; the message keeps the prediction's time to itself (an
     -- application may log predictions without being allowed to read them)
     IF observed_at < predicted THEN
-        RAISE EXCEPTION 'retrain.log_outcome: observed_at % is before prediction % was made', observed_at, prediction_id
+        RAISE EXCEPTION 'retrain.log_outcome: observed_at % is before % was made', observed_at, what
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     BEGIN
         INSERT INTO @extschema@.outcomes (prediction_id, label, actual, observed_at)
         VALUES (prediction_id, label, actual, observed_at);
     EXCEPTION WHEN unique_violation THEN
-        RAISE EXCEPTION 'retrain.log_outcome: prediction % already has an outcome', prediction_id
+        RAISE EXCEPTION 'retrain.log_outcome: % already has an outcome', what
             USING ERRCODE = 'unique_violation';
     END;
 END
 $$;
-COMMENT ON FUNCTION @extschema@._log_outcome(bigint, boolean, pg_catalog.float8, timestamptz) IS
-    'The body of both log_outcome() forms (internal)';
+COMMENT ON FUNCTION @extschema@._log_outcome_of(bigint, boolean, pg_catalog.float8, timestamptz, text, text) IS
+    'The body of every log_outcome() form, naming the prediction as the caller did (internal)';
 
 -- An outcome carries its prediction's model, so that the cycle counts a
 -- model's new labels, and finds its new outcomes, by an index of
@@ -257,6 +334,54 @@ CREATE OR REPLACE FUNCTION @extschema@.log_outcome(prediction_id bigint, actual 
     END;
 COMMENT ON FUNCTION @extschema@.log_outcome(bigint, pg_catalog.float8, timestamptz) IS
     'Record the actual value of a logged prediction (regression), observed now or at observed_at (backfills)';
+
+-- An outcome by the application's request id: the prediction is the
+-- model's with that id.
+CREATE OR REPLACE FUNCTION @extschema@._request_prediction(model text, request_id text)
+    RETURNS bigint
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    IF model IS NULL OR request_id IS NULL THEN
+        RAISE EXCEPTION 'retrain.log_outcome: model and request_id must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT p.id INTO id FROM @extschema@.predictions p
+     WHERE p.model = _request_prediction.model AND p.request_id = _request_prediction.request_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'retrain.log_outcome: model "%" has no prediction with request_id %', model, quote_literal(request_id)
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._request_prediction(text, text) IS
+    'The id of a model''s prediction with an application''s request id, for log_outcome (internal)';
+
+CREATE OR REPLACE FUNCTION @extschema@.log_outcome(model text, request_id text, label boolean,
+                                        observed_at timestamptz DEFAULT pg_catalog.now())
+    RETURNS void LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    BEGIN ATOMIC
+        SELECT @extschema@._log_outcome_of(@extschema@._request_prediction(model, request_id), label, NULL, observed_at,
+                                           model, request_id);
+    END;
+COMMENT ON FUNCTION @extschema@.log_outcome(text, text, boolean, timestamptz) IS
+    'Record the label of the prediction a model logged with the application''s request id (classification)';
+
+CREATE OR REPLACE FUNCTION @extschema@.log_outcome(model text, request_id text, actual pg_catalog.float8,
+                                        observed_at timestamptz DEFAULT pg_catalog.now())
+    RETURNS void LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    BEGIN ATOMIC
+        SELECT @extschema@._log_outcome_of(@extschema@._request_prediction(model, request_id), NULL, actual, observed_at,
+                                           model, request_id);
+    END;
+COMMENT ON FUNCTION @extschema@.log_outcome(text, text, pg_catalog.float8, timestamptz) IS
+    'Record the actual value of the prediction a model logged with the application''s request id (regression)';
 
 -- The daily report of the runbooks, as one query.
 CREATE OR REPLACE VIEW @extschema@.version_stats AS

@@ -131,6 +131,17 @@ COMMENT ON INDEX @extschema@.predictions_model_time IS
     'A model''s predictions by time, and when each arrived: its windows, and what arrived since a fold among those predicted lately';
 COMMENT ON INDEX @extschema@.predictions_logged_late IS
     'A model''s predictions logged more than ten minutes after their prediction time, by arrival';
+-- the application's request id (issue 16): after logged_at, as installed
+ALTER TABLE @extschema@.predictions ADD COLUMN request_id text
+    CONSTRAINT predictions_request_id_not_empty CHECK (request_id <> '');
+-- Only the rows that carry a request id: a prediction without one costs
+-- the index nothing (its predicate is all it evaluates).
+CREATE UNIQUE INDEX predictions_model_request ON @extschema@.predictions (model, request_id)
+    WHERE request_id IS NOT NULL;
+COMMENT ON INDEX @extschema@.predictions_model_request IS
+    'A model''s predictions by the application''s request id, unique, for log_outcome(model, request_id, ...)';
+COMMENT ON COLUMN @extschema@.predictions.request_id IS
+    'the application''s id of the request it scored (unique per model; NULL when it gives none), for log_outcome(model, request_id, ...)';
 COMMENT ON COLUMN @extschema@.predictions.logged_at IS
     'when the statement that wrote the row began (left to its default); NULL for rows logged before retrain 0.2.0';
 ALTER TABLE @extschema@.outcomes ADD COLUMN logged_at timestamptz;
