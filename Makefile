@@ -62,6 +62,7 @@ FEATURES = \
 	policy \
 	lifecycle \
 	monitoring \
+	partitions \
 	queue \
 	owner_checks \
 	sources \

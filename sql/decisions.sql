@@ -356,12 +356,14 @@ SELECT count(*) AS check_failed FROM retrain.log WHERE model = 'dec_nan' AND eve
 -- a named constraint).
 SELECT retrain.log_prediction('dec_clf', 'v1', 'u', 'NaN');
 SELECT retrain.log_prediction('dec_clf', 'v1', 'u', 0.5, latency_ms => 'Infinity');
-INSERT INTO retrain.predictions (model, version, score) VALUES ('dec_clf', 'v1', '-Infinity');
-INSERT INTO retrain.predictions (model, version, score, latency_ms) VALUES ('dec_clf', 'v1', 0.5, 'NaN');
-COPY retrain.predictions (model, version, score) FROM stdin;
-dec_clf	v1	NaN
+-- (at a time and an id no partition but the default holds: the message
+-- names the partition the row went to)
+INSERT INTO retrain.predictions (model, version, score, predicted_at) VALUES ('dec_clf', 'v1', '-Infinity', '1999-01-01');
+INSERT INTO retrain.predictions (model, version, score, latency_ms, predicted_at) VALUES ('dec_clf', 'v1', 0.5, 'NaN', '1999-01-01');
+COPY retrain.predictions (model, version, score, predicted_at) FROM stdin;
+dec_clf	v1	NaN	1999-01-01
 \.
-INSERT INTO retrain.outcomes (prediction_id, actual) VALUES (:reg_id, 'NaN');
+INSERT INTO retrain.outcomes (prediction_id, actual) VALUES (9000000000000000000, 'NaN');
 
 -- Item 1, the guard: a canary whose scores an aggregate cannot take (here a
 -- classifier's 1.5: out of [0, 1]) is rolled back at once, with the count;

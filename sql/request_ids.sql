@@ -55,12 +55,26 @@ req	v1	c3	0.7	batch-3
 SELECT count(*) FROM (SELECT retrain.log_outcome('req', 'batch-' || i, i % 2 = 0) FROM generate_series(1, 3) i) x;
 SELECT p.request_id, o.label FROM retrain.predictions p JOIN retrain.outcomes o ON o.prediction_id = p.id
  WHERE p.request_id LIKE 'batch-%' ORDER BY 1;
--- a COPY that repeats an id is refused whole
+-- a COPY that repeats an id of the same day is refused whole (23505, by
+-- the day partition's unique index, whose name holds the date)
+\set VERBOSITY sqlstate
 COPY retrain.predictions (model, version, unit_key, score, request_id) FROM STDIN;
 req	v1	c4	0.1	batch-4
 req	v1	c5	0.8	batch-1
 \.
+\set VERBOSITY default
 SELECT count(*) AS batch_4 FROM retrain.predictions WHERE request_id = 'batch-4';
+-- a day's partition holds an id once; a COPY into another day can repeat it
+-- (no unique index spans partitions), and an outcome by that id is then
+-- refused, not given to one of the two at random
+COPY retrain.predictions (model, version, unit_key, score, request_id, predicted_at) FROM STDIN;
+req	v1	c6	0.3	batch-1	1999-01-01 00:00+00
+\.
+SELECT retrain.log_outcome('req', 'batch-1', true);
+SELECT retrain.log_prediction('req', 'v1', 'c7', 0.4, request_id => 'batch-1', predicted_at => '1998-01-01');
+-- no request id (NULL) is the prediction without one
+SELECT retrain.log_prediction('req', 'v1', 'c8', 0.4, request_id => NULL) IS NOT NULL AS logged;
+SELECT count(*) AS without_id FROM retrain.predictions WHERE model = 'req' AND unit_key = 'c8' AND request_id IS NULL;
 
 -- Who may: the new forms are not for PUBLIC, as the old ones.
 CREATE ROLE req_nobody;

@@ -514,14 +514,22 @@ DROP ROLE labels_c_reader;
 -- _states_whole (a first fold's read, with workers, grouped by the buckets
 -- of a span): the states _states gives, whether the span holds the rows'
 -- buckets or misses them (read again by their own buckets), or is empty
--- or unbounded (not used); no rows for a NULL argument
+-- or unbounded (not used); no rows for a NULL argument.  Log loss's state
+-- is a compensated sum whose bytes depend on the order the rows were added
+-- in (workers over the log's partitions), and is compared by its value.
 SELECT sp.name,
-       (SELECT array_agg(s ORDER BY s.bucket_start)
+       (SELECT jsonb_agg(to_jsonb(s) - 'log_loss' ORDER BY s.bucket_start)
           FROM retrain._states_whole(m, 'v1', retrain._state_list(m, 'v1', 0.5, false),
                                      retrain._arrival_from('infinity', 'infinity'), 'true', '1 hour', sp.span) s)
-       = (SELECT array_agg(s ORDER BY s.bucket_start)
+       = (SELECT jsonb_agg(to_jsonb(s) - 'log_loss' ORDER BY s.bucket_start)
             FROM retrain._states(m, 'v1', retrain._state_list(m, 'v1', 0.5, false),
                                  retrain._arrival_from('infinity', 'infinity'), 'true', '1 hour') s) AS same_states,
+       (SELECT retrain._mean_loss_merged(s.log_loss)
+          FROM retrain._states_whole(m, 'v1', retrain._state_list(m, 'v1', 0.5, false),
+                                     retrain._arrival_from('infinity', 'infinity'), 'true', '1 hour', sp.span) s)
+       = (SELECT retrain._mean_loss_merged(s.log_loss)
+            FROM retrain._states(m, 'v1', retrain._state_list(m, 'v1', 0.5, false),
+                                 retrain._arrival_from('infinity', 'infinity'), 'true', '1 hour') s) AS same_log_loss,
        (SELECT sum(s.predictions) FROM retrain._states_whole(m, 'v1', retrain._state_list(m, 'v1', 0.5, false),
                                                             retrain._arrival_from('infinity', 'infinity'), 'true',
                                                             '1 hour', sp.span) s) AS predictions

@@ -3,8 +3,8 @@
  * labels.c
  *	  retrain._labels_observed(model text, since timestamptz, at timestamptz)
  *	  → bigint: how many of a model's outcomes in retrain.outcomes were
- *	  observed after since and by at, counted from one range of the index
- *	  outcomes_model_observed.
+ *	  observed after since and by at, counted from one range of each
+ *	  partition's index on (model, observed_at).
  *
  * Every check counts the labels that arrived since the production version's
  * training (data growth, eligibility's min_new_labels): for a model with a
@@ -26,8 +26,8 @@
  * locks them.
  *
  * It answers NULL when it cannot answer as the query would: row-level
- * security on retrain.outcomes, or the index missing, invalid or not the
- * expected one.  The caller then runs the query.  The caller's privileges
+ * security on retrain.outcomes, or a partition without a valid index of
+ * that shape (one attached by hand).  The caller then runs the query.  The caller's privileges
  * are checked as the executor checks them (SELECT on the table or on both
  * columns read).
  *
@@ -45,7 +45,9 @@
 #include "access/visibilitymap.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_collation_d.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -62,7 +64,6 @@
 
 #define OUTCOMES_NAMESPACE "retrain"
 #define OUTCOMES_TABLE "outcomes"
-#define OUTCOMES_INDEX "outcomes_model_observed"
 
 /*
  * Whether the caller may read the columns model and observed_at of the
@@ -81,31 +82,42 @@ may_read(Oid relid, AttrNumber model, AttrNumber observed)
 }
 
 /*
- * The index, opened, if it is a valid plain btree on (model, observed_at) of
- * the table, with neither expressions nor a predicate; else NULL.
+ * A valid plain btree of the partition on (model, observed_at) first, with
+ * neither expressions nor a predicate, opened; else NULL.  Found by its
+ * shape, not its name: each partition has its own (partitions.sql).
  */
 static Relation
-open_range_index(Relation heap, AttrNumber model, AttrNumber observed)
+open_range_index(Relation heap)
 {
-	Oid			indexid = get_relname_relid(OUTCOMES_INDEX, RelationGetNamespace(heap));
-	Relation	index;
+	Oid			relid = RelationGetRelid(heap);
+	AttrNumber	model = get_attnum(relid, "model");
+	AttrNumber	observed = get_attnum(relid, "observed_at");
+	List	   *indexes;
+	ListCell   *lc;
+	Relation	found = NULL;
 
-	if (!OidIsValid(indexid))
+	if (model == InvalidAttrNumber || observed == InvalidAttrNumber)
 		return NULL;
-	index = index_open(indexid, AccessShareLock);
-	if (index->rd_index->indrelid != RelationGetRelid(heap) ||
-		index->rd_rel->relam != BTREE_AM_OID ||
-		!index->rd_index->indisvalid ||
-		index->rd_index->indnkeyatts < 2 ||
-		index->rd_index->indkey.values[0] != model ||
-		index->rd_index->indkey.values[1] != observed ||
-		!heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) ||
-		!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL))
+	indexes = RelationGetIndexList(heap);
+	foreach(lc, indexes)
 	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (index->rd_rel->relam == BTREE_AM_OID &&
+			index->rd_index->indisvalid &&
+			index->rd_index->indnkeyatts >= 2 &&
+			index->rd_index->indkey.values[0] == model &&
+			index->rd_index->indkey.values[1] == observed &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL))
+		{
+			found = index;
+			break;
+		}
 		index_close(index, AccessShareLock);
-		return NULL;
 	}
-	return index;
+	list_free(indexes);
+	return found;
 }
 
 /*
@@ -157,6 +169,33 @@ count_visible(Relation heap, Relation index, ScanKeyData *keys, int nkeys)
 }
 
 /*
+ * The count in one partition (or an unpartitioned table), or -1 when it has
+ * no index to count from.
+ */
+static int64
+count_partition(Oid relid, ScanKeyData *keys, int nkeys)
+{
+	Relation	heap = table_open(relid, AccessShareLock);
+	Relation	index = open_range_index(heap);
+	int64		n = -1;
+
+	if (index != NULL)
+	{
+		ScanKeyData local[3];
+
+		/* the keys name the index's columns, the same in every partition */
+		memcpy(local, keys, sizeof(ScanKeyData) * nkeys);
+		local[0].sk_collation = index->rd_indcollation[0];
+		local[1].sk_collation = index->rd_indcollation[1];
+		local[2].sk_collation = index->rd_indcollation[1];
+		n = count_visible(heap, index, local, nkeys);
+		index_close(index, AccessShareLock);
+	}
+	table_close(heap, AccessShareLock);
+	return n;
+}
+
+/*
  * _labels_observed(model text, since timestamptz, at timestamptz) → bigint
  * (STRICT): the count of outcomes with that model and since < observed_at
  * <= at, or NULL when the query must answer instead.
@@ -170,7 +209,6 @@ retrain_labels_observed(PG_FUNCTION_ARGS)
 	TimestampTz at = PG_GETARG_TIMESTAMPTZ(2);
 	Oid			relid;
 	Relation	heap;
-	Relation	index;
 	AttrNumber	model_att;
 	AttrNumber	observed_att;
 	ScanKeyData keys[3];
@@ -195,8 +233,7 @@ retrain_labels_observed(PG_FUNCTION_ARGS)
 		PG_RETURN_INT64(0);
 	}
 	/* row-level security: the query applies the policies, this scan cannot */
-	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED ||
-		(index = open_range_index(heap, model_att, observed_att)) == NULL)
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
 	{
 		table_close(heap, AccessShareLock);
 		PG_RETURN_NULL();
@@ -204,14 +241,40 @@ retrain_labels_observed(PG_FUNCTION_ARGS)
 
 	/* model = $1 AND observed_at > $2 AND observed_at <= $3 */
 	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   index->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(model));
+						   DEFAULT_COLLATION_OID, F_TEXTEQ, PointerGetDatum(model));
 	ScanKeyEntryInitialize(&keys[1], 0, 2, BTGreaterStrategyNumber, InvalidOid,
-						   index->rd_indcollation[1], F_TIMESTAMPTZ_GT, TimestampTzGetDatum(since));
+						   InvalidOid, F_TIMESTAMPTZ_GT, TimestampTzGetDatum(since));
 	ScanKeyEntryInitialize(&keys[2], 0, 2, BTLessEqualStrategyNumber, InvalidOid,
-						   index->rd_indcollation[1], F_TIMESTAMPTZ_LE, TimestampTzGetDatum(at));
-	n = count_visible(heap, index, keys, 3);
+						   InvalidOid, F_TIMESTAMPTZ_LE, TimestampTzGetDatum(at));
+	n = 0;
+	if (heap->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		/* every partition, locked as the query would lock them */
+		List	   *parts = find_all_inheritors(relid, AccessShareLock, NULL);
+		ListCell   *lc;
 
-	index_close(index, AccessShareLock);
+		foreach(lc, parts)
+		{
+			Oid			part = lfirst_oid(lc);
+			int64		k;
+
+			if (get_rel_relkind(part) != RELKIND_RELATION)
+				continue;
+			k = count_partition(part, keys, 3);
+			if (k < 0)
+			{
+				/* a partition without the index (attached by hand): ask the query */
+				table_close(heap, AccessShareLock);
+				PG_RETURN_NULL();
+			}
+			n += k;
+		}
+	}
+	else if ((n = count_partition(relid, keys, 3)) < 0)
+	{
+		table_close(heap, AccessShareLock);
+		PG_RETURN_NULL();
+	}
 	table_close(heap, AccessShareLock);
 	PG_RETURN_INT64(n);
 }

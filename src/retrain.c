@@ -28,6 +28,7 @@ void		_PG_init(void);
 
 int			retrain_max_bins = 10000;
 char	   *retrain_check_at = NULL;
+static int	retrain_prediction_retention = 0;
 
 PG_FUNCTION_INFO_V1(retrain_version);
 
@@ -68,6 +69,20 @@ _PG_init(void)
 							10000, 2, 1000000,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+
+	/*
+	 * Dropping the prediction log's old partitions deletes data: the server's
+	 * configuration decides it (postgresql.conf, ALTER SYSTEM), not a
+	 * session's SET, and the check cycle reads it.
+	 */
+	DefineCustomIntVariable("retrain.prediction_retention",
+							"How long the check cycle keeps predictions and their outcomes, by prediction time.",
+							"Partitions of retrain.predictions wholly older than this are dropped, with the outcomes of their predictions. 0: kept for ever.",
+							&retrain_prediction_retention,
+							0, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
 	/*

@@ -248,6 +248,10 @@ run_cycle(void)
 
 		cycle_model(entry + 1, entry[0] == '1');
 	}
+	/* the coming days' partitions of the prediction log, and retention */
+	(void) run_in_transaction("retrain: maintaining the prediction log's partitions",
+							  "SELECT pg_catalog.count(*) FROM retrain.maintain_partitions()",
+							  0, NULL, NULL, false, NULL);
 	(void) run_in_transaction("retrain: anchoring the log's head",
 							  "SELECT (retrain._anchor_log()).head_id",
 							  0, NULL, NULL, false, NULL);

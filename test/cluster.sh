@@ -61,8 +61,9 @@ die() {
 }
 
 packages=(libcjson-dev python3-sklearn python3-scipy python3-psycopg)
-# Real components the test suites run: test_clients.py's connection pooler.
-[ "$job" = test ] && packages+=(pgbouncer)
+# Real components the test suites run: test_clients.py's connection pooler,
+# test_exporter.py's Prometheus exporter.
+[ "$job" = test ] && packages+=(pgbouncer prometheus-postgres-exporter)
 # Another version's tree brings its own server, headers and pg_cron.
 [ -n "${RETRAIN_PG_CONFIG:-}" ] ||
 	packages=(postgresql-$pgver postgresql-server-dev-$pgver postgresql-$pgver-cron "${packages[@]}")

@@ -24,7 +24,7 @@ total_failed=0
 summary=()
 suites=${RETRAIN_SUITES:-}
 build=${RETRAIN_BUILD:-$repo}
-VERSION_SUITES="pg_regress test_upgrade.py test_worker.py"
+VERSION_SUITES="pg_regress test_upgrade.py test_worker.py test_partitions.py"
 
 # A suite's counts from the "N passed, N failed" its log ends with; a suite
 # that died before it could count, or exited non-zero with nothing failed,

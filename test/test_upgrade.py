@@ -116,7 +116,18 @@ def check_upgrade(version):
             fill_every_table(conn, "upg_reviewer")
             columns_before = table_columns(conn)
             before = table_snapshot(conn)
+            warnings = []
+            conn.add_notice_handler(lambda d: warnings.append(d.message_primary))
             conn.execute("ALTER EXTENSION retrain UPDATE")
+            # The log's two tables are made again, partitioned: the update
+            # names the site's grants on them, and they work as written
+            # (given after the update, they stay the site's own).
+            said = "retrain: retrain.predictions and retrain.outcomes are new, partitioned tables; after the update, run: "
+            regrants = sorted(w.split("run: ", 1)[1] for w in warnings if w.startswith(said))
+            assert regrants == ["GRANT INSERT ON TABLE retrain.predictions TO upg_app;",
+                                "GRANT USAGE ON SEQUENCE retrain.predictions_id_seq TO upg_app;"], warnings
+            for statement in regrants:
+                conn.execute(statement)
             current = scalar(conn, "SELECT default_version FROM pg_available_extensions WHERE name = 'retrain'")
             assert scalar(conn, "SELECT extversion FROM pg_extension WHERE extname = 'retrain'") == current
         with connect(ref) as conn:

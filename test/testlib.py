@@ -223,14 +223,15 @@ def fill_every_table(conn, reviewer):
 def table_columns(conn):
     """The columns of every table of the extension whose rows are data (those
     pg_dump keeps: not the check cycle's rollups, a cache it rebuilds), by
-    table name."""
+    table name.  A partitioned table is read whole, through its parent (its
+    default partition is the extension's, the others are not)."""
     return {t: cols for t, cols in conn.execute(
         "SELECT c.relname, array_agg(a.attname::text ORDER BY a.attnum) FROM pg_depend d "
         "JOIN pg_class c ON c.oid = d.objid "
         "JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'retrain' "
         "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
         "WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND c.relkind IN ('r', 'p') "
-        "AND c.oid = ANY (e.extconfig) "
+        "AND (c.oid = ANY (e.extconfig) OR c.relkind = 'p') AND NOT c.relispartition "
         "GROUP BY c.relname ORDER BY 1")}
 
 

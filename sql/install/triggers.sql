@@ -1267,12 +1267,23 @@ BEGIN
         END;
         COMMIT;
     END LOOP;
+    -- the coming days' partitions, and retention; a failure here is the
+    -- server log's, not a reason to leave the log's head unanchored
+    BEGIN
+        PERFORM @extschema@.maintain_partitions();
+    EXCEPTION WHEN OTHERS THEN
+        IF SQLSTATE = '57014' THEN
+            RAISE;
+        END IF;
+        RAISE WARNING 'retrain.run_cycle: maintaining the prediction log''s partitions failed: %', SQLERRM;
+    END;
+    COMMIT;
     PERFORM @extschema@._anchor_log();
     COMMIT;
 END
 $$;
 COMMENT ON PROCEDURE @extschema@.run_cycle() IS
-    'The check cycle: what arrived folded for the models that can be folded together, each running canary''s guard, then each model''s checks, every model in its own transaction under retrain.check_timeout; then the log''s head written to the server log';
+    'The check cycle: what arrived folded for the models that can be folded together, each running canary''s guard, then each model''s checks, every model in its own transaction under retrain.check_timeout; then the prediction log''s partitions maintained and the log''s head written to the server log';
 
 -- The C side of the cycle: a model's part under retrain.check_timeout.
 CREATE OR REPLACE FUNCTION @extschema@._cycle_model(model text, at timestamptz, guard boolean)

@@ -87,78 +87,268 @@ ALTER TABLE @extschema@.trigger_state ALTER COLUMN last_occurrence DROP NOT NULL
 COMMENT ON TABLE @extschema@.trigger_state IS 'Per model and trigger, the last schedule occurrence that fired, and why the trigger cannot be evaluated (internal state of run_checks)';
 COMMENT ON COLUMN @extschema@.trigger_state.unusable IS 'why the trigger cannot be evaluated, as last logged (trigger_unusable); NULL when it can';
 
--- The prediction log refuses figures the checks cannot aggregate (NaN,
--- infinities), however a row is written.  Added NOT VALID, then validated:
--- rows 0.1.0 took in are checked, and should one fail, the update still
--- completes, the constraint guards new rows, and a warning says how to
--- find and fix the old ones.
-ALTER TABLE @extschema@.predictions
-    ADD CONSTRAINT predictions_score_finite CHECK (score > '-Infinity' AND score < 'Infinity') NOT VALID,
-    ADD CONSTRAINT predictions_latency_finite CHECK (latency_ms < 'Infinity') NOT VALID;
-ALTER TABLE @extschema@.outcomes
-    ADD CONSTRAINT outcomes_actual_finite CHECK (actual > '-Infinity' AND actual < 'Infinity') NOT VALID;
+-- The prediction log becomes partitioned (monitoring.sql, partitions.sql):
+-- retrain.predictions by day of predicted_at, retrain.outcomes by ranges of
+-- prediction_id.  A table cannot be made partitioned in place, so 0.1.0's
+-- two tables are renamed, given 0.2.0's columns and constraints, and
+-- attached whole to the new parents as one partition each, of everything
+-- before tomorrow (UTC) and of every prediction id so far: every row is
+-- kept and none is copied; the rows 0.1.0 took in with a time ahead move to
+-- the default partition.  The attached tables stop being the extension's:
+-- they are the site's data, dumped as ordinary tables, as the partitions the
+-- check cycle makes are.  What cannot be carried over is said: the site's
+-- grants on the two tables and the sequence (a GRANT made by this script
+-- would count as the extension's own and be left out of the next dump), and
+-- objects of the site's that depend on the old tables stop the update (a
+-- view would go on reading the old rows only).
 DO $$
 DECLARE
-    c record;
+    deps text;
+    bad bigint;
 BEGIN
-    FOR c IN VALUES ('predictions', 'predictions_score_finite'), ('predictions', 'predictions_latency_finite'),
-                    ('outcomes', 'outcomes_actual_finite') LOOP
-        BEGIN
-            EXECUTE pg_catalog.format('ALTER TABLE @extschema@.%I VALIDATE CONSTRAINT %I', c.column1, c.column2);
-        EXCEPTION WHEN check_violation THEN
-            RAISE WARNING 'retrain: rows of @extschema@.% hold NaN or infinite values; constraint % guards new rows only',
-                          c.column1, c.column2
-                USING HINT = pg_catalog.format('Correct or delete them, then: ALTER TABLE @extschema@.%I VALIDATE CONSTRAINT %I;',
-                                               c.column1, c.column2);
-        END;
-    END LOOP;
+    SELECT string_agg(DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid), ', ') INTO deps
+      FROM pg_depend d
+      LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+     WHERE d.refclassid = 'pg_class'::regclass
+       AND d.refobjid IN ('@extschema@.predictions'::regclass, '@extschema@.outcomes'::regclass)
+       AND d.deptype = 'n'
+       -- the tables' own check constraints go with them
+       AND NOT (d.classid = 'pg_constraint'::regclass
+                AND (SELECT c.conrelid FROM pg_constraint c WHERE c.oid = d.objid) = d.refobjid)
+       -- the extension's own views and functions are made again below
+       AND NOT EXISTS (SELECT 1 FROM pg_depend e
+                        WHERE e.refclassid = 'pg_extension'::regclass AND e.deptype = 'e'
+                          AND e.classid = CASE WHEN r.oid IS NULL THEN d.classid ELSE 'pg_class'::regclass END
+                          AND e.objid = coalesce(r.ev_class, d.objid));
+    IF deps IS NOT NULL THEN
+        RAISE EXCEPTION 'retrain: the 0.2.0 update makes retrain.predictions and retrain.outcomes partitioned, and these objects depend on the old tables: %', deps
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Drop them, update, and make them again (their definitions: pg_get_viewdef, pg_get_functiondef).';
+    END IF;
+    SELECT count(*) INTO bad FROM @extschema@.predictions p
+     WHERE NOT (p.score > '-Infinity' AND p.score < 'Infinity') OR NOT (p.latency_ms < 'Infinity');
+    IF bad > 0 THEN
+        RAISE EXCEPTION 'retrain: % rows of retrain.predictions hold a NaN or infinite score or latency, which 0.2.0 refuses', bad
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Correct or delete them, then update: SELECT * FROM retrain.predictions WHERE NOT (score > ''-Infinity'' AND score < ''Infinity'') OR NOT (latency_ms < ''Infinity'');';
+    END IF;
+    SELECT count(*) INTO bad FROM @extschema@.outcomes o WHERE NOT (o.actual > '-Infinity' AND o.actual < 'Infinity');
+    IF bad > 0 THEN
+        RAISE EXCEPTION 'retrain: % rows of retrain.outcomes hold a NaN or infinite actual value, which 0.2.0 refuses', bad
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Correct or delete them, then update: SELECT * FROM retrain.outcomes WHERE NOT (actual > ''-Infinity'' AND actual < ''Infinity'');';
+    END IF;
 END
 $$;
 
--- When each row of the prediction log arrived: the check cycle folds rows
--- into its rollups in that order.  Rows logged by 0.1.0 keep NULL (no table
--- rewrite); the first fold takes them in.
-ALTER TABLE @extschema@.predictions ADD COLUMN logged_at timestamptz;
-ALTER TABLE @extschema@.predictions ALTER COLUMN logged_at SET DEFAULT pg_catalog.statement_timestamp();
+-- the site's grants, said again after the update
+CREATE TEMPORARY TABLE retrain_update_grants ON COMMIT DROP AS
+SELECT format('GRANT %s ON %s %s TO %s;', string_agg(DISTINCT a.privilege_type, ', '),
+              CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+              CASE c.relname WHEN 'predictions_0_1_0' THEN '@extschema@.predictions'
+                             WHEN 'outcomes_0_1_0' THEN '@extschema@.outcomes'
+                             ELSE '@extschema@.' || c.relname END,
+              CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END) AS statement
+  FROM pg_class c, LATERAL aclexplode(c.relacl) a
+ WHERE c.oid IN ('@extschema@.predictions'::regclass, '@extschema@.outcomes'::regclass, '@extschema@.predictions_id_seq'::regclass)
+   AND a.grantee <> c.relowner
+ GROUP BY c.relkind, c.relname, a.grantee;
+-- (a temporary table made by an extension's script is made its member)
+ALTER EXTENSION retrain DROP TABLE pg_temp.retrain_update_grants;
+
+-- 0.2.0's columns, constraints and indexes on the old tables (the
+-- constraints are checked above: no row fails them)
+ALTER TABLE @extschema@.predictions
+    ADD CONSTRAINT predictions_score_finite CHECK (score > '-Infinity' AND score < 'Infinity'),
+    ADD CONSTRAINT predictions_latency_finite CHECK (latency_ms < 'Infinity'),
+    ADD COLUMN logged_at timestamptz,
+    ADD COLUMN request_id text CONSTRAINT predictions_request_id_not_empty CHECK (request_id <> '');
+ALTER TABLE @extschema@.outcomes
+    ADD CONSTRAINT outcomes_actual_finite CHECK (actual > '-Infinity' AND actual < 'Infinity'),
+    ADD COLUMN logged_at timestamptz,
+    ADD COLUMN model text;
+-- An outcome's model, set from its prediction by a trigger (monitoring.sql),
+-- filled in here for the outcomes 0.1.0 logged.
+UPDATE @extschema@.outcomes o SET model = p.model FROM @extschema@.predictions p WHERE p.id = o.prediction_id;
+ALTER TABLE @extschema@.predictions RENAME TO predictions_0_1_0;
+ALTER TABLE @extschema@.outcomes RENAME TO outcomes_0_1_0;
+ALTER INDEX @extschema@.predictions_pkey RENAME TO predictions_0_1_0_pkey;
+ALTER INDEX @extschema@.outcomes_pkey RENAME TO outcomes_0_1_0_pkey;
+ALTER INDEX @extschema@.outcomes_observed_at RENAME TO outcomes_0_1_0_observed_at;
 -- (model, predicted_at) made again with logged_at as a key column, and the
 -- late rows by arrival (see monitoring.sql): the index is rebuilt, which on
 -- a large log takes about as long as building it did
 DROP INDEX @extschema@.predictions_model_time;
-CREATE INDEX predictions_model_time ON @extschema@.predictions (model, predicted_at, logged_at);
-CREATE INDEX predictions_logged_late ON @extschema@.predictions (model, logged_at)
+CREATE INDEX predictions_0_1_0_model_time ON @extschema@.predictions_0_1_0 (model, predicted_at, logged_at);
+CREATE INDEX predictions_0_1_0_logged_late ON @extschema@.predictions_0_1_0 (model, logged_at)
     WHERE pg_catalog.timezone(interval '0', logged_at) > pg_catalog.timezone(interval '0', predicted_at) + interval '10 minutes';
-COMMENT ON INDEX @extschema@.predictions_model_time IS
-    'A model''s predictions by time, and when each arrived: its windows, and what arrived since a fold among those predicted lately';
-COMMENT ON INDEX @extschema@.predictions_logged_late IS
-    'A model''s predictions logged more than ten minutes after their prediction time, by arrival';
--- the application's request id (issue 16): after logged_at, as installed
-ALTER TABLE @extschema@.predictions ADD COLUMN request_id text
-    CONSTRAINT predictions_request_id_not_empty CHECK (request_id <> '');
--- Only the rows that carry a request id: a prediction without one costs
--- the index nothing (its predicate is all it evaluates).
-CREATE UNIQUE INDEX predictions_model_request ON @extschema@.predictions (model, request_id)
+CREATE UNIQUE INDEX predictions_0_1_0_model_request ON @extschema@.predictions_0_1_0 (model, request_id)
     WHERE request_id IS NOT NULL;
-COMMENT ON INDEX @extschema@.predictions_model_request IS
-    'A model''s predictions by the application''s request id, unique, for log_outcome(model, request_id, ...)';
-COMMENT ON COLUMN @extschema@.predictions.request_id IS
-    'the application''s id of the request it scored (unique per model; NULL when it gives none), for log_outcome(model, request_id, ...)';
+CREATE INDEX outcomes_0_1_0_model_logged ON @extschema@.outcomes_0_1_0 (model, logged_at);
+CREATE INDEX outcomes_0_1_0_model_observed ON @extschema@.outcomes_0_1_0 (model, observed_at);
+CREATE INDEX outcomes_0_1_0_observed_later ON @extschema@.outcomes_0_1_0 (observed_at)
+    WHERE observed_at > coalesce(logged_at, '-infinity');
+-- the identity goes with the old table; the new one goes on from its value
+CREATE TEMPORARY TABLE retrain_update_ids ON COMMIT DROP AS
+SELECT s.last_value, s.is_called FROM @extschema@.predictions_id_seq s;
+ALTER EXTENSION retrain DROP TABLE pg_temp.retrain_update_ids;
+-- (and out of the extension's configuration first: a sequence dropped there
+-- would stay in its list)
+ALTER EXTENSION retrain DROP SEQUENCE @extschema@.predictions_id_seq;
+ALTER TABLE @extschema@.predictions_0_1_0 ALTER COLUMN id DROP IDENTITY;
+ALTER TABLE @extschema@.predictions_0_1_0 ALTER COLUMN predicted_at DROP DEFAULT, ALTER COLUMN error DROP DEFAULT;
+ALTER TABLE @extschema@.outcomes_0_1_0 ALTER COLUMN observed_at DROP DEFAULT;
+DROP TRIGGER IF EXISTS outcomes_model ON @extschema@.outcomes_0_1_0;
+DROP TRIGGER IF EXISTS predictions_model_moved ON @extschema@.predictions_0_1_0;
+
+-- 0.2.0's tables, as monitoring.sql makes them
+CREATE TABLE @extschema@.predictions (
+    id           bigint GENERATED BY DEFAULT AS IDENTITY,
+    model        text NOT NULL,
+    version      text NOT NULL,
+    unit_key     text,
+    predicted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    score        pg_catalog.float8,
+    latency_ms   pg_catalog.float8 CONSTRAINT predictions_latency_ms_check CHECK (latency_ms >= 0),
+    error        boolean NOT NULL DEFAULT false,
+    features     jsonb,
+    -- when the row arrived (not when the prediction was made): the check
+    -- cycle folds rows into its rollups in this order.  The start of the
+    -- statement that wrote it: a volatile default (clock_timestamp) would
+    -- cost COPY its batched inserts.
+    logged_at    timestamptz DEFAULT pg_catalog.statement_timestamp(),
+    -- the application's own id of the request it scored, unique per model:
+    -- outcomes are logged by it (log_outcome(model, request_id, ...)), so a
+    -- bulk COPY of predictions needs no ids back
+    request_id   text CONSTRAINT predictions_request_id_not_empty CHECK (request_id <> ''),
+    -- a figure the checks aggregate is a number they can take, whatever
+    -- writes the row (log_prediction, INSERT, COPY)
+    CONSTRAINT predictions_score_finite CHECK (score > '-Infinity' AND score < 'Infinity'),
+    CONSTRAINT predictions_latency_finite CHECK (latency_ms < 'Infinity')
+) PARTITION BY RANGE (predicted_at);
+CREATE TABLE @extschema@.predictions_default PARTITION OF @extschema@.predictions DEFAULT;
+-- Every partition's key and indexes (partitions.sql makes the same for
+-- each day):
+--
+-- A model's rows by prediction time (its windows), with the time each
+-- arrived as a key column: the cycle's question "what arrived since the
+-- last fold" is then answered inside this index for the rows predicted
+-- since a little before that fold, and a second index on arrival, which
+-- every insert would pay for (a fifth of a COPY), is needed only for the
+-- rows logged long after their prediction (a backfill, a batch loaded
+-- late).  The ten minutes are part of the cycle's queries (rollups.sql).
+-- The times are compared as timestamps at a fixed offset of zero: their
+-- difference would raise an error on an infinite time (and so refuse the
+-- row), adding an interval to a timestamptz is not immutable, and a zone
+-- given by name would be looked up for every row.
+--
+-- The request ids, unique in the partition (a unique index of the parent
+-- would have to hold the time): a second row of the same id in the same
+-- day is refused, two sessions racing included, and log_prediction() looks
+-- in every partition before it inserts.  Only the rows that carry a
+-- request id: a prediction without one costs the index nothing.
+ALTER TABLE @extschema@.predictions_default ADD CONSTRAINT predictions_default_pkey PRIMARY KEY (id);
+CREATE INDEX predictions_default_model_time ON @extschema@.predictions_default (model, predicted_at, logged_at);
+CREATE INDEX predictions_default_logged_late ON @extschema@.predictions_default (model, logged_at)
+    WHERE pg_catalog.timezone(interval '0', logged_at) > pg_catalog.timezone(interval '0', predicted_at) + interval '10 minutes';
+CREATE UNIQUE INDEX predictions_default_model_request ON @extschema@.predictions_default (model, request_id)
+    WHERE request_id IS NOT NULL;
+COMMENT ON INDEX @extschema@.predictions_default_model_time IS
+    'A model''s predictions by time, and when each arrived: its windows, and what arrived since a fold among those predicted lately';
+COMMENT ON INDEX @extschema@.predictions_default_logged_late IS
+    'A model''s predictions logged more than ten minutes after their prediction time, by arrival';
+COMMENT ON INDEX @extschema@.predictions_default_model_request IS
+    'A model''s predictions by the application''s request id, unique in the partition, for log_outcome(model, request_id, ...)';
+COMMENT ON SEQUENCE @extschema@.predictions_id_seq IS 'Ids of logged predictions';
+COMMENT ON TABLE @extschema@.predictions IS
+    'The prediction log: one row per prediction served (score: probability of the positive class, or the predicted value), partitioned by day of predicted_at';
+COMMENT ON TABLE @extschema@.predictions_default IS
+    'The prediction log''s rows that no day''s partition holds';
+COMMENT ON COLUMN @extschema@.predictions.score IS 'probability of the positive class (classification) or predicted value (regression)';
+COMMENT ON COLUMN @extschema@.predictions.error IS 'the prediction failed (the application served its fallback)';
+COMMENT ON COLUMN @extschema@.predictions.features IS 'the feature values scored, for drift checks';
 COMMENT ON COLUMN @extschema@.predictions.logged_at IS
     'when the statement that wrote the row began (left to its default); NULL for rows logged before retrain 0.2.0';
-ALTER TABLE @extschema@.outcomes ADD COLUMN logged_at timestamptz;
-ALTER TABLE @extschema@.outcomes ALTER COLUMN logged_at SET DEFAULT pg_catalog.statement_timestamp();
+COMMENT ON COLUMN @extschema@.predictions.request_id IS
+    'the application''s id of the request it scored (unique per model; NULL when it gives none), for log_outcome(model, request_id, ...)';
+
+-- Outcomes are partitioned by their prediction's id, in ranges
+-- (partitions.sql): the key stays the prediction alone, so that a
+-- prediction has one outcome, which a key with a time in it could not
+-- promise; and ids are handed out in the order predictions arrive, so a
+-- range is a span of time all the same, dropped once none of its
+-- predictions is left.
+CREATE TABLE @extschema@.outcomes (
+    prediction_id bigint NOT NULL,
+    label         boolean,
+    actual        pg_catalog.float8,
+    observed_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    logged_at     timestamptz DEFAULT pg_catalog.statement_timestamp(),
+    -- its prediction's, set by a trigger however the row is written
+    model         text,
+    CONSTRAINT outcomes_check CHECK ((label IS NULL) <> (actual IS NULL)),
+    CONSTRAINT outcomes_actual_finite CHECK (actual > '-Infinity' AND actual < 'Infinity')
+) PARTITION BY RANGE (prediction_id);
+CREATE TABLE @extschema@.outcomes_default PARTITION OF @extschema@.outcomes DEFAULT;
+-- Every partition's key and indexes: the check cycle's reads are, per
+-- model, what arrived since it last folded, the labels observed since the
+-- last training, and those observed after they arrived (a time that was
+-- ahead).
+ALTER TABLE @extschema@.outcomes_default ADD CONSTRAINT outcomes_default_pkey PRIMARY KEY (prediction_id);
+CREATE INDEX outcomes_default_observed_at ON @extschema@.outcomes_default (observed_at);
+CREATE INDEX outcomes_default_model_logged ON @extschema@.outcomes_default (model, logged_at);
+CREATE INDEX outcomes_default_model_observed ON @extschema@.outcomes_default (model, observed_at);
+CREATE INDEX outcomes_default_observed_later ON @extschema@.outcomes_default (observed_at)
+    WHERE observed_at > coalesce(logged_at, '-infinity');
+COMMENT ON INDEX @extschema@.outcomes_default_observed_at IS 'Outcomes by the time they were observed';
+COMMENT ON INDEX @extschema@.outcomes_default_model_logged IS 'A model''s outcomes by arrival, for the cycle''s fold';
+COMMENT ON INDEX @extschema@.outcomes_default_model_observed IS 'A model''s outcomes by the time they were observed, for label counts';
+COMMENT ON INDEX @extschema@.outcomes_default_observed_later IS 'Outcomes observed after they were logged (a time that was ahead)';
+COMMENT ON TABLE @extschema@.outcomes IS
+    'What happened: the label (classification) or actual value (regression) of a logged prediction, partitioned by ranges of prediction_id';
+COMMENT ON TABLE @extschema@.outcomes_default IS
+    'The outcomes that no range''s partition holds';
 COMMENT ON COLUMN @extschema@.outcomes.logged_at IS
     'when the statement that wrote the row began (left to its default); NULL for rows logged before retrain 0.2.0';
--- An outcome's model, set from its prediction by a trigger (monitoring.sql),
--- so that the cycle finds a model's new outcomes alone; filled in here for
--- the outcomes 0.1.0 logged.
-ALTER TABLE @extschema@.outcomes ADD COLUMN model text;
-UPDATE @extschema@.outcomes o SET model = p.model FROM @extschema@.predictions p WHERE p.id = o.prediction_id;
 COMMENT ON COLUMN @extschema@.outcomes.model IS
     'the model of the prediction, set from it whenever the row is written';
-CREATE INDEX outcomes_model_logged ON @extschema@.outcomes (model, logged_at);
-CREATE INDEX outcomes_model_observed ON @extschema@.outcomes (model, observed_at);
-CREATE INDEX outcomes_observed_later ON @extschema@.outcomes (observed_at)
-    WHERE observed_at > coalesce(logged_at, '-infinity');
+
+REVOKE ALL ON @extschema@.predictions, @extschema@.outcomes,
+              @extschema@.predictions_default, @extschema@.outcomes_default FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.predictions_default', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.predictions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.outcomes_default', '');
+SELECT pg_catalog.setval('@extschema@.predictions_id_seq', i.last_value, i.is_called) FROM retrain_update_ids i;
+
+-- The old tables attached: everything predicted before tomorrow (UTC), and
+-- the outcomes of every prediction id handed out so far.  Rows beyond move
+-- to the default partitions first (a prediction time ahead; an outcome of
+-- an id not handed out yet, which only a hand-written row can have).
+DO $$
+DECLARE
+    tomorrow timestamptz := date_trunc('day', pg_catalog.now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '1 day';
+    next_id bigint := (SELECT CASE WHEN i.is_called THEN i.last_value + 1 ELSE i.last_value END FROM retrain_update_ids i);
+    g text;
+BEGIN
+    WITH m AS (DELETE FROM @extschema@.predictions_0_1_0 p WHERE p.predicted_at >= tomorrow RETURNING p.*)
+    INSERT INTO @extschema@.predictions_default SELECT * FROM m;
+    WITH m AS (DELETE FROM @extschema@.outcomes_0_1_0 o WHERE o.prediction_id >= next_id RETURNING o.*)
+    INSERT INTO @extschema@.outcomes_default SELECT * FROM m;
+    EXECUTE format('ALTER TABLE @extschema@.predictions ATTACH PARTITION @extschema@.predictions_0_1_0 '
+                   'FOR VALUES FROM (MINVALUE) TO (%L)', tomorrow);
+    EXECUTE format('ALTER TABLE @extschema@.outcomes ATTACH PARTITION @extschema@.outcomes_0_1_0 '
+                   'FOR VALUES FROM (MINVALUE) TO (%s)', next_id);
+    EXECUTE format('COMMENT ON TABLE @extschema@.predictions_0_1_0 IS %L',
+                   format('Partition of retrain.predictions: the rows logged before retrain 0.2.0, predicted before %s', tomorrow));
+    EXECUTE format('COMMENT ON TABLE @extschema@.outcomes_0_1_0 IS %L',
+                   format('Partition of retrain.outcomes: the rows logged before retrain 0.2.0, of predictions before id %s', next_id));
+    ALTER EXTENSION retrain DROP TABLE @extschema@.predictions_0_1_0;
+    ALTER EXTENSION retrain DROP TABLE @extschema@.outcomes_0_1_0;
+    FOR g IN SELECT u.statement FROM retrain_update_grants u ORDER BY 1 LOOP
+        RAISE WARNING 'retrain: retrain.predictions and retrain.outcomes are new, partitioned tables; after the update, run: %', g;
+    END LOOP;
+END
+$$;
 
 -- A freeze halts new deployments of a model (freeze(), unfreeze()).
 ALTER TABLE @extschema@.deployments
