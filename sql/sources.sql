@@ -178,6 +178,44 @@ SELECT 'own', CASE WHEN i % 10 = 0 THEN 'v2' ELSE 'v1' END, 'n' || i, now() + in
 SELECT model, canary, decision, reason FROM retrain.guard_rollouts(now() + interval '1 minute');
 SELECT production_version, canary_version FROM retrain.deployments WHERE model = 'own';
 
+-- A source partitioned by prediction time, and the policy's
+-- eligibility.max_label_delay: the count of labels since the last training
+-- reads only the partitions of predictions a label observed since then can
+-- belong to, and counts the same; without the key, every partition.
+CREATE TABLE src_part (version text, predicted_at timestamptz NOT NULL, score float8, label boolean,
+                       observed_at timestamptz) PARTITION BY RANGE (predicted_at);
+CREATE TABLE src_part_old PARTITION OF src_part FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE src_part_new PARTITION OF src_part FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+INSERT INTO src_part VALUES ('v1', '2025-06-01', 0.9, true, '2025-06-02'),
+                            ('v1', '2026-06-01', 0.9, true, '2026-06-01 02:00'),
+                            ('v1', '2026-06-05', 0.2, false, '2026-06-06'),
+                            ('v1', '2026-06-05', 0.3, NULL, NULL);
+GRANT SELECT ON src_part TO src_owner;
+GRANT EXECUTE ON FUNCTION retrain.set_policy(text, jsonb) TO src_owner;
+SET SESSION AUTHORIZATION src_owner;
+SELECT retrain.register_model('part', 'binary_classification');
+SELECT retrain.set_source('part', 'src_part');
+SELECT retrain.set_policy('part', '{"eligibility": {"max_label_delay": "3 days"}}') IS NOT NULL AS set;
+SELECT retrain.set_policy('part', '{"eligibility": {"max_label_delay": "soon"}}');
+RESET SESSION AUTHORIZATION;
+BEGIN;
+SELECT retrain._new_labels(m, '2026-05-31', '2026-06-30') AS labels FROM retrain.models m WHERE m.name = 'part';
+SELECT pg_stat_get_xact_numscans('src_part_old'::regclass) > 0 AS old_read,
+       pg_stat_get_xact_numscans('src_part_new'::regclass) > 0 AS new_read;
+COMMIT;
+SET SESSION AUTHORIZATION src_owner;
+SELECT retrain.set_policy('part', '{}') IS NOT NULL AS set;
+RESET SESSION AUTHORIZATION;
+BEGIN;
+SELECT retrain._new_labels(m, '2026-05-31', '2026-06-30') AS labels FROM retrain.models m WHERE m.name = 'part';
+SELECT pg_stat_get_xact_numscans('src_part_old'::regclass) > 0 AS old_read,
+       pg_stat_get_xact_numscans('src_part_new'::regclass) > 0 AS new_read;
+COMMIT;
+REVOKE EXECUTE ON FUNCTION retrain.set_policy(text, jsonb) FROM src_owner;
+DELETE FROM retrain.deployments WHERE model = 'part';
+DELETE FROM retrain.models WHERE name = 'part';
+DROP TABLE src_part;
+
 -- Clean up.
 DELETE FROM retrain.requests WHERE model IN ('builtin', 'own', 'wide');
 DELETE FROM retrain.outcomes o USING retrain.predictions p WHERE p.id = o.prediction_id AND p.model = 'builtin';

@@ -127,11 +127,12 @@ COMMENT ON FUNCTION @extschema@._outcome_range_width() IS
     'How many prediction ids one partition of retrain.outcomes spans (internal)';
 
 -- The partitions to make as of a time: the day of at and the seven after
--- it, and the days between the oldest partition and at whose rows went to
--- the default partition (the cycle did not run); of outcomes, the range of
--- the next prediction id and the one after (a range holds the ids of
--- _outcome_range_width() from a multiple of it).  Days and ranges a
--- partition already covers are skipped.
+-- it; of outcomes, the range of the next prediction id and the one after (a
+-- range holds the ids of _outcome_range_width() from a multiple of it).
+-- Days and ranges a partition already covers are skipped.  Earlier days
+-- are not made for rows that went to the default partition: finding them
+-- would read the default partition every cycle, and with days made a week
+-- ahead only a cycle stopped for longer leaves any there.
 CREATE OR REPLACE FUNCTION @extschema@._log_partitions_due(at timestamptz)
     RETURNS TABLE (parent text, name text, lo text, hi text)
     LANGUAGE plpgsql STABLE
@@ -141,22 +142,13 @@ CREATE OR REPLACE FUNCTION @extschema@._log_partitions_due(at timestamptz)
 AS $$
 DECLARE
     today timestamptz := date_trunc('day', at);
-    oldest timestamptz;
     d timestamptz;
     w bigint := @extschema@._outcome_range_width();
     next_id bigint;
     k bigint;
     first_id bigint;
 BEGIN
-    SELECT min(p.lo::timestamptz) INTO oldest
-      FROM @extschema@._log_partitions('@extschema@.predictions') p WHERE NOT p.is_default AND p.lo IS NOT NULL;
-    FOR d IN
-        SELECT g FROM generate_series(today, today + interval '7 days', interval '1 day') g
-        UNION
-        SELECT DISTINCT date_trunc('day', x.predicted_at) FROM @extschema@.predictions_default x
-         WHERE x.predicted_at >= oldest AND x.predicted_at < today
-        ORDER BY 1
-    LOOP
+    FOR d IN SELECT g FROM generate_series(today, today + interval '7 days', interval '1 day') g LOOP
         IF NOT @extschema@._log_range_taken('@extschema@.predictions', d::text, (d + interval '1 day')::text, 'timestamptz') THEN
             parent := 'predictions';
             name := 'predictions_p' || to_char(d, 'YYYYMMDD');
@@ -346,4 +338,4 @@ AS $$
     SELECT * FROM @extschema@._maintain_partitions(pg_catalog.now())
 $$;
 COMMENT ON FUNCTION @extschema@.maintain_partitions() IS
-    'Make the prediction log''s partitions for today and the next seven days (and for days whose rows went to the default partition), and drop those older than retrain.prediction_retention; what the check cycle runs after its checks';
+    'Make the prediction log''s partitions for today and the next seven days, and drop those older than retrain.prediction_retention; what the check cycle runs after its checks';

@@ -480,13 +480,15 @@ AS $$
 BEGIN
     IF jsonb_typeof(eligibility) <> 'object'
        OR EXISTS (SELECT 1 FROM jsonb_each(eligibility) e
-                   WHERE e.key NOT IN ('min_new_labels', 'checks', 'data_quality')
+                   WHERE e.key NOT IN ('min_new_labels', 'max_label_delay', 'checks', 'data_quality')
                       OR (e.key = 'min_new_labels'
                           AND (jsonb_typeof(e.value) <> 'number' OR (e.value #>> '{}')::numeric < 0))
+                      OR (e.key = 'max_label_delay'
+                          AND (jsonb_typeof(e.value) <> 'string' OR @extschema@._valid_interval(e.value #>> '{}') IS NOT TRUE))
                       OR (e.key = 'checks' AND NOT @extschema@._valid_checks(e.value))) THEN
         RAISE EXCEPTION 'retrain.set_policy: invalid eligibility %', eligibility
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Valid keys: min_new_labels (a number >= 0), checks (an object of lower-case names to boolean queries), data_quality.';
+                  DETAIL = 'Valid keys: min_new_labels (a number >= 0), max_label_delay (an interval), checks (an object of lower-case names to boolean queries), data_quality.';
     END IF;
     IF eligibility ? 'data_quality' AND NOT (@extschema@._valid_quality_limits((eligibility->'data_quality') - 'window' - 'features')
            AND (NOT eligibility->'data_quality' ? 'window'

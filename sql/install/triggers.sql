@@ -194,14 +194,22 @@ CREATE OR REPLACE FUNCTION @extschema@._new_labels(m @extschema@.models, since t
 AS $$
 DECLARE
     n bigint;
+    delay interval;
 BEGIN
     IF since IS NULL THEN
         RETURN 0;
     END IF;
     IF m.source IS NOT NULL THEN
+        -- a source keeps a label beside its prediction: a label observed
+        -- after since is of a prediction made after since minus the longest
+        -- a label takes, when the policy says how long that is, and a source
+        -- partitioned by prediction time is then read from those days only
+        delay := (@extschema@.effective_policy(m.name)->'eligibility'->>'max_label_delay')::interval;
         RETURN @extschema@._read(m, format('SELECT to_jsonb(count(*)) FROM %s '
-                                           'WHERE o.prediction_id IS NOT NULL AND o.observed_at > %L AND o.observed_at <= %L',
-                                           @extschema@._source_from('check', m, at), since, at));
+                                           'WHERE o.prediction_id IS NOT NULL AND o.observed_at > %L AND o.observed_at <= %L%s',
+                                           @extschema@._source_from('check', m, at), since, at,
+                                           CASE WHEN delay IS NOT NULL
+                                                THEN format(' AND p.predicted_at >= %L', since - delay) ELSE '' END));
     END IF;
     n := @extschema@._labels_observed(m.name, since, at);
     IF n IS NULL THEN

@@ -172,6 +172,21 @@ ALTER TABLE @extschema@.outcomes
 UPDATE @extschema@.outcomes o SET model = p.model FROM @extschema@.predictions p WHERE p.id = o.prediction_id;
 ALTER TABLE @extschema@.predictions RENAME TO predictions_0_1_0;
 ALTER TABLE @extschema@.outcomes RENAME TO outcomes_0_1_0;
+-- (PostgreSQL 18 names a NOT NULL constraint after its table, and the old
+-- names would make the new tables' take others)
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT co.conrelid::regclass AS rel, co.conname, r.relname
+               FROM pg_constraint co JOIN pg_class r ON r.oid = co.conrelid
+              WHERE co.conrelid IN ('@extschema@.predictions_0_1_0'::regclass, '@extschema@.outcomes_0_1_0'::regclass)
+                AND co.contype = 'n' LOOP
+        EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', c.rel, c.conname,
+                       c.relname || substr(c.conname, length(split_part(c.relname, '_0_1_0', 1)) + 1));
+    END LOOP;
+END
+$$;
 ALTER INDEX @extschema@.predictions_pkey RENAME TO predictions_0_1_0_pkey;
 ALTER INDEX @extschema@.outcomes_pkey RENAME TO outcomes_0_1_0_pkey;
 ALTER INDEX @extschema@.outcomes_observed_at RENAME TO outcomes_0_1_0_observed_at;
