@@ -76,6 +76,15 @@ def test_the_cycle_makes_the_coming_days_and_moves_rows_out_of_the_default():
             == f"retrain.{days[0]}"
         assert scalar(conn, "SELECT tableoid::regclass::text FROM retrain.outcomes WHERE prediction_id = %s",
                       (pid,)) == "retrain.outcomes_p0"
+        # the outcome carries its prediction's time, which then cannot
+        # change (the cycle finds a late outcome's prediction by it)
+        assert scalar(conn, "SELECT o.predicted_at = p.predicted_at FROM retrain.outcomes o "
+                            "JOIN retrain.predictions p ON p.id = o.prediction_id WHERE p.id = %s", (pid,))
+        expect_error(conn, "UPDATE retrain.predictions SET predicted_at = predicted_at + interval '1 day' "
+                           "WHERE id = %s", "55000", params=(pid,), match="has an outcome")
+        other = scalar(conn, "SELECT retrain.log_prediction('m', 'v1', 'u2', 0.5)")
+        conn.execute("UPDATE retrain.predictions SET predicted_at = predicted_at + interval '1 day' WHERE id = %s",
+                     (other,))
         # each one made is logged; a second run makes nothing
         made = conn.execute("SELECT details->>'partition', details->>'rows_moved' FROM retrain.log "
                             "WHERE event = 'partition_created' ORDER BY id").fetchall()

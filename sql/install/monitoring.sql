@@ -100,6 +100,10 @@ CREATE TABLE @extschema@.outcomes (
     logged_at     timestamptz DEFAULT pg_catalog.statement_timestamp(),
     -- its prediction's, set by a trigger however the row is written
     model         text,
+    -- its prediction's time, set by the same trigger: the cycle finds the
+    -- prediction of an outcome that arrived late in that day's partition
+    -- alone (a join by id alone would look in every partition)
+    predicted_at  timestamptz,
     CONSTRAINT outcomes_check CHECK ((label IS NULL) <> (actual IS NULL)),
     CONSTRAINT outcomes_actual_finite CHECK (actual > '-Infinity' AND actual < 'Infinity')
 ) PARTITION BY RANGE (prediction_id);
@@ -126,6 +130,8 @@ COMMENT ON COLUMN @extschema@.outcomes.logged_at IS
     'when the statement that wrote the row began (left to its default); NULL for rows logged before retrain 0.2.0';
 COMMENT ON COLUMN @extschema@.outcomes.model IS
     'the model of the prediction, set from it whenever the row is written';
+COMMENT ON COLUMN @extschema@.outcomes.predicted_at IS
+    'the predicted_at of the prediction, set from it whenever the row is written';
 
 -- The prediction log is application data: not for every role (the GRANT
 -- recipe of docs/operations.md gives it to applications and analysts).
@@ -324,10 +330,13 @@ AS $$
 DECLARE
     own text;
     own_logged timestamptz;
+    own_predicted timestamptz;
 BEGIN
-    SELECT p.model, p.logged_at INTO own, own_logged FROM @extschema@.predictions p WHERE p.id = NEW.prediction_id;
+    SELECT p.model, p.logged_at, p.predicted_at INTO own, own_logged, own_predicted
+      FROM @extschema@.predictions p WHERE p.id = NEW.prediction_id;
     IF FOUND THEN
         NEW.model := own;
+        NEW.predicted_at := own_predicted;
         -- never logged before its prediction (a statement that began before
         -- the prediction's was written can still see it committed): the
         -- cycle's fold finds a new prediction's outcome among the outcomes
@@ -335,14 +344,15 @@ BEGIN
         NEW.logged_at := greatest(NEW.logged_at, own_logged);
     ELSIF NOT pg_has_role(session_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = TG_RELID), 'MEMBER') THEN
         NEW.model := NULL;
+        NEW.predicted_at := NULL;
     END IF;
     RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._outcome_model() IS
-    'Trigger of retrain.outcomes: set an outcome''s model from its prediction, and its logged_at to no earlier than the prediction''s (internal)';
+    'Trigger of retrain.outcomes: set an outcome''s model and predicted_at from its prediction, and its logged_at to no earlier than the prediction''s (internal)';
 
-CREATE OR REPLACE TRIGGER outcomes_model BEFORE INSERT OR UPDATE OF prediction_id, model, logged_at ON @extschema@.outcomes
+CREATE OR REPLACE TRIGGER outcomes_model BEFORE INSERT OR UPDATE OF prediction_id, model, logged_at, predicted_at ON @extschema@.outcomes
     FOR EACH ROW EXECUTE FUNCTION @extschema@._outcome_model();
 COMMENT ON TRIGGER outcomes_model ON @extschema@.outcomes IS 'An outcome''s model is its prediction''s';
 
@@ -369,6 +379,35 @@ CREATE OR REPLACE TRIGGER predictions_model_moved AFTER UPDATE OF model ON @exts
     EXECUTE FUNCTION @extschema@._prediction_model_moved();
 COMMENT ON TRIGGER predictions_model_moved ON @extschema@.predictions IS
     'A prediction''s outcome follows it to another model';
+
+-- An outcome keeps its prediction's time (_outcome_model), and the cycle
+-- finds a late outcome's prediction by it.  A prediction moved to another
+-- day moves to another partition, which PostgreSQL does as a delete and an
+-- insert, firing no AFTER UPDATE trigger that could carry the time along:
+-- so a prediction with an outcome keeps its time.  (BEFORE UPDATE: it fires
+-- on the partition the row leaves.)
+CREATE OR REPLACE FUNCTION @extschema@._prediction_time_kept()
+    RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM @extschema@.outcomes o WHERE o.prediction_id = OLD.id) THEN
+        RAISE EXCEPTION 'retrain.predictions: prediction % has an outcome, so its predicted_at cannot change', OLD.id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Delete the outcome, change the time, then log the outcome again.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._prediction_time_kept() IS
+    'Trigger of retrain.predictions: refuse to change the time of a prediction that has an outcome (internal)';
+
+CREATE OR REPLACE TRIGGER predictions_time_kept BEFORE UPDATE OF predicted_at ON @extschema@.predictions
+    FOR EACH ROW WHEN (OLD.predicted_at IS DISTINCT FROM NEW.predicted_at)
+    EXECUTE FUNCTION @extschema@._prediction_time_kept();
+COMMENT ON TRIGGER predictions_time_kept ON @extschema@.predictions IS
+    'A prediction with an outcome keeps its time';
 
 CREATE OR REPLACE FUNCTION @extschema@.log_outcome(prediction_id bigint, label boolean,
                                         observed_at timestamptz DEFAULT pg_catalog.now())

@@ -811,7 +811,8 @@ BEGIN
             -- index of retrain.outcomes)
             n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
                 @extschema@._state_list(m, v, threshold, true),
-                '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model',
+                '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model '
+                '     AND p.predicted_at = o.predicted_at',
                 format('p.predicted_at >= %L AND ((%s))', keep,
                        array_to_string(@extschema@._arrived_outcomes(m.name, after, upto, upto), ') OR (')),
                 width) s));
@@ -1375,7 +1376,7 @@ BEGIN
             '%s CROSS JOIN LATERAL (SELECT * FROM @extschema@.outcomes o '
             '                       WHERE o.model = x.model AND (o.logged_at > x.after OR o.observed_at > x.after) '
             '                       OFFSET 0) o '
-            'JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model '
+            'JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model AND p.predicted_at = o.predicted_at '
             -- of the registered versions, as a model's own fold reads them
             'WHERE p.predicted_at >= x.keep AND ((%s)) '
             '  AND EXISTS (SELECT 1 FROM @extschema@.model_versions v '
@@ -1504,7 +1505,8 @@ BEGIN
         -- before
         late := ARRAY(
             SELECT s FROM @extschema@._states(m, version, @extschema@._state_list(m, version, mk.threshold, true, want),
-                                              '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model',
+                                              '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id '
+                                              '     AND p.model = o.model AND p.predicted_at = o.predicted_at',
                                               format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L AND ((%s))',
                                                      lo, hi, until,
                                                      array_to_string(@extschema@._arrived_outcomes(m.name, mk.computed_until,

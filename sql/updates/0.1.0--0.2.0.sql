@@ -166,10 +166,12 @@ ALTER TABLE @extschema@.predictions
 ALTER TABLE @extschema@.outcomes
     ADD CONSTRAINT outcomes_actual_finite CHECK (actual > '-Infinity' AND actual < 'Infinity'),
     ADD COLUMN logged_at timestamptz,
-    ADD COLUMN model text;
--- An outcome's model, set from its prediction by a trigger (monitoring.sql),
--- filled in here for the outcomes 0.1.0 logged.
-UPDATE @extschema@.outcomes o SET model = p.model FROM @extschema@.predictions p WHERE p.id = o.prediction_id;
+    ADD COLUMN model text,
+    ADD COLUMN predicted_at timestamptz;
+-- An outcome's model and prediction time, set from its prediction by a
+-- trigger (monitoring.sql), filled in here for the outcomes 0.1.0 logged.
+UPDATE @extschema@.outcomes o SET model = p.model, predicted_at = p.predicted_at
+  FROM @extschema@.predictions p WHERE p.id = o.prediction_id;
 ALTER TABLE @extschema@.predictions RENAME TO predictions_0_1_0;
 ALTER TABLE @extschema@.outcomes RENAME TO outcomes_0_1_0;
 -- (PostgreSQL 18 names a NOT NULL constraint after its table, and the old
@@ -301,6 +303,10 @@ CREATE TABLE @extschema@.outcomes (
     logged_at     timestamptz DEFAULT pg_catalog.statement_timestamp(),
     -- its prediction's, set by a trigger however the row is written
     model         text,
+    -- its prediction's time, set by the same trigger: the cycle finds the
+    -- prediction of an outcome that arrived late in that day's partition
+    -- alone (a join by id alone would look in every partition)
+    predicted_at  timestamptz,
     CONSTRAINT outcomes_check CHECK ((label IS NULL) <> (actual IS NULL)),
     CONSTRAINT outcomes_actual_finite CHECK (actual > '-Infinity' AND actual < 'Infinity')
 ) PARTITION BY RANGE (prediction_id);
@@ -327,6 +333,8 @@ COMMENT ON COLUMN @extschema@.outcomes.logged_at IS
     'when the statement that wrote the row began (left to its default); NULL for rows logged before retrain 0.2.0';
 COMMENT ON COLUMN @extschema@.outcomes.model IS
     'the model of the prediction, set from it whenever the row is written';
+COMMENT ON COLUMN @extschema@.outcomes.predicted_at IS
+    'the predicted_at of the prediction, set from it whenever the row is written';
 
 REVOKE ALL ON @extschema@.predictions, @extschema@.outcomes,
               @extschema@.predictions_default, @extschema@.outcomes_default FROM PUBLIC;
