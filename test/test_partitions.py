@@ -107,6 +107,7 @@ def test_the_cycle_makes_the_coming_days_and_moves_rows_out_of_the_default():
         assert scalar(conn, "SELECT count(*) FROM retrain.predictions_default") == 1
         # the time must be a time
         expect_error(conn, "SELECT * FROM retrain._maintain_partitions('infinity')", "22023", match="finite")
+        expect_error(conn, "SELECT * FROM retrain._maintain_partitions(NULL)", "22023", match="not NULL")
     finally:
         conn.close()
         drop("part_make")
@@ -171,8 +172,12 @@ def test_retention_drops_old_days_exactly_at_the_boundary_with_their_outcomes():
             assert scalar(conn, "SELECT ok FROM retrain.verify_log()") is True
         finally:
             retention(None)
-        # the setting is the server's: a session cannot SET it
+        # the setting is the server's: a session cannot SET it; and it is a
+        # time of at least 0
         expect_error(conn, "SET retrain.prediction_retention = '1min'", "55P02")
+        with connect("postgres") as admin:
+            expect_error(admin, "ALTER SYSTEM SET retrain.prediction_retention = '-1'", "22023")
+            expect_error(admin, "ALTER SYSTEM SET retrain.prediction_retention = 'a week'", "22023")
     finally:
         conn.close()
         drop("part_keep")
