@@ -41,6 +41,10 @@ window of 7 days, a tenth of them labelled.  The cases:
   INSERT ... RETURNING id from two clients (each at least 90% of the
   baseline's rows per second).
 
+RETRAIN_BENCH_EXPLAIN=N prints the plans of the steady cycle's statements
+that take N ms or more (auto_explain, as notices), to find where a slow
+steady cycle spends its time.
+
 The models' rollups.settle is 10 seconds (the default is 5 minutes), and
 the cases wait that long after writing rows.  Each case prints seconds and
 predictions per second.  The worker is switched
@@ -201,9 +205,22 @@ def cases(conn):
                "AND model <> 'bench_check_big' AND predicted_at >= now() - interval '7 days' GROUP BY model")
     full = {}
     state = {"from": 0}
+    explained = []
 
     def cycle(label):
         def run():
+            if label == "steady state" and os.environ.get("RETRAIN_BENCH_EXPLAIN"):
+                # the plans of the steady cycle's slow statements, in the
+                # server log (RETRAIN_BENCH_EXPLAIN=milliseconds)
+                conn.execute("LOAD 'auto_explain'")
+                conn.execute("SET auto_explain.log_min_duration = %s" % int(os.environ["RETRAIN_BENCH_EXPLAIN"]))
+                conn.execute("SET auto_explain.log_analyze = on")
+                conn.execute("SET auto_explain.log_nested_statements = on")
+                # as notices, printed here: the bench's cluster and its log go
+                conn.execute("SET auto_explain.log_level = notice")
+                if not explained:
+                    conn.add_notice_handler(lambda d: print("    plan: " + d.message_primary, flush=True))
+                    explained.append(True)
             started = time.perf_counter()
             # as a cycle runs: the fold of every model that can be folded
             # together, then the models' checks (not the big one's: its own
