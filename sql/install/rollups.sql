@@ -337,6 +337,26 @@ CREATE OR REPLACE FUNCTION @extschema@._arrival_from(observed_upto timestamptz, 
 COMMENT ON FUNCTION @extschema@._arrival_from(timestamptz, timestamptz) IS
     'The FROM clause (p, o) over retrain.predictions with the outcomes observed and logged by given times (internal)';
 
+-- Late outcomes with their predictions: o, and p looked up by its key in
+-- the one partition o.predicted_at names.  p is a fenced LATERAL (OFFSET 0)
+-- so that no plan but that probe is possible, whatever the estimates.
+-- Joined openly, the planner chose either a hash join over the whole log
+-- (when it expected more outcomes than came, as from a partition not yet
+-- analyzed) or, given p.model, the (model, predicted_at) index, which
+-- matches every prediction of a batch logged at one time (1,000 rows read
+-- per outcome in the bench).  Late outcomes are few by definition: the
+-- ones that arrived since the last fold.  The model is compared outside
+-- the fence, where it cannot choose the index.
+CREATE OR REPLACE FUNCTION @extschema@._late_outcomes_from()
+    RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN '@extschema@.outcomes o '
+           'CROSS JOIN LATERAL (SELECT * FROM @extschema@.predictions p '
+           '                     WHERE p.id = o.prediction_id AND p.predicted_at = o.predicted_at OFFSET 0) p';
+COMMENT ON FUNCTION @extschema@._late_outcomes_from() IS
+    'The FROM clause (o, p) of outcomes joined to their predictions by key, one probe each (internal)';
+
 -- A version's states (the SELECT list of _state_list) over the rows of
 -- from_ (p, o) that meet cond, grouped by bucket (bucket NULL: one group).
 -- Read with the rights the model's source calls for (_read); or, given
@@ -811,9 +831,8 @@ BEGIN
             -- index of retrain.outcomes)
             n := n + @extschema@._add_rollups(ARRAY(SELECT s FROM @extschema@._states(m, v,
                 @extschema@._state_list(m, v, threshold, true),
-                '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model '
-                '     AND p.predicted_at = o.predicted_at',
-                format('p.predicted_at >= %L AND ((%s))', keep,
+                @extschema@._late_outcomes_from(),
+                format('p.model = o.model AND p.predicted_at >= %L AND ((%s))', keep,
                        array_to_string(@extschema@._arrived_outcomes(m.name, after, upto, upto), ') OR (')),
                 width) s));
         END IF;
@@ -1376,9 +1395,11 @@ BEGIN
             '%s CROSS JOIN LATERAL (SELECT * FROM @extschema@.outcomes o '
             '                       WHERE o.model = x.model AND (o.logged_at > x.after OR o.observed_at > x.after) '
             '                       OFFSET 0) o '
-            'JOIN @extschema@.predictions p ON p.id = o.prediction_id AND p.model = o.model AND p.predicted_at = o.predicted_at '
+            -- each one's prediction by its key (see _late_outcomes_from)
+            'CROSS JOIN LATERAL (SELECT * FROM @extschema@.predictions p '
+            '                     WHERE p.id = o.prediction_id AND p.predicted_at = o.predicted_at OFFSET 0) p '
             -- of the registered versions, as a model's own fold reads them
-            'WHERE p.predicted_at >= x.keep AND ((%s)) '
+            'WHERE p.model = o.model AND p.predicted_at >= x.keep AND ((%s)) '
             '  AND EXISTS (SELECT 1 FROM @extschema@.model_versions v '
             '               WHERE v.model = p.model AND v.version = p.version) '
             'GROUP BY 1, 2, 3) s))',
@@ -1505,9 +1526,9 @@ BEGIN
         -- before
         late := ARRAY(
             SELECT s FROM @extschema@._states(m, version, @extschema@._state_list(m, version, mk.threshold, true, want),
-                                              '@extschema@.outcomes o JOIN @extschema@.predictions p ON p.id = o.prediction_id '
-                                              '     AND p.model = o.model AND p.predicted_at = o.predicted_at',
-                                              format('p.predicted_at >= %L AND p.predicted_at < %L AND p.predicted_at <= %L AND ((%s))',
+                                              @extschema@._late_outcomes_from(),
+                                              format('p.model = o.model AND p.predicted_at >= %L AND p.predicted_at < %L '
+                                                     'AND p.predicted_at <= %L AND ((%s))',
                                                      lo, hi, until,
                                                      array_to_string(@extschema@._arrived_outcomes(m.name, mk.computed_until,
                                                                                                    'infinity', at),
