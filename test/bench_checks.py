@@ -226,6 +226,7 @@ def cases(conn):
             # together, then the models' checks (not the big one's: its own
             # case)
             conn.execute("SELECT retrain._fold_cycle(now())")
+            folded = time.perf_counter() - started
             conn.execute("SELECT count(*) FILTER (WHERE retrain._check_model(name, now())) FROM retrain.models "
                          f"WHERE {ALL} AND name <> 'bench_check_big'")
             elapsed = time.perf_counter() - started
@@ -237,6 +238,7 @@ def cases(conn):
                 # faster than 0.1.0 did
                 versus = ", 1/{:.0f} of 0.1.0's full scan, 1/{:.0f} of this build's".format(
                     min(full.get("0.1.0", [0])) / elapsed, min(full.get("full scan (rollups off)", [0])) / elapsed)
+                versus += f" (fold {folded:.2f} s, checks {elapsed - folded:.2f} s)"
             print(f"    {label}: {MODELS} models, {MODELS * ROWS:,} predictions in their windows: "
                   f"{elapsed:.2f} s a cycle, {MODELS * ROWS / elapsed:,.0f} window predictions/s{versus}", flush=True)
         return run
