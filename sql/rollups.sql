@@ -483,6 +483,25 @@ SELECT retrain._fold_new_rows(NULL, NULL, NULL, NULL, NULL, NULL, NULL) IS NOT N
        retrain._fold_new_rows('binary_classification', '{no such model}', '{-infinity}', '{infinity}',
                               '{-infinity}', '{0.5}', '{1 hour}') IS NOT NULL AS unknown_model;
 SELECT (SELECT count(*) FROM retrain.rollups) = n AS nothing_folded FROM rollups_count;
+-- the same for the fold of late outcomes; and both refuse a task the
+-- registry does not know, or arrays that do not give one element a model
+-- (unnest() would pad them with NULLs, and fold wrong figures)
+SELECT retrain._fold_late_outcomes(NULL, NULL, NULL, NULL, NULL, NULL, NULL) IS NOT NULL AS at_null,
+       retrain._fold_late_outcomes('binary_classification', '{}', '{}', '{}', '{}', '{}', '{}') IS NOT NULL AS no_models,
+       retrain._fold_late_outcomes('regression', '{no such model}', '{-infinity}', '{infinity}',
+                                   '{-infinity}', '{0.5}', '{1 hour}') IS NOT NULL AS unknown_model;
+SELECT (SELECT count(*) FROM retrain.rollups) = n AS nothing_folded FROM rollups_count;
+SELECT retrain._fold_new_rows('bogus', '{m}', '{-infinity}', '{infinity}', '{-infinity}', '{0.5}', '{1 hour}');
+SELECT retrain._fold_late_outcomes(NULL, '{m}', '{-infinity}', '{infinity}', '{-infinity}', '{0.5}', '{1 hour}');
+SELECT retrain._fold_new_rows('regression', '{m,n}', '{-infinity}', '{infinity,infinity}', '{-infinity,-infinity}',
+                              '{0.5,0.5}', '{1 hour,1 hour}');
+SELECT retrain._fold_late_outcomes('binary_classification', '{m}', '{-infinity}', '{infinity}', '{-infinity}',
+                                   '{0.5}', NULL);
+-- as invalid_parameter_value
+\set VERBOSITY sqlstate
+SELECT retrain._fold_late_outcomes('bogus', '{m}', '{-infinity}', '{infinity}', '{-infinity}', '{0.5}', '{1 hour}');
+SELECT retrain._fold_new_rows('regression', '{m}', '{-infinity}', '{infinity}', '{-infinity}', '{0.5,0.5}', '{1 hour}');
+\set VERBOSITY default
 -- _labels_observed (the count of labels since the last training, C): the
 -- query's count, since excluded and at included; a reversed or empty
 -- range, or a model with no outcomes, 0; NULL in, NULL out
@@ -501,6 +520,14 @@ SELECT retrain._labels_observed('labels_c', '-infinity', 'infinity') AS every,
        retrain._labels_observed('no such model', '-infinity', 'infinity') AS unknown,
        retrain._labels_observed(NULL, '-infinity', 'infinity') AS null_model,
        retrain._labels_observed('labels_c', NULL, 'infinity') AS null_since;
+-- _late_outcomes_from: outcomes with their predictions, each found by its
+-- key (id and time, so one partition's primary key), the five of labels_c
+SELECT retrain._late_outcomes_from() LIKE '%WHERE p.id = o.prediction_id AND p.predicted_at = o.predicted_at OFFSET 0%'
+           AS by_key,
+       (xpath('/row/n/text()',
+              query_to_xml(format('SELECT count(*) AS n FROM %s WHERE p.model = o.model AND o.model = %L',
+                                  retrain._late_outcomes_from(), 'labels_c'), false, true, '')))[1]::text::int
+           AS joined;
 -- with the caller's privileges: EXECUTE alone does not read the outcomes
 CREATE ROLE labels_c_reader;
 GRANT USAGE ON SCHEMA retrain TO labels_c_reader;

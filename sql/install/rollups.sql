@@ -1008,6 +1008,43 @@ $$;
 COMMENT ON FUNCTION @extschema@._fold_rollups(text, timestamptz) IS
     'Fold what has arrived since the last fold into a model''s rollups (internal)';
 
+-- The arguments of the cycle's fold statements (_fold_new_rows,
+-- _fold_late_outcomes): given any model, a task the registry knows and one
+-- element of each array per model.  Checked, not trusted: unnest() pads arrays of unequal
+-- length with NULLs, and _state_columns() reads an unknown task as
+-- regression, so either would fold silently wrong figures.
+CREATE OR REPLACE FUNCTION @extschema@._check_fold_arguments(fn text, task text, models text[], afters timestamptz[],
+                                                            uptos timestamptz[], keeps timestamptz[],
+                                                            thresholds pg_catalog.float8[], widths interval[])
+    RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := coalesce(cardinality(models), 0);
+BEGIN
+    IF n = 0 THEN
+        RETURN;  -- no models (NULL or empty): nothing is folded
+    END IF;
+    IF task IS NULL OR task NOT IN ('binary_classification', 'regression') THEN
+        RAISE EXCEPTION 'retrain.%: unknown task %', fn, coalesce(quote_literal(task), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF n <> coalesce(cardinality(afters), 0) OR n <> coalesce(cardinality(uptos), 0)
+       OR n <> coalesce(cardinality(keeps), 0) OR n <> coalesce(cardinality(thresholds), 0)
+       OR n <> coalesce(cardinality(widths), 0) THEN
+        RAISE EXCEPTION 'retrain.%: the arrays have % models and %, %, %, % and % times, thresholds and widths',
+            fn, n, coalesce(cardinality(afters), 0), coalesce(cardinality(uptos), 0),
+            coalesce(cardinality(keeps), 0), coalesce(cardinality(thresholds), 0), coalesce(cardinality(widths), 0)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass one after, upto, keep, threshold and width for each model.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._check_fold_arguments(text, text, text[], timestamptz[], timestamptz[], timestamptz[],
+                                                      pg_catalog.float8[], interval[]) IS
+    'Raise 22023 unless a fold statement''s task is known and its arrays have one element a model (internal)';
+
 -- _fold_logged's first statement: the new predictions of one task's
 -- models, with the outcomes known by the horizon, merged into their
 -- buckets.  Its own function for the planner settings below, which the
@@ -1043,6 +1080,8 @@ DECLARE
                  '                    FROM @extschema@.model_versions v, @extschema@._feature_spec(v.model, v.version) f '
                  '                   WHERE v.model = x.model OFFSET 0) fs ';
 BEGIN
+    PERFORM @extschema@._check_fold_arguments('_fold_new_rows', task, models, afters, uptos, keeps, thresholds,
+                                              widths);
     EXECUTE format(
         'WITH x AS MATERIALIZED (SELECT x.*, fs.version, fs.names, fs.edges, fs.ends '
         '                          FROM unnest($1, $2, $3, $4, $5, $6) x(model, after, upto, keep, threshold, width) '
@@ -1118,6 +1157,8 @@ CREATE OR REPLACE FUNCTION @extschema@._fold_late_outcomes(task text, models tex
     SET enable_seqscan = off
 AS $$
 BEGIN
+    PERFORM @extschema@._check_fold_arguments('_fold_late_outcomes', task, models, afters, uptos, keeps,
+                                              thresholds, widths);
     EXECUTE format(
         'SELECT @extschema@._add_rollups(ARRAY(SELECT ROW(s.*)::@extschema@.rollups FROM ('
         'SELECT p.model, p.version, date_bin(x.width, p.predicted_at, ''2001-01-01 00:00+00'') AS bucket_start, %s, '
