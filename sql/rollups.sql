@@ -522,12 +522,20 @@ SELECT retrain._labels_observed('labels_c', '-infinity', 'infinity') AS every,
        retrain._labels_observed('labels_c', NULL, 'infinity') AS null_since;
 -- _late_outcomes_from: outcomes with their predictions, each found by its
 -- key (id and time, so one partition's primary key), the five of labels_c
+-- (counted through EXECUTE: query_to_xml needs libxml, which not every
+-- supported build has)
+CREATE FUNCTION pg_temp.late_joined(model text) RETURNS bigint LANGUAGE plpgsql AS $f$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM %s WHERE p.model = o.model AND o.model = %L',
+                   retrain._late_outcomes_from(), model) INTO n;
+    RETURN n;
+END
+$f$;
 SELECT retrain._late_outcomes_from() LIKE '%WHERE p.id = o.prediction_id AND p.predicted_at = o.predicted_at OFFSET 0%'
            AS by_key,
-       (xpath('/row/n/text()',
-              query_to_xml(format('SELECT count(*) AS n FROM %s WHERE p.model = o.model AND o.model = %L',
-                                  retrain._late_outcomes_from(), 'labels_c'), false, true, '')))[1]::text::int
-           AS joined;
+       pg_temp.late_joined('labels_c') AS joined;
 -- with the caller's privileges: EXECUTE alone does not read the outcomes
 CREATE ROLE labels_c_reader;
 GRANT USAGE ON SCHEMA retrain TO labels_c_reader;
