@@ -25,6 +25,7 @@ MODULE_big = retrain
 OBJS = \
 	src/retrain.o \
 	src/util.o \
+	src/agg_state.o \
 	src/metrics_rank.o \
 	src/metrics_confusion.o \
 	src/metrics_loss.o \
@@ -51,6 +52,7 @@ OBJS = \
 UPGRADE_FROM = 0.1.0
 FEATURES = \
 	header \
+	agg_state \
 	metrics_rank \
 	metrics_confusion \
 	metrics_loss \
@@ -92,6 +94,7 @@ REGRESS = \
 	metrics_confusion \
 	metrics_loss \
 	metrics_parallel \
+	agg_state \
 	drift_stats \
 	drift_baselines \
 	drift_parallel \

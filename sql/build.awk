@@ -8,7 +8,9 @@
 #
 #   -- @once      objects PostgreSQL cannot replace in place (tables, types,
 #                 sequences, indexes, operators) with their comments, grants
-#                 and pg_extension_config_dump: run by the install script
+#                 and pg_extension_config_dump, and a base type's I/O
+#                 functions (*_in, *_out, *_recv, *_send), which must exist
+#                 before its CREATE TYPE: run by the install script
 #                 only; a change to them ships in sql/updates/.
 #   -- @replace   functions, aggregates, views and triggers (CREATE OR
 #                 REPLACE) and their comments: run by the install script and
@@ -84,7 +86,10 @@ function fail(msg) {
 	# own grants the extension's initial privileges (see privileges.sql).
 	if (section == "replace" && $0 ~ /^(GRANT|REVOKE)[ \t]/)
 		fail("privileges are set in an @once section beside a table, or by sql/install/privileges.sql for functions")
-	if (section == "once" && $0 ~ /^CREATE[ \t]+(OR[ \t]+REPLACE[ \t]+)?(FUNCTION|AGGREGATE|VIEW|TRIGGER|PROCEDURE)[ \t]/)
+	# ... but a base type's input, output, receive and send functions must
+	# exist before its CREATE TYPE, so they sit beside it.
+	if (section == "once" && $0 ~ /^CREATE[ \t]+(OR[ \t]+REPLACE[ \t]+)?(FUNCTION|AGGREGATE|VIEW|TRIGGER|PROCEDURE)[ \t]/ &&
+	    $0 !~ /^CREATE[ \t]+FUNCTION[ \t]+[^ \t(]+_(in|out|recv|send)\(/)
 		fail("functions, aggregates, views and triggers belong in an @replace section")
 }
 

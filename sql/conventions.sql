@@ -45,8 +45,10 @@ SELECT count(*) > 20 AS has_aggregates
 
 -- Support functions (names starting with "_") are not executable by PUBLIC,
 -- but for the pure ones schedule_occurrence() and manifest() call as their
--- caller, and those a read of a model's source calls as its owner (the
--- rollups' internal aggregates, _as_float8).
+-- caller, those a read of a model's source calls as its owner (the
+-- rollups' internal aggregates, _as_float8), and the support functions of
+-- aggregates over retrain.agg_state, which Citus's workers call as the
+-- querying role (they only read and build states, which are checked).
 SELECT p.oid::regprocedure AS public_support_function
   FROM pg_proc p
  WHERE p.pronamespace = 'retrain'::regnamespace AND p.proname LIKE '\_%'

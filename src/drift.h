@@ -14,6 +14,8 @@
 #include "lib/stringinfo.h"
 #include "utils/palloc.h"
 
+#include "agg_state.h"
+
 /* The epsilon of the psi aggregate, which takes none as an argument. */
 #define PSI_DEFAULT_EPSILON 0.0001
 
@@ -36,8 +38,15 @@ extern double retrain_epsilon_arg(FunctionCallInfo fcinfo, int argno);
  */
 typedef struct HistState
 {
+	RetrainStateHeader hdr;		/* a retrain.agg_state of kind histogram */
 	int32		nedges;
 	int32		nexpected;		/* 0 for histogram, nedges + 1 for psi */
+
+	/*
+	 * The arrays follow the struct in the same allocation, so that the state
+	 * is one varlena; PostgreSQL may copy it, so these are set again
+	 * (retrain_hist_attach) wherever a state arrives as an argument.
+	 */
 	double	   *edges;
 	double	   *expected;
 	int64	   *counts;			/* nedges + 1 */
@@ -46,6 +55,31 @@ typedef struct HistState
 	Datum		edges_arg;		/* the arguments last checked */
 	Datum		expected_arg;
 } HistState;
+
+/* The size of a state with these bins, arrays included. */
+static inline Size
+retrain_hist_size(int nedges, int nexpected)
+{
+	return MAXALIGN(sizeof(HistState)) +
+		sizeof(double) * (Size) (Max(nedges, 1) + Max(nexpected, 1) + nedges + 1);
+}
+
+/*
+ * Point s's arrays at those of the state at base: its own (attach), or,
+ * for a copy of a state's fixed part, the state's, which is then only read.
+ */
+static inline HistState *
+retrain_hist_point(HistState *s, const void *base)
+{
+	char	   *p = (char *) base + MAXALIGN(sizeof(HistState));
+
+	s->edges = (double *) p;
+	s->expected = s->edges + Max(s->nedges, 1);
+	s->counts = (int64 *) (s->expected + Max(s->nexpected, 1));
+	return s;
+}
+
+#define retrain_hist_attach(s) retrain_hist_point((s), (s))
 
 /* Buckets up to this many edges are found by counting, beyond by search. */
 #define HIST_LINEAR_EDGES 32
@@ -86,6 +120,9 @@ retrain_bucket_of(const HistState *state, double value)
 }
 
 extern HistState *retrain_hist_state_new(MemoryContext ctx, int nedges, int nexpected);
+
+/* A hist state's fields set on zeroed memory of retrain_hist_size(). */
+extern HistState *retrain_hist_state_init(void *mem, int nedges, int nexpected);
 
 /* Whether two states bin alike: the same edges and expected distribution. */
 extern bool retrain_hist_same_bins(const HistState *a, const HistState *b);

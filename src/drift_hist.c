@@ -227,16 +227,33 @@ retrain_js_distance(PG_FUNCTION_ARGS)
 }
 
 HistState *
-retrain_hist_state_new(MemoryContext ctx, int nedges, int nexpected)
+retrain_hist_state_init(void *mem, int nedges, int nexpected)
 {
-	HistState  *state = MemoryContextAllocZero(ctx, sizeof(HistState));
+	HistState  *state = mem;
 
+	SET_VARSIZE(state, retrain_hist_size(nedges, nexpected));
+	state->hdr.kind = RETRAIN_STATE_HIST;
+	state->hdr.version = RETRAIN_STATE_VERSION;
 	state->nedges = nedges;
 	state->nexpected = nexpected;
-	state->edges = MemoryContextAlloc(ctx, sizeof(double) * Max(nedges, 1));
-	state->expected = MemoryContextAlloc(ctx, sizeof(double) * Max(nexpected, 1));
-	state->counts = MemoryContextAllocZero(ctx, sizeof(int64) * (nedges + 1));
-	return state;
+	return retrain_hist_attach(state);
+}
+
+HistState *
+retrain_hist_state_new(MemoryContext ctx, int nedges, int nexpected)
+{
+	return retrain_hist_state_init(MemoryContextAllocZero(ctx, retrain_hist_size(nedges, nexpected)),
+								   nedges, nexpected);
+}
+
+/* A new state for an aggregate's transition or combine function. */
+static HistState *
+hist_state_for(FunctionCallInfo fcinfo, int nedges, int nexpected)
+{
+	Size		size = retrain_hist_size(nedges, nexpected);
+
+	return retrain_hist_state_init(retrain_state_new(fcinfo, size, RETRAIN_STATE_HIST),
+								   nedges, nexpected);
 }
 
 /*
@@ -306,7 +323,7 @@ hist_state_for_row(FunctionCallInfo fcinfo, HistState *state, bool with_expected
 								retrain_func_name(fcinfo), nedges, nedges + 1, nexpected)));
 			retrain_check_distribution(fcinfo, expected, nexpected, "expected");
 		}
-		state = retrain_hist_state_new(retrain_agg_context(fcinfo), nedges, nexpected);
+		state = hist_state_for(fcinfo, nedges, nexpected);
 		state->args_const = hist_args_const(fcinfo, with_expected);
 		memcpy(state->edges, edges, sizeof(double) * nedges);
 		if (with_expected)
@@ -330,10 +347,12 @@ hist_state_for_row(FunctionCallInfo fcinfo, HistState *state, bool with_expected
 static Datum
 hist_accum(FunctionCallInfo fcinfo, bool with_expected, bool count_missing)
 {
-	HistState  *state = PG_ARGISNULL(0) ? NULL : (HistState *) PG_GETARG_POINTER(0);
+	HistState  *state = NULL;
 	double		value;
 	bool		missing;
 
+	if (!PG_ARGISNULL(0))
+		state = retrain_hist_attach(retrain_state_running(fcinfo, RETRAIN_STATE_HIST));
 	/* a NULL array is no binning at all: the row cannot count */
 	if (PG_ARGISNULL(2) || (with_expected && PG_ARGISNULL(3)))
 		goto skip;
@@ -424,12 +443,14 @@ retrain_hist_recv(StringInfo buf)
 	int			nedges = pq_getmsgint(buf, 4);
 	int			nexpected = pq_getmsgint(buf, 4);
 
-	/* each edge takes 16 bytes (itself and a count): no allocation beyond the input */
+	/* the bytes must be there before anything is allocated for them */
 	if (nedges < 0 || nexpected < 0 || nexpected > nedges + 1 ||
-		nedges > (buf->len - buf->cursor) / 16)
+		(int64) buf->len - buf->cursor < 8 * ((int64) nedges * 2 + nexpected + 2))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("invalid serialized histogram state")));
+				 errmsg("invalid serialized histogram state"),
+				 errdetail("%d edges and %d expected shares do not fit in its %d bytes.",
+						   nedges, nexpected, buf->len - buf->cursor)));
 	s = retrain_hist_state_new(CurrentMemoryContext, nedges, nexpected);
 	retrain_recv_float8s(buf, s->edges, nedges);
 	retrain_recv_float8s(buf, s->expected, nexpected);
@@ -439,23 +460,87 @@ retrain_hist_recv(StringInfo buf)
 	return s;
 }
 
+/*
+ * A state that is only read (a combine's second, a final function's): a
+ * copy of its fixed part pointing at its arrays, so that nothing is written
+ * into the argument, whose memory may be a tuple's.
+ */
+static HistState *
+hist_arg(FunctionCallInfo fcinfo, int argno)
+{
+	const HistState *s = retrain_state_arg(fcinfo, argno, RETRAIN_STATE_HIST);
+	HistState  *view = palloc(sizeof(HistState));
+
+	*view = *s;
+	return retrain_hist_point(view, s);
+}
+
+/* The portable bytes of a retrain.agg_state of kind histogram. */
+void
+retrain_hist_state_send(StringInfo buf, const void *state)
+{
+	HistState	view = *(const HistState *) state;
+
+	retrain_hist_send(buf, retrain_hist_point(&view, state));
+}
+
+/*
+ * A retrain.agg_state of kind histogram from its portable bytes: the bins
+ * as the transition function accepts them, no negative count.
+ */
+void *
+retrain_hist_state_recv(StringInfo buf)
+{
+	HistState  *s = retrain_hist_recv(buf);
+	double		total = 0;
+
+	for (int i = 0; i < s->nedges; i++)
+		if (isnan(s->edges[i]) || (i > 0 && !(s->edges[i] > s->edges[i - 1])))
+			retrain_state_invalid("histogram", "Its edges are not ascending numbers.");
+	if (s->nexpected != 0 && s->nexpected != s->nedges + 1)
+		retrain_state_invalid("histogram", "Its expected distribution has the wrong length.");
+	for (int i = 0; i < s->nexpected; i++)
+	{
+		if (!(s->expected[i] >= 0 && isfinite(s->expected[i])))
+			retrain_state_invalid("histogram", "Its expected distribution has a negative or non-finite share.");
+		total += s->expected[i];
+	}
+	if (s->nexpected != 0 && !(total > 0))
+		retrain_state_invalid("histogram", "Its expected distribution is all zeros.");
+	for (int i = 0; i <= s->nedges; i++)
+		if (s->counts[i] < 0)
+			retrain_state_invalid("histogram", "A count is negative.");
+	if (s->missing < 0)
+		retrain_state_invalid("histogram", "A count is negative.");
+	return s;
+}
+
 PG_FUNCTION_INFO_V1(retrain_hist_combine);
 Datum
 retrain_hist_combine(PG_FUNCTION_ARGS)
 {
-	HistState  *a = PG_ARGISNULL(0) ? NULL : (HistState *) PG_GETARG_POINTER(0);
-	HistState  *b = PG_ARGISNULL(1) ? NULL : (HistState *) PG_GETARG_POINTER(1);
+	HistState  *a;
+	HistState  *b;
 
-	if (b == NULL)
+	if (PG_ARGISNULL(1))
 		RETURN_STATE_UNCHANGED();
-	if (a == NULL)
-		/* b may be short-lived: copy it */
-		a = retrain_hist_copy_bins(retrain_agg_context(fcinfo), b);
-	else if (!retrain_hist_same_bins(a, b))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: edges and expected must be the same for every row of a group",
-						retrain_func_name(fcinfo))));
+	b = hist_arg(fcinfo, 1);
+	if (PG_ARGISNULL(0))
+	{
+		/* b may be short-lived: copy its bins */
+		a = hist_state_for(fcinfo, b->nedges, b->nexpected);
+		memcpy(a->edges, b->edges, sizeof(double) * b->nedges);
+		memcpy(a->expected, b->expected, sizeof(double) * b->nexpected);
+	}
+	else
+	{
+		a = retrain_hist_attach(retrain_state_running(fcinfo, RETRAIN_STATE_HIST));
+		if (!retrain_hist_same_bins(a, b))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: edges and expected must be the same for every row of a group",
+							retrain_func_name(fcinfo))));
+	}
 	retrain_hist_add(a, b);
 	PG_RETURN_POINTER(a);
 }
@@ -489,7 +574,7 @@ PG_FUNCTION_INFO_V1(retrain_histogram_final);
 Datum
 retrain_histogram_final(PG_FUNCTION_ARGS)
 {
-	HistState  *s = (HistState *) PG_GETARG_POINTER(0);
+	HistState  *s = hist_arg(fcinfo, 0);
 
 	PG_RETURN_DATUM(retrain_int8_array_datum(s->counts, s->nedges + 1));
 }
@@ -499,7 +584,7 @@ PG_FUNCTION_INFO_V1(retrain_histogram_missing_final);
 Datum
 retrain_histogram_missing_final(PG_FUNCTION_ARGS)
 {
-	HistState  *s = (HistState *) PG_GETARG_POINTER(0);
+	HistState  *s = hist_arg(fcinfo, 0);
 	int64	   *counts = palloc(sizeof(int64) * (s->nedges + 2));
 
 	memcpy(counts, s->counts, sizeof(int64) * (s->nedges + 1));
@@ -511,7 +596,7 @@ PG_FUNCTION_INFO_V1(retrain_psi_final);
 Datum
 retrain_psi_final(PG_FUNCTION_ARGS)
 {
-	HistState  *s = (HistState *) PG_GETARG_POINTER(0);
+	HistState  *s = hist_arg(fcinfo, 0);
 	int			nb = s->nedges + 1;
 	double	   *actual = palloc(sizeof(double) * nb);
 	double		atotal = 0;

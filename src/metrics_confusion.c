@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/float.h"
 
+#include "agg_state.h"
 #include "util.h"
 
 typedef struct Confusion
@@ -47,6 +48,7 @@ typedef struct Confusion
 
 typedef struct ConfusionState
 {
+	RetrainStateHeader hdr;		/* a retrain.agg_state of kind confusion */
 	int64		cell[CONFUSION_FIELDS];
 } ConfusionState;
 
@@ -54,8 +56,8 @@ static inline ConfusionState *
 confusion_state(FunctionCallInfo fcinfo)
 {
 	if (!PG_ARGISNULL(0))
-		return (ConfusionState *) PG_GETARG_POINTER(0);
-	return MemoryContextAllocZero(retrain_agg_context(fcinfo), sizeof(ConfusionState));
+		return retrain_state_running(fcinfo, RETRAIN_STATE_CONFUSION);
+	return retrain_state_new(fcinfo, sizeof(ConfusionState), RETRAIN_STATE_CONFUSION);
 }
 
 static inline void
@@ -120,29 +122,59 @@ Datum
 retrain_confusion_combine(PG_FUNCTION_ARGS)
 {
 	ConfusionState *a;
-	ConfusionState *b;
+	const ConfusionState *b;
 	int			i;
 
 	if (PG_ARGISNULL(1))
 		RETURN_STATE_UNCHANGED();
+	b = retrain_state_arg(fcinfo, 1, RETRAIN_STATE_CONFUSION);
 	a = confusion_state(fcinfo);
-	b = (ConfusionState *) PG_GETARG_POINTER(1);
 	for (i = 0; i < CONFUSION_FIELDS; i++)
 		a->cell[i] += b->cell[i];
 	PG_RETURN_POINTER(a);
+}
+
+/* The portable bytes of a state: the four counts, big-endian. */
+void
+retrain_confusion_send(StringInfo buf, const void *state)
+{
+	const ConfusionState *c = state;
+	int			i;
+
+	for (i = 0; i < CONFUSION_FIELDS; i++)
+		pq_sendint64(buf, c->cell[i]);
+}
+
+/* A state from its portable bytes; counts are never negative. */
+void *
+retrain_confusion_recv(StringInfo buf)
+{
+	ConfusionState *c = palloc0(sizeof(ConfusionState));
+	int			i;
+
+	if (buf->len - buf->cursor != CONFUSION_FIELDS * sizeof(int64))
+		retrain_state_invalid("confusion", psprintf("It has %d bytes, not %d.", buf->len - buf->cursor,
+													(int) (CONFUSION_FIELDS * sizeof(int64))));
+	SET_VARSIZE(c, sizeof(ConfusionState));
+	c->hdr.kind = RETRAIN_STATE_CONFUSION;
+	c->hdr.version = RETRAIN_STATE_VERSION;
+	for (i = 0; i < CONFUSION_FIELDS; i++)
+	{
+		c->cell[i] = pq_getmsgint64(buf);
+		if (c->cell[i] < 0)
+			retrain_state_invalid("confusion", "A count is negative.");
+	}
+	return c;
 }
 
 PG_FUNCTION_INFO_V1(retrain_confusion_serial);
 Datum
 retrain_confusion_serial(PG_FUNCTION_ARGS)
 {
-	ConfusionState *c = (ConfusionState *) PG_GETARG_POINTER(0);
 	StringInfoData buf;
-	int			i;
 
 	pq_begintypsend(&buf);
-	for (i = 0; i < CONFUSION_FIELDS; i++)
-		pq_sendint64(&buf, c->cell[i]);
+	retrain_confusion_send(&buf, PG_GETARG_POINTER(0));
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
@@ -150,15 +182,12 @@ PG_FUNCTION_INFO_V1(retrain_confusion_deserial);
 Datum
 retrain_confusion_deserial(PG_FUNCTION_ARGS)
 {
-	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
-	/* a short-lived copy: the combine function adds it into its own state */
-	ConfusionState *c = palloc0(sizeof(ConfusionState));
 	StringInfoData buf;
-	int			i;
+	void	   *c;
 
-	retrain_bytea_reader(&buf, bytes);
-	for (i = 0; i < CONFUSION_FIELDS; i++)
-		c->cell[i] = pq_getmsgint64(&buf);
+	retrain_bytea_reader(&buf, PG_GETARG_BYTEA_PP(0));
+	/* a short-lived copy: the combine function adds it into its own state */
+	c = retrain_confusion_recv(&buf);
 	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(c);
 }
@@ -270,7 +299,7 @@ PG_FUNCTION_INFO_V1(retrain_confusion_final);
 Datum
 retrain_confusion_final(PG_FUNCTION_ARGS)
 {
-	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
+	Confusion	c = confusion_of_state(retrain_state_arg(fcinfo, 0, RETRAIN_STATE_CONFUSION));
 
 	PG_RETURN_DATUM(confusion_datum(fcinfo, &c));
 }
@@ -279,7 +308,7 @@ retrain_confusion_final(PG_FUNCTION_ARGS)
 static Datum
 final_metric(FunctionCallInfo fcinfo, ConfusionMetric metric)
 {
-	Confusion	c = confusion_of_state((ConfusionState *) PG_GETARG_POINTER(0));
+	Confusion	c = confusion_of_state(retrain_state_arg(fcinfo, 0, RETRAIN_STATE_CONFUSION));
 
 	return metric_datum(fcinfo, metric, &c);
 }

@@ -30,10 +30,12 @@
 #include "utils/builtins.h"
 #include "utils/float.h"
 
+#include "agg_state.h"
 #include "util.h"
 
 typedef struct LossState
 {
+	RetrainStateHeader hdr;		/* a retrain.agg_state of kind loss */
 	int64		n;
 	CompensatedSum loss;		/* sum of the per-row loss */
 	double		prod;			/* log_loss: product of pending likelihoods */
@@ -50,6 +52,8 @@ typedef struct LossState
 } LossState;
 
 #define LOSS_STATE_FLOAT8S 12
+/* its portable bytes: n, near_pending, scale, squared, the doubles */
+#define LOSS_STATE_BYTES (8 + 8 + 4 + 1 + 8 * LOSS_STATE_FLOAT8S)
 
 /* Values within which mae, rmse and r2 need no scale (see above). */
 #define LOSS_PLAIN_MAX 0x1p400
@@ -62,8 +66,8 @@ loss_state(FunctionCallInfo fcinfo)
 	LossState *state;
 
 	if (!PG_ARGISNULL(0))
-		return (LossState *) PG_GETARG_POINTER(0);
-	state = MemoryContextAllocZero(retrain_agg_context(fcinfo), sizeof(LossState));
+		return retrain_state_running(fcinfo, RETRAIN_STATE_LOSS);
+	state = retrain_state_new(fcinfo, sizeof(LossState), RETRAIN_STATE_LOSS);
 	state->prod = 1.0;
 	state->amin = get_float8_infinity();
 	state->amax = -get_float8_infinity();
@@ -360,13 +364,13 @@ Datum
 retrain_loss_combine(PG_FUNCTION_ARGS)
 {
 	LossState *a;
-	LossState *b;
+	const LossState *b;
 	LossState	b_rescaled;
 
 	if (PG_ARGISNULL(1))
 		RETURN_STATE_UNCHANGED();
+	b = retrain_state_arg(fcinfo, 1, RETRAIN_STATE_LOSS);
 	a = loss_state(fcinfo);
-	b = (LossState *) PG_GETARG_POINTER(1);
 	if (b->n == 0)
 		PG_RETURN_POINTER(a);
 
@@ -417,43 +421,48 @@ retrain_loss_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
-PG_FUNCTION_INFO_V1(retrain_loss_serial);
-Datum
-retrain_loss_serial(PG_FUNCTION_ARGS)
+/* The portable bytes of a state: its fields, big-endian. */
+void
+retrain_loss_send(StringInfo buf, const void *state)
 {
-	LossState *s = (LossState *) PG_GETARG_POINTER(0);
+	const LossState *s = state;
 	double		values[LOSS_STATE_FLOAT8S] = {
 		s->loss.sum, s->loss.comp, s->prod, s->shortfall, s->shift, s->dev.sum,
 		s->dev.comp, s->dev2.sum, s->dev2.comp, s->amin, s->amax, s->maxabs
 	};
-	StringInfoData buf;
 
-	pq_begintypsend(&buf);
-	pq_sendint64(&buf, s->n);
-	pq_sendint64(&buf, s->near_pending);
-	pq_sendint32(&buf, s->scale);
-	pq_sendbyte(&buf, s->squared ? 1 : 0);
-	retrain_send_float8s(&buf, values, LOSS_STATE_FLOAT8S);
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	pq_sendint64(buf, s->n);
+	pq_sendint64(buf, s->near_pending);
+	pq_sendint32(buf, s->scale);
+	pq_sendbyte(buf, s->squared ? 1 : 0);
+	retrain_send_float8s(buf, values, LOSS_STATE_FLOAT8S);
 }
 
-PG_FUNCTION_INFO_V1(retrain_loss_deserial);
-Datum
-retrain_loss_deserial(PG_FUNCTION_ARGS)
+/*
+ * A state from its portable bytes.  Every field is within what the
+ * transition and combine functions can make, so that no final function
+ * returns a number no data could give.
+ */
+void *
+retrain_loss_recv(StringInfo buf)
 {
-	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
-	/* a short-lived copy: the combine function adds it into its own state */
-	LossState *s = palloc0(sizeof(LossState));
+	LossState  *s = palloc0(sizeof(LossState));
 	double		values[LOSS_STATE_FLOAT8S];
-	StringInfoData buf;
 
-	retrain_bytea_reader(&buf, bytes);
-	s->n = pq_getmsgint64(&buf);
-	s->near_pending = pq_getmsgint64(&buf);
-	s->scale = (int32) pq_getmsgint(&buf, 4);
-	s->squared = pq_getmsgbyte(&buf) != 0;
-	retrain_recv_float8s(&buf, values, LOSS_STATE_FLOAT8S);
-	pq_getmsgend(&buf);
+	if (buf->len - buf->cursor != LOSS_STATE_BYTES)
+		retrain_state_invalid("loss", psprintf("It has %d bytes, not %d.", buf->len - buf->cursor,
+											   (int) LOSS_STATE_BYTES));
+	SET_VARSIZE(s, sizeof(LossState));
+	s->hdr.kind = RETRAIN_STATE_LOSS;
+	s->hdr.version = RETRAIN_STATE_VERSION;
+	s->n = pq_getmsgint64(buf);
+	s->near_pending = pq_getmsgint64(buf);
+	s->scale = (int32) pq_getmsgint(buf, 4);
+	s->squared = pq_getmsgbyte(buf) != 0;
+	retrain_recv_float8s(buf, values, LOSS_STATE_FLOAT8S);
+	for (int i = 0; i < LOSS_STATE_FLOAT8S; i++)
+		if (isnan(values[i]))
+			retrain_state_invalid("loss", "A sum is NaN.");
 	s->loss.sum = values[0];
 	s->loss.comp = values[1];
 	s->prod = values[2];
@@ -466,6 +475,38 @@ retrain_loss_deserial(PG_FUNCTION_ARGS)
 	s->amin = values[9];
 	s->amax = values[10];
 	s->maxabs = values[11];
+	if (s->n < 0 || s->near_pending < 0 || s->near_pending >= LOG_LOSS_NEAR_BATCH ||
+		s->near_pending > s->n)
+		retrain_state_invalid("loss", "Its row counts are out of range.");
+	if (!(s->prod > 0.0 && s->prod <= 1.0) || !(s->shortfall >= 0.0 && s->shortfall < 1.0))
+		retrain_state_invalid("loss", "Its pending log-loss products are out of range.");
+	if (s->scale < -1100 || s->scale > 1100 || s->maxabs < 0.0)
+		retrain_state_invalid("loss", "Its scale is out of range.");
+	return s;
+}
+
+PG_FUNCTION_INFO_V1(retrain_loss_serial);
+Datum
+retrain_loss_serial(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	retrain_loss_send(&buf, PG_GETARG_POINTER(0));
+	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+PG_FUNCTION_INFO_V1(retrain_loss_deserial);
+Datum
+retrain_loss_deserial(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+	void	   *s;
+
+	retrain_bytea_reader(&buf, PG_GETARG_BYTEA_PP(0));
+	/* a short-lived copy: the combine function adds it into its own state */
+	s = retrain_loss_recv(&buf);
+	pq_getmsgend(&buf);
 	PG_RETURN_POINTER(s);
 }
 
@@ -495,7 +536,7 @@ PG_FUNCTION_INFO_V1(retrain_mean_loss_final);
 Datum
 retrain_mean_loss_final(PG_FUNCTION_ARGS)
 {
-	LossState *s = (LossState *) PG_GETARG_POINTER(0);
+	const LossState *s = retrain_state_arg(fcinfo, 0, RETRAIN_STATE_LOSS);
 
 	if (s->n == 0)
 		PG_RETURN_NULL();
@@ -506,7 +547,7 @@ PG_FUNCTION_INFO_V1(retrain_rmse_final);
 Datum
 retrain_rmse_final(PG_FUNCTION_ARGS)
 {
-	LossState *s = (LossState *) PG_GETARG_POINTER(0);
+	const LossState *s = retrain_state_arg(fcinfo, 0, RETRAIN_STATE_LOSS);
 
 	if (s->n == 0)
 		PG_RETURN_NULL();
@@ -522,7 +563,7 @@ PG_FUNCTION_INFO_V1(retrain_r2_final);
 Datum
 retrain_r2_final(PG_FUNCTION_ARGS)
 {
-	LossState *s = (LossState *) PG_GETARG_POINTER(0);
+	const LossState *s = retrain_state_arg(fcinfo, 0, RETRAIN_STATE_LOSS);
 	double		dev;
 	double		ss_tot;
 

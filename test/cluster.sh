@@ -86,6 +86,19 @@ retrain: install them with: sudo apt-get install ${missing[*]}"
 	apt-get -q -y -o DPkg::Lock::Timeout=600 install "${missing[@]}" >/dev/null
 }
 
+# Citus for test_citus.py (and make bench's Citus cases): Debian has no
+# package, so ../shared/citus provides one built for PostgreSQL 15.  Only
+# root can install it; without it those suites say they did not run.
+ensure_citus() {
+	local deb
+	[ -z "${RETRAIN_PG_CONFIG:-}" ] && [ "$job" != demo ] || return 0
+	[ -f "$("$pg_config" --sharedir)/extension/citus.control" ] && return 0
+	deb=$(ls "$repo"/../shared/citus/postgresql-$pgver-citus-*.deb 2>/dev/null | tail -n 1)
+	[ -n "$deb" ] && [ "$(id -u)" -eq 0 ] || return 0
+	say "installing Citus from $(basename "$deb")"
+	apt-get -q -y -o DPkg::Lock::Timeout=600 install "$(realpath "$deb")" >/dev/null
+}
+
 # True when the installed extension files are the ones just built.
 installed_is_current() {
 	local pkglib share f
@@ -222,6 +235,7 @@ start_cluster() {
 }
 
 ensure_packages
+ensure_citus
 build_and_install
 start_cluster
 

@@ -108,8 +108,9 @@ def test_tables_views_types_and_settings():
         views = {r[0] for r in conn.execute(
             "SELECT relname FROM pg_class WHERE relnamespace = 'retrain'::regnamespace AND relkind IN ('v', 'm')")}
         types = {r[0] for r in conn.execute(
-            "SELECT t.typname FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid "
-            "WHERE t.typnamespace = 'retrain'::regnamespace AND c.relkind = 'c'")}
+            "SELECT t.typname FROM pg_type t LEFT JOIN pg_class c ON c.oid = t.typrelid "
+            "WHERE t.typnamespace = 'retrain'::regnamespace "
+            "AND (c.relkind = 'c' OR (t.typtype = 'b' AND t.typelem = 0))")}
         operators = {r[0] for r in conn.execute(
             "SELECT oprname FROM pg_operator WHERE oprnamespace = 'retrain'::regnamespace")}
         settings = {r[0] for r in conn.execute("SELECT name FROM pg_settings WHERE name LIKE 'retrain.%'")}

@@ -98,7 +98,8 @@ class ScratchCluster:
         self.settings = settings
         self.dir = tempfile.mktemp(prefix="scratch.", dir=os.environ["RETRAIN_TMP"])
         self.data = os.path.join(self.dir, "data")
-        self.port = 5432
+        # a port of the test's choosing matters when it listens on TCP too
+        self.port = int(settings.get("port", 5432))
         self.bin = os.environ["RETRAIN_PGBIN"]
 
     def __enter__(self):

@@ -68,74 +68,60 @@ COMMENT ON AGGREGATE @extschema@.quantile_edges(pg_catalog.float8) IS
     'Interior decile edges: quantile_edges(value, 10)';
 
 -- histogram and the psi aggregate: one count per bucket.
-CREATE OR REPLACE FUNCTION @extschema@._histogram_accum(internal, pg_catalog.float8, pg_catalog.float8[])
-    RETURNS internal LANGUAGE C PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._histogram_accum(@extschema@.agg_state, pg_catalog.float8, pg_catalog.float8[])
+    RETURNS @extschema@.agg_state LANGUAGE C IMMUTABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_histogram_accum';
-CREATE OR REPLACE FUNCTION @extschema@._psi_accum(internal, pg_catalog.float8, pg_catalog.float8[], pg_catalog.float8[])
-    RETURNS internal LANGUAGE C PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._psi_accum(@extschema@.agg_state, pg_catalog.float8, pg_catalog.float8[], pg_catalog.float8[])
+    RETURNS @extschema@.agg_state LANGUAGE C IMMUTABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_psi_accum';
-CREATE OR REPLACE FUNCTION @extschema@._hist_combine(internal, internal)
-    RETURNS internal LANGUAGE C PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._hist_combine(@extschema@.agg_state, @extschema@.agg_state)
+    RETURNS @extschema@.agg_state LANGUAGE C IMMUTABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_hist_combine';
-CREATE OR REPLACE FUNCTION @extschema@._hist_serial(internal)
-    RETURNS bytea LANGUAGE C STRICT PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'retrain_hist_serial';
-CREATE OR REPLACE FUNCTION @extschema@._hist_deserial(bytea, internal)
-    RETURNS internal LANGUAGE C STRICT PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'retrain_hist_deserial';
-CREATE OR REPLACE FUNCTION @extschema@._histogram_final(internal)
-    RETURNS bigint[] LANGUAGE C STRICT PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._histogram_final(@extschema@.agg_state)
+    RETURNS bigint[] LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_histogram_final';
-CREATE OR REPLACE FUNCTION @extschema@._psi_final(internal)
-    RETURNS pg_catalog.float8 LANGUAGE C STRICT PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._psi_final(@extschema@.agg_state)
+    RETURNS pg_catalog.float8 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_psi_final';
-COMMENT ON FUNCTION @extschema@._histogram_accum(internal, pg_catalog.float8, pg_catalog.float8[]) IS
+COMMENT ON FUNCTION @extschema@._histogram_accum(@extschema@.agg_state, pg_catalog.float8, pg_catalog.float8[]) IS
     'Transition function of histogram (internal)';
-COMMENT ON FUNCTION @extschema@._psi_accum(internal, pg_catalog.float8, pg_catalog.float8[], pg_catalog.float8[]) IS
+COMMENT ON FUNCTION @extschema@._psi_accum(@extschema@.agg_state, pg_catalog.float8, pg_catalog.float8[], pg_catalog.float8[]) IS
     'Transition function of the psi aggregate (internal)';
-COMMENT ON FUNCTION @extschema@._hist_combine(internal, internal) IS
+COMMENT ON FUNCTION @extschema@._hist_combine(@extschema@.agg_state, @extschema@.agg_state) IS
     'Combine function of histogram and the psi aggregate (internal)';
-COMMENT ON FUNCTION @extschema@._hist_serial(internal) IS
-    'Serialization function of histogram and the psi aggregate (internal)';
-COMMENT ON FUNCTION @extschema@._hist_deserial(bytea, internal) IS
-    'Deserialization function of histogram and the psi aggregate (internal)';
-COMMENT ON FUNCTION @extschema@._histogram_final(internal) IS
+COMMENT ON FUNCTION @extschema@._histogram_final(@extschema@.agg_state) IS
     'Final function of histogram (internal)';
-COMMENT ON FUNCTION @extschema@._psi_final(internal) IS
+COMMENT ON FUNCTION @extschema@._psi_final(@extschema@.agg_state) IS
     'Final function of the psi aggregate (internal)';
 
 CREATE OR REPLACE AGGREGATE @extschema@.histogram(value pg_catalog.float8, edges pg_catalog.float8[]) (
     SFUNC = @extschema@._histogram_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._histogram_final,
     COMBINEFUNC = @extschema@._hist_combine,
-    SERIALFUNC = @extschema@._hist_serial,
-    DESERIALFUNC = @extschema@._hist_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.histogram(pg_catalog.float8, pg_catalog.float8[]) IS
     'Counts per bucket, length(edges) + 1 of them; a value is in bucket i when exactly i edges are <= it (width_bucket)';
 
-CREATE OR REPLACE FUNCTION @extschema@._histogram_missing_accum(internal, pg_catalog.float8, pg_catalog.float8[])
-    RETURNS internal LANGUAGE C PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._histogram_missing_accum(@extschema@.agg_state, pg_catalog.float8, pg_catalog.float8[])
+    RETURNS @extschema@.agg_state LANGUAGE C IMMUTABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_histogram_missing_accum';
-CREATE OR REPLACE FUNCTION @extschema@._histogram_missing_final(internal)
-    RETURNS bigint[] LANGUAGE C STRICT PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._histogram_missing_final(@extschema@.agg_state)
+    RETURNS bigint[] LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_histogram_missing_final';
-COMMENT ON FUNCTION @extschema@._histogram_missing_accum(internal, pg_catalog.float8, pg_catalog.float8[]) IS
+COMMENT ON FUNCTION @extschema@._histogram_missing_accum(@extschema@.agg_state, pg_catalog.float8, pg_catalog.float8[]) IS
     'Transition function of histogram_missing (internal)';
-COMMENT ON FUNCTION @extschema@._histogram_missing_final(internal) IS
+COMMENT ON FUNCTION @extschema@._histogram_missing_final(@extschema@.agg_state) IS
     'Final function of histogram_missing (internal)';
 
 -- What a drift report needs of a numeric feature in one aggregate: the
 -- histogram and, after it, how many values were missing.
 CREATE OR REPLACE AGGREGATE @extschema@.histogram_missing(value pg_catalog.float8, edges pg_catalog.float8[]) (
     SFUNC = @extschema@._histogram_missing_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._histogram_missing_final,
     COMBINEFUNC = @extschema@._hist_combine,
-    SERIALFUNC = @extschema@._hist_serial,
-    DESERIALFUNC = @extschema@._hist_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.histogram_missing(pg_catalog.float8, pg_catalog.float8[]) IS
@@ -143,11 +129,9 @@ COMMENT ON AGGREGATE @extschema@.histogram_missing(pg_catalog.float8, pg_catalog
 
 CREATE OR REPLACE AGGREGATE @extschema@.psi(value pg_catalog.float8, edges pg_catalog.float8[], expected pg_catalog.float8[]) (
     SFUNC = @extschema@._psi_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._psi_final,
     COMBINEFUNC = @extschema@._hist_combine,
-    SERIALFUNC = @extschema@._hist_serial,
-    DESERIALFUNC = @extschema@._hist_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.psi(pg_catalog.float8, pg_catalog.float8[], pg_catalog.float8[]) IS

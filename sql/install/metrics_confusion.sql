@@ -11,67 +11,56 @@ COMMENT ON TYPE @extschema@.confusion IS
 
 -- @replace
 
--- The confusion family: one four-counter state for every aggregate.
+-- The confusion family: one four-counter state for every aggregate, a
+-- retrain.agg_state (src/agg_state.h), so Citus can push them down.
 
-CREATE OR REPLACE FUNCTION @extschema@._confusion_accum(internal, boolean, boolean)
-    RETURNS internal LANGUAGE C PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._confusion_accum(@extschema@.agg_state, boolean, boolean)
+    RETURNS @extschema@.agg_state LANGUAGE C IMMUTABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_confusion_accum';
-CREATE OR REPLACE FUNCTION @extschema@._confusion_score_accum(internal, pg_catalog.float8, boolean, pg_catalog.float8)
-    RETURNS internal LANGUAGE C PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._confusion_score_accum(@extschema@.agg_state, pg_catalog.float8, boolean, pg_catalog.float8)
+    RETURNS @extschema@.agg_state LANGUAGE C IMMUTABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_confusion_score_accum';
-CREATE OR REPLACE FUNCTION @extschema@._confusion_combine(internal, internal)
-    RETURNS internal LANGUAGE C PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._confusion_combine(@extschema@.agg_state, @extschema@.agg_state)
+    RETURNS @extschema@.agg_state LANGUAGE C IMMUTABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_confusion_combine';
-CREATE OR REPLACE FUNCTION @extschema@._confusion_serial(internal)
-    RETURNS bytea LANGUAGE C STRICT PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'retrain_confusion_serial';
-CREATE OR REPLACE FUNCTION @extschema@._confusion_deserial(bytea, internal)
-    RETURNS internal LANGUAGE C STRICT PARALLEL SAFE
-    AS 'MODULE_PATHNAME', 'retrain_confusion_deserial';
-CREATE OR REPLACE FUNCTION @extschema@._confusion_final(internal)
-    RETURNS @extschema@.confusion LANGUAGE C STRICT PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._confusion_final(@extschema@.agg_state)
+    RETURNS @extschema@.confusion LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_confusion_final';
-CREATE OR REPLACE FUNCTION @extschema@._precision_final(internal)
-    RETURNS pg_catalog.float8 LANGUAGE C STRICT PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._precision_final(@extschema@.agg_state)
+    RETURNS pg_catalog.float8 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_precision_final';
-CREATE OR REPLACE FUNCTION @extschema@._recall_final(internal)
-    RETURNS pg_catalog.float8 LANGUAGE C STRICT PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._recall_final(@extschema@.agg_state)
+    RETURNS pg_catalog.float8 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_recall_final';
-CREATE OR REPLACE FUNCTION @extschema@._f1_final(internal)
-    RETURNS pg_catalog.float8 LANGUAGE C STRICT PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._f1_final(@extschema@.agg_state)
+    RETURNS pg_catalog.float8 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_f1_final';
-CREATE OR REPLACE FUNCTION @extschema@._accuracy_final(internal)
-    RETURNS pg_catalog.float8 LANGUAGE C STRICT PARALLEL SAFE
+CREATE OR REPLACE FUNCTION @extschema@._accuracy_final(@extschema@.agg_state)
+    RETURNS pg_catalog.float8 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'retrain_accuracy_final';
 
-COMMENT ON FUNCTION @extschema@._confusion_accum(internal, boolean, boolean) IS
+COMMENT ON FUNCTION @extschema@._confusion_accum(@extschema@.agg_state, boolean, boolean) IS
     'Transition function of the confusion family over (predicted, actual) (internal)';
-COMMENT ON FUNCTION @extschema@._confusion_score_accum(internal, pg_catalog.float8, boolean, pg_catalog.float8) IS
+COMMENT ON FUNCTION @extschema@._confusion_score_accum(@extschema@.agg_state, pg_catalog.float8, boolean, pg_catalog.float8) IS
     'Transition function of the confusion family over (score, label, threshold) (internal)';
-COMMENT ON FUNCTION @extschema@._confusion_combine(internal, internal) IS
+COMMENT ON FUNCTION @extschema@._confusion_combine(@extschema@.agg_state, @extschema@.agg_state) IS
     'Combine function of the confusion family (internal)';
-COMMENT ON FUNCTION @extschema@._confusion_serial(internal) IS
-    'Serialization function of the confusion family (internal)';
-COMMENT ON FUNCTION @extschema@._confusion_deserial(bytea, internal) IS
-    'Deserialization function of the confusion family (internal)';
-COMMENT ON FUNCTION @extschema@._confusion_final(internal) IS
+COMMENT ON FUNCTION @extschema@._confusion_final(@extschema@.agg_state) IS
     'Final function of confusion (internal)';
-COMMENT ON FUNCTION @extschema@._precision_final(internal) IS
+COMMENT ON FUNCTION @extschema@._precision_final(@extschema@.agg_state) IS
     'Final function of precision (internal)';
-COMMENT ON FUNCTION @extschema@._recall_final(internal) IS
+COMMENT ON FUNCTION @extschema@._recall_final(@extschema@.agg_state) IS
     'Final function of recall (internal)';
-COMMENT ON FUNCTION @extschema@._f1_final(internal) IS
+COMMENT ON FUNCTION @extschema@._f1_final(@extschema@.agg_state) IS
     'Final function of f1 (internal)';
-COMMENT ON FUNCTION @extschema@._accuracy_final(internal) IS
+COMMENT ON FUNCTION @extschema@._accuracy_final(@extschema@.agg_state) IS
     'Final function of accuracy (internal)';
 
 CREATE OR REPLACE AGGREGATE @extschema@.confusion(predicted boolean, actual boolean) (
     SFUNC = @extschema@._confusion_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._confusion_final,
     COMBINEFUNC = @extschema@._confusion_combine,
-    SERIALFUNC = @extschema@._confusion_serial,
-    DESERIALFUNC = @extschema@._confusion_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.confusion(boolean, boolean) IS
@@ -79,11 +68,9 @@ COMMENT ON AGGREGATE @extschema@.confusion(boolean, boolean) IS
 
 CREATE OR REPLACE AGGREGATE @extschema@.confusion(score pg_catalog.float8, label boolean, threshold pg_catalog.float8) (
     SFUNC = @extschema@._confusion_score_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._confusion_final,
     COMBINEFUNC = @extschema@._confusion_combine,
-    SERIALFUNC = @extschema@._confusion_serial,
-    DESERIALFUNC = @extschema@._confusion_deserial,
     PARALLEL = SAFE,
     -- four counters: a group's hash entry, not the 8 kB the planner
     -- counts for an internal state it knows nothing of
@@ -94,11 +81,9 @@ COMMENT ON AGGREGATE @extschema@.confusion(pg_catalog.float8, boolean, pg_catalo
 
 CREATE OR REPLACE AGGREGATE @extschema@.precision(predicted boolean, actual boolean) (
     SFUNC = @extschema@._confusion_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._precision_final,
     COMBINEFUNC = @extschema@._confusion_combine,
-    SERIALFUNC = @extschema@._confusion_serial,
-    DESERIALFUNC = @extschema@._confusion_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.precision(boolean, boolean) IS
@@ -106,11 +91,9 @@ COMMENT ON AGGREGATE @extschema@.precision(boolean, boolean) IS
 
 CREATE OR REPLACE AGGREGATE @extschema@.precision(score pg_catalog.float8, label boolean, threshold pg_catalog.float8) (
     SFUNC = @extschema@._confusion_score_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._precision_final,
     COMBINEFUNC = @extschema@._confusion_combine,
-    SERIALFUNC = @extschema@._confusion_serial,
-    DESERIALFUNC = @extschema@._confusion_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.precision(pg_catalog.float8, boolean, pg_catalog.float8) IS
@@ -118,11 +101,9 @@ COMMENT ON AGGREGATE @extschema@.precision(pg_catalog.float8, boolean, pg_catalo
 
 CREATE OR REPLACE AGGREGATE @extschema@.recall(predicted boolean, actual boolean) (
     SFUNC = @extschema@._confusion_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._recall_final,
     COMBINEFUNC = @extschema@._confusion_combine,
-    SERIALFUNC = @extschema@._confusion_serial,
-    DESERIALFUNC = @extschema@._confusion_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.recall(boolean, boolean) IS
@@ -130,11 +111,9 @@ COMMENT ON AGGREGATE @extschema@.recall(boolean, boolean) IS
 
 CREATE OR REPLACE AGGREGATE @extschema@.recall(score pg_catalog.float8, label boolean, threshold pg_catalog.float8) (
     SFUNC = @extschema@._confusion_score_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._recall_final,
     COMBINEFUNC = @extschema@._confusion_combine,
-    SERIALFUNC = @extschema@._confusion_serial,
-    DESERIALFUNC = @extschema@._confusion_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.recall(pg_catalog.float8, boolean, pg_catalog.float8) IS
@@ -142,11 +121,9 @@ COMMENT ON AGGREGATE @extschema@.recall(pg_catalog.float8, boolean, pg_catalog.f
 
 CREATE OR REPLACE AGGREGATE @extschema@.f1(predicted boolean, actual boolean) (
     SFUNC = @extschema@._confusion_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._f1_final,
     COMBINEFUNC = @extschema@._confusion_combine,
-    SERIALFUNC = @extschema@._confusion_serial,
-    DESERIALFUNC = @extschema@._confusion_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.f1(boolean, boolean) IS
@@ -154,11 +131,9 @@ COMMENT ON AGGREGATE @extschema@.f1(boolean, boolean) IS
 
 CREATE OR REPLACE AGGREGATE @extschema@.f1(score pg_catalog.float8, label boolean, threshold pg_catalog.float8) (
     SFUNC = @extschema@._confusion_score_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._f1_final,
     COMBINEFUNC = @extschema@._confusion_combine,
-    SERIALFUNC = @extschema@._confusion_serial,
-    DESERIALFUNC = @extschema@._confusion_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.f1(pg_catalog.float8, boolean, pg_catalog.float8) IS
@@ -166,11 +141,9 @@ COMMENT ON AGGREGATE @extschema@.f1(pg_catalog.float8, boolean, pg_catalog.float
 
 CREATE OR REPLACE AGGREGATE @extschema@.accuracy(predicted boolean, actual boolean) (
     SFUNC = @extschema@._confusion_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._accuracy_final,
     COMBINEFUNC = @extschema@._confusion_combine,
-    SERIALFUNC = @extschema@._confusion_serial,
-    DESERIALFUNC = @extschema@._confusion_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.accuracy(boolean, boolean) IS
@@ -178,11 +151,9 @@ COMMENT ON AGGREGATE @extschema@.accuracy(boolean, boolean) IS
 
 CREATE OR REPLACE AGGREGATE @extschema@.accuracy(score pg_catalog.float8, label boolean, threshold pg_catalog.float8) (
     SFUNC = @extschema@._confusion_score_accum,
-    STYPE = internal,
+    STYPE = @extschema@.agg_state,
     FINALFUNC = @extschema@._accuracy_final,
     COMBINEFUNC = @extschema@._confusion_combine,
-    SERIALFUNC = @extschema@._confusion_serial,
-    DESERIALFUNC = @extschema@._confusion_deserial,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.accuracy(pg_catalog.float8, boolean, pg_catalog.float8) IS

@@ -69,6 +69,10 @@ BEGIN
                 -- and merges, which a source read runs as the model's
                 -- owner), are pure functions of their arguments
                 AND p.prokind <> 'a'
+                -- and so are the functions of their retrain.agg_state,
+                -- which Citus calls as the querying role on its workers
+                AND p.prorettype <> '@extschema@.agg_state'::regtype
+                AND NOT '@extschema@.agg_state'::regtype = ANY (p.proargtypes)
                 AND p.proacl IS NULL
                 AND p.oid <> ALL (for_public)
               ORDER BY p.oid
