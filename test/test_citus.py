@@ -64,14 +64,16 @@ def free_port():
 class Citus:
     """A coordinator and two workers, set up once for the whole suite."""
 
-    def __init__(self):
+    def __init__(self, **settings):
+        """settings: more of each node's postgresql.conf (make bench's
+        shared_buffers)."""
         self.nodes = []
         for _ in range(3):
             port = free_port()
             self.nodes.append(ScratchCluster(
                 shared_preload_libraries="'citus'", listen_addresses="'127.0.0.1'",
                 port=str(port), max_worker_processes="16", max_connections="60",
-                **{"citus.shard_count": str(SHARDS)}))
+                **{"citus.shard_count": str(SHARDS)}, **settings))
 
     def __enter__(self):
         started = []
