@@ -100,16 +100,13 @@ def make_twin(conn, n, signature):
     return f"bench_rows_{n}"
 
 
-def plan(conn, sql):
-    return "\n".join(r[0] for r in conn.execute("EXPLAIN (VERBOSE, COSTS OFF) " + sql))
-
-
 def on(conn, sql):
     return lambda: conn.execute(sql).fetchall()
 
 
 def checked(conn, name, pushed, pulled, local):
     """The plans are what the case names say, and the values agree."""
+    from test_citus import plan
     assert "worker_partial_agg" in plan(conn, pushed), f"{name}: not pushed down"
     assert "worker_partial_agg" not in plan(conn, pulled), f"{name}: the twin was pushed down"
     values = [conn.execute(q).fetchone()[0] for q in (pushed, pulled, local)]
