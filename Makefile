@@ -63,6 +63,7 @@ FEATURES = \
 	routing \
 	policy \
 	lifecycle \
+	citus \
 	monitoring \
 	partitions \
 	queue \

@@ -36,6 +36,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type_d.h"
+#include "commands/extension.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -76,6 +77,21 @@ forget_plans(void)
 	planned_reads = NULL;
 }
 
+/* The types of $1 to $7 of a planned read. */
+static const Oid read_argtypes[NPARAMS] = {TIMESTAMPTZARRAYOID, TEXTOID, TEXTOID, FLOAT8OID, TEXTARRAYOID,
+FLOAT8ARRAYOID, INT4ARRAYOID};
+
+/*
+ * Whether Citus is installed in this database.  Its planner cannot plan
+ * such a read of a distributed log generically (a plan kept with its
+ * parameters unknown); given their values, as a one-shot plan, it can.
+ */
+static bool
+citus_installed(void)
+{
+	return OidIsValid(get_extension_oid("citus", true));
+}
+
 /*
  * The kept plan of a text, prepared if it has none.  Called between
  * SPI_connect and SPI_finish.  Two texts with the same hash take turns: the
@@ -88,8 +104,6 @@ planned(const char *query)
 	uint32		hash = hash_bytes((const unsigned char *) query, strlen(query));
 	PlannedRead *entry;
 	bool		found;
-	Oid			argtypes[NPARAMS] = {TIMESTAMPTZARRAYOID, TEXTOID, TEXTOID, FLOAT8OID, TEXTARRAYOID,
-	FLOAT8ARRAYOID, INT4ARRAYOID};
 	SPIPlanPtr	plan;
 
 	if (planned_reads != NULL)
@@ -98,7 +112,7 @@ planned(const char *query)
 		if (entry != NULL && strcmp(entry->query, query) == 0)
 			return entry->plan;
 	}
-	plan = SPI_prepare_cursor(query, NPARAMS, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	plan = SPI_prepare_cursor(query, NPARAMS, (Oid *) read_argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "retrain._read_planned: SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
@@ -164,8 +178,13 @@ retrain_read_planned(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = planned(query);
-	ret = SPI_execute_plan(plan, values, nulls, false, 1);
+	if (citus_installed())
+		ret = SPI_execute_with_args(query, NPARAMS, (Oid *) read_argtypes, values, nulls, false, 1);
+	else
+	{
+		plan = planned(query);
+		ret = SPI_execute_plan(plan, values, nulls, false, 1);
+	}
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "retrain._read_planned: the query failed: %s", SPI_result_code_string(ret));
 	if (SPI_tuptable->tupdesc->natts != 1 || SPI_gettypeid(SPI_tuptable->tupdesc, 1) != JSONBOID)

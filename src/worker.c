@@ -40,6 +40,14 @@ static char *retrain_database = NULL;
 static int	retrain_naptime = 60;
 static bool retrain_worker_enabled = true;
 
+/* What a cycle came to: the worker says why it sleeps once, not each time. */
+typedef enum CycleOutcome
+{
+	CYCLE_RAN,
+	CYCLE_NOT_INSTALLED,
+	CYCLE_CITUS_WORKER
+} CycleOutcome;
+
 PGDLLEXPORT void retrain_worker_main(Datum main_arg);
 
 void
@@ -213,20 +221,33 @@ cycle_model(const char *model, bool guard)
  * folded together, every running canary's guard, then every model's checks, each
  * model in a transaction of its own, so that no transaction holds retrain's
  * write lock across models and a slow model stalls only itself; then the
- * log's head, anchored in the server log.  False if the extension is not
- * installed.
+ * log's head, anchored in the server log.  Says whether it ran, or why
+ * not.
  */
-static bool
+static CycleOutcome
 run_cycle(void)
 {
 	List	   *installed = NIL;
+	List	   *citus_worker = NIL;
 	List	   *plan = NIL;
 	ListCell   *lc;
 
 	if (!run_in_transaction("retrain: checking whether the extension is installed",
 							"SELECT extname::text FROM pg_catalog.pg_extension WHERE extname = 'retrain'",
 							0, NULL, NULL, true, &installed) || installed == NIL)
-		return false;
+		return CYCLE_NOT_INSTALLED;
+
+	/*
+	 * Citus creates retrain on its workers too, where the registry stays
+	 * empty and the log is the coordinator's: the cycle runs on the
+	 * coordinator only.
+	 */
+	if (!run_in_transaction("retrain: checking whether this is a Citus worker",
+							"SELECT retrain._on_citus_worker()::pg_catalog.text",
+							0, NULL, NULL, true, &citus_worker))
+		return CYCLE_RAN;
+	if (citus_worker != NIL && strcmp(linitial(citus_worker), "true") == 0)
+		return CYCLE_CITUS_WORKER;
 
 	/* what arrived since the last cycle, folded for many models at once */
 	(void) run_in_transaction("retrain: folding what arrived",
@@ -256,14 +277,14 @@ run_cycle(void)
 							  "SELECT (retrain._anchor_log()).head_id",
 							  0, NULL, NULL, false, NULL);
 	pgstat_report_activity(STATE_IDLE, NULL);
-	return true;
+	return CYCLE_RAN;
 }
 
 void
 retrain_worker_main(Datum main_arg)
 {
 	MemoryContext cycle_context;
-	volatile bool told_not_installed = false;
+	volatile CycleOutcome told = CYCLE_RAN;
 	char	   *database;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -305,13 +326,18 @@ retrain_worker_main(Datum main_arg)
 
 		MemoryContextSwitchTo(cycle_context);
 		{
-			bool		installed = run_cycle();
+			CycleOutcome outcome = run_cycle();
 
-			if (!installed && !told_not_installed)
+			/* said once, until the outcome changes */
+			if (outcome != told && outcome == CYCLE_NOT_INSTALLED)
 				ereport(LOG,
 						(errmsg("retrain worker: the extension is not installed in database \"%s\"; sleeping",
 								retrain_database)));
-			told_not_installed = !installed;
+			else if (outcome != told && outcome == CYCLE_CITUS_WORKER)
+				ereport(LOG,
+						(errmsg("retrain worker: database \"%s\" is on a Citus worker node; the check cycle runs on the coordinator, sleeping",
+								retrain_database)));
+			told = outcome;
 		}
 		pgstat_report_activity(STATE_IDLE, NULL);
 		MemoryContextSwitchTo(TopMemoryContext);

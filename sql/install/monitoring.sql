@@ -256,6 +256,8 @@ CREATE OR REPLACE FUNCTION @extschema@._log_outcome_of(prediction_id bigint, lab
 AS $$
 DECLARE
     predicted timestamptz;
+    own_model text;
+    own_logged timestamptz;
     task text;
     what text := CASE WHEN request_id IS NULL THEN format('prediction %s', prediction_id)
                       ELSE format('the prediction of model "%s" with request_id %s', model, quote_literal(request_id)) END;
@@ -273,9 +275,12 @@ BEGIN
     IF actual = 'NaN' OR actual IN ('Infinity', '-Infinity') THEN
         RAISE EXCEPTION 'retrain.log_outcome: actual must be finite, not %', actual USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT p.predicted_at, m.task INTO predicted, task
+    -- named by its request id, the prediction is the model's: on a log
+    -- distributed by model that reads one node, not all
+    SELECT p.predicted_at, p.model, p.logged_at, m.task INTO predicted, own_model, own_logged, task
       FROM @extschema@.predictions p LEFT JOIN @extschema@.models m ON m.name = p.model
-     WHERE p.id = _log_outcome_of.prediction_id;
+     WHERE p.id = _log_outcome_of.prediction_id
+       AND (_log_outcome_of.request_id IS NULL OR p.model = _log_outcome_of.model);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'retrain.log_outcome: no prediction %', prediction_id USING ERRCODE = 'undefined_object';
     END IF;
@@ -300,9 +305,13 @@ BEGIN
         RAISE EXCEPTION 'retrain.log_outcome: observed_at % is before % was made', observed_at, what
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- filed under its prediction's model and time here, as the trigger
+    -- _outcome_model would: on a log distributed with Citus, the model
+    -- routes the row to its node, before any trigger could set it
     BEGIN
-        INSERT INTO @extschema@.outcomes (prediction_id, label, actual, observed_at)
-        VALUES (prediction_id, label, actual, observed_at);
+        INSERT INTO @extschema@.outcomes (prediction_id, label, actual, observed_at, model, predicted_at, logged_at)
+        VALUES (prediction_id, label, actual, observed_at, own_model, predicted,
+                greatest(pg_catalog.statement_timestamp(), own_logged));
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'retrain.log_outcome: % already has an outcome', what
             USING ERRCODE = 'unique_violation';
@@ -352,9 +361,6 @@ $$;
 COMMENT ON FUNCTION @extschema@._outcome_model() IS
     'Trigger of retrain.outcomes: set an outcome''s model and predicted_at from its prediction, and its logged_at to no earlier than the prediction''s (internal)';
 
-CREATE OR REPLACE TRIGGER outcomes_model BEFORE INSERT OR UPDATE OF prediction_id, model, logged_at, predicted_at ON @extschema@.outcomes
-    FOR EACH ROW EXECUTE FUNCTION @extschema@._outcome_model();
-COMMENT ON TRIGGER outcomes_model ON @extschema@.outcomes IS 'An outcome''s model is its prediction''s';
 
 -- A prediction moved to another model by hand takes its outcome along, so
 -- that an outcome's model stays its prediction's: the check joins them on
@@ -374,11 +380,6 @@ $$;
 COMMENT ON FUNCTION @extschema@._prediction_model_moved() IS
     'Trigger of retrain.predictions: a prediction''s outcome follows it to another model (internal)';
 
-CREATE OR REPLACE TRIGGER predictions_model_moved AFTER UPDATE OF model ON @extschema@.predictions
-    FOR EACH ROW WHEN (OLD.model IS DISTINCT FROM NEW.model)
-    EXECUTE FUNCTION @extschema@._prediction_model_moved();
-COMMENT ON TRIGGER predictions_model_moved ON @extschema@.predictions IS
-    'A prediction''s outcome follows it to another model';
 
 -- An outcome keeps its prediction's time (_outcome_model), and the cycle
 -- finds a late outcome's prediction by it.  A prediction moved to another
@@ -403,11 +404,30 @@ $$;
 COMMENT ON FUNCTION @extschema@._prediction_time_kept() IS
     'Trigger of retrain.predictions: refuse to change the time of a prediction that has an outcome (internal)';
 
-CREATE OR REPLACE TRIGGER predictions_time_kept BEFORE UPDATE OF predicted_at ON @extschema@.predictions
-    FOR EACH ROW WHEN (OLD.predicted_at IS DISTINCT FROM NEW.predicted_at)
-    EXECUTE FUNCTION @extschema@._prediction_time_kept();
-COMMENT ON TRIGGER predictions_time_kept ON @extschema@.predictions IS
-    'A prediction with an outcome keeps its time';
+-- The log's triggers.  On a log distributed with Citus (distribute()) they
+-- are gone, their guarantees kept by privileges (see _revoke_log_writes):
+-- an upgrade must not make them again there, where Citus would refuse them.
+DO $$
+BEGIN
+    IF @extschema@._log_distributed() THEN
+        RETURN;
+    END IF;
+    CREATE OR REPLACE TRIGGER outcomes_model
+        BEFORE INSERT OR UPDATE OF prediction_id, model, logged_at, predicted_at ON @extschema@.outcomes
+        FOR EACH ROW EXECUTE FUNCTION @extschema@._outcome_model();
+    COMMENT ON TRIGGER outcomes_model ON @extschema@.outcomes IS 'An outcome''s model is its prediction''s';
+    CREATE OR REPLACE TRIGGER predictions_model_moved AFTER UPDATE OF model ON @extschema@.predictions
+        FOR EACH ROW WHEN (OLD.model IS DISTINCT FROM NEW.model)
+        EXECUTE FUNCTION @extschema@._prediction_model_moved();
+    COMMENT ON TRIGGER predictions_model_moved ON @extschema@.predictions IS
+        'A prediction''s outcome follows it to another model';
+    CREATE OR REPLACE TRIGGER predictions_time_kept BEFORE UPDATE OF predicted_at ON @extschema@.predictions
+        FOR EACH ROW WHEN (OLD.predicted_at IS DISTINCT FROM NEW.predicted_at)
+        EXECUTE FUNCTION @extschema@._prediction_time_kept();
+    COMMENT ON TRIGGER predictions_time_kept ON @extschema@.predictions IS
+        'A prediction with an outcome keeps its time';
+END
+$$;
 
 CREATE OR REPLACE FUNCTION @extschema@.log_outcome(prediction_id bigint, label boolean,
                                         observed_at timestamptz DEFAULT pg_catalog.now())
@@ -500,7 +520,7 @@ SELECT p.model, p.version, date_trunc('day', p.predicted_at) AS day,
                    ELSE @extschema@.rmse(p.score, o.actual) END AS metric_value
   FROM @extschema@.predictions p
   JOIN @extschema@.models m ON m.name = p.model
-  LEFT JOIN @extschema@.outcomes o ON o.prediction_id = p.id
+  LEFT JOIN @extschema@.outcomes o ON o.prediction_id = p.id AND o.model = p.model
  GROUP BY p.model, p.version, date_trunc('day', p.predicted_at), m.task;
 COMMENT ON VIEW @extschema@.version_stats IS
     'Per model, version and day: predictions, distinct units, mean confidence max(p, 1 - p), mean/p95/p99 latency, error rate, labelled share, and the main metric (AUC, or RMSE for regression)';

@@ -41,9 +41,13 @@ CREATE OR REPLACE FUNCTION @extschema@._index_log_partition(parent text, name te
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    -- on a log distributed with Citus the key holds the model (see
+    -- _key_log_partitions_by_model)
+    by_model text := CASE WHEN @extschema@._log_distributed() THEN ', model' ELSE '' END;
 BEGIN
     IF parent = 'predictions' THEN
-        EXECUTE format('ALTER TABLE @extschema@.%I ADD CONSTRAINT %I PRIMARY KEY (id)', name, name || '_pkey');
+        EXECUTE format('ALTER TABLE @extschema@.%I ADD CONSTRAINT %I PRIMARY KEY (id%s)', name, name || '_pkey', by_model);
         EXECUTE format('CREATE INDEX %I ON @extschema@.%I (model, predicted_at, logged_at)', name || '_model_time', name);
         EXECUTE format('CREATE INDEX %I ON @extschema@.%I (model, logged_at) '
                        'WHERE pg_catalog.timezone(interval ''0'', logged_at) > '
@@ -52,7 +56,8 @@ BEGIN
         EXECUTE format('CREATE UNIQUE INDEX %I ON @extschema@.%I (model, request_id) WHERE request_id IS NOT NULL',
                        name || '_model_request', name);
     ELSE
-        EXECUTE format('ALTER TABLE @extschema@.%I ADD CONSTRAINT %I PRIMARY KEY (prediction_id)', name, name || '_pkey');
+        EXECUTE format('ALTER TABLE @extschema@.%I ADD CONSTRAINT %I PRIMARY KEY (prediction_id%s)', name, name || '_pkey',
+                       by_model);
         EXECUTE format('CREATE INDEX %I ON @extschema@.%I (observed_at)', name || '_observed_at', name);
         EXECUTE format('CREATE INDEX %I ON @extschema@.%I (model, logged_at)', name || '_model_logged', name);
         EXECUTE format('CREATE INDEX %I ON @extschema@.%I (model, observed_at)', name || '_model_observed', name);
@@ -288,6 +293,12 @@ DECLARE
     e record;
 BEGIN
     PERFORM @extschema@._refuse_in_owner_code('maintain_partitions');
+    -- a Citus worker's log is the coordinator's, shown there: its
+    -- partitions are made by the coordinator's cycle
+    IF @extschema@._on_citus_worker() THEN
+        RAISE EXCEPTION 'retrain.maintain_partitions: this node is a Citus worker; the coordinator maintains the log''s partitions'
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
     IF at IS NULL OR NOT isfinite(at) THEN
         RAISE EXCEPTION 'retrain.maintain_partitions: the time must be finite, not %', coalesce(at::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';

@@ -1027,6 +1027,12 @@ CREATE OR REPLACE FUNCTION @extschema@._fold_cycle(at timestamptz)
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- On a log distributed with Citus each model's checks fold it alone:
+    -- a fold of one model reads one shard, while this one's joins of many
+    -- models through the registry cannot be planned by Citus.
+    IF @extschema@._log_distributed() THEN
+        RETURN 0;
+    END IF;
     RETURN @extschema@._fold_logged(at);
 EXCEPTION WHEN OTHERS THEN
     PERFORM @extschema@._log(NULL, NULL, 'rollups_failed', jsonb_build_object('sqlstate', SQLSTATE, 'reason', SQLERRM));
@@ -1259,6 +1265,12 @@ DECLARE
     m text;
     guard boolean;
 BEGIN
+    -- on a Citus worker the registry is empty and the log the
+    -- coordinator's: its cycle runs there
+    IF @extschema@._on_citus_worker() THEN
+        RAISE NOTICE 'retrain.run_cycle: this node is a Citus worker; the check cycle runs on the coordinator';
+        RETURN;
+    END IF;
     PERFORM @extschema@._fold_cycle(pg_catalog.now());
     COMMIT;
     FOR m, guard IN SELECT p.model, p.guard FROM @extschema@._cycle_plan() WITH ORDINALITY p ORDER BY p.ordinality LOOP
