@@ -64,6 +64,35 @@ window_aggregate(FunctionCallInfo fcinfo)
 	return InvalidOid;
 }
 
+/*
+ * The aggregate an Aggref stands for.  Citus runs ours inside aggregates of
+ * its own (worker_partial_agg on a shard, coord_combine_agg on the
+ * coordinator), whose first argument names ours: an Aggref of another
+ * schema than the support function's, with such an argument, is named by
+ * it, so that a message names retrain.f1, not pg_catalog.worker_partial_agg.
+ */
+static Oid
+aggref_aggregate(Aggref *aggref, Oid support)
+{
+	TargetEntry *first;
+	Const	   *named;
+	Oid			ours;
+
+	if (!OidIsValid(support) || aggref->args == NIL ||
+		get_func_namespace(aggref->aggfnoid) == get_func_namespace(support))
+		return aggref->aggfnoid;
+	first = linitial_node(TargetEntry, aggref->args);
+	if (!IsA(first->expr, Const))
+		return aggref->aggfnoid;
+	named = (Const *) first->expr;
+	if (named->constisnull || (named->consttype != REGPROCEDUREOID && named->consttype != OIDOID))
+		return aggref->aggfnoid;
+	ours = DatumGetObjectId(named->constvalue);
+	if (get_func_namespace(ours) != get_func_namespace(support))
+		return aggref->aggfnoid;
+	return ours;
+}
+
 char *
 retrain_func_name(FunctionCallInfo fcinfo)
 {
@@ -75,7 +104,7 @@ retrain_func_name(FunctionCallInfo fcinfo)
 		Aggref	   *aggref = AggGetAggref(fcinfo);
 
 		if (aggref != NULL)
-			fn = aggref->aggfnoid;
+			fn = aggref_aggregate(aggref, fcinfo->flinfo ? fcinfo->flinfo->fn_oid : InvalidOid);
 	}
 	else if (context == AGG_CONTEXT_WINDOW && fcinfo->context != NULL &&
 			 IsA(fcinfo->context, WindowAggState))

@@ -223,13 +223,31 @@ def test_a_partial_state_of_another_kind_is_refused():
         floats[2] = "3ff0000000000000"  # the pending product, 1.0
         state = "loss:1:" + "00" * 8 + "00" * 8 + "00000000" + "00" + "".join(floats)
         assert scalar(conn, f"SELECT '{state}'::retrain.agg_state::text") == state
+        # the message names our aggregate, not the Citus one it runs in
         expect_error(conn, f"""
             SELECT coord_combine_agg('retrain.f1(boolean, boolean)'::regprocedure,
                                      '{state}'::cstring, NULL::float8)""", "42804",
-                     match="not a confusion state")
+                     match="retrain.f1: the transition state is a loss state, not a confusion state")
         expect_error(conn, """
             SELECT coord_combine_agg('retrain.f1(boolean, boolean)'::regprocedure,
                                      'confusion:1:ffffffffffffffff'::cstring, NULL::float8)""", "22P03")
+
+
+def test_bad_input_on_a_shard_is_refused_in_the_aggregate_s_name():
+    """A NaN score on a shard stops the pushed-down aggregate there with
+    the error a local table gives, naming retrain.brier (not Citus's
+    worker_partial_agg)."""
+    with cluster().coordinator() as conn:
+        conn.execute("CREATE TABLE preds_nan (LIKE preds_local)")
+        conn.execute("SELECT create_distributed_table('preds_nan', 'unit_key')")
+        conn.execute("INSERT INTO preds_nan SELECT * FROM preds_local LIMIT 1000")
+        conn.execute("INSERT INTO preds_nan (unit_key, model, score, label) VALUES ('nan', 'model_0', 'NaN', true)")
+        assert "worker_partial_agg" in plan(conn, "SELECT retrain.brier(score, label) FROM preds_nan")
+        local = expect_error(conn, "SELECT retrain.brier(score, label) FROM (SELECT score, label FROM preds_local"
+                                   " UNION ALL SELECT 'NaN', true) t", "22023")
+        distributed = expect_error(conn, "SELECT retrain.brier(score, label) FROM preds_nan", "22023")
+        assert distributed.diag.message_primary == local.diag.message_primary == "retrain.brier: score is NaN", \
+            (distributed.diag.message_primary, local.diag.message_primary)
 
 
 def test_a_role_without_superuser_gets_the_pushed_down_aggregates():
