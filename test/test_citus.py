@@ -307,6 +307,9 @@ def test_the_log_distributes_by_model_keeping_its_rows():
         conn.execute("GRANT SELECT, INSERT, UPDATE ON retrain.predictions TO app")
         conn.execute("GRANT SELECT, INSERT, UPDATE ON retrain.outcomes TO app")
         conn.execute("GRANT UPDATE (label) ON retrain.outcomes TO stranger")
+        # a name that must be quoted
+        conn.execute('CREATE ROLE "App Team"')
+        conn.execute('GRANT INSERT ON retrain.outcomes TO "App Team"')
         conn.execute("GRANT EXECUTE ON FUNCTION retrain.log_prediction(text, text, text, float8, float8, boolean,"
                      " jsonb, timestamptz), retrain.log_prediction(text, text, text, float8, text, float8, boolean,"
                      " jsonb, timestamptz), retrain.log_outcome(bigint, boolean, timestamptz),"
@@ -325,7 +328,8 @@ def test_the_log_distributes_by_model_keeping_its_rows():
         assert done["partitions_keyed"] >= 4, done
         assert sorted(done["privileges_taken"]) == sorted([
             "app: INSERT on retrain.outcomes", "app: UPDATE on retrain.outcomes",
-            "app: UPDATE on retrain.predictions", "stranger: UPDATE on retrain.outcomes"]), done
+            "app: UPDATE on retrain.predictions", "stranger: UPDATE on retrain.outcomes",
+            '"App Team": INSERT on retrain.outcomes']), done
         assert sorted(done["worker_ids_from"].values()) == [2 ** 48 + 1, 2 ** 49 + 1], done
         assert scalar(conn, "SELECT retrain._log_distributed()") is True
         after = log_figures(conn)
@@ -349,6 +353,7 @@ def test_the_log_distributes_by_model_keeping_its_rows():
         assert scalar(conn, "SELECT has_table_privilege('app', 'retrain.predictions', 'INSERT')") is True
         assert scalar(conn, "SELECT has_table_privilege('app', 'retrain.outcomes', 'INSERT')") is False
         assert scalar(conn, "SELECT has_column_privilege('stranger', 'retrain.outcomes', 'label', 'UPDATE')") is False
+        assert scalar(conn, """SELECT has_table_privilege('App Team', 'retrain.outcomes', 'INSERT')""") is False
         assert scalar(conn, "SELECT details->'distributed' FROM retrain.log WHERE event = 'log_distributed'") \
             == ["retrain.predictions", "retrain.outcomes"]
         # again: nothing to distribute, the workers' ranges stay

@@ -101,6 +101,7 @@ CREATE OR REPLACE FUNCTION @extschema@._revoke_log_writes()
 AS $$
 DECLARE
     g record;
+    grantee text;
     taken text[] := '{}';
 BEGIN
     FOR g IN SELECT DISTINCT t.relid, a.grantee, a.privilege_type
@@ -115,10 +116,10 @@ BEGIN
               WHERE a.privilege_type = ANY (t.privs) AND a.grantee <> c.relowner
               ORDER BY 1, 2, 3 LOOP
         -- a table's REVOKE takes the column privileges with it
-        EXECUTE format('REVOKE %s ON %s FROM %s', g.privilege_type, g.relid,
-                       CASE g.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(g.grantee::regrole::text) END);
-        taken := taken || format('%s: %s on %s', CASE g.grantee WHEN 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END,
-                                 g.privilege_type, g.relid);
+        -- (a role's name as regrole prints it is already quoted as needed)
+        grantee := CASE g.grantee WHEN 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END;
+        EXECUTE format('REVOKE %s ON %s FROM %s', g.privilege_type, g.relid, grantee);
+        taken := taken || format('%s: %s on %s', grantee, g.privilege_type, g.relid);
     END LOOP;
     RETURN taken;
 END

@@ -361,7 +361,6 @@ $$;
 COMMENT ON FUNCTION @extschema@._outcome_model() IS
     'Trigger of retrain.outcomes: set an outcome''s model and predicted_at from its prediction, and its logged_at to no earlier than the prediction''s (internal)';
 
-
 -- A prediction moved to another model by hand takes its outcome along, so
 -- that an outcome's model stays its prediction's: the check joins them on
 -- it.  (The outcome's own trigger then reads the model from the
@@ -379,7 +378,6 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@._prediction_model_moved() IS
     'Trigger of retrain.predictions: a prediction''s outcome follows it to another model (internal)';
-
 
 -- An outcome keeps its prediction's time (_outcome_model), and the cycle
 -- finds a late outcome's prediction by it.  A prediction moved to another
