@@ -100,6 +100,20 @@ REVOKE ALL ON FUNCTION retrain.log_prediction(text, text, text, float8, float8, 
     FROM retrain_regress_app;
 DROP ROLE retrain_regress_app;
 
+-- The log on Citus (docs/scaling.md) needs Citus: without it, distribute()
+-- says so, whatever the shard count (NULL: Citus's own), and the log is
+-- neither distributed nor on a worker node.  Not for PUBLIC.  (SQLSTATEs
+-- only: the message names the database, which is the test runner's.)
+\set VERBOSITY sqlstate
+SELECT retrain.distribute();
+SELECT retrain.distribute(NULL);
+SELECT retrain.distribute(0);
+\set VERBOSITY default
+SELECT retrain._log_distributed() AS distributed, retrain._on_citus_worker() AS on_worker;
+SELECT has_function_privilege('public', 'retrain.distribute(integer)', 'EXECUTE') AS public_may_distribute;
+-- and nothing was logged
+SELECT count(*) AS distributed_logged FROM retrain.log WHERE event = 'log_distributed';
+
 -- Clean up (the log keeps its rows).
 DELETE FROM retrain.requests; DELETE FROM retrain.outcomes; DELETE FROM retrain.predictions;
 DELETE FROM retrain.model_versions WHERE model IN ('scorer', 'pricer');
