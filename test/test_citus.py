@@ -341,6 +341,9 @@ def test_the_log_distributes_by_model_keeping_its_rows():
                                 WHERE logicalrelid IN ('retrain.predictions'::regclass, 'retrain.outcomes'::regclass)
                                 ORDER BY 1""").fetchall()
         assert [r[1:3] for r in rows] == [("h", "model"), ("h", "model")] and rows[0][3] == rows[1][3], rows
+        # NULL: Citus's own shard count
+        assert scalar(conn, "SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'retrain.predictions'::regclass"
+                      ) == SHARDS
         # every partition's key holds the model, those made later too
         keys = conn.execute("""SELECT DISTINCT pg_get_constraintdef(con.oid)
                                  FROM pg_constraint con JOIN pg_inherits i ON i.inhrelid = con.conrelid

@@ -198,13 +198,9 @@ BEGIN
         DROP TRIGGER IF EXISTS predictions_time_kept ON @extschema@.predictions;
         done := jsonb_build_object('partitions_keyed', @extschema@._key_log_partitions_by_model(),
                                    'privileges_taken', to_jsonb(@extschema@._revoke_log_writes()));
-        IF shard_count IS NULL THEN
-            EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''model'')'
-              USING '@extschema@.predictions'::regclass;
-        ELSE
-            EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''model'', shard_count => $2)'
-              USING '@extschema@.predictions'::regclass, shard_count;
-        END IF;
+        EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''model'', shard_count => $2)'
+          USING '@extschema@.predictions'::regclass,
+                coalesce(shard_count, current_setting('citus.shard_count')::integer);
         EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''model'', colocate_with => $2)'
           USING '@extschema@.outcomes'::regclass, '@extschema@.predictions'::text;
         done := done || jsonb_build_object('distributed', jsonb_build_array('retrain.predictions', 'retrain.outcomes'));
