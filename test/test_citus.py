@@ -534,6 +534,64 @@ def test_a_check_that_fails_on_the_distributed_log_is_never_silent():
         assert scalar(conn, "SELECT check_failing FROM retrain.metrics_models WHERE model = 'dist_checked'") == 0
 
 
+def test_retention_on_the_distributed_log():
+    """retrain.prediction_retention on the distributed log: the days older
+    than it are dropped on every node, and the outcomes of predictions
+    written through a worker (ids of its own range, in the default
+    partition of outcomes, which no range of ids takes) go with their
+    predictions; those of predictions kept stay.  Run more than five times
+    in one session, so that PL/pgSQL's cached plans are Citus's to run too."""
+    high = 2 ** 48
+    with cluster().coordinator() as conn:
+        conn.execute("SELECT retrain.register_model('aging', 'binary_classification')")
+        old = scalar(conn, "SELECT date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+                           " - interval '32 days'")
+        conn.execute("SELECT count(*) FROM retrain._maintain_partitions(%s)", (old,))
+        # noon of the first two days made, and now
+        times = [scalar(conn, "SELECT %s::timestamptz + %s * interval '1 day' + interval '12 hours'", (old, d))
+                 for d in (0, 1)] + [scalar(conn, "SELECT now()")]
+        mine = [scalar(conn, "SELECT retrain.log_prediction('aging', 'v1', %s, 0.7, predicted_at => %s)",
+                       (f"c{i}", t)) for i, t in enumerate(times)]
+    with worker_conn(1) as conn:
+        theirs = [scalar(conn, "INSERT INTO retrain.predictions (model, version, unit_key, score, predicted_at)"
+                               " VALUES ('aging', 'v1', %s, 0.3, %s) RETURNING id", (f"w{i}", t))
+                  for i, t in enumerate(times)]
+    assert all(i < high for i in mine) and all(i > high for i in theirs), (mine, theirs)
+    with cluster().coordinator() as conn:
+        for i in mine + theirs:
+            conn.execute("SELECT retrain.log_outcome(%s, true)", (i,))
+        dropped_days = [r[0] for r in conn.execute(
+            "SELECT p.part::text FROM retrain._log_partitions('retrain.predictions') p"
+            " WHERE NOT p.is_default AND p.hi::timestamptz <= now() - interval '30 days'"
+            " AND p.hi::timestamptz > %s ORDER BY 1", (old,))]
+        assert len(dropped_days) == 2, dropped_days
+        conn.execute("ALTER SYSTEM SET retrain.prediction_retention = '30d'")
+        conn.execute("SELECT pg_reload_conf()")
+    try:
+        with cluster().coordinator() as conn:
+            for _ in range(7):
+                conn.execute("SELECT count(*) FROM retrain._maintain_partitions(now())")
+            left = [r[0] for r in conn.execute("SELECT part::text FROM retrain._log_partitions('retrain.predictions')")]
+            assert not set(dropped_days) & set(left), (dropped_days, left)
+            # the shards of the partitions dropped are gone from the workers
+            assert scalar(conn, "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text = ANY(%s)",
+                          (dropped_days,)) == 0
+            got = conn.execute("SELECT p.id FROM retrain.predictions p WHERE p.model = 'aging' ORDER BY 1").fetchall()
+            assert [r[0] for r in got] == [mine[2], theirs[2]], got
+            # the worker's old outcomes went with their predictions, its
+            # outcome of a prediction kept stayed
+            outcomes = conn.execute("SELECT o.prediction_id FROM retrain.outcomes o WHERE o.model = 'aging'"
+                                    " AND o.prediction_id > %s ORDER BY 1", (high,)).fetchall()
+            assert [r[0] for r in outcomes] == [theirs[2]], outcomes
+            assert scalar(conn, "SELECT count(*) FROM retrain.log WHERE event = 'predictions_expired'"
+                                " AND details ? 'predicted_before' AND (details->>'rows')::int >= 2") >= 1
+            assert scalar(conn, "SELECT ok FROM retrain.verify_log()") is True
+    finally:
+        with cluster().coordinator() as conn:
+            conn.execute("ALTER SYSTEM RESET retrain.prediction_retention")
+            conn.execute("SELECT pg_reload_conf()")
+
+
 def test_the_cycle_runs_on_the_coordinator_only():
     """On a worker, run_cycle() returns at once and partition maintenance
     is refused: the coordinator's cycle does both."""

@@ -57,6 +57,23 @@ def midnight(days_from_today=0):
     return today + days_from_today * DAY
 
 
+def forty_days(conn, hour, first_id=None):
+    """Model m; the day partitions from forty days ago to a week ahead;
+    and a prediction of m at this hour of each of the forty-one days up to
+    today, its ids from the log's sequence or counted from first_id."""
+    conn.execute("SELECT retrain.register_model('m', 'binary_classification')")
+    for d in range(-40, 1, 8):
+        conn.execute("SELECT count(*) FROM retrain._maintain_partitions(%s)", (midnight(d),))
+    add_days(conn, hour, first_id)
+
+
+def add_days(conn, hour, first_id=None):
+    ids = "" if first_id is None else f"{int(first_id)} + d, "
+    conn.execute(f"INSERT INTO retrain.predictions ({'id, ' if ids else ''}model, version, score, predicted_at) "
+                 f"SELECT {ids}'m', 'v1', 0.5, %s + d * interval '1 day' + %s * interval '1 hour' "
+                 "FROM generate_series(0, 40) d", (midnight(-40), hour))
+
+
 def test_the_cycle_makes_the_coming_days_and_moves_rows_out_of_the_default():
     conn = fresh("part_make")
     try:
@@ -116,15 +133,9 @@ def test_the_cycle_makes_the_coming_days_and_moves_rows_out_of_the_default():
 def test_retention_drops_old_days_exactly_at_the_boundary_with_their_outcomes():
     conn = fresh("part_keep")
     try:
-        conn.execute("SELECT retrain.register_model('m', 'binary_classification')")
         # forty days ago onwards, a partition a day and a prediction in each,
         # every one labelled; a backfill older than any partition
-        conn.execute("SELECT count(*) FROM retrain._maintain_partitions(%s)", (midnight(-40),))
-        for d in range(-40, 1, 8):
-            conn.execute("SELECT count(*) FROM retrain._maintain_partitions(%s)", (midnight(d),))
-        conn.execute("INSERT INTO retrain.predictions (model, version, score, predicted_at) "
-                     "SELECT 'm', 'v1', 0.5, %s + d * interval '1 day' + interval '12 hours' "
-                     "FROM generate_series(0, 40) d", (midnight(-40),))
+        forty_days(conn, 12)
         conn.execute("INSERT INTO retrain.predictions (model, version, score, predicted_at) "
                      "VALUES ('m', 'v1', 0.5, %s)", (midnight(-400),))
         conn.execute("INSERT INTO retrain.outcomes (prediction_id, label, observed_at) "
@@ -181,6 +192,52 @@ def test_retention_drops_old_days_exactly_at_the_boundary_with_their_outcomes():
     finally:
         conn.close()
         drop("part_keep")
+
+
+def test_retention_takes_the_default_partition_s_outcomes_of_predictions_gone():
+    """Predictions with ids above every range of outcomes (on Citus, those
+    written through a worker, from its own range of ids): their outcomes
+    stay in the default partition, and the smallest id left never passes
+    them.  Retention deletes those whose prediction is gone, and keeps
+    those whose prediction is kept, even when older than the retention
+    (a day's partition is dropped only once wholly older)."""
+    conn = fresh("part_orphans")
+    high = 2 ** 48
+    try:
+        # every day at 01:00, an id of the coordinator's and one of a worker's
+        forty_days(conn, 1)
+        add_days(conn, 1, first_id=high)
+        conn.execute("INSERT INTO retrain.outcomes (prediction_id, label) SELECT id, true FROM retrain.predictions")
+        assert scalar(conn, "SELECT count(*) FROM ONLY retrain.outcomes_default WHERE prediction_id >= %s",
+                      (high,)) == 41
+        retention("30d")
+        try:
+            # noon: the retention ends at noon 30 days ago; that day's
+            # partition is kept whole, its 01:00 predictions with it
+            at = midnight(0) + timedelta(hours=12)
+            done = conn.execute("SELECT action, partition, detail FROM retrain._maintain_partitions(%s) "
+                                "WHERE action = 'deleted'", (at,)).fetchall()
+            swept = [d for a, p, d in done if p == "retrain.outcomes_default" and "predicted_before" in d]
+            assert len(swept) == 1 and swept[0]["rows"] == 10, done
+            # no outcome is left without its prediction among the high ids,
+            # and every outcome of a prediction kept is kept
+            assert scalar(conn, "SELECT count(*) FROM retrain.outcomes o WHERE o.prediction_id >= %s AND NOT EXISTS "
+                                "(SELECT 1 FROM retrain.predictions p WHERE p.id = o.prediction_id)", (high,)) == 0
+            assert scalar(conn, "SELECT count(*) FROM retrain.predictions p WHERE NOT EXISTS "
+                                "(SELECT 1 FROM retrain.outcomes o WHERE o.prediction_id = p.id)") == 0
+            assert scalar(conn, "SELECT count(*) FROM retrain.outcomes WHERE prediction_id >= %s "
+                                "AND predicted_at < %s", (high, at - timedelta(days=30))) == 1
+            # logged as the other expiries are, and the next run finds none
+            assert scalar(conn, "SELECT count(*) FROM retrain.log WHERE event = 'predictions_expired' "
+                                "AND details ? 'predicted_before' AND (details->>'rows')::int = 10") == 1
+            assert conn.execute("SELECT * FROM retrain._maintain_partitions(%s) WHERE action = 'deleted'",
+                                (at,)).fetchall() == []
+            assert scalar(conn, "SELECT ok FROM retrain.verify_log()") is True
+        finally:
+            retention(None)
+    finally:
+        conn.close()
+        drop("part_orphans")
 
 
 def test_maintenance_gives_way_to_a_report_holding_the_log():

@@ -216,7 +216,8 @@ COMMENT ON FUNCTION @extschema@._drop_log_partitions(text, text, text) IS
 -- Retention: the partitions of predictions wholly older than the retention
 -- (their upper bound at or before at - retention), the default partition's
 -- rows that old, and the outcomes of predictions no longer kept (ranges of
--- ids below the smallest id left).  A partition's rows are counted from the
+-- ids below the smallest id left, and the default partition's outcomes
+-- whose prediction is gone).  A partition's rows are counted from the
 -- statistics (reltuples; NULL before it was ever analyzed), not read.
 CREATE OR REPLACE FUNCTION @extschema@._expire_log(at timestamptz, retention interval)
     RETURNS TABLE (action text, partition text, detail jsonb)
@@ -233,12 +234,8 @@ BEGIN
     RETURN QUERY SELECT * FROM @extschema@._drop_log_partitions('predictions', cutoff::text, 'timestamptz');
     DELETE FROM ONLY @extschema@.predictions_default x WHERE x.predicted_at < cutoff;
     GET DIAGNOSTICS n = ROW_COUNT;
-    IF n > 0 THEN
-        action := 'deleted';
-        partition := '@extschema@.predictions_default';
-        detail := jsonb_build_object('table', 'predictions', 'before', cutoff, 'rows', n);
-        RETURN NEXT;
-    END IF;
+    RETURN QUERY SELECT 'deleted'::text, '@extschema@.predictions_default'::text,
+                        jsonb_build_object('table', 'predictions', 'before', cutoff, 'rows', n) WHERE n > 0;
     SELECT min(x.id) INTO min_id FROM @extschema@.predictions x;
     IF min_id IS NULL THEN
         SELECT CASE WHEN s.is_called THEN s.last_value + 1 ELSE s.last_value END INTO min_id
@@ -247,12 +244,25 @@ BEGIN
     RETURN QUERY SELECT * FROM @extschema@._drop_log_partitions('outcomes', min_id::text, 'bigint');
     DELETE FROM ONLY @extschema@.outcomes_default x WHERE x.prediction_id < min_id;
     GET DIAGNOSTICS n = ROW_COUNT;
-    IF n > 0 THEN
-        action := 'deleted';
-        partition := '@extschema@.outcomes_default';
-        detail := jsonb_build_object('table', 'outcomes', 'below_prediction_id', min_id, 'rows', n);
-        RETURN NEXT;
-    END IF;
+    RETURN QUERY SELECT 'deleted'::text, '@extschema@.outcomes_default'::text,
+                        jsonb_build_object('table', 'outcomes', 'below_prediction_id', min_id, 'rows', n) WHERE n > 0;
+    -- The default partition's outcomes of predictions gone whose ids are
+    -- not below the smallest left.  On a Citus cluster these are the
+    -- outcomes of predictions written through a worker: their ids come from
+    -- the worker's own range, above every id the coordinator hands out, so
+    -- no range's partition holds them and the smallest id left never
+    -- passes them.  An outcome carries its prediction's time: the index on
+    -- it finds those older than the retention, and the prediction is looked
+    -- for in its own day's partition.  (An outcome without that time, which
+    -- only the tables' owner can write into a distributed log, is left to
+    -- the ids.)
+    DELETE FROM ONLY @extschema@.outcomes_default x
+     WHERE x.predicted_at < cutoff
+       AND NOT EXISTS (SELECT 1 FROM @extschema@.predictions p
+                        WHERE p.predicted_at = x.predicted_at AND p.id = x.prediction_id AND p.model = x.model);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN QUERY SELECT 'deleted'::text, '@extschema@.outcomes_default'::text,
+                        jsonb_build_object('table', 'outcomes', 'predicted_before', cutoff, 'rows', n) WHERE n > 0;
 END
 $$;
 COMMENT ON FUNCTION @extschema@._expire_log(timestamptz, interval) IS

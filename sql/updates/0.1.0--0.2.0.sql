@@ -362,6 +362,11 @@ COMMENT ON INDEX @extschema@.outcomes_default_observed_at IS 'Outcomes by the ti
 COMMENT ON INDEX @extschema@.outcomes_default_model_logged IS 'A model''s outcomes by arrival, for the cycle''s fold';
 COMMENT ON INDEX @extschema@.outcomes_default_model_observed IS 'A model''s outcomes by the time they were observed, for label counts';
 COMMENT ON INDEX @extschema@.outcomes_default_observed_later IS 'Outcomes observed after they were logged (a time that was ahead)';
+-- the default partition alone: retention finds there the outcomes whose
+-- predictions are gone and that no range of ids will take (partitions.sql)
+CREATE INDEX outcomes_default_predicted_at ON @extschema@.outcomes_default (predicted_at);
+COMMENT ON INDEX @extschema@.outcomes_default_predicted_at IS
+    'The default partition''s outcomes by their prediction''s time, for retention';
 COMMENT ON TABLE @extschema@.outcomes IS
     'What happened: the label (classification) or actual value (regression) of a logged prediction, partitioned by ranges of prediction_id';
 COMMENT ON TABLE @extschema@.outcomes_default IS
