@@ -612,6 +612,54 @@ def test_the_cycle_runs_on_the_coordinator_only():
                             " AND at > now() - interval '1 minute'") >= 1
 
 
+def test_an_install_of_0_1_0_on_citus_updates_in_place_and_distributes():
+    """A site that ran 0.1.0 on its Citus coordinator (the log local
+    there): ALTER EXTENSION retrain UPDATE, which Citus runs on the workers
+    too, reaches 0.2.0 on every node; the rows logged before keep their ids
+    and outcomes; the updated log then distributes and logs as a fresh one."""
+    db = "upgraded"
+    nodes = cluster().nodes
+    for node in nodes:
+        with node.connect(autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {db}")
+        with node.connect(dbname=db) as conn:
+            conn.execute("CREATE EXTENSION citus")
+    with nodes[0].connect(dbname=db) as conn:
+        conn.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", (nodes[0].port,))
+        for node in nodes[1:]:
+            conn.execute("SELECT citus_add_node('127.0.0.1', %s)", (node.port,))
+        conn.execute("CREATE EXTENSION retrain VERSION '0.1.0'")
+        conn.execute("SELECT retrain.register_model('old', 'binary_classification')")
+        ids = [scalar(conn, "SELECT retrain.log_prediction('old', 'v1', %s, %s)", (f"u{i}", i / 10))
+               for i in range(10)]
+        for i in ids[::2]:
+            conn.execute("SELECT retrain.log_outcome(%s, true)", (i,))
+        conn.execute("ALTER EXTENSION retrain UPDATE")
+        versions = conn.execute("SELECT result FROM run_command_on_all_nodes("
+                                "$$SELECT extversion FROM pg_extension WHERE extname = 'retrain'$$)").fetchall()
+        assert [v[0] for v in versions] == ["0.2.0"] * 3, versions
+        assert scalar(conn, "SELECT count(*) FROM retrain.outcomes o JOIN retrain.predictions p"
+                            " ON p.id = o.prediction_id AND p.model = o.model AND p.predicted_at = o.predicted_at"
+                            " WHERE p.model = 'old'") == 5
+        # each worker's update attached its own empty old tables: a row
+        # there (logged on the worker, never read) stops the distribution
+        with nodes[1].connect(dbname=db) as worker:
+            worker.execute("INSERT INTO retrain.predictions (model, version, score, predicted_at)"
+                           " VALUES ('old', 'v1', 0.5, now() - interval '1 day')")
+            expect_error(conn, "SELECT retrain.distribute()", "55000", match="rows logged on this worker")
+            assert scalar(conn, "SELECT retrain._log_distributed()") is False
+            worker.execute("DELETE FROM retrain.predictions")
+        done = scalar(conn, "SELECT retrain.distribute()")
+        assert done["distributed"] == ["retrain.predictions", "retrain.outcomes"], done
+        assert sorted(sum(done.get("worker_partitions_dropped", {}).values(), [])) == \
+            ["retrain.outcomes_0_1_0", "retrain.predictions_0_1_0"], done
+        assert scalar(conn, "SELECT array_agg(id ORDER BY id) FROM retrain.predictions") == ids
+        new = scalar(conn, "SELECT retrain.log_prediction('old', 'v1', 'u10', 0.5)")
+        conn.execute("SELECT retrain.log_outcome(%s, false)", (new,))
+        assert new > max(ids) and scalar(conn, "SELECT count(*) FROM retrain.outcomes") == 6
+        assert scalar(conn, "SELECT ok FROM retrain.verify_log()") is True
+
+
 def test_stop_the_nodes():
     global CITUS
     if CITUS is not None:

@@ -127,6 +127,61 @@ $$;
 COMMENT ON FUNCTION @extschema@._revoke_log_writes() IS
     'Take INSERT and UPDATE on retrain.outcomes and UPDATE on retrain.predictions from every role but their owner; returns what was taken (internal)';
 
+-- The workers' own copies of the log's partitions that are not the
+-- extension's: an update from 0.1.0 run on a worker (Citus runs ALTER
+-- EXTENSION on every node) attached its empty old tables there as
+-- partitions (predictions_0_1_0, outcomes_0_1_0), and Citus, making the
+-- coordinator's partitions of the same names on the workers, would find
+-- them taken.  Dropped when empty; a worker whose copy holds rows (logged
+-- on the worker before the log was distributed, where no check ever read
+-- them) stops the distribution, for an operator to look at.  Returns the
+-- partitions dropped, per worker.
+CREATE OR REPLACE FUNCTION @extschema@._drop_workers_stray_partitions()
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- a worker's partitions of the log that are not the extension's
+    stray constant text := $s$
+        SELECT i.inhrelid::pg_catalog.regclass AS part
+          FROM pg_catalog.pg_inherits i
+         WHERE i.inhparent IN ('@extschema@.predictions'::pg_catalog.regclass, '@extschema@.outcomes'::pg_catalog.regclass)
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                            WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                              AND d.objid = i.inhrelid AND d.deptype = 'e')$s$;
+    found jsonb;
+    failed jsonb;
+BEGIN
+    SELECT coalesce(jsonb_object_agg(w.nodename || ':' || w.nodeport,
+                                     CASE WHEN w.success THEN w.result::jsonb ELSE to_jsonb(w.result) END), '{}')
+      INTO found
+      FROM pg_catalog.run_command_on_workers(
+             format('SELECT COALESCE(pg_catalog.jsonb_agg(s.part::text ORDER BY s.part::text), ''[]'') FROM (%s) s', stray)) w
+     WHERE w.result <> '[]';
+    IF EXISTS (SELECT 1 FROM jsonb_each(found) e WHERE jsonb_typeof(e.value) <> 'array') THEN
+        RAISE EXCEPTION 'retrain.distribute: a worker''s own partitions of the log could not be listed: %', found
+            USING ERRCODE = 'connection_failure';
+    END IF;
+    SELECT jsonb_object_agg(w.nodename || ':' || w.nodeport, w.result)
+      INTO failed
+      FROM pg_catalog.run_command_on_workers(format(
+             'DO $w$ DECLARE r record; held boolean; BEGIN FOR r IN %s LOOP '
+             'EXECUTE pg_catalog.format(''SELECT EXISTS (SELECT 1 FROM %%s)'', r.part) INTO held; '
+             'IF held THEN RAISE EXCEPTION ''%%: rows logged on this worker before the log was distributed'', r.part '
+             'USING ERRCODE = ''object_not_in_prerequisite_state''; END IF; '
+             'EXECUTE pg_catalog.format(''DROP TABLE %%s'', r.part); END LOOP; END $w$', stray)) w
+     WHERE NOT w.success;
+    IF failed IS NOT NULL THEN
+        RAISE EXCEPTION 'retrain.distribute: a worker''s own partitions of the log could not be dropped: %', failed
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION @extschema@._drop_workers_stray_partitions() IS
+    'Drop the empty partitions of the log that a worker made itself (an update from 0.1.0 run there), before distributing it (internal)';
+
 -- A prediction's id comes from the identity's sequence of the node that
 -- takes the row, and each node has its own copy of it (Citus does not
 -- share a sequence an extension made): each worker draws from a range of
@@ -198,6 +253,11 @@ BEGIN
         DROP TRIGGER IF EXISTS predictions_time_kept ON @extschema@.predictions;
         done := jsonb_build_object('partitions_keyed', @extschema@._key_log_partitions_by_model(),
                                    'privileges_taken', to_jsonb(@extschema@._revoke_log_writes()));
+        -- (after the keys: taking the workers' copies cannot be undone by
+        -- this transaction, so the steps that may fail on the coordinator
+        -- come first)
+        done := done || jsonb_strip_nulls(jsonb_build_object(
+            'worker_partitions_dropped', nullif(@extschema@._drop_workers_stray_partitions(), '{}')));
         EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''model'', shard_count => $2)'
           USING '@extschema@.predictions'::regclass,
                 coalesce(shard_count, current_setting('citus.shard_count')::integer);

@@ -178,20 +178,21 @@ BEGIN
 END
 $$;
 
--- the site's grants, said again after the update
-CREATE TEMPORARY TABLE retrain_update_grants ON COMMIT DROP AS
-SELECT format('GRANT %s ON %s %s TO %s;', string_agg(DISTINCT a.privilege_type, ', '),
-              CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
-              CASE c.relname WHEN 'predictions_0_1_0' THEN '@extschema@.predictions'
-                             WHEN 'outcomes_0_1_0' THEN '@extschema@.outcomes'
-                             ELSE '@extschema@.' || c.relname END,
-              CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END) AS statement
-  FROM pg_class c, LATERAL aclexplode(c.relacl) a
- WHERE c.oid IN ('@extschema@.predictions'::regclass, '@extschema@.outcomes'::regclass, '@extschema@.predictions_id_seq'::regclass)
-   AND a.grantee <> c.relowner
- GROUP BY c.relkind, c.relname, a.grantee;
--- (a temporary table made by an extension's script is made its member)
-ALTER EXTENSION retrain DROP TABLE pg_temp.retrain_update_grants;
+-- the site's grants, said again after the update.  Kept until then in a
+-- setting local to the update's transaction, not a temporary table: Citus
+-- runs the update on its workers in a prepared transaction, which may not
+-- touch temporary objects.
+SELECT pg_catalog.set_config('retrain_update.grants', coalesce(pg_catalog.jsonb_agg(g.statement ORDER BY g.statement), '[]')::text, true)
+  FROM (SELECT format('GRANT %s ON %s %s TO %s;', string_agg(DISTINCT a.privilege_type, ', '),
+                      CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+                      CASE c.relname WHEN 'predictions_0_1_0' THEN '@extschema@.predictions'
+                                     WHEN 'outcomes_0_1_0' THEN '@extschema@.outcomes'
+                                     ELSE '@extschema@.' || c.relname END,
+                      CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END) AS statement
+          FROM pg_class c, LATERAL aclexplode(c.relacl) a
+         WHERE c.oid IN ('@extschema@.predictions'::regclass, '@extschema@.outcomes'::regclass, '@extschema@.predictions_id_seq'::regclass)
+           AND a.grantee <> c.relowner
+         GROUP BY c.relkind, c.relname, a.grantee) g;
 
 -- 0.2.0's columns, constraints and indexes on the old tables (the
 -- constraints are checked above: no row fails them)
@@ -243,9 +244,10 @@ CREATE INDEX outcomes_0_1_0_model_observed ON @extschema@.outcomes_0_1_0 (model,
 CREATE INDEX outcomes_0_1_0_observed_later ON @extschema@.outcomes_0_1_0 (observed_at)
     WHERE observed_at > coalesce(logged_at, '-infinity');
 -- the identity goes with the old table; the new one goes on from its value
-CREATE TEMPORARY TABLE retrain_update_ids ON COMMIT DROP AS
-SELECT s.last_value, s.is_called FROM @extschema@.predictions_id_seq s;
-ALTER EXTENSION retrain DROP TABLE pg_temp.retrain_update_ids;
+-- (kept as the grants are: the next id it would hand out)
+SELECT pg_catalog.set_config('retrain_update.next_id',
+                             (CASE WHEN s.is_called THEN s.last_value + 1 ELSE s.last_value END)::text, true)
+  FROM @extschema@.predictions_id_seq s;
 -- (and out of the extension's configuration first: a sequence dropped there
 -- would stay in its list)
 ALTER EXTENSION retrain DROP SEQUENCE @extschema@.predictions_id_seq;
@@ -383,7 +385,8 @@ REVOKE ALL ON @extschema@.predictions, @extschema@.outcomes,
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.predictions_default', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.predictions_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.outcomes_default', '');
-SELECT pg_catalog.setval('@extschema@.predictions_id_seq', i.last_value, i.is_called) FROM retrain_update_ids i;
+SELECT pg_catalog.setval('@extschema@.predictions_id_seq',
+                         pg_catalog.current_setting('retrain_update.next_id')::bigint, false);
 
 -- The old tables attached: everything predicted before tomorrow (UTC), and
 -- the outcomes of every prediction id handed out so far.  Rows beyond move
@@ -392,7 +395,7 @@ SELECT pg_catalog.setval('@extschema@.predictions_id_seq', i.last_value, i.is_ca
 DO $$
 DECLARE
     tomorrow timestamptz := date_trunc('day', pg_catalog.now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '1 day';
-    next_id bigint := (SELECT CASE WHEN i.is_called THEN i.last_value + 1 ELSE i.last_value END FROM retrain_update_ids i);
+    next_id bigint := pg_catalog.current_setting('retrain_update.next_id')::bigint;
     g text;
 BEGIN
     WITH m AS (DELETE FROM @extschema@.predictions_0_1_0 p WHERE p.predicted_at >= tomorrow RETURNING p.*)
@@ -409,7 +412,8 @@ BEGIN
                    format('Partition of retrain.outcomes: the rows logged before retrain 0.2.0, of predictions before id %s', next_id));
     ALTER EXTENSION retrain DROP TABLE @extschema@.predictions_0_1_0;
     ALTER EXTENSION retrain DROP TABLE @extschema@.outcomes_0_1_0;
-    FOR g IN SELECT u.statement FROM retrain_update_grants u ORDER BY 1 LOOP
+    FOR g IN SELECT u.statement FROM jsonb_array_elements_text(pg_catalog.current_setting('retrain_update.grants')::jsonb) u (statement)
+              ORDER BY 1 LOOP
         RAISE WARNING 'retrain: retrain.predictions and retrain.outcomes are new, partitioned tables; after the update, run: %', g;
     END LOOP;
 END
