@@ -253,9 +253,9 @@ BEGIN
         DROP TRIGGER IF EXISTS predictions_time_kept ON @extschema@.predictions;
         done := jsonb_build_object('partitions_keyed', @extschema@._key_log_partitions_by_model(),
                                    'privileges_taken', to_jsonb(@extschema@._revoke_log_writes()));
-        -- (after the keys: taking the workers' copies cannot be undone by
-        -- this transaction, so the steps that may fail on the coordinator
-        -- come first)
+        -- (what this does on the workers is not undone if this transaction
+        -- fails, so it comes as late as it can: just before the
+        -- distribution that needs it)
         done := done || jsonb_strip_nulls(jsonb_build_object(
             'worker_partitions_dropped', nullif(@extschema@._drop_workers_stray_partitions(), '{}')));
         EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''model'', shard_count => $2)'
